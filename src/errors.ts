@@ -1,0 +1,92 @@
+/**
+ * Typed errors thrown by threadstate. Every error says what was expected and
+ * what came, so a failure in another thread can be read without a debugger.
+ *
+ * @module
+ */
+
+/** Base class of every error threadstate throws on purpose. */
+export class ThreadstateError extends Error {
+  override name = 'ThreadstateError'
+}
+
+/**
+ * A handle passed to `X.attach()` is not a valid handle of that kind: wrong
+ * type, another layout version, out-of-range offsets or corrupted memory.
+ */
+export class HandleError extends ThreadstateError {
+  override name = 'HandleError'
+}
+
+/** Misuse of a lock: e.g. `unlock()` by a thread that does not hold it. */
+export class LockError extends ThreadstateError {
+  override name = 'LockError'
+}
+
+/**
+ * The calling thread already holds the lock it asks for, and waiting would
+ * never end (the holder is the waiter). Thrown at once instead of hanging.
+ */
+export class DeadlockError extends LockError {
+  override name = 'DeadlockError'
+}
+
+/**
+ * The previous holder of the lock died (its thread was terminated or crashed)
+ * while holding it. The lock **is now held by the caller**: repair what it
+ * protects, call `markConsistent()`, then unlock. Unlocking without
+ * `markConsistent()` leaves the lock poisoned, and the next acquirer gets this
+ * error again.
+ */
+export class OwnerDiedError extends LockError {
+  override name = 'OwnerDiedError'
+  /** Thread id (in the lock's domain) of the holder that died, 0 if unknown. */
+  readonly deadOwner: number
+  /**
+   * Whether the caller now holds the lock (true for every exclusive
+   * acquisition; false for a read lock refused because a writer died).
+   */
+  readonly holding: boolean
+  constructor(message: string, deadOwner: number, holding = true) {
+    super(message)
+    this.deadOwner = deadOwner
+    this.holding = holding
+  }
+}
+
+/** A barrier was broken: a party timed out, was aborted, or `reset()` was called. */
+export class BarrierBrokenError extends ThreadstateError {
+  override name = 'BarrierBrokenError'
+}
+
+/** An option or argument has the wrong type or range. */
+export class OptionError extends ThreadstateError {
+  override name = 'OptionError'
+}
+
+/** Describes a value for an "expected X, got Y" message: `` `NaN` (number) ``. */
+export function describe(value: unknown): string {
+  if (value === null) return '`null`'
+  if (value === undefined) return '`undefined`'
+  const type = typeof value
+  if (type === 'string') {
+    const s = value as string
+    return `\`${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s)}\` (string)`
+  }
+  if (type === 'number' || type === 'boolean' || type === 'bigint') {
+    return `\`${String(value)}\` (${type})`
+  }
+  if (type === 'function') return 'a function'
+  if (type === 'symbol') return `\`${String(value)}\` (symbol)`
+  if (Array.isArray(value)) return `an array of length ${value.length}`
+  const ctor = (value as { constructor?: { name?: string } }).constructor?.name
+  return ctor !== undefined && ctor !== 'Object' ? `a ${ctor}` : 'an object'
+}
+
+/**
+ * A call that cannot return `false` (`withLock`, `guard`, `acquire` in a
+ * helper) ran out of time waiting.
+ */
+export class TimeoutError extends ThreadstateError {
+  override name = 'TimeoutError'
+}

@@ -1,0 +1,18 @@
+/**
+ * Clocks. `now()` is this thread's monotonic clock in milliseconds, for
+ * durations; `wallNow()` is one monotonic clock shared by all threads of the
+ * process (`performance.timeOrigin + performance.now()`), for timestamps that
+ * other threads compare.
+ *
+ * @module
+ */
+
+/** Monotonic milliseconds for durations measured within one thread. */
+export function now(): number {
+  return performance.now()
+}
+
+/** Milliseconds since the epoch on a monotonic clock shared by every thread. */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now()
+}

@@ -1,0 +1,221 @@
+/**
+ * Condition: a condition variable used with a {@link Mutex}, across threads.
+ *
+ * Algorithm: the futex sequence condition variable (Drepper, "Futexes Are
+ * Tricky", section on condvars; the scheme of musl and early glibc).
+ *
+ * ```
+ *  Int32 word  0..3 header | 4 SEQ | 5 WAITERS | 6 WAITS | 7 NOTIFIES | 8 TIMEOUTS | 9 pad
+ * ```
+ *
+ * A waiter reads SEQ *before* releasing the mutex and sleeps only while SEQ
+ * still holds that value; every notify increments SEQ first. A notify that
+ * lands between the unlock and the sleep has changed SEQ, so the sleep returns
+ * at once: no lost wake-up. WAITERS lets a notify skip `Atomics.notify` when
+ * nobody waits: the waiter increments it after reading SEQ, and a notifier
+ * that misses the increment had already incremented SEQ (sequential
+ * consistency), so the waiter's sleep on the old SEQ returns at once.
+ * Spurious wake-ups are
+ * possible, as with every condition variable: use {@link Condition.waitFor}.
+ *
+ * @module
+ */
+import { LockError } from '../errors.js'
+import { now } from '../memory/clock.js'
+import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { Header } from '../memory/layout.js'
+import { domainOf } from '../memory/thread.js'
+import type { Mutex } from './mutex.js'
+import { deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
+
+/** Word offsets of a Condition region. */
+export const ConditionWord = {
+  SEQ: Header.WORDS,
+  WAITERS: Header.WORDS + 1,
+  WAITS: Header.WORDS + 2,
+  NOTIFIES: Header.WORDS + 3,
+  TIMEOUTS: Header.WORDS + 4,
+} as const
+const CONDITION_BYTES = (Header.WORDS + 6) * 4
+
+/** Handle of a {@link Condition}. */
+export type ConditionHandle = Handle<'Condition'>
+
+/** Figures of a {@link Condition}, summed over every thread. */
+export interface ConditionStats {
+  /** Waits started. */
+  readonly waits: number
+  /** `notifyOne` + `notifyAll` calls. */
+  readonly notifies: number
+  /** Waits that ended by timeout. */
+  readonly timeouts: number
+  /** Threads waiting at the moment of the call. */
+  readonly waiting: number
+}
+
+/**
+ * A condition variable: wait, with a held {@link Mutex}, until another thread
+ * changes the state the mutex protects and notifies.
+ *
+ * @example
+ * ```ts
+ * // consumer
+ * mutex.lock()
+ * cond.waitFor(mutex, () => queue.length > 0)
+ * const item = queue.shift()
+ * mutex.unlock()
+ * // producer
+ * mutex.withLock(() => queue.push(item))
+ * cond.notifyOne()
+ * ```
+ */
+export class Condition {
+  /** Bytes a Condition occupies in its buffer. */
+  static readonly BYTE_LENGTH = CONDITION_BYTES
+  /** The structured-cloneable handle. */
+  readonly handle: ConditionHandle
+  private readonly words: Int32Array
+
+  private constructor(handle: ConditionHandle) {
+    this.handle = handle
+    this.words = new Int32Array(handle.buffer, handle.byteOffset, CONDITION_BYTES / 4)
+    domainOf(handle.domain)
+  }
+
+  /** Creates a new condition variable in its own shared memory. */
+  static create(): Condition {
+    return new Condition(makeHandle('Condition', allocateRegion('Condition', CONDITION_BYTES), domainOf().buffer))
+  }
+
+  /**
+   * Rebuilds a condition variable from its handle, in any thread.
+   * @throws HandleError if `handle` is not a valid Condition handle
+   */
+  static attach(handle: ConditionHandle): Condition {
+    return new Condition(checkHandle(handle, 'Condition', CONDITION_BYTES))
+  }
+
+  private enter(mutex: Mutex, op: string): number {
+    if (!mutex.isHeldByCurrentThread) {
+      throw new LockError(`Expected ${op} with the mutex held by the calling thread, got a mutex it does not hold`)
+    }
+    const words = this.words
+    const seq = Atomics.load(words, ConditionWord.SEQ)
+    Atomics.add(words, ConditionWord.WAITERS, 1)
+    Atomics.add(words, ConditionWord.WAITS, 1)
+    return seq
+  }
+
+  /**
+   * Releases `mutex`, sleeps until notified (or `timeoutMs` passes), then
+   * re-acquires `mutex` before returning. May wake spuriously.
+   *
+   * @returns false if the timeout passed, true otherwise
+   * @throws LockError if the calling thread does not hold `mutex`
+   * @throws OwnerDiedError (holding the mutex) if its holder died meanwhile
+   */
+  wait(mutex: Mutex, timeoutMs?: number): boolean {
+    const deadline = deadlineOf(timeoutMs)
+    const words = this.words
+    const seq = this.enter(mutex, 'wait()')
+    mutex.unlock()
+    let result: string
+    try {
+      const remaining = deadline - now()
+      result = remaining > 0 ? Atomics.wait(words, ConditionWord.SEQ, seq, remaining) : 'timed-out'
+    } finally {
+      Atomics.sub(words, ConditionWord.WAITERS, 1)
+    }
+    if (result === 'timed-out') Atomics.add(words, ConditionWord.TIMEOUTS, 1)
+    mutex.lock()
+    return result !== 'timed-out'
+  }
+
+  /**
+   * Waits until `predicate()` is true, re-checking it (with `mutex` held)
+   * after every wake-up.
+   * @returns the last value of `predicate()`: false only if the timeout passed
+   */
+  waitFor(mutex: Mutex, predicate: () => boolean, timeoutMs?: number): boolean {
+    const deadline = deadlineOf(timeoutMs)
+    while (!predicate()) {
+      const remaining = deadline - now()
+      if (remaining <= 0) return false
+      this.wait(mutex, remaining === Infinity ? undefined : remaining)
+    }
+    return true
+  }
+
+  /**
+   * Async form of {@link wait}: never blocks the event loop. Re-acquires the
+   * mutex with `lockAsync` (no timeout: the caller held it and gets it back).
+   * @returns false if the timeout passed, true otherwise
+   * @throws the signal's reason when aborted (with the mutex re-acquired first)
+   */
+  async waitAsync(mutex: Mutex, options: AsyncWaitOptions = {}): Promise<boolean> {
+    const deadline = deadlineOf(options.timeoutMs)
+    const words = this.words
+    const seq = this.enter(mutex, 'waitAsync()')
+    mutex.unlock()
+    let notified = true
+    let failure: unknown
+    try {
+      while (Atomics.load(words, ConditionWord.SEQ) === seq) {
+        if (!(await sleepWhileAsync(words, ConditionWord.SEQ, seq, deadline, options.signal))) {
+          notified = false
+          Atomics.add(words, ConditionWord.TIMEOUTS, 1)
+          break
+        }
+      }
+    } catch (error) {
+      failure = error
+    } finally {
+      Atomics.sub(words, ConditionWord.WAITERS, 1)
+    }
+    await mutex.lockAsync()
+    if (failure !== undefined) throw failure
+    return notified
+  }
+
+  /** Async form of {@link waitFor}. */
+  async waitForAsync(mutex: Mutex, predicate: () => boolean, options: AsyncWaitOptions = {}): Promise<boolean> {
+    const deadline = deadlineOf(options.timeoutMs)
+    while (!predicate()) {
+      const remaining = deadline - now()
+      if (remaining <= 0) return false
+      await this.waitAsync(mutex, {
+        ...(remaining === Infinity ? {} : { timeoutMs: remaining }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      })
+    }
+    return true
+  }
+
+  /** Wakes one waiting thread (or more: spurious wake-ups are allowed). */
+  notifyOne(): void {
+    this.notify(1)
+  }
+
+  /** Wakes every waiting thread. */
+  notifyAll(): void {
+    this.notify(Infinity)
+  }
+
+  private notify(count: number): void {
+    const words = this.words
+    Atomics.add(words, ConditionWord.SEQ, 1)
+    Atomics.add(words, ConditionWord.NOTIFIES, 1)
+    if (Atomics.load(words, ConditionWord.WAITERS) > 0) Atomics.notify(words, ConditionWord.SEQ, count)
+  }
+
+  /** Figures summed over every thread. */
+  stats(): ConditionStats {
+    const words = this.words
+    return {
+      waits: Atomics.load(words, ConditionWord.WAITS),
+      notifies: Atomics.load(words, ConditionWord.NOTIFIES),
+      timeouts: Atomics.load(words, ConditionWord.TIMEOUTS),
+      waiting: Atomics.load(words, ConditionWord.WAITERS),
+    }
+  }
+}

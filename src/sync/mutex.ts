@@ -1,0 +1,98 @@
+/**
+ * Mutex: a robust, non-reentrant mutual-exclusion lock shared across threads.
+ * Layout and shared machinery: `robust-lock.ts`; lock word: `robust-word.ts`.
+ *
+ * @module
+ */
+import { allocateRegion, checkHandle, makeHandle, type Handle, type Region } from '../memory/handle.js'
+import { domainOf } from '../memory/thread.js'
+import { MUTEX_BYTES, MutexWord, RobustLock } from './robust-lock.js'
+import { checkTimeout } from './wait.js'
+
+/** Handle of a {@link Mutex}. */
+export type MutexHandle = Handle<'Mutex'>
+
+/**
+ * A mutual-exclusion lock shared between threads (workers, the main thread).
+ *
+ * - Uncontended `lock()`+`unlock()` is two CAS operations and never calls
+ *   `Atomics.notify` (Drepper's futex mutex).
+ * - Re-locking from the holding thread throws `DeadlockError` at once;
+ *   `unlock()` from another thread throws `LockError`.
+ * - If the holder's thread dies (see `superviseWorker` in `threadstate/node`),
+ *   the next acquirer gets the lock **and** an `OwnerDiedError`.
+ *
+ * @example
+ * ```ts
+ * const mutex = Mutex.create()
+ * new Worker(url, { workerData: { mutex: mutex.handle } })
+ * mutex.withLock(() => { shared[0]++ })
+ * // in the worker:
+ * const mutex = Mutex.attach(workerData.mutex)
+ * await mutex.withLockAsync(async () => { ... })
+ * ```
+ */
+export class Mutex extends RobustLock<'Mutex'> {
+  /** Bytes a Mutex occupies in its buffer. */
+  static readonly BYTE_LENGTH = MUTEX_BYTES
+  /** @internal */
+  protected readonly what = 'mutex'
+
+  /** Creates a new, unlocked mutex in its own shared memory. */
+  static create(): Mutex {
+    return new Mutex(makeHandle('Mutex', allocateRegion('Mutex', MUTEX_BYTES), domainOf().buffer))
+  }
+
+  /**
+   * Creates a mutex in a region whose header the caller wrote (composite
+   * objects place their mutex inside their own buffer).
+   * @internal
+   */
+  static createIn(region: Region, domain: SharedArrayBuffer): Mutex {
+    return new Mutex(makeHandle('Mutex', region, domain))
+  }
+
+  /**
+   * Rebuilds a mutex from its handle, in any thread.
+   * @throws HandleError if `handle` is not a valid Mutex handle
+   */
+  static attach(handle: MutexHandle): Mutex {
+    return new Mutex(checkHandle(handle, 'Mutex', MUTEX_BYTES))
+  }
+
+  /**
+   * Acquires the lock, waiting at most `timeoutMs` (default: forever).
+   * Blocks the thread: on a main thread prefer {@link lockAsync}.
+   *
+   * @returns true when acquired, false on timeout
+   * @throws DeadlockError if this thread already holds it
+   * @throws OwnerDiedError (holding the lock) if the previous holder died
+   */
+  lock(timeoutMs?: number): boolean {
+    checkTimeout(timeoutMs)
+    if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
+      this.rec.acquiredFast()
+      return true
+    }
+    return this.lockSlow(timeoutMs)
+  }
+
+  /**
+   * Acquires the lock if it is free (or its holder died), without waiting.
+   * @throws DeadlockError if this thread already holds it
+   * @throws OwnerDiedError (holding the lock) if the previous holder died
+   */
+  tryLock(): boolean {
+    if (this.tryLockWord()) return true
+    if (this.isHeldByCurrentThread) throw this.selfDeadlock('tryLock()')
+    return false
+  }
+
+  /**
+   * Releases the lock.
+   * @throws LockError if this thread does not hold it
+   */
+  unlock(): void {
+    this.releaseWord()
+  }
+}

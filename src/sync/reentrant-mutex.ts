@@ -1,0 +1,116 @@
+/**
+ * ReentrantMutex: a robust mutex its holder may lock again; it is released
+ * when `unlock()` has been called as many times as `lock()`.
+ *
+ * Same layout as Mutex (`robust-lock.ts`) plus the DEPTH word, which only the
+ * holder reads or writes: the CAS that took the lock orders it.
+ *
+ * @module
+ */
+import { LockError } from '../errors.js'
+import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { domainOf, TID_MASK } from '../memory/thread.js'
+import { MUTEX_BYTES, MutexWord, RobustLock } from './robust-lock.js'
+import { checkTimeout } from './wait.js'
+
+/** Handle of a {@link ReentrantMutex}. */
+export type ReentrantMutexHandle = Handle<'ReentrantMutex'>
+
+/**
+ * A mutex the holding thread may lock again (nested calls that each take the
+ * lock: the fix for seed 003's self-deadlock). Each `lock()` needs its own
+ * `unlock()`.
+ *
+ * Reentrancy is per thread and applies to *synchronous* nesting. `lockAsync`
+ * never re-enters: two async tasks of one thread still exclude each other.
+ *
+ * @example
+ * ```ts
+ * const state = ReentrantMutex.create()
+ * function triggerEmergencyStop() { state.withLock(() => { ... }) }
+ * function onCommand() { state.withLock(() => { ...; triggerEmergencyStop() }) } // no deadlock
+ * ```
+ */
+export class ReentrantMutex extends RobustLock<'ReentrantMutex'> {
+  /** Bytes a ReentrantMutex occupies in its buffer. */
+  static readonly BYTE_LENGTH = MUTEX_BYTES
+  /** @internal */
+  protected readonly what = 'reentrant mutex'
+
+  /** Creates a new, unlocked reentrant mutex in its own shared memory. */
+  static create(): ReentrantMutex {
+    return new ReentrantMutex(
+      makeHandle('ReentrantMutex', allocateRegion('ReentrantMutex', MUTEX_BYTES), domainOf().buffer),
+    )
+  }
+
+  /**
+   * Rebuilds a reentrant mutex from its handle, in any thread.
+   * @throws HandleError if `handle` is not a valid ReentrantMutex handle
+   */
+  static attach(handle: ReentrantMutexHandle): ReentrantMutex {
+    return new ReentrantMutex(checkHandle(handle, 'ReentrantMutex', MUTEX_BYTES))
+  }
+
+  /** @internal */
+  protected override acquired(): void {
+    this.words[MutexWord.DEPTH] = 1
+  }
+
+  /**
+   * Acquires the lock, or nests one level deeper if this thread holds it.
+   * @returns true when acquired, false on timeout
+   * @throws OwnerDiedError (holding the lock) if the previous holder died
+   */
+  lock(timeoutMs?: number): boolean {
+    checkTimeout(timeoutMs)
+    const words = this.words
+    const s = Atomics.compareExchange(words, MutexWord.STATE, 0, this.tid)
+    if (s === 0) {
+      words[MutexWord.DEPTH] = 1
+      this.rec.acquiredFast()
+      return true
+    }
+    if ((s & TID_MASK) === this.tid) return this.nest()
+    return this.lockSlow(timeoutMs)
+  }
+
+  /**
+   * Acquires or nests without waiting.
+   * @throws OwnerDiedError (holding the lock) if the previous holder died
+   */
+  tryLock(): boolean {
+    if (this.isHeldByCurrentThread) return this.nest()
+    return this.tryLockWord()
+  }
+
+  private nest(): boolean {
+    const depth = this.words[MutexWord.DEPTH]! + 1
+    if (depth > 0x7fffffff) throw new LockError(`Expected a nesting depth below 2^31, got ${depth}`)
+    this.words[MutexWord.DEPTH] = depth
+    return true
+  }
+
+  /**
+   * Leaves one nesting level; releases the lock when the outermost `lock()`
+   * is matched.
+   * @throws LockError if this thread does not hold it
+   */
+  unlock(): void {
+    const words = this.words
+    if ((Atomics.load(words, MutexWord.STATE) & TID_MASK) === this.tid) {
+      const depth = words[MutexWord.DEPTH]!
+      if (depth > 1) {
+        words[MutexWord.DEPTH] = depth - 1
+        return
+      }
+      words[MutexWord.DEPTH] = 0
+    }
+    this.releaseWord() // throws LockError when not the holder
+  }
+
+  /** Nesting depth if the calling thread holds the lock, else 0. */
+  get depth(): number {
+    return this.isHeldByCurrentThread ? this.words[MutexWord.DEPTH]! : 0
+  }
+}

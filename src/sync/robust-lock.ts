@@ -1,0 +1,252 @@
+/**
+ * What Mutex and ReentrantMutex share: the region layout, the slow paths,
+ * `unlock`, `markConsistent`, the `with*` helpers, the getters and the stats.
+ *
+ * ```
+ *  Int32 word  0..3 header | 4 STATE | 5 DEAD_OWNER | 6 TIMEOUTS | 7 DEPTH
+ *  byte 32..95  stats block (8 x Float64, see stats.ts)
+ * ```
+ *
+ * STATE follows the robust lock word protocol of `robust-word.ts`. DEPTH is
+ * used by ReentrantMutex only and written by the holder alone.
+ *
+ * @module
+ */
+import { DeadlockError, OwnerDiedError } from '../errors.js'
+import { now } from '../memory/clock.js'
+import type { Handle } from '../memory/handle.js'
+import { Header } from '../memory/layout.js'
+import { domainOf, TID_MASK, type Domain } from '../memory/thread.js'
+import {
+  LockGuard,
+  acquireOrThrow,
+  runLocked,
+  runLockedAsync,
+  withLockOptions,
+  type WithLockOptions,
+} from './lockable.js'
+import { Acquired, OWNER_DIED, RobustWord, acquire, acquireAsync, markConsistent, release, tryAcquire } from './robust-word.js'
+import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
+import { deadlineOf, type AsyncWaitOptions } from './wait.js'
+
+/** Word offsets of a Mutex / ReentrantMutex region (Int32 words from the region start). */
+export const MutexWord = {
+  STATE: Header.WORDS + RobustWord.STATE,
+  DEAD_OWNER: Header.WORDS + RobustWord.DEAD_OWNER,
+  TIMEOUTS: Header.WORDS + 2,
+  /** ReentrantMutex only: nesting depth, written by the holder alone. */
+  DEPTH: Header.WORDS + 3,
+  /** Byte offset of the stats block. */
+  STATS_BYTE: 32,
+} as const
+
+/** Bytes of a Mutex or ReentrantMutex region. */
+export const MUTEX_BYTES = MutexWord.STATS_BYTE + STATS_BYTES
+
+/**
+ * Builds the "previous holder died" error, shared by every robust lock kind.
+ * @internal
+ */
+export function ownerDied(what: string, words: Int32Array, deadOwnerIndex: number): OwnerDiedError {
+  const dead = Atomics.load(words, deadOwnerIndex)
+  return new OwnerDiedError(
+    `The ${what} was acquired, but its previous holder (thread ${dead}) died while holding it: ` +
+      'you now hold it; repair what it protects, call markConsistent(), then unlock()',
+    dead,
+  )
+}
+
+/**
+ * Base of {@link Mutex} and {@link ReentrantMutex}. Not exported from the
+ * package: use one of those.
+ */
+export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> {
+  /** The structured-cloneable handle: send it to another thread and `attach` it there. */
+  readonly handle: Handle<T>
+  /** @internal */
+  protected readonly words: Int32Array
+  /** @internal */
+  protected readonly domain: Domain
+  /** @internal */
+  protected readonly tid: number
+  /** @internal */
+  protected readonly rec: StatsRecorder
+  /** @internal "mutex" or "reentrant mutex", for messages. */
+  protected abstract readonly what: string
+
+  /** @internal */
+  protected constructor(handle: Handle<T>) {
+    this.handle = handle
+    this.words = new Int32Array(handle.buffer, handle.byteOffset, MUTEX_BYTES / 4)
+    this.domain = domainOf(handle.domain)
+    this.tid = this.domain.tid
+    this.rec = new StatsRecorder(
+      new Float64Array(handle.buffer, handle.byteOffset + MutexWord.STATS_BYTE, STATS_BYTES / 8),
+      this.words,
+      MutexWord.TIMEOUTS,
+    )
+  }
+
+  /**
+   * Acquires the lock, waiting at most `timeoutMs` (default: forever).
+   * Blocks the thread: on a main thread prefer `lockAsync`.
+   *
+   * @returns true when acquired, false on timeout
+   * @throws OwnerDiedError (holding the lock) if the previous holder died
+   */
+  abstract lock(timeoutMs?: number): boolean
+
+  /**
+   * Acquires the lock if that needs no waiting.
+   * @throws OwnerDiedError (holding the lock) if the previous holder died
+   */
+  abstract tryLock(): boolean
+
+  /**
+   * Releases the lock.
+   * @throws LockError if this thread does not hold it
+   */
+  abstract unlock(): void
+
+  /** Slow path of `lock()` once the fast CAS failed. @internal */
+  protected lockSlow(timeoutMs: number | undefined): boolean {
+    const start = now()
+    return this.settle(acquire(this.words, MutexWord.STATE, this.domain, deadlineOf(timeoutMs)), start)
+  }
+
+  /** `tryLock()` without the reentrancy check. @internal */
+  protected tryLockWord(): boolean {
+    const result = tryAcquire(this.words, MutexWord.STATE, this.domain)
+    if (result === Acquired.Ok) {
+      this.acquired()
+      this.rec.acquiredFast()
+      return true
+    }
+    if (result === Acquired.OwnerDied) return this.settle(result, now())
+    return false
+  }
+
+  /** Called with the lock just taken (depth bookkeeping). @internal */
+  protected acquired(): void {}
+
+  /**
+   * Acquires the lock without blocking the event loop; keeps a Node process
+   * alive while waiting. Another async task of this same thread holding the
+   * lock is waited for, never re-entered and never treated as a deadlock.
+   *
+   * @returns true when acquired, false on timeout
+   * @throws the signal's reason when aborted
+   * @throws OwnerDiedError (holding the lock) if the previous holder died
+   */
+  async lockAsync(options: AsyncWaitOptions = {}): Promise<boolean> {
+    const deadline = deadlineOf(options.timeoutMs)
+    if (options.signal?.aborted) throw options.signal.reason
+    if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
+      this.acquired()
+      this.rec.acquiredFast()
+      return true
+    }
+    const start = now()
+    let result
+    try {
+      result = await acquireAsync(this.words, MutexWord.STATE, this.domain, deadline, options.signal)
+    } catch (error) {
+      this.rec.timedOut()
+      throw error
+    }
+    return this.settle(result, start)
+  }
+
+  /** Turns an acquisition result into the API's answer. @internal */
+  protected settle(result: number, start: number): boolean {
+    switch (result) {
+      case Acquired.Ok:
+        this.acquired()
+        this.rec.acquiredSlow(start, false)
+        return true
+      case Acquired.OwnerDied:
+        this.acquired()
+        this.rec.acquiredSlow(start, true)
+        throw ownerDied(this.what, this.words, MutexWord.DEAD_OWNER)
+      case Acquired.SelfDeadlock:
+        throw this.selfDeadlock('lock()')
+      default:
+        this.rec.timedOut()
+        return false
+    }
+  }
+
+  /** @internal */
+  protected selfDeadlock(op: string): DeadlockError {
+    return new DeadlockError(
+      `Expected ${op} on a ${this.what} this thread does not hold, got one held by this very thread (${this.tid}): ` +
+        'waiting would never end. Use ReentrantMutex for nested locking, or lockAsync() to wait for another async task',
+    )
+  }
+
+  /** Releases the word itself (after depth bookkeeping). @internal */
+  protected releaseWord(): void {
+    this.rec.releasing()
+    // Fast path: held by us, no waiters, consistent.
+    if (Atomics.compareExchange(this.words, MutexWord.STATE, this.tid, 0) === this.tid) return
+    release(this.words, MutexWord.STATE, this.tid, this.what)
+  }
+
+  /**
+   * After an `OwnerDiedError`: declares the protected data repaired, so later
+   * acquirers are not told again. Only the holder may call it.
+   * @throws LockError if this thread does not hold the lock
+   */
+  markConsistent(): void {
+    markConsistent(this.words, MutexWord.STATE, this.tid, this.what)
+  }
+
+  /**
+   * Runs `fn` holding the lock and returns its result.
+   * @param timeoutMs a timeout, or options with `timeoutMs` and `recover`
+   * @throws TimeoutError if not acquired in time
+   */
+  withLock<R>(fn: () => R, timeoutMs?: number | WithLockOptions): R {
+    return runLocked(this, this.what, fn, withLockOptions(timeoutMs))
+  }
+
+  /** Runs async `fn` holding the lock, waiting for it without blocking. */
+  withLockAsync<R>(fn: () => R | Promise<R>, options: WithLockOptions = {}): Promise<R> {
+    return runLockedAsync(this, this.what, fn, options)
+  }
+
+  /**
+   * Acquires the lock and returns a guard that releases it at the end of a
+   * `using` block.
+   * @throws TimeoutError if not acquired in time
+   */
+  guard(timeoutMs?: number | WithLockOptions): LockGuard {
+    acquireOrThrow(this, this.what, withLockOptions(timeoutMs))
+    return new LockGuard(this)
+  }
+
+  /** Whether some thread holds the lock (a snapshot: it may change at once). */
+  get isLocked(): boolean {
+    return (Atomics.load(this.words, MutexWord.STATE) & TID_MASK) !== 0
+  }
+
+  /** Whether the calling thread holds the lock. */
+  get isHeldByCurrentThread(): boolean {
+    return (Atomics.load(this.words, MutexWord.STATE) & TID_MASK) === this.tid
+  }
+
+  /** Thread id of the holder in the lock's domain, 0 if free. */
+  get holder(): number {
+    return Atomics.load(this.words, MutexWord.STATE) & TID_MASK
+  }
+
+  /** Whether a holder died and nobody has called `markConsistent()` since. */
+  get isPoisoned(): boolean {
+    return (Atomics.load(this.words, MutexWord.STATE) & OWNER_DIED) !== 0
+  }
+
+  /** Contention figures summed over every thread. */
+  stats(): LockStats {
+    return this.rec.read()
+  }
+}

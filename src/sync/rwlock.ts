@@ -1,0 +1,680 @@
+/**
+ * RWLock: many readers or one writer, writer-preferring, robust.
+ *
+ * Algorithm: a writer word plus per-thread reader slots (a "big-reader" lock,
+ * as Linux brlock / per-CPU rwsems). Readers never write a word another
+ * reader writes, so they do not contend with each other.
+ *
+ * ```
+ *  Int32 word  0..3 header
+ *              4 STATE       robust lock word of the writer (robust-word.ts);
+ *                            WAITERS = someone (reader or writer) sleeps on it
+ *              5 DEAD_OWNER  tid of the last writer that died holding it
+ *              6 TIMEOUTS    waits that gave up (atomic counter)
+ *              7 DRAIN       epoch a writer sleeps on while readers leave
+ *              8 OVERFLOW    read holds of threads that found no free slot
+ *              9 READERS_DIED read holds reclaimed from dead threads
+ *  byte 48     writer stats block (stats.ts, 64 bytes)
+ *  byte 128    SLOTS x 64-byte reader slots (one cache line each):
+ *                 word 0 COUNT (read holds) | 1 OWNER (tid, -1 reclaiming)
+ *                 Float64 at byte 8: READS, 16: CONTENDED, 24: WAIT_TOTAL_MS,
+ *                 32: WAIT_MAX_MS (written by the slot's owner alone)
+ * ```
+ *
+ * Why it is correct (every Atomics op is sequentially consistent):
+ * - A reader does `add(COUNT)` then `load(STATE)`; a writer does
+ *   `CAS(STATE, 0 -> tid)` then loads every COUNT. In the single total order
+ *   either the reader's load sees the writer (and the reader backs out) or the
+ *   writer's load sees the reader's count (and the writer waits). Never both in
+ *   (Dekker's argument).
+ * - Writer preference: once a writer has claimed STATE, new readers back out
+ *   and sleep on STATE; a writer needs only STATE to be free of other
+ *   *writers*, which readers never hold, so a stream of readers cannot starve
+ *   it. A thread already holding a read lock may nest another one (otherwise
+ *   it would wait for a writer that waits for it).
+ * - Draining: the writer reads DRAIN, re-scans the counts, and sleeps on
+ *   DRAIN; a reader leaving while a writer is present bumps DRAIN and
+ *   notifies. A leave after the scan changes DRAIN, so the sleep returns.
+ * - Robustness: a dead writer is replaced as in Mutex (OWNER_DIED, poisoned
+ *   until `markConsistent()`), and readers are refused while the lock is
+ *   poisoned. A slot whose owner is dead is reclaimed by the owner-word CAS
+ *   `dead -> -1`, so exactly one thread zeroes its leaked count.
+ *
+ * @module
+ */
+import { DeadlockError, LockError, OwnerDiedError, OptionError, describe } from '../errors.js'
+import { now } from '../memory/clock.js'
+import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { Header } from '../memory/layout.js'
+import { domainOf, TID_MASK, type Domain } from '../memory/thread.js'
+import { runLocked, runLockedAsync, withLockOptions, type LockCore, type WithLockOptions } from './lockable.js'
+import { ownerDied } from './robust-lock.js'
+import { Acquired, OWNER_DIED, RobustWord, WAITERS, acquire, acquireAsync, markConsistent, tryAcquire } from './robust-word.js'
+import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
+import { SPIN, checkTimeout, deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
+
+/** Word offsets of an RWLock region (Int32 words from the region start). */
+export const RWLockWord = {
+  STATE: Header.WORDS + RobustWord.STATE,
+  DEAD_OWNER: Header.WORDS + RobustWord.DEAD_OWNER,
+  TIMEOUTS: Header.WORDS + 2,
+  DRAIN: Header.WORDS + 3,
+  OVERFLOW: Header.WORDS + 4,
+  READERS_DIED: Header.WORDS + 5,
+  STATS_BYTE: 48,
+  SLOTS_BYTE: 128,
+} as const
+
+/** Layout of one reader slot (64 bytes). */
+export const ReaderSlot = {
+  BYTES: 64,
+  /** Int32 words from the slot start. */
+  COUNT: 0,
+  OWNER: 1,
+  /** Float64 indices from the slot start. */
+  READS: 1,
+  CONTENDED: 2,
+  WAIT_TOTAL_MS: 3,
+  WAIT_MAX_MS: 4,
+} as const
+
+const SLOT_WORDS = ReaderSlot.BYTES / 4
+const SLOT_F64 = ReaderSlot.BYTES / 8
+const RECLAIMING = -1
+const DEFAULT_SLOTS = 64
+const MAX_SLOTS = 4096
+
+/** Handle of an {@link RWLock}. */
+export type RWLockHandle = Handle<'RWLock'>
+
+/** Options of {@link RWLock.create}. */
+export interface RWLockOptions {
+  /**
+   * Reader slots: how many threads can hold read locks at once with no
+   * contention between them and with recovery if they die. Threads beyond it
+   * share one counter (correct, but not recovered if they die).
+   * @default 64
+   */
+  readonly readerSlots?: number
+}
+
+/** Figures of an {@link RWLock}, summed over every thread. */
+export interface RWLockStats {
+  /** The writer side (acquisitions, waits, holds, dead writers). */
+  readonly write: LockStats
+  /** Read acquisitions. */
+  readonly reads: number
+  /** Read acquisitions that had to wait for a writer. */
+  readonly readsContended: number
+  /** Total time readers waited, in ms. */
+  readonly readWaitTotalMs: number
+  /** Longest wait of one reader, in ms. */
+  readonly readWaitMaxMs: number
+  /** Read holds released on behalf of threads that died holding them. */
+  readonly readersDied: number
+  /** Read holds at the moment of the call. */
+  readonly activeReaders: number
+}
+
+function slotsOf(byteLength: number): number {
+  return (byteLength - RWLockWord.SLOTS_BYTE) / ReaderSlot.BYTES
+}
+
+/**
+ * A readers-writer lock shared between threads: any number of readers at
+ * once, or one writer alone. Writer-preferring: a waiting writer holds back
+ * new readers, so writers are never starved.
+ *
+ * @example
+ * ```ts
+ * const rw = RWLock.create()
+ * const status = rw.withRead(() => readStatus())
+ * rw.withWrite(() => { writeStatus(next) })
+ * ```
+ */
+export class RWLock {
+  /** The structured-cloneable handle: send it to another thread and `attach` it there. */
+  readonly handle: RWLockHandle
+  private readonly words: Int32Array
+  private readonly f64: Float64Array
+  private readonly domain: Domain
+  private readonly tid: number
+  private readonly rec: StatsRecorder
+  private readonly slots: number
+  /** Int32 index of this thread's slot, -1 before the first read, -2 if none was free. */
+  private slotWord = -1
+  /** Read holds of this instance counted in OVERFLOW (no slot). */
+  private overflowHolds = 0
+
+  private constructor(handle: RWLockHandle) {
+    this.handle = handle
+    this.words = new Int32Array(handle.buffer, handle.byteOffset, handle.byteLength / 4)
+    this.f64 = new Float64Array(handle.buffer, handle.byteOffset, handle.byteLength / 8)
+    this.domain = domainOf(handle.domain)
+    this.tid = this.domain.tid
+    this.slots = slotsOf(handle.byteLength)
+    this.rec = new StatsRecorder(
+      new Float64Array(handle.buffer, handle.byteOffset + RWLockWord.STATS_BYTE, STATS_BYTES / 8),
+      this.words,
+      RWLockWord.TIMEOUTS,
+    )
+  }
+
+  /** Creates a new, free readers-writer lock in its own shared memory. */
+  static create(options: RWLockOptions = {}): RWLock {
+    const slots = options.readerSlots ?? DEFAULT_SLOTS
+    if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SLOTS) {
+      throw new OptionError(`Expected \`readerSlots\` to be an integer from 1 to ${MAX_SLOTS}, got ${describe(slots)}`)
+    }
+    const bytes = RWLockWord.SLOTS_BYTE + slots * ReaderSlot.BYTES
+    return new RWLock(makeHandle('RWLock', allocateRegion('RWLock', bytes), domainOf().buffer))
+  }
+
+  /**
+   * Rebuilds a readers-writer lock from its handle, in any thread.
+   * @throws HandleError if `handle` is not a valid RWLock handle
+   */
+  static attach(handle: RWLockHandle): RWLock {
+    const length = (handle as { byteLength?: unknown } | null)?.byteLength
+    const slots = typeof length === 'number' ? slotsOf(length) : 0
+    const expected = Number.isInteger(slots) && slots >= 1 && slots <= MAX_SLOTS ? (length as number) : -1
+    return new RWLock(checkHandle(handle, 'RWLock', expected))
+  }
+
+  // ---- reader slots -------------------------------------------------------
+
+  /** Finds or claims this thread's slot; -2 when every slot is taken. */
+  private ownSlot(): number {
+    if (this.slotWord !== -1) return this.slotWord
+    const words = this.words
+    const first = RWLockWord.SLOTS_BYTE / 4
+    for (let k = 0; k < this.slots; k++) {
+      const w = first + k * SLOT_WORDS
+      if (Atomics.load(words, w + ReaderSlot.OWNER) === this.tid) return (this.slotWord = w)
+    }
+    for (let k = 0; k < this.slots; k++) {
+      const w = first + k * SLOT_WORDS
+      const owner = Atomics.load(words, w + ReaderSlot.OWNER)
+      if (owner > 0 && this.domain.isDead(owner)) this.reclaim(w, owner)
+      if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, 0, this.tid) === 0) return (this.slotWord = w)
+    }
+    return (this.slotWord = -2)
+  }
+
+  /** Releases the read holds of a dead slot owner. Exactly one thread wins the CAS. */
+  private reclaim(w: number, deadOwner: number): void {
+    const words = this.words
+    if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, deadOwner, RECLAIMING) !== deadOwner) return
+    const leaked = Atomics.exchange(words, w + ReaderSlot.COUNT, 0)
+    if (leaked > 0) Atomics.add(words, RWLockWord.READERS_DIED, leaked)
+    Atomics.store(words, w + ReaderSlot.OWNER, 0)
+    // A writer may be draining: tell it a count dropped.
+    Atomics.add(words, RWLockWord.DRAIN, 1)
+    Atomics.notify(words, RWLockWord.DRAIN)
+  }
+
+  private countIndex(): number {
+    const w = this.ownSlot()
+    return w >= 0 ? w + ReaderSlot.COUNT : RWLockWord.OVERFLOW
+  }
+
+  /** Read holds this thread has (its slot count, or this instance's overflow holds). */
+  private ownReadHolds(): number {
+    const w = this.ownSlot()
+    return w >= 0 ? Atomics.load(this.words, w + ReaderSlot.COUNT) : this.overflowHolds
+  }
+
+  // ---- read side ----------------------------------------------------------
+
+  /**
+   * One attempt to enter as a reader. Returns true when in; false when a
+   * writer is present (the count is undone). Throws when poisoned.
+   */
+  private enterRead(): boolean {
+    const words = this.words
+    const c = this.countIndex()
+    const before = Atomics.add(words, c, 1)
+    const s = Atomics.load(words, RWLockWord.STATE)
+    if (s === 0 || (before > 0 && c !== RWLockWord.OVERFLOW)) return this.readEntered(c)
+    if ((s & TID_MASK) === 0) {
+      if ((s & OWNER_DIED) === 0) return this.readEntered(c) // only WAITERS set
+      this.leaveRead(c)
+      throw this.poisonedForReaders()
+    }
+    this.leaveRead(c)
+    return false
+  }
+
+  private readEntered(c: number): boolean {
+    if (c === RWLockWord.OVERFLOW) this.overflowHolds++
+    return true
+  }
+
+  private leaveRead(c: number): void {
+    const words = this.words
+    Atomics.sub(words, c, 1)
+    // A writer present may be draining readers: wake it.
+    if ((Atomics.load(words, RWLockWord.STATE) & TID_MASK) !== 0) {
+      Atomics.add(words, RWLockWord.DRAIN, 1)
+      Atomics.notify(words, RWLockWord.DRAIN)
+    }
+  }
+
+  private poisonedForReaders(): OwnerDiedError {
+    const dead = Atomics.load(this.words, RWLockWord.DEAD_OWNER)
+    return new OwnerDiedError(
+      `Expected a consistent RWLock for reading, got one whose writer (thread ${dead}) died while writing: ` +
+        'take writeLock(), repair the data, call markConsistent(), then writeUnlock()',
+      dead,
+      false,
+    )
+  }
+
+  /**
+   * Handles a writer in the way: a dead writer is evicted (the lock becomes
+   * poisoned), a live one is waited for. Returns the word value to sleep on,
+   * or undefined to retry at once.
+   */
+  private readerBlockedBy(): number | undefined {
+    const words = this.words
+    let s = Atomics.load(words, RWLockWord.STATE)
+    const holder = s & TID_MASK
+    if (holder === 0) return undefined
+    if (holder !== this.tid && this.domain.isDead(holder)) {
+      if (Atomics.compareExchange(words, RWLockWord.STATE, s, OWNER_DIED) === s) {
+        Atomics.store(words, RWLockWord.DEAD_OWNER, holder)
+        Atomics.notify(words, RWLockWord.STATE)
+      }
+      return undefined
+    }
+    if ((s & WAITERS) === 0) {
+      if (Atomics.compareExchange(words, RWLockWord.STATE, s, s | WAITERS) !== s) return undefined
+      s |= WAITERS
+    }
+    return s
+  }
+
+  private recordRead(start: number): void {
+    const w = this.slotWord
+    if (w < 0) return
+    const f = (w * 4) / 8
+    this.f64[f + ReaderSlot.READS]!++
+    if (start < 0) return
+    const waited = now() - start
+    this.f64[f + ReaderSlot.CONTENDED]!++
+    this.f64[f + ReaderSlot.WAIT_TOTAL_MS]! += waited
+    if (waited > this.f64[f + ReaderSlot.WAIT_MAX_MS]!) this.f64[f + ReaderSlot.WAIT_MAX_MS] = waited
+  }
+
+  /**
+   * Acquires a read lock, waiting at most `timeoutMs` while a writer holds or
+   * waits for the lock.
+   * @returns true when acquired, false on timeout
+   * @throws DeadlockError if this thread holds the write lock
+   * @throws OwnerDiedError (not holding) if a writer died and nobody repaired it
+   */
+  readLock(timeoutMs?: number): boolean {
+    checkTimeout(timeoutMs)
+    if (this.enterRead()) {
+      this.recordRead(-1)
+      return true
+    }
+    if (this.isWriteLockedByCurrentThread) throw this.deadlock('readLock()', 'holds the write lock')
+    const deadline = deadlineOf(timeoutMs)
+    const start = now()
+    let spins = SPIN
+    for (;;) {
+      if (this.enterRead()) {
+        this.recordRead(start)
+        return true
+      }
+      if (spins > 0) {
+        spins--
+        continue
+      }
+      const s = this.readerBlockedBy()
+      if (s !== undefined && !sleepWhile(this.words, RWLockWord.STATE, s, deadline)) {
+        this.rec.timedOut()
+        return false
+      }
+    }
+  }
+
+  /**
+   * Acquires a read lock if no writer holds or waits for it.
+   * @throws OwnerDiedError (not holding) if a writer died and nobody repaired it
+   */
+  tryReadLock(): boolean {
+    if (this.enterRead()) {
+      this.recordRead(-1)
+      return true
+    }
+    if (this.readerBlockedBy() === undefined && this.enterRead()) {
+      this.recordRead(-1)
+      return true
+    }
+    return false
+  }
+
+  /**
+   * Async form of {@link readLock}: never blocks the event loop.
+   * @returns true when acquired, false on timeout
+   * @throws the signal's reason when aborted
+   */
+  async readLockAsync(options: AsyncWaitOptions = {}): Promise<boolean> {
+    const deadline = deadlineOf(options.timeoutMs)
+    if (options.signal?.aborted) throw options.signal.reason
+    if (this.enterRead()) {
+      this.recordRead(-1)
+      return true
+    }
+    const start = now()
+    for (;;) {
+      if (this.enterRead()) {
+        this.recordRead(start)
+        return true
+      }
+      const s = this.readerBlockedBy()
+      if (s === undefined) continue
+      let slept: boolean
+      try {
+        slept = await sleepWhileAsync(this.words, RWLockWord.STATE, s, deadline, options.signal)
+      } catch (error) {
+        this.rec.timedOut()
+        throw error
+      }
+      if (!slept) {
+        this.rec.timedOut()
+        return false
+      }
+    }
+  }
+
+  /**
+   * Releases one read lock of this thread.
+   * @throws LockError if this thread holds no read lock
+   */
+  readUnlock(): void {
+    const c = this.countIndex()
+    if (c === RWLockWord.OVERFLOW) {
+      if (this.overflowHolds === 0) throw this.noReadLock()
+      this.overflowHolds--
+    } else if (Atomics.load(this.words, c) === 0) {
+      throw this.noReadLock()
+    }
+    this.leaveRead(c)
+  }
+
+  private noReadLock(): LockError {
+    return new LockError(
+      `Expected readUnlock() by a thread holding a read lock (thread ${this.tid} calling), got a thread with no read lock on this RWLock`,
+    )
+  }
+
+  // ---- write side ---------------------------------------------------------
+
+  /** Whether every read hold (but those of dead threads, which are reclaimed) is gone. */
+  private drained(): boolean {
+    const words = this.words
+    if (Atomics.load(words, RWLockWord.OVERFLOW) !== 0) return false
+    const first = RWLockWord.SLOTS_BYTE / 4
+    for (let k = 0; k < this.slots; k++) {
+      const w = first + k * SLOT_WORDS
+      if (Atomics.load(words, w + ReaderSlot.COUNT) === 0) continue
+      const owner = Atomics.load(words, w + ReaderSlot.OWNER)
+      if (owner > 0 && this.domain.isDead(owner)) {
+        this.reclaim(w, owner)
+        if (Atomics.load(words, w + ReaderSlot.COUNT) === 0) continue
+      }
+      return false
+    }
+    return true
+  }
+
+  /** Gives STATE back after a failed drain, waking everyone sleeping on it. */
+  private abandonWrite(): void {
+    const prev = Atomics.and(this.words, RWLockWord.STATE, OWNER_DIED)
+    if ((prev & WAITERS) !== 0) Atomics.notify(this.words, RWLockWord.STATE)
+  }
+
+  /** Finishes a write acquisition once STATE is ours. */
+  private settleWrite(result: number, start: number): boolean {
+    if (result === Acquired.Ok) {
+      if (start < 0) this.rec.acquiredFast()
+      else this.rec.acquiredSlow(start, false)
+      return true
+    }
+    this.rec.acquiredSlow(start < 0 ? now() : start, true)
+    throw ownerDied('RWLock', this.words, RWLockWord.DEAD_OWNER)
+  }
+
+  /**
+   * Acquires the write lock, waiting at most `timeoutMs` for other writers
+   * and for readers to leave.
+   * @returns true when acquired, false on timeout
+   * @throws DeadlockError if this thread holds the write lock or a read lock
+   * @throws OwnerDiedError (holding the lock) if the previous writer died
+   */
+  writeLock(timeoutMs?: number): boolean {
+    const words = this.words
+    let start = -1
+    let result: number = Acquired.Ok
+    checkTimeout(timeoutMs)
+    if (Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) !== 0) {
+      start = now()
+      result = acquire(words, RWLockWord.STATE, this.domain, deadlineOf(timeoutMs))
+      if (result === Acquired.SelfDeadlock) throw this.deadlock('writeLock()', 'holds the write lock')
+      if (result === Acquired.TimedOut) {
+        this.rec.timedOut()
+        return false
+      }
+    }
+    if (this.ownReadHolds() > 0) {
+      this.abandonWrite()
+      throw this.deadlock('writeLock()', 'holds a read lock (upgrading would wait for itself)')
+    }
+    if (!this.drained()) {
+      if (start < 0) start = now()
+      if (!this.drainSync(deadlineOf(timeoutMs))) return false
+    }
+    return this.settleWrite(result, start)
+  }
+
+  /** Waits for readers to leave; on timeout gives STATE back and returns false. */
+  private drainSync(deadline: number): boolean {
+    const words = this.words
+    let spins = SPIN
+    while (!this.drained()) {
+      if (spins > 0) {
+        spins--
+        continue
+      }
+      const epoch = Atomics.load(words, RWLockWord.DRAIN)
+      if (this.drained()) break
+      if (!sleepWhile(words, RWLockWord.DRAIN, epoch, deadline)) {
+        this.abandonWrite()
+        this.rec.timedOut()
+        return false
+      }
+    }
+    return true
+  }
+
+  /**
+   * Acquires the write lock if no writer holds it and no reader is inside.
+   * @throws OwnerDiedError (holding the lock) if the previous writer died
+   */
+  tryWriteLock(): boolean {
+    if (this.isWriteLockedByCurrentThread) throw this.deadlock('tryWriteLock()', 'holds the write lock')
+    const result = tryAcquire(this.words, RWLockWord.STATE, this.domain)
+    if (result === undefined) return false
+    if (this.ownReadHolds() > 0 || !this.drained()) {
+      this.abandonWrite()
+      return false
+    }
+    return this.settleWrite(result, -1)
+  }
+
+  /**
+   * Async form of {@link writeLock}: never blocks the event loop.
+   * @returns true when acquired, false on timeout
+   * @throws the signal's reason when aborted
+   * @throws OwnerDiedError (holding the lock) if the previous writer died
+   */
+  async writeLockAsync(options: AsyncWaitOptions = {}): Promise<boolean> {
+    const words = this.words
+    const deadline = deadlineOf(options.timeoutMs)
+    if (options.signal?.aborted) throw options.signal.reason
+    const start = now()
+    let result: number
+    try {
+      result = await acquireAsync(words, RWLockWord.STATE, this.domain, deadline, options.signal)
+    } catch (error) {
+      this.rec.timedOut()
+      throw error
+    }
+    if (result === Acquired.TimedOut) {
+      this.rec.timedOut()
+      return false
+    }
+    for (;;) {
+      const epoch = Atomics.load(words, RWLockWord.DRAIN)
+      if (this.drained()) break
+      let slept: boolean
+      try {
+        slept = await sleepWhileAsync(words, RWLockWord.DRAIN, epoch, deadline, options.signal)
+      } catch (error) {
+        this.abandonWrite()
+        this.rec.timedOut()
+        throw error
+      }
+      if (!slept) {
+        this.abandonWrite()
+        this.rec.timedOut()
+        return false
+      }
+    }
+    return this.settleWrite(result, start)
+  }
+
+  /**
+   * Releases the write lock, waking every reader and writer that waits.
+   * @throws LockError if this thread does not hold it
+   */
+  writeUnlock(): void {
+    const words = this.words
+    let s = Atomics.load(words, RWLockWord.STATE)
+    if ((s & TID_MASK) !== this.tid) {
+      throw new LockError(
+        `Expected writeUnlock() by the thread holding the write lock (thread ${this.tid} calling), got an RWLock ${
+          (s & TID_MASK) === 0 ? 'whose write lock nobody holds' : `write-locked by thread ${s & TID_MASK}`
+        }`,
+      )
+    }
+    this.rec.releasing()
+    for (;;) {
+      const prev = Atomics.compareExchange(words, RWLockWord.STATE, s, s & OWNER_DIED)
+      if (prev === s) break
+      s = prev
+    }
+    if ((s & WAITERS) !== 0) Atomics.notify(words, RWLockWord.STATE)
+  }
+
+  /**
+   * After an `OwnerDiedError` from a write acquisition: declares the data
+   * repaired. Only the writer may call it.
+   */
+  markConsistent(): void {
+    markConsistent(this.words, RWLockWord.STATE, this.tid, 'RWLock write lock')
+  }
+
+  private deadlock(op: string, why: string): DeadlockError {
+    return new DeadlockError(`Expected ${op} from a thread that can wait for this RWLock, got thread ${this.tid}, which ${why}`)
+  }
+
+  // ---- helpers ------------------------------------------------------------
+
+  private readonly readCore: LockCore = {
+    lock: (t) => this.readLock(t),
+    lockAsync: (o) => this.readLockAsync(o),
+    unlock: () => this.readUnlock(),
+    markConsistent: () => {},
+  }
+  private readonly writeCore: LockCore = {
+    lock: (t) => this.writeLock(t),
+    lockAsync: (o) => this.writeLockAsync(o),
+    unlock: () => this.writeUnlock(),
+    markConsistent: () => this.markConsistent(),
+  }
+
+  /** Runs `fn` under a read lock. @throws TimeoutError if not acquired in time */
+  withRead<R>(fn: () => R, timeoutMs?: number | WithLockOptions): R {
+    return runLocked(this.readCore, 'read lock', fn, withLockOptions(timeoutMs))
+  }
+
+  /** Runs `fn` under the write lock. @throws TimeoutError if not acquired in time */
+  withWrite<R>(fn: () => R, timeoutMs?: number | WithLockOptions): R {
+    return runLocked(this.writeCore, 'write lock', fn, withLockOptions(timeoutMs))
+  }
+
+  /** Runs async `fn` under a read lock, waiting without blocking. */
+  withReadAsync<R>(fn: () => R | Promise<R>, options: WithLockOptions = {}): Promise<R> {
+    return runLockedAsync(this.readCore, 'read lock', fn, options)
+  }
+
+  /** Runs async `fn` under the write lock, waiting without blocking. */
+  withWriteAsync<R>(fn: () => R | Promise<R>, options: WithLockOptions = {}): Promise<R> {
+    return runLockedAsync(this.writeCore, 'write lock', fn, options)
+  }
+
+  // ---- introspection ------------------------------------------------------
+
+  /** Whether a writer holds (or is draining readers for) the lock. */
+  get isWriteLocked(): boolean {
+    return (Atomics.load(this.words, RWLockWord.STATE) & TID_MASK) !== 0
+  }
+
+  /** Whether the calling thread holds the write lock (or is waiting for readers to leave it). */
+  get isWriteLockedByCurrentThread(): boolean {
+    return (Atomics.load(this.words, RWLockWord.STATE) & TID_MASK) === this.tid
+  }
+
+  /** Read holds at this moment, over all threads. */
+  get readers(): number {
+    const words = this.words
+    let n = Atomics.load(words, RWLockWord.OVERFLOW)
+    const first = RWLockWord.SLOTS_BYTE / 4
+    for (let k = 0; k < this.slots; k++) n += Atomics.load(words, first + k * SLOT_WORDS + ReaderSlot.COUNT)
+    return n
+  }
+
+  /** Whether a writer died and nobody has called `markConsistent()` since. */
+  get isPoisoned(): boolean {
+    return (Atomics.load(this.words, RWLockWord.STATE) & OWNER_DIED) !== 0
+  }
+
+  /** Figures of both sides, summed over every thread. */
+  stats(): RWLockStats {
+    let reads = 0
+    let contended = 0
+    let waitTotal = 0
+    let waitMax = 0
+    const first = RWLockWord.SLOTS_BYTE / 8
+    for (let k = 0; k < this.slots; k++) {
+      const f = first + k * SLOT_F64
+      reads += this.f64[f + ReaderSlot.READS]!
+      contended += this.f64[f + ReaderSlot.CONTENDED]!
+      waitTotal += this.f64[f + ReaderSlot.WAIT_TOTAL_MS]!
+      waitMax = Math.max(waitMax, this.f64[f + ReaderSlot.WAIT_MAX_MS]!)
+    }
+    return {
+      write: this.rec.read(),
+      reads,
+      readsContended: contended,
+      readWaitTotalMs: waitTotal,
+      readWaitMaxMs: waitMax,
+      readersDied: Atomics.load(this.words, RWLockWord.READERS_DIED),
+      activeReaders: this.readers,
+    }
+  }
+}

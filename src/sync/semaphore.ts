@@ -1,0 +1,257 @@
+/**
+ * Semaphore: a counter of permits shared across threads.
+ *
+ * ```
+ *  Int32 word  0..3 header | 4 PERMITS | 5 WAITERS | 6 MAX | 7 ACQUIRES
+ *              8 CONTENDED | 9 TIMEOUTS
+ * ```
+ *
+ * `acquire(n)` takes `n` permits with a CAS when enough are there; otherwise
+ * it registers in WAITERS, re-reads PERMITS and sleeps while PERMITS keeps the
+ * value it saw. `release(n)` adds the permits, then wakes every sleeper if
+ * WAITERS is non-zero (waiters may want different `n`, so all re-check). A
+ * release between the waiter's read and its sleep changed PERMITS, so the
+ * sleep returns at once (the futex argument).
+ *
+ * Permits are not owned by threads, so permits held by a thread that dies are
+ * not given back (as with POSIX semaphores); use a Mutex where that matters.
+ *
+ * @module
+ */
+import { LockError, OptionError, TimeoutError, describe } from '../errors.js'
+import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { Header } from '../memory/layout.js'
+import { domainOf } from '../memory/thread.js'
+import { checkCount, deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
+
+/** Word offsets of a Semaphore region. */
+export const SemaphoreWord = {
+  PERMITS: Header.WORDS,
+  WAITERS: Header.WORDS + 1,
+  MAX: Header.WORDS + 2,
+  ACQUIRES: Header.WORDS + 3,
+  CONTENDED: Header.WORDS + 4,
+  TIMEOUTS: Header.WORDS + 5,
+} as const
+const SEMAPHORE_BYTES = (Header.WORDS + 6) * 4
+const MAX_PERMITS = 0x7fffffff
+
+/** Handle of a {@link Semaphore}. */
+export type SemaphoreHandle = Handle<'Semaphore'>
+
+/** Options of {@link Semaphore.create}. */
+export interface SemaphoreOptions {
+  /**
+   * Permits available at the start.
+   * @default 1
+   */
+  readonly permits?: number
+  /**
+   * Most permits the semaphore may hold; a `release` past it throws
+   * `LockError` (catches double releases).
+   * @default 2147483647
+   */
+  readonly max?: number
+}
+
+/** Figures of a {@link Semaphore}, summed over every thread. */
+export interface SemaphoreStats {
+  readonly permits: number
+  readonly acquires: number
+  readonly contended: number
+  readonly timeouts: number
+  readonly waiting: number
+}
+
+/**
+ * A counting semaphore shared between threads: at most `permits` holders at
+ * once (a pool of connections, a rate of work).
+ *
+ * @example
+ * ```ts
+ * const slots = Semaphore.create({ permits: 4 })
+ * if (slots.acquire(1, 1000)) {
+ *   try { await work() } finally { slots.release() }
+ * }
+ * ```
+ */
+export class Semaphore {
+  /** Bytes a Semaphore occupies in its buffer. */
+  static readonly BYTE_LENGTH = SEMAPHORE_BYTES
+  /** The structured-cloneable handle. */
+  readonly handle: SemaphoreHandle
+  private readonly words: Int32Array
+
+  private constructor(handle: SemaphoreHandle) {
+    this.handle = handle
+    this.words = new Int32Array(handle.buffer, handle.byteOffset, SEMAPHORE_BYTES / 4)
+    domainOf(handle.domain)
+  }
+
+  /** Creates a semaphore with `permits` permits (default 1). */
+  static create(options: SemaphoreOptions = {}): Semaphore {
+    const max = options.max === undefined ? MAX_PERMITS : checkCount(options.max, 'max', MAX_PERMITS)
+    const permits = options.permits ?? 1
+    if (typeof permits !== 'number' || !Number.isInteger(permits) || permits < 0 || permits > max) {
+      throw new OptionError(`Expected \`permits\` to be an integer from 0 to ${max}, got ${describe(permits)}`)
+    }
+    const semaphore = new Semaphore(
+      makeHandle('Semaphore', allocateRegion('Semaphore', SEMAPHORE_BYTES), domainOf().buffer),
+    )
+    Atomics.store(semaphore.words, SemaphoreWord.MAX, max)
+    Atomics.store(semaphore.words, SemaphoreWord.PERMITS, permits)
+    return semaphore
+  }
+
+  /**
+   * Rebuilds a semaphore from its handle, in any thread.
+   * @throws HandleError if `handle` is not a valid Semaphore handle
+   */
+  static attach(handle: SemaphoreHandle): Semaphore {
+    return new Semaphore(checkHandle(handle, 'Semaphore', SEMAPHORE_BYTES))
+  }
+
+  private max(): number {
+    return Atomics.load(this.words, SemaphoreWord.MAX)
+  }
+
+  /** Takes `n` permits if they are there. */
+  tryAcquire(n = 1): boolean {
+    checkCount(n, 'n', this.max())
+    return this.take(n)
+  }
+
+  private take(n: number): boolean {
+    const words = this.words
+    let c = Atomics.load(words, SemaphoreWord.PERMITS)
+    while (c >= n) {
+      const prev = Atomics.compareExchange(words, SemaphoreWord.PERMITS, c, c - n)
+      if (prev === c) {
+        Atomics.add(words, SemaphoreWord.ACQUIRES, 1)
+        return true
+      }
+      c = prev
+    }
+    return false
+  }
+
+  /**
+   * Takes `n` permits, waiting at most `timeoutMs` (default: forever) for
+   * them. Blocks the thread: on a main thread prefer {@link acquireAsync}.
+   * @returns true when taken, false on timeout
+   */
+  acquire(n = 1, timeoutMs?: number): boolean {
+    checkCount(n, 'n', this.max())
+    if (this.take(n)) return true
+    const deadline = deadlineOf(timeoutMs)
+    const words = this.words
+    Atomics.add(words, SemaphoreWord.CONTENDED, 1)
+    Atomics.add(words, SemaphoreWord.WAITERS, 1)
+    try {
+      for (;;) {
+        const c = Atomics.load(words, SemaphoreWord.PERMITS)
+        if (c >= n) {
+          if (this.take(n)) return true
+          continue
+        }
+        if (!sleepWhile(words, SemaphoreWord.PERMITS, c, deadline)) {
+          Atomics.add(words, SemaphoreWord.TIMEOUTS, 1)
+          return false
+        }
+      }
+    } finally {
+      Atomics.sub(words, SemaphoreWord.WAITERS, 1)
+    }
+  }
+
+  /**
+   * Async form of {@link acquire}: never blocks the event loop.
+   * @returns true when taken, false on timeout
+   * @throws the signal's reason when aborted
+   */
+  async acquireAsync(n = 1, options: AsyncWaitOptions = {}): Promise<boolean> {
+    checkCount(n, 'n', this.max())
+    const deadline = deadlineOf(options.timeoutMs)
+    if (options.signal?.aborted) throw options.signal.reason
+    if (this.take(n)) return true
+    const words = this.words
+    Atomics.add(words, SemaphoreWord.CONTENDED, 1)
+    Atomics.add(words, SemaphoreWord.WAITERS, 1)
+    try {
+      for (;;) {
+        const c = Atomics.load(words, SemaphoreWord.PERMITS)
+        if (c >= n) {
+          if (this.take(n)) return true
+          continue
+        }
+        if (!(await sleepWhileAsync(words, SemaphoreWord.PERMITS, c, deadline, options.signal))) {
+          Atomics.add(words, SemaphoreWord.TIMEOUTS, 1)
+          return false
+        }
+      }
+    } finally {
+      Atomics.sub(words, SemaphoreWord.WAITERS, 1)
+    }
+  }
+
+  /**
+   * Gives back `n` permits and wakes waiters.
+   * @throws LockError if that would exceed `max` (a double release)
+   */
+  release(n = 1): void {
+    const max = this.max()
+    checkCount(n, 'n', max)
+    const words = this.words
+    let c = Atomics.load(words, SemaphoreWord.PERMITS)
+    for (;;) {
+      if (c + n > max) {
+        throw new LockError(`Expected release(${n}) to keep permits at most ${max}, got ${c} + ${n}: released more than acquired`)
+      }
+      const prev = Atomics.compareExchange(words, SemaphoreWord.PERMITS, c, c + n)
+      if (prev === c) break
+      c = prev
+    }
+    if (Atomics.load(words, SemaphoreWord.WAITERS) > 0) Atomics.notify(words, SemaphoreWord.PERMITS)
+  }
+
+  /** Runs `fn` holding `n` permits. @throws TimeoutError if not taken in time */
+  async withPermitsAsync<R>(fn: () => R | Promise<R>, n = 1, options: AsyncWaitOptions = {}): Promise<R> {
+    if (!(await this.acquireAsync(n, options))) throw timeoutError(n, options.timeoutMs)
+    try {
+      return await fn()
+    } finally {
+      this.release(n)
+    }
+  }
+
+  /** Runs `fn` holding `n` permits, blocking for them. @throws TimeoutError if not taken in time */
+  withPermits<R>(fn: () => R, n = 1, timeoutMs?: number): R {
+    if (!this.acquire(n, timeoutMs)) throw timeoutError(n, timeoutMs)
+    try {
+      return fn()
+    } finally {
+      this.release(n)
+    }
+  }
+
+  /** Permits available now. */
+  get available(): number {
+    return Atomics.load(this.words, SemaphoreWord.PERMITS)
+  }
+
+  /** Figures summed over every thread. */
+  stats(): SemaphoreStats {
+    const words = this.words
+    return {
+      permits: Atomics.load(words, SemaphoreWord.PERMITS),
+      acquires: Atomics.load(words, SemaphoreWord.ACQUIRES),
+      contended: Atomics.load(words, SemaphoreWord.CONTENDED),
+      timeouts: Atomics.load(words, SemaphoreWord.TIMEOUTS),
+      waiting: Atomics.load(words, SemaphoreWord.WAITERS),
+    }
+  }
+}
+
+function timeoutError(n: number, timeoutMs: number | undefined): TimeoutError {
+  return new TimeoutError(`Expected ${n} semaphore permit(s) within ${timeoutMs} ms, got a timeout`)
+}

@@ -1,0 +1,125 @@
+/**
+ * Waiting on a shared word: deadlines, bounded sync waits, and async waits
+ * that keep a Node process alive and honour an `AbortSignal`.
+ *
+ * Waits are cut into slices of at most {@link SLICE_MS}: after each slice the
+ * caller re-checks its condition, including whether the holder of a lock has
+ * been marked dead. That bounds how long a waiter can sleep on a lock whose
+ * holder died (the robust-mutex requirement) without any thread having to
+ * know which locks the dead thread held.
+ *
+ * @module
+ */
+import { OptionError, describe } from '../errors.js'
+import { now } from '../memory/clock.js'
+
+/** Longest single sleep; waiters re-check liveness of the holder this often. */
+export const SLICE_MS = 50
+
+/** Load-and-check iterations before sleeping (makes short waits ~0.2 us). */
+export const SPIN = 100
+
+/**
+ * Validates a timeout option and turns it into an absolute deadline on
+ * {@link now}'s clock. `undefined` and `Infinity` mean no deadline.
+ */
+export function deadlineOf(timeoutMs: number | undefined, name = 'timeoutMs'): number {
+  if (timeoutMs === undefined || timeoutMs === Infinity) return Infinity
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new OptionError(`Expected \`${name}\` to be a number >= 0 or undefined, got ${describe(timeoutMs)}`)
+  }
+  return now() + timeoutMs
+}
+
+/**
+ * Sleeps while `view[index] === value`, for one slice at most and never past
+ * `deadline`. Returns false when the deadline has passed (no sleep happened).
+ * Callers loop and re-check their condition either way.
+ */
+export function sleepWhile(view: Int32Array, index: number, value: number, deadline: number): boolean {
+  const remaining = deadline - now()
+  if (remaining <= 0) return false
+  Atomics.wait(view, index, value, remaining < SLICE_MS ? remaining : SLICE_MS)
+  return true
+}
+
+/** Options of every async wait. */
+export interface AsyncWaitOptions {
+  /**
+   * Give up after this many milliseconds.
+   * @default Infinity
+   */
+  readonly timeoutMs?: number
+  /** Abort the wait: the promise rejects with `signal.reason`. */
+  readonly signal?: AbortSignal
+}
+
+const hasWaitAsync = typeof (Atomics as { waitAsync?: unknown }).waitAsync === 'function'
+const noop = (): void => {}
+
+/**
+ * Async form of {@link sleepWhile}: resolves true after a wake-up, a change of
+ * the word or the end of one slice; false when the deadline has passed.
+ * Rejects with `signal.reason` when aborted.
+ *
+ * A pending `Atomics.waitAsync` does not keep Node's event loop alive, so a
+ * timer is held for the length of the slice. Where `Atomics.waitAsync` is
+ * missing (older Firefox), it polls with timers instead.
+ */
+export function sleepWhileAsync(
+  view: Int32Array,
+  index: number,
+  value: number,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  if (signal?.aborted) return Promise.reject(signal.reason)
+  const remaining = deadline - now()
+  if (remaining <= 0) return Promise.resolve(false)
+  const slice = remaining < SLICE_MS ? remaining : SLICE_MS
+  return new Promise<boolean>((resolve, reject) => {
+    let onAbort: (() => void) | undefined
+    let settled = false
+    const finish = (): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(keepAlive)
+      if (onAbort) signal?.removeEventListener('abort', onAbort)
+      resolve(true)
+    }
+    // Ref'd timer: keeps the process alive and ends the slice if waitAsync is missing.
+    const keepAlive = setTimeout(finish, hasWaitAsync ? slice + 5 : Math.min(slice, 1))
+    if (signal) {
+      onAbort = () => {
+        if (settled) return
+        settled = true
+        clearTimeout(keepAlive)
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    if (hasWaitAsync) {
+      const result = Atomics.waitAsync(view, index, value, slice)
+      if (result.async) result.value.then(finish, noop)
+      else finish()
+    }
+  })
+}
+
+/**
+ * Cheap check of a timeout argument on a fast path (no clock read): throws
+ * the same `OptionError` as {@link deadlineOf} for a bad value.
+ */
+export function checkTimeout(timeoutMs: number | undefined): void {
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0)) deadlineOf(timeoutMs)
+}
+
+/**
+ * Validates a permit or party count: an integer from 1 to `max`.
+ */
+export function checkCount(value: unknown, name: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new OptionError(`Expected \`${name}\` to be an integer from 1 to ${max}, got ${describe(value)}`)
+  }
+  return value
+}
