@@ -1,0 +1,102 @@
+/** RWLock: readers share, writers are alone, writers are not starved. */
+import { describe, expect, it } from 'vitest'
+import { DeadlockError, LockError, OptionError, RWLock } from '../src/index.js'
+import { raise, run, signals, spawn, until } from './helpers.js'
+
+describe('RWLock, one thread', () => {
+  it('read locks nest, write lock is exclusive, upgrade is a DeadlockError', () => {
+    const rw = RWLock.create()
+    expect(rw.readLock()).toBe(true)
+    expect(rw.readLock()).toBe(true)
+    expect(rw.readers).toBe(2)
+    expect(() => rw.writeLock()).toThrow(/holds a read lock/)
+    expect(rw.isWriteLocked).toBe(false) // the failed upgrade gave the writer word back
+    rw.readUnlock()
+    rw.readUnlock()
+    expect(() => rw.readUnlock()).toThrow(LockError)
+    expect(rw.writeLock()).toBe(true)
+    expect(() => rw.readLock()).toThrow(DeadlockError)
+    expect(() => rw.writeLock()).toThrow(DeadlockError)
+    expect(rw.tryReadLock()).toBe(false)
+    rw.writeUnlock()
+    expect(() => rw.writeUnlock()).toThrow(/nobody holds/)
+    expect(rw.tryWriteLock()).toBe(true)
+    rw.writeUnlock()
+  })
+
+  it('withRead / withWrite and their async forms; stats of both sides', async () => {
+    const rw = RWLock.create()
+    expect(rw.withRead(() => 1)).toBe(1)
+    expect(rw.withWrite(() => 2)).toBe(2)
+    expect(await rw.withReadAsync(async () => 3)).toBe(3)
+    expect(await rw.withWriteAsync(async () => 4)).toBe(4)
+    const s = rw.stats()
+    expect(s.reads).toBe(2)
+    expect(s.write.acquisitions).toBe(2)
+    expect(s.activeReaders).toBe(0)
+  })
+
+  it('rejects a bad readerSlots option', () => {
+    expect(() => RWLock.create({ readerSlots: 0 })).toThrow(OptionError)
+    expect(() => RWLock.create({ readerSlots: 1.5 })).toThrow(/Expected `readerSlots` to be an integer/)
+  })
+
+  it('more reader threads than slots still work (overflow counter)', () => {
+    const rw = RWLock.create({ readerSlots: 1 })
+    const second = RWLock.attach(rw.handle)
+    expect(rw.readLock()).toBe(true)
+    expect(second.readLock()).toBe(true) // same thread: finds its slot again
+    expect(rw.readers).toBe(2)
+    rw.readUnlock()
+    second.readUnlock()
+    expect(rw.readers).toBe(0)
+  })
+})
+
+describe('RWLock across threads', () => {
+  it('two readers are inside at once', async () => {
+    const rw = RWLock.create()
+    const data = new Int32Array(new SharedArrayBuffer(8))
+    const flags = signals()
+    const a = spawn('readHold', { handle: rw.handle, data, flags, slot: 1 })
+    const b = spawn('readHold', { handle: rw.handle, data, flags, slot: 2 })
+    await until(flags, 1, 1)
+    await until(flags, 2, 1)
+    expect(Atomics.load(data, 0)).toBe(2) // both inside, neither released yet
+    expect(rw.readers).toBe(2)
+    expect(rw.tryWriteLock()).toBe(false)
+    expect(await rw.writeLockAsync({ timeoutMs: 50 })).toBe(false)
+    raise(flags, 7)
+    await Promise.all([a.result, b.result])
+    expect(rw.tryWriteLock()).toBe(true)
+    rw.writeUnlock()
+  })
+
+  it('a writer is alone, and is not starved by a continuous stream of readers', async () => {
+    const rw = RWLock.create()
+    const data = new Int32Array(new SharedArrayBuffer(8)) // [readers inside, writer inside]
+    const flags = signals()
+    const readers = Array.from({ length: 4 }, () =>
+      run<{ reads: number; violations: number }>('readStream', { handle: rw.handle, data, flags }),
+    )
+    await until(flags, 1, 4)
+    let writes = 0
+    let overlaps = 0
+    const deadline = performance.now() + 1_000
+    while (performance.now() < deadline) {
+      // 4 readers keep the lock read-held almost all the time; the writer still gets in.
+      expect(await rw.writeLockAsync({ timeoutMs: 5_000 })).toBe(true)
+      Atomics.store(data, 1, 1)
+      if (Atomics.load(data, 0) !== 0) overlaps++
+      Atomics.store(data, 1, 0)
+      rw.writeUnlock()
+      writes++
+    }
+    raise(flags, 0) // stop readers
+    const results = await Promise.all(readers)
+    expect(overlaps).toBe(0)
+    expect(results.reduce((n, r) => n + r.violations, 0)).toBe(0)
+    expect(results.every((r) => r.reads > 0)).toBe(true)
+    expect(writes).toBeGreaterThan(10)
+  })
+})
