@@ -121,9 +121,19 @@ export function acquire(words: Int32Array, i: number, domain: Domain, deadline: 
       if (Atomics.compareExchange(words, i, s, s | WAITERS) !== s) continue
       s |= WAITERS
     }
-    if (!sleepWhile(words, i, s, deadline)) return Acquired.TimedOut
+    if (!sleepWhile(words, i, s, deadline)) return giveUp(words, i)
     extra = WAITERS
   }
+}
+
+/**
+ * Leaves after a timeout or abort. A waiter that slept may have consumed the
+ * one wake-up a release sent while a barging thread took the lock without
+ * WAITERS; pass it on so the remaining sleepers are not left to their slice.
+ */
+function giveUp(words: Int32Array, i: number): AcquireResult {
+  if ((Atomics.load(words, i) & WAITERS) !== 0) Atomics.notify(words, i, 1)
+  return Acquired.TimedOut
 }
 
 /**
@@ -140,7 +150,10 @@ export async function acquireAsync(
 ): Promise<AcquireResult> {
   let extra = 0
   for (;;) {
-    if (signal?.aborted) throw signal.reason
+    if (signal?.aborted) {
+      giveUp(words, i)
+      throw signal.reason
+    }
     let s = Atomics.load(words, i)
     const took = takeFreeOrDead(words, i, domain, s, extra)
     if (took !== undefined) return took
@@ -149,7 +162,14 @@ export async function acquireAsync(
       if (Atomics.compareExchange(words, i, s, s | WAITERS) !== s) continue
       s |= WAITERS
     }
-    if (!(await sleepWhileAsync(words, i, s, deadline, signal))) return Acquired.TimedOut
+    let slept: boolean
+    try {
+      slept = await sleepWhileAsync(words, i, s, deadline, signal)
+    } catch (error) {
+      giveUp(words, i)
+      throw error
+    }
+    if (!slept) return giveUp(words, i)
     extra = WAITERS
   }
 }
