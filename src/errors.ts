@@ -90,3 +90,12 @@ export function describe(value: unknown): string {
 export class TimeoutError extends ThreadstateError {
   override name = 'TimeoutError'
 }
+
+/**
+ * A blocking call (`lock()`, `readLock()`, `wait()`, `acquire()`) had to
+ * sleep on a thread that may not block: a browser main thread forbids
+ * `Atomics.wait`. Use the async form there.
+ */
+export class BlockingNotAllowedError extends ThreadstateError {
+  override name = 'BlockingNotAllowedError'
+}

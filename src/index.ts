@@ -7,6 +7,7 @@
  */
 export {
   BarrierBrokenError,
+  BlockingNotAllowedError,
   DeadlockError,
   HandleError,
   LockError,

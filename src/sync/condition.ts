@@ -26,7 +26,7 @@ import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
 import type { Mutex } from './mutex.js'
-import { deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
+import { blockingNotAllowed, deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
 
 /** Word offsets of a Condition region. */
 export const ConditionWord = {
@@ -123,6 +123,9 @@ export class Condition {
     try {
       const remaining = deadline - now()
       result = remaining > 0 ? Atomics.wait(words, ConditionWord.SEQ, seq, remaining) : 'timed-out'
+    } catch (error) {
+      mutex.lock()
+      throw blockingNotAllowed(error)
     } finally {
       Atomics.sub(words, ConditionWord.WAITERS, 1)
     }

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { OptionError, describe } from '../errors.js'
+import { BlockingNotAllowedError, OptionError, describe } from '../errors.js'
 import { now } from '../memory/clock.js'
 
 /** Longest single sleep; waiters re-check liveness of the holder this often. */
@@ -39,8 +39,21 @@ export function deadlineOf(timeoutMs: number | undefined, name = 'timeoutMs'): n
 export function sleepWhile(view: Int32Array, index: number, value: number, deadline: number): boolean {
   const remaining = deadline - now()
   if (remaining <= 0) return false
-  Atomics.wait(view, index, value, remaining < SLICE_MS ? remaining : SLICE_MS)
+  try {
+    Atomics.wait(view, index, value, remaining < SLICE_MS ? remaining : SLICE_MS)
+  } catch (error) {
+    throw blockingNotAllowed(error)
+  }
   return true
+}
+
+/** Turns the TypeError of `Atomics.wait` on a non-blocking thread into a clear error. */
+export function blockingNotAllowed(error: unknown): unknown {
+  if ((error as { name?: unknown } | null)?.name !== 'TypeError') return error
+  return new BlockingNotAllowedError(
+    'Expected a thread that may block (a worker), got one where Atomics.wait is not allowed ' +
+      '(a browser main thread): use the async form (lockAsync, readLockAsync, writeLockAsync, waitAsync, acquireAsync)',
+  )
 }
 
 /** Options of every async wait. */

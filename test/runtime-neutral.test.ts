@@ -1,0 +1,86 @@
+/**
+ * The core must run unchanged in a browser worker: bundled for the browser
+ * (the `#platform` import resolved with browser conditions), it pulls in no
+ * Node module, and the bundle runs in a plain JS context where `process`,
+ * `Buffer` and `require` do not exist.
+ */
+import { build } from 'esbuild'
+import { runInNewContext } from 'node:vm'
+import { describe, expect, it } from 'vitest'
+
+async function bundle(platform: 'browser' | 'node'): Promise<{ code: string; inputs: string[] }> {
+  const result = await build({
+    entryPoints: [new URL('../dist/index.js', import.meta.url).pathname],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    globalName: 'threadstate',
+    platform,
+    metafile: true,
+    logLevel: 'silent',
+    // As a consumer would: ignore this repo's tsconfig `paths` (used only for typechecking).
+    tsconfigRaw: {},
+  })
+  return { code: result.outputFiles[0]!.text, inputs: Object.keys(result.metafile.inputs) }
+}
+
+describe('runtime-neutral core', () => {
+  it('bundles for the browser with the neutral platform module and no Node module', async () => {
+    const { inputs } = await bundle('browser')
+    expect(inputs.some((f) => f.endsWith('platform/neutral.js'))).toBe(true)
+    expect(inputs.some((f) => f.endsWith('platform/node.js'))).toBe(false)
+    expect(inputs.filter((f) => f.startsWith('node:') || !f.includes('dist/'))).toEqual([])
+  })
+
+  it('runs in a context with no process, Buffer or require: locks work there', async () => {
+    const { code } = await bundle('browser')
+    const sandbox = {
+      SharedArrayBuffer,
+      Atomics,
+      performance,
+      setTimeout,
+      clearTimeout,
+      crypto: globalThis.crypto,
+      result: undefined as unknown,
+    }
+    runInNewContext(
+      `${code};
+       const m = threadstate.Mutex.create();
+       m.lock(); const held = m.isHeldByCurrentThread; m.unlock();
+       const rw = threadstate.RWLock.create(); rw.readLock(); rw.readUnlock();
+       result = { held, free: !m.isLocked, hasProcess: typeof process, hasBuffer: typeof Buffer, tid: threadstate.currentThreadId() };`,
+      sandbox,
+    )
+    expect(sandbox.result).toEqual({ held: true, free: true, hasProcess: 'undefined', hasBuffer: 'undefined', tid: 1 })
+  })
+
+  it('under the node condition, the platform module reports the Node thread id', async () => {
+    const { inputs } = await bundle('node')
+    expect(inputs.some((f) => f.endsWith('platform/node.js'))).toBe(true)
+  })
+})
+
+describe('a thread that may not block', () => {
+  it('a blocking wait there throws BlockingNotAllowedError, and the async form works', async () => {
+    const { code } = await bundle('browser')
+    // Atomics.wait that throws like a browser main thread's.
+    const atomics = Object.create(Atomics, {
+      wait: {
+        value: () => {
+          throw new TypeError('Atomics.wait cannot be called in this context')
+        },
+      },
+    })
+    const sandbox = { SharedArrayBuffer, Atomics: atomics, performance, setTimeout, clearTimeout, out: {} as Record<string, unknown> }
+    runInNewContext(
+      `${code};
+       const s = threadstate.Semaphore.create({ permits: 0 });
+       try { s.acquire(1, 1000) } catch (e) { out.name = e.name; out.message = e.message }
+       out.pending = s.acquireAsync(1, { timeoutMs: 5000 }); s.release();`,
+      sandbox,
+    )
+    expect(sandbox.out['name']).toBe('BlockingNotAllowedError')
+    expect(sandbox.out['message']).toMatch(/use the async form/)
+    expect(await (sandbox.out['pending'] as Promise<boolean>)).toBe(true)
+  })
+})
