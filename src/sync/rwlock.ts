@@ -14,6 +14,7 @@
  *              7 DRAIN       epoch a writer sleeps on while readers leave
  *              8 OVERFLOW    read holds of threads that found no free slot
  *              9 READERS_DIED read holds reclaimed from dead threads
+ *             10 SLOTS_USED  high-water mark: slots at or past it were never claimed
  *  byte 48     writer stats block (stats.ts, 64 bytes)
  *  byte 128    SLOTS x 64-byte reader slots (one cache line each):
  *                 word 0 COUNT (read holds) | 1 OWNER (tid, -1 reclaiming)
@@ -32,6 +33,11 @@
  *   *writers*, which readers never hold, so a stream of readers cannot starve
  *   it. A thread already holding a read lock may nest another one (otherwise
  *   it would wait for a writer that waits for it).
+ * - Writers scan only the slots below SLOTS_USED. A reader raises SLOTS_USED
+ *   past its slot *before* its first `add(COUNT)`; a writer loads SLOTS_USED
+ *   *after* its CAS on STATE. If the writer's load misses the raise, it came
+ *   before the raise in the total order, so the writer's CAS came before the
+ *   reader's load of STATE, and the reader backs out.
  * - Draining: the writer reads DRAIN, re-scans the counts, and sleeps on
  *   DRAIN; a reader leaving while a writer is present bumps DRAIN and
  *   notifies. A leave after the scan changes DRAIN, so the sleep returns.
@@ -61,6 +67,7 @@ export const RWLockWord = {
   DRAIN: Header.WORDS + 3,
   OVERFLOW: Header.WORDS + 4,
   READERS_DIED: Header.WORDS + 5,
+  SLOTS_USED: Header.WORDS + 6,
   STATS_BYTE: 48,
   SLOTS_BYTE: 128,
 } as const
@@ -196,9 +203,28 @@ export class RWLock {
       const w = first + k * SLOT_WORDS
       const owner = Atomics.load(words, w + ReaderSlot.OWNER)
       if (owner > 0 && this.domain.isDead(owner)) this.reclaim(w, owner)
-      if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, 0, this.tid) === 0) return (this.slotWord = w)
+      if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, 0, this.tid) === 0) {
+        this.raiseSlotsUsed(k + 1)
+        return (this.slotWord = w)
+      }
     }
     return (this.slotWord = -2)
+  }
+
+  /** Makes SLOTS_USED at least `used` (a CAS max). */
+  private raiseSlotsUsed(used: number): void {
+    const words = this.words
+    let current = Atomics.load(words, RWLockWord.SLOTS_USED)
+    while (current < used) {
+      const prev = Atomics.compareExchange(words, RWLockWord.SLOTS_USED, current, used)
+      if (prev === current) return
+      current = prev
+    }
+  }
+
+  /** Number of slots writers and stats must look at. */
+  private slotsUsed(): number {
+    return Math.min(Atomics.load(this.words, RWLockWord.SLOTS_USED), this.slots)
   }
 
   /** Releases the read holds of a dead slot owner. Exactly one thread wins the CAS. */
@@ -418,7 +444,8 @@ export class RWLock {
     const words = this.words
     if (Atomics.load(words, RWLockWord.OVERFLOW) !== 0) return false
     const first = RWLockWord.SLOTS_BYTE / 4
-    for (let k = 0; k < this.slots; k++) {
+    const used = this.slotsUsed()
+    for (let k = 0; k < used; k++) {
       const w = first + k * SLOT_WORDS
       if (Atomics.load(words, w + ReaderSlot.COUNT) === 0) continue
       const owner = Atomics.load(words, w + ReaderSlot.OWNER)
@@ -644,7 +671,8 @@ export class RWLock {
     const words = this.words
     let n = Atomics.load(words, RWLockWord.OVERFLOW)
     const first = RWLockWord.SLOTS_BYTE / 4
-    for (let k = 0; k < this.slots; k++) n += Atomics.load(words, first + k * SLOT_WORDS + ReaderSlot.COUNT)
+    const used = this.slotsUsed()
+    for (let k = 0; k < used; k++) n += Atomics.load(words, first + k * SLOT_WORDS + ReaderSlot.COUNT)
     return n
   }
 
@@ -660,7 +688,8 @@ export class RWLock {
     let waitTotal = 0
     let waitMax = 0
     const first = RWLockWord.SLOTS_BYTE / 8
-    for (let k = 0; k < this.slots; k++) {
+    const used = this.slotsUsed()
+    for (let k = 0; k < used; k++) {
       const f = first + k * SLOT_F64
       reads += this.f64[f + ReaderSlot.READS]!
       contended += this.f64[f + ReaderSlot.CONTENDED]!

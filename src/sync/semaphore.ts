@@ -81,6 +81,8 @@ export class Semaphore {
   /** The structured-cloneable handle. */
   readonly handle: SemaphoreHandle
   private readonly words: Int32Array
+  /** MAX never changes after create(); read once per instance. */
+  private maxPermits = 0
 
   private constructor(handle: SemaphoreHandle) {
     this.handle = handle
@@ -112,12 +114,17 @@ export class Semaphore {
   }
 
   private max(): number {
-    return Atomics.load(this.words, SemaphoreWord.MAX)
+    if (this.maxPermits === 0) this.maxPermits = Atomics.load(this.words, SemaphoreWord.MAX)
+    return this.maxPermits
+  }
+
+  private checkN(n: number): void {
+    if (n !== 1) checkCount(n, 'n', this.max())
   }
 
   /** Takes `n` permits if they are there. */
   tryAcquire(n = 1): boolean {
-    checkCount(n, 'n', this.max())
+    this.checkN(n)
     return this.take(n)
   }
 
@@ -141,7 +148,7 @@ export class Semaphore {
    * @returns true when taken, false on timeout
    */
   acquire(n = 1, timeoutMs?: number): boolean {
-    checkCount(n, 'n', this.max())
+    this.checkN(n)
     if (this.take(n)) return true
     const deadline = deadlineOf(timeoutMs)
     const words = this.words
@@ -170,7 +177,7 @@ export class Semaphore {
    * @throws the signal's reason when aborted
    */
   async acquireAsync(n = 1, options: AsyncWaitOptions = {}): Promise<boolean> {
-    checkCount(n, 'n', this.max())
+    this.checkN(n)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
     if (this.take(n)) return true
@@ -199,8 +206,8 @@ export class Semaphore {
    * @throws LockError if that would exceed `max` (a double release)
    */
   release(n = 1): void {
+    this.checkN(n)
     const max = this.max()
-    checkCount(n, 'n', max)
     const words = this.words
     let c = Atomics.load(words, SemaphoreWord.PERMITS)
     for (;;) {
