@@ -54,7 +54,7 @@ export class OwnerDiedError extends LockError {
   }
 }
 
-/** A barrier was broken: a party timed out, was aborted, or `reset()` was called. */
+/** A barrier was broken: a party timed out or was aborted while waiting. `reset()` repairs it. */
 export class BarrierBrokenError extends ThreadstateError {
   override name = 'BarrierBrokenError'
 }
