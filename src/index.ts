@@ -28,3 +28,39 @@ export { Barrier, type BarrierHandle, type BarrierPassage } from './sync/barrier
 export { LockGuard, type WithLockOptions } from './sync/lockable.js'
 export type { LockStats } from './sync/stats.js'
 export type { AsyncWaitOptions } from './sync/wait.js'
+export {
+  SchemaError,
+  bool,
+  enumOf,
+  f32,
+  f64,
+  i32,
+  quat,
+  schema,
+  u32,
+  vec,
+  vec3,
+  type BoolField,
+  type EnumField,
+  type Field,
+  type Infer,
+  type Input,
+  type NumberField,
+  type NumberKind,
+  type NumberOptions,
+  type Schema,
+  type Shape,
+  type VecField,
+  type WithUnit,
+} from './state/schema.js'
+export type { FlatField } from './state/codec.js'
+export { StateReader, type ReadResult, type ReaderOptions, type StateEntry } from './state/reader.js'
+export {
+  StateBuffer,
+  type StateBufferHandle,
+  type StateBufferOptions,
+  type StateBufferStats,
+  type StateEvent,
+  type SubscribeOptions,
+  type UpdateOptions,
+} from './state/state-buffer.js'

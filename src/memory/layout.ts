@@ -40,6 +40,7 @@ export const TypeTag = {
   Condition: 5,
   Semaphore: 6,
   Barrier: 7,
+  StateBuffer: 8,
 } as const
 
 /** Name of a shared object kind, as it appears in a handle's `type`. */
@@ -57,6 +58,7 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
   Condition: 1,
   Semaphore: 1,
   Barrier: 1,
+  StateBuffer: 1,
 }
 
 /** Version of the handle object format itself (the `threadstate` field). */

@@ -10,3 +10,10 @@
 export function nativeThreadId(): number | undefined {
   return undefined
 }
+
+/**
+ * Whether the CPU is known to keep plain loads and stores in program order
+ * around atomics (x86-64 TSO). Unknown here, so false: readers then put a
+ * read-modify-write between copying and re-checking (see DESIGN.md).
+ */
+export const strongMemoryOrdering = false

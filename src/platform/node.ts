@@ -12,3 +12,10 @@ import { threadId } from 'node:worker_threads'
 export function nativeThreadId(): number | undefined {
   return threadId
 }
+
+/**
+ * Whether the CPU keeps plain loads and stores in program order around
+ * atomics: true on x86 (TSO), false elsewhere (ARM64 reorders them), so
+ * seqlock readers may skip their fence only where that is known.
+ */
+export const strongMemoryOrdering = process.arch === 'x64' || process.arch === 'ia32'

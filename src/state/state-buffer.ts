@@ -1,0 +1,438 @@
+/**
+ * StateBuffer: a typed, versioned state that writers publish and any number
+ * of readers read without locks and without ever seeing a torn value. Layout
+ * and protocol: `layout.ts`; the read paths: `view.ts`.
+ *
+ * @module
+ */
+import { HandleError, OptionError, OwnerDiedError, describe } from '../errors.js'
+import { wallNow } from '../memory/clock.js'
+import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } from '../memory/handle.js'
+import { domainOf } from '../memory/thread.js'
+import { Mutex } from '../sync/mutex.js'
+import { deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
+import { compile, type Codec, type FlatField } from './codec.js'
+import { SlotMeta, Source, StateArea, StateF64, StateWord, stateBytes } from './layout.js'
+import { StateReader, type ReaderOptions, type StateEntry } from './reader.js'
+import { schema as makeSchema, type Infer, type Input, type Schema } from './schema.js'
+import { StateView } from './view.js'
+
+/** Handle of a {@link StateBuffer}: a plain handle that also carries the schema. */
+export interface StateBufferHandle<S extends Schema = Schema> extends Handle<'StateBuffer'> {
+  readonly schema: S
+}
+
+/** Options of {@link StateBuffer.create}. */
+export interface StateBufferOptions {
+  /**
+   * Versions kept for `history()` / `at()` / `subscribe({ mode: 'every' })`.
+   * The ring is rounded up to a power of two, so at least this many (often
+   * more) are kept.
+   * @default 16
+   */
+  readonly history?: number
+}
+
+/** Options of {@link StateBuffer.update}. */
+export interface UpdateOptions {
+  /** Who publishes (interned: at most 8 distinct names of <= 20 UTF-8 bytes per buffer). */
+  readonly source?: string
+  /** Publication time in ms since the epoch; default: now (a ~40 ns clock read). */
+  readonly timestamp?: number
+}
+
+/** An event of {@link StateBuffer.subscribe}. */
+export interface StateEvent<T> extends StateEntry<T> {
+  /** Versions between the previous event and this one that were not delivered. */
+  readonly skipped: number
+  /** In `every` mode: the subscriber fell further behind than the ring holds. */
+  readonly overrun: boolean
+}
+
+/** Options of {@link StateBuffer.subscribe}. */
+export interface SubscribeOptions {
+  /** Ends the iteration (without an error). */
+  readonly signal?: AbortSignal
+  /**
+   * `latest`: one event per wake-up with the newest state (coalescing, reports
+   * `skipped`). `every`: each version in order from the ring (reports
+   * `overrun` when versions were lost).
+   * @default 'latest'
+   */
+  readonly mode?: 'latest' | 'every'
+}
+
+/** Figures of a StateBuffer, summed over every thread. */
+export interface StateBufferStats {
+  readonly version: number
+  readonly updates: number
+  readonly reads: number
+  readonly freshReads: number
+  readonly staleReads: number
+  /** Copies retried because the writer lapped them (every retry, all threads). */
+  readonly readRetries: number
+  /** Most retries one read needed. */
+  readonly longestRetryStreak: number
+  /** Updates per second over the versions in the ring. */
+  readonly updateRateHz: number
+  /** Age of the latest state, in ms (NaN before the first update). */
+  readonly lastUpdateAgeMs: number
+  /** Updates per source name. */
+  readonly sources: Readonly<Record<string, number>>
+  /** Updates that found the previous writer dead mid-update (and recovered). */
+  readonly writersDied: number
+  /** Versions `history()` can return. */
+  readonly historyCapacity: number
+}
+
+const codecs = new Map<string, Codec>()
+function codecOf(s: Schema): Codec {
+  const fresh = compile(s)
+  const cached = codecs.get(fresh.fingerprint)
+  if (cached) return cached
+  codecs.set(fresh.fingerprint, fresh)
+  return fresh
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * A typed, versioned state shared between threads: the estimator publishes,
+ * controllers read at 1 kHz. Readers take no lock and never block the
+ * writer; no read ever returns a torn state; a writer terminated mid-update
+ * never stalls readers (they keep the last complete version). Several writers
+ * are serialized by a Mutex.
+ *
+ * @example
+ * ```ts
+ * const buf = StateBuffer.create(Drone, { history: 16 })
+ * buf.update(state, { source: 'estimator' })         // -> version
+ * const r = buf.reader({ maxAgeMs: 20 })
+ * const { value, fresh, stale } = r.read()!
+ * new Worker(url, { workerData: { drone: buf.handle } })
+ * // in the worker: StateBuffer.attach(workerData.drone, Drone)
+ * ```
+ */
+export class StateBuffer<S extends Schema = Schema> {
+  /** The structured-cloneable handle (it carries the schema). */
+  readonly handle: StateBufferHandle<S>
+  /** The schema. */
+  readonly schema: S
+  private readonly view: StateView
+  private readonly codec: Codec
+  private readonly mutex: Mutex
+  private readonly scratch: Float64Array
+  private readonly latestScratch: Float64Array
+  private lastLatest = 0
+  private readonly sourceIds = new Map<string, number>()
+
+  private constructor(handle: StateBufferHandle<S>, codec: Codec) {
+    this.handle = handle
+    this.schema = handle.schema
+    this.codec = codec
+    const domain = domainOf(handle.domain)
+    this.view = new StateView(handle.buffer, handle.byteOffset, handle.byteLength, codec, domain)
+    this.mutex = Mutex.attach(
+      makeHandle('Mutex', { buffer: handle.buffer, byteOffset: handle.byteOffset + StateArea.MUTEX, byteLength: Mutex.BYTE_LENGTH }, handle.domain),
+    )
+    this.scratch = new Float64Array(codec.size)
+    this.latestScratch = new Float64Array(codec.size)
+    this.view.counterSlot()
+  }
+
+  /** Creates an empty buffer (no version yet) for states of `schema`. */
+  static create<S extends Schema>(schema: S, options: StateBufferOptions = {}): StateBuffer<S> {
+    const history = options.history ?? 16
+    if (!Number.isInteger(history) || history < 1 || history > 65535) {
+      throw new OptionError(`Expected \`history\` to be an integer from 1 to 65535, got ${describe(history)}`)
+    }
+    const codec = codecOf(schema)
+    let slots = 4
+    while (slots < history + 1) slots *= 2
+    const region = allocateRegion('StateBuffer', stateBytes(slots, codec.size))
+    const words = new Int32Array(region.buffer)
+    Atomics.store(words, StateWord.SLOTS, slots)
+    Atomics.store(words, StateWord.SIZE, codec.size)
+    Atomics.store(words, StateWord.HASH, codec.hash)
+    writeHeader('Mutex', region.buffer, StateArea.MUTEX, Mutex.BYTE_LENGTH)
+    const handle = { ...makeHandle('StateBuffer', region, domainOf().buffer), schema: structuredClone(schema) }
+    return new StateBuffer(handle, codec)
+  }
+
+  /**
+   * Rebuilds a buffer from its handle, in any thread. With `schema`, checks
+   * that it is the schema the buffer was made with.
+   * @throws HandleError if the handle is invalid or the schema differs
+   */
+  static attach<S extends Schema>(handle: StateBufferHandle<S>, schema?: S): StateBuffer<S> {
+    const h = handle as Partial<StateBufferHandle<S>> | null
+    if (typeof h !== 'object' || h === null || typeof h.schema !== 'object' || h.schema === null) {
+      throw new HandleError(`Expected a StateBuffer handle carrying its schema, got ${describe(handle)}`)
+    }
+    let codec: Codec
+    try {
+      codec = codecOf(makeSchema(h.schema.shape as S['shape']))
+    } catch (error) {
+      throw new HandleError(`Expected a StateBuffer handle carrying a valid schema, got: ${(error as Error).message}`)
+    }
+    const slots = h.buffer instanceof SharedArrayBuffer ? new Int32Array(h.buffer, h.byteOffset ?? 0, 8)[StateWord.SLOTS] : 0
+    const checked = checkHandle(handle, 'StateBuffer', stateBytes(slots ?? 0, codec.size))
+    if (Atomics.load(new Int32Array(checked.buffer, checked.byteOffset, 16), StateWord.HASH) !== codec.hash) {
+      throw new HandleError('Expected a StateBuffer handle whose schema matches its memory, got a different schema')
+    }
+    if (schema !== undefined) {
+      const expected = codecOf(schema).fingerprint
+      if (expected !== codec.fingerprint) {
+        throw new HandleError(
+          `Expected a StateBuffer of the given schema, got one of another schema (expected ${expected.slice(0, 120)}, got ${codec.fingerprint.slice(0, 120)})`,
+        )
+      }
+    }
+    return new StateBuffer(handle, codec)
+  }
+
+  /** Float64 words of one flat state (the length `readInto` needs). */
+  get size(): number {
+    return this.codec.size
+  }
+
+  /** The flat layout: each field's path, offset and length in `readInto`'s array. */
+  get fields(): readonly FlatField[] {
+    return this.codec.fields
+  }
+
+  /**
+   * Validates `state` and publishes it as the next version. Nothing shared is
+   * touched if it is invalid.
+   * @returns the new version (strictly increasing; 1 for the first update)
+   * @throws SchemaError naming the field, if `state` does not match the schema
+   */
+  update(state: Input<S>, options?: UpdateOptions): number {
+    this.codec.validateInto(state, this.scratch)
+    const timestamp = options?.timestamp ?? wallNow()
+    if (!Number.isFinite(timestamp)) throw new OptionError(`Expected \`timestamp\` to be a finite number, got ${describe(timestamp)}`)
+    const source = options?.source
+    const view = this.view
+    try {
+      this.mutex.lock()
+    } catch (error) {
+      // The previous writer died mid-update: its half-written slot was never
+      // published and is rewritten below in full. Nothing else to repair.
+      if (!(error instanceof OwnerDiedError)) throw error
+      Atomics.add(view.words, StateWord.WRITERS_DIED, 1)
+      this.mutex.markConsistent()
+    }
+    let version: number
+    try {
+      const sourceId = source === undefined ? 0 : this.intern(source)
+      const f = view.f64
+      const pub = Atomics.load(view.words, StateWord.PUB)
+      version = f[view.ring + (pub & view.mask) * view.stride]! + 1
+      const base = view.ring + ((pub + 1) & view.mask) * view.stride
+      f[base + SlotMeta.VERSION] = version
+      f[base + SlotMeta.TIMESTAMP] = timestamp
+      f[base + SlotMeta.SOURCE] = sourceId
+      this.codec.copy(this.scratch, 0, f, base + SlotMeta.WORDS)
+      Atomics.store(view.words, StateWord.PUB, (pub + 1) | 0)
+      f[StateF64.UPDATES]!++
+      if (sourceId !== 0) f[(StateArea.SOURCES + (sourceId - 1) * Source.BYTES) / 8 + Source.COUNT]!++
+    } finally {
+      this.mutex.unlock()
+    }
+    if (Atomics.load(view.words, StateWord.WAITERS) !== 0) Atomics.notify(view.words, StateWord.PUB)
+    return version
+  }
+
+  /** Interns a source name (called holding the writer mutex). */
+  private intern(name: string): number {
+    const cached = this.sourceIds.get(name)
+    if (cached !== undefined) return cached
+    if (typeof name !== 'string') throw new OptionError(`Expected \`source\` to be a string, got ${describe(name)}`)
+    const bytes = encoder.encode(name)
+    if (bytes.length > Source.NAME_BYTES) {
+      throw new OptionError(`Expected \`source\` of at most ${Source.NAME_BYTES} UTF-8 bytes, got ${bytes.length} (${JSON.stringify(name)})`)
+    }
+    const view = this.view
+    const used = Atomics.load(view.words, StateWord.SOURCES_USED)
+    for (let id = 1; id <= used; id++) {
+      if (view.sourceName(id) === name) {
+        this.sourceIds.set(name, id)
+        return id
+      }
+    }
+    if (used >= Source.MAX) {
+      throw new OptionError(`Expected at most ${Source.MAX} distinct sources per StateBuffer, got a new one: ${JSON.stringify(name)}`)
+    }
+    const entry = StateArea.SOURCES + used * Source.BYTES
+    view.bytes.set(bytes, entry + Source.NAME)
+    Atomics.store(view.words, entry / 4 + Source.LENGTH, bytes.length)
+    Atomics.store(view.words, StateWord.SOURCES_USED, used + 1)
+    this.sourceIds.set(name, used + 1)
+    return used + 1
+  }
+
+  /** The latest state with its metadata; undefined before the first update. */
+  latest(): StateEntry<Infer<S>> | undefined {
+    const view = this.view
+    const version = view.copyLatest(this.latestScratch, 0)
+    if (version === 0) return undefined
+    view.count(version !== this.lastLatest, false, view.tries)
+    this.lastLatest = version
+    return {
+      value: this.codec.decode(this.latestScratch, 0) as Infer<S>,
+      version,
+      timestamp: view.timestamp,
+      source: view.sourceName(view.source),
+    }
+  }
+
+  /** A reader with its own freshness and staleness bookkeeping (one per consumer). */
+  reader(options?: ReaderOptions): StateReader<S> {
+    return new StateReader<S>(this.view, options)
+  }
+
+  /** Version of the latest state (0 before the first update). */
+  get version(): number {
+    return this.view.latestVersion()
+  }
+
+  /** State `version` if it is still in the ring, else undefined. */
+  at(version: number): StateEntry<Infer<S>> | undefined {
+    if (!Number.isInteger(version) || version < 1) return undefined
+    const view = this.view
+    const scratch = new Float64Array(this.codec.size)
+    if (!view.copyVersion(version, scratch, 0)) return undefined
+    return { value: this.codec.decode(scratch, 0) as Infer<S>, version, timestamp: view.timestamp, source: view.sourceName(view.source) }
+  }
+
+  /** The last `n` states, newest first; each a consistent copy. */
+  history(n = this.view.slots - 1): StateEntry<Infer<S>>[] {
+    const out: StateEntry<Infer<S>>[] = []
+    let version = this.view.latestVersion()
+    const limit = Math.min(n, this.view.slots - 1)
+    while (out.length < limit && version >= 1) {
+      const entry = this.at(version)
+      if (entry === undefined) break // overwritten while we read: older ones are gone too
+      out.push(entry)
+      version--
+    }
+    return out
+  }
+
+  /**
+   * Blocks until the version is at least `version`, at most `timeoutMs`.
+   * @returns false on timeout
+   */
+  waitForVersion(version: number, timeoutMs?: number): boolean {
+    const deadline = deadlineOf(timeoutMs)
+    const words = this.view.words
+    for (;;) {
+      const pub = Atomics.load(words, StateWord.PUB)
+      if (this.view.latestVersion() >= version) return true
+      Atomics.add(words, StateWord.WAITERS, 1)
+      try {
+        if (!sleepWhile(words, StateWord.PUB, pub, deadline)) return false
+      } finally {
+        Atomics.sub(words, StateWord.WAITERS, 1)
+      }
+    }
+  }
+
+  /**
+   * Async form of {@link waitForVersion}: never blocks the event loop, keeps
+   * a Node process alive while waiting.
+   * @returns false on timeout
+   * @throws the signal's reason when aborted
+   */
+  async waitForVersionAsync(version: number, options: AsyncWaitOptions = {}): Promise<boolean> {
+    const deadline = deadlineOf(options.timeoutMs)
+    const words = this.view.words
+    for (;;) {
+      const pub = Atomics.load(words, StateWord.PUB)
+      if (this.view.latestVersion() >= version) return true
+      Atomics.add(words, StateWord.WAITERS, 1)
+      try {
+        if (!(await sleepWhileAsync(words, StateWord.PUB, pub, deadline, options.signal))) return false
+      } finally {
+        Atomics.sub(words, StateWord.WAITERS, 1)
+      }
+    }
+  }
+
+  /**
+   * Async iteration over new versions (those after the current one). Ends on
+   * `break` or when `signal` aborts; keeps a Node process alive meanwhile.
+   */
+  async *subscribe(options: SubscribeOptions = {}): AsyncGenerator<StateEvent<Infer<S>>, void, undefined> {
+    const { signal, mode = 'latest' } = options
+    if (mode !== 'latest' && mode !== 'every') {
+      throw new OptionError(`Expected \`mode\` to be 'latest' or 'every', got ${describe(mode)}`)
+    }
+    let last = this.view.latestVersion()
+    const capacity = this.view.slots - 1
+    for (;;) {
+      try {
+        await this.waitForVersionAsync(last + 1, signal ? { signal } : {})
+      } catch (error) {
+        if (signal?.aborted) return
+        throw error
+      }
+      if (mode === 'latest') {
+        const entry = this.latest()!
+        const skipped = entry.version - last - 1
+        last = entry.version
+        yield { ...entry, skipped, overrun: false }
+        continue
+      }
+      const newest = this.view.latestVersion()
+      let next = last + 1
+      while (next <= newest) {
+        const entry = this.at(next)
+        if (entry !== undefined) {
+          yield { ...entry, skipped: 0, overrun: false }
+          last = next++
+          continue
+        }
+        // Overwritten before we got to it: go on from the oldest version still in the ring.
+        const oldest = Math.max(next + 1, this.view.latestVersion() - capacity + 1)
+        const survivor = this.at(oldest)
+        if (survivor === undefined) {
+          next = oldest
+          continue
+        }
+        yield { ...survivor, skipped: oldest - next, overrun: true }
+        last = oldest
+        next = oldest + 1
+      }
+    }
+  }
+
+  /** Figures summed over every thread. */
+  stats(): StateBufferStats {
+    const view = this.view
+    const counts = view.readCounts()
+    const recent = this.history(view.slots - 1)
+    const newest = recent[0]
+    const oldest = recent[recent.length - 1]
+    const span = newest && oldest ? newest.timestamp - oldest.timestamp : 0
+    const sources: Record<string, number> = {}
+    const used = Atomics.load(view.words, StateWord.SOURCES_USED)
+    for (let id = 1; id <= used; id++) {
+      sources[view.sourceName(id)!] = view.f64[(StateArea.SOURCES + (id - 1) * Source.BYTES) / 8 + Source.COUNT]!
+    }
+    return {
+      version: newest?.version ?? view.latestVersion(),
+      updates: view.updates(),
+      reads: counts.reads,
+      freshReads: counts.fresh,
+      staleReads: counts.stale,
+      readRetries: counts.retries,
+      longestRetryStreak: counts.longestRetryStreak,
+      updateRateHz: span > 0 ? ((recent.length - 1) * 1000) / span : 0,
+      lastUpdateAgeMs: newest ? wallNow() - newest.timestamp : Number.NaN,
+      sources,
+      writersDied: Atomics.load(view.words, StateWord.WRITERS_DIED),
+      historyCapacity: view.slots - 1,
+    }
+  }
+}

@@ -1,0 +1,260 @@
+/** StateBuffer on one thread: schema checks, units, reads, staleness, history, subscriptions. */
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import {
+  HandleError,
+  OptionError,
+  SchemaError,
+  StateBuffer,
+  bool,
+  enumOf,
+  f32,
+  f64,
+  i32,
+  quat,
+  schema,
+  u32,
+  vec,
+  vec3,
+  type Infer,
+  type Input,
+} from '../src/index.js'
+
+const Drone = schema({
+  position: vec3({ unit: 'm' }),
+  velocity: vec3({ unit: 'm/s' }),
+  attitude: quat(),
+  mode: enumOf(['idle', 'armed', 'flying']),
+  battery: f64({ unit: '%', min: 0, max: 100 }),
+  armed: bool(),
+  gains: { kp: f32(), steps: u32(), offset: i32({ min: -10, max: 10 }) },
+})
+type DroneState = Infer<typeof Drone>
+
+const state: DroneState = {
+  position: [1, 2, 3],
+  velocity: [0.5, 0, 0],
+  attitude: [1, 0, 0, 0],
+  mode: 'armed',
+  battery: 87.5,
+  armed: true,
+  gains: { kp: 0.25, steps: 7, offset: -3 },
+}
+
+describe('schema types', () => {
+  it('Infer gives the plain state type', () => {
+    expectTypeOf<DroneState>().toEqualTypeOf<{
+      position: [number, number, number]
+      velocity: [number, number, number]
+      attitude: [number, number, number, number]
+      mode: 'idle' | 'armed' | 'flying'
+      battery: number
+      armed: boolean
+      gains: { kp: number; steps: number; offset: number }
+    }>()
+    expectTypeOf<Infer<ReturnType<typeof schema<{ v: ReturnType<typeof vec<40>> }>>>['v']>().toEqualTypeOf<number[]>()
+  })
+
+  it('Input accepts { value, unit } only for fields with a unit', () => {
+    expectTypeOf<{ value: number; unit: string }>().toMatchTypeOf<Input<typeof Drone>['battery']>()
+    expectTypeOf<{ value: number; unit: string }>().not.toMatchTypeOf<Input<typeof Drone>['gains']['kp']>()
+    expectTypeOf<Float64Array>().toMatchTypeOf<Input<typeof Drone>['position']>()
+  })
+})
+
+describe('StateBuffer, one thread', () => {
+  it('update returns strictly increasing versions; latest() round-trips the state', () => {
+    const buf = StateBuffer.create(Drone)
+    expect(buf.latest()).toBeUndefined()
+    expect(buf.version).toBe(0)
+    expect(buf.update(state, { source: 'estimator' })).toBe(1)
+    expect(buf.update(state)).toBe(2)
+    const latest = buf.latest()!
+    expect(latest.version).toBe(2)
+    expect(latest.value).toEqual(state)
+    expect(latest.source).toBeUndefined()
+    expect(buf.at(1)?.source).toBe('estimator')
+    expect(Math.abs(latest.timestamp - (performance.timeOrigin + performance.now()))).toBeLessThan(5_000)
+  })
+
+  it('the flat fast form follows the documented layout', () => {
+    const buf = StateBuffer.create(Drone)
+    buf.update(state)
+    const flat = new Float64Array(buf.size)
+    expect(buf.reader().readInto(flat)).toBe(1)
+    const at = (path: string) => buf.fields.find((f) => f.path === path)!.offset
+    expect(flat[at('position') + 2]).toBe(3)
+    expect(flat[at('mode')]).toBe(1)
+    expect(flat[at('armed')]).toBe(1)
+    expect(flat[at('gains.offset')]).toBe(-3)
+    expect(buf.size).toBe(3 + 3 + 4 + 1 + 1 + 1 + 3)
+    expect(() => buf.reader().readInto(new Float64Array(3))).toThrow(OptionError)
+  })
+
+  it('converts compatible units and refuses others', () => {
+    const buf = StateBuffer.create(Drone)
+    buf.update({ ...state, position: { value: [100, 250, 0], unit: 'cm' }, velocity: { value: [36, 0, 0], unit: 'km/h' } })
+    const v = buf.latest()!.value
+    expect(v.position[0]).toBeCloseTo(1)
+    expect(v.position[1]).toBeCloseTo(2.5)
+    expect(v.velocity[0]).toBeCloseTo(10)
+    const Angles = schema({ yaw: f64({ unit: 'rad' }) })
+    const a = StateBuffer.create(Angles)
+    a.update({ yaw: { value: 180, unit: 'deg' } })
+    expect(a.latest()!.value.yaw).toBeCloseTo(Math.PI)
+    expect(() => a.update({ yaw: { value: 1, unit: 'kg' } })).toThrow(/Expected `yaw` in a unit convertible to rad, got kg/)
+    expect(() => schema({ x: f64({ unit: 'furlongs per zorg' }) })).toThrow(OptionError)
+  })
+
+  it('every bad state is a SchemaError naming the field, and the buffer is unchanged', () => {
+    const buf = StateBuffer.create(Drone)
+    buf.update(state)
+    const cases: [unknown, string, RegExp][] = [
+      [{ ...state, battery: Number.NaN }, 'battery', /finite number/],
+      [{ ...state, battery: Infinity }, 'battery', /finite number/],
+      [{ ...state, battery: 101 }, 'battery', /<= 100/],
+      [{ ...state, battery: -1 }, 'battery', />= 0/],
+      [{ ...state, mode: 'landing' }, 'mode', /one of "idle", "armed", "flying", got `"landing"`/],
+      [{ ...state, position: [1, 2] }, 'position', /3 numbers, got 2/],
+      [{ ...state, position: [1, 2, Number.NaN] }, 'position[2]', /finite number/],
+      [{ ...state, armed: 1 }, 'armed', /a boolean/],
+      [{ ...state, gains: { ...state.gains, steps: -1 } }, 'gains.steps', /unsigned 32-bit integer/],
+      [{ ...state, gains: { ...state.gains, offset: 2.5 } }, 'gains.offset', /32-bit integer/],
+      [{ ...state, gains: { ...state.gains, kp: 1e300 } }, 'gains.kp', /float32 range/],
+      [{ ...state, extra: 1 }, 'extra', /unknown field `extra`/],
+      [{ ...state, gains: { kp: 1, steps: 1 } }, 'gains.offset', /present, got it missing/],
+      [{ ...state, battery: { value: 50, unit: 'm' } }, 'battery', /convertible to %/],
+      [{ ...state, gains: { ...state.gains, kp: { value: 1, unit: 'm' } } }, 'gains.kp', /has no unit/],
+      [null, '', /to be an object, got `null`/],
+      [{ ...state, gains: 5 }, 'gains', /gains to be an object/],
+    ]
+    for (const [bad, path, message] of cases) {
+      let error: unknown
+      try {
+        buf.update(bad as never)
+      } catch (e) {
+        error = e
+      }
+      expect(error, path).toBeInstanceOf(SchemaError)
+      expect((error as SchemaError).path, path).toBe(path)
+      expect((error as SchemaError).message, path).toMatch(message)
+    }
+    expect(buf.version).toBe(1)
+    expect(buf.latest()!.value).toEqual(state)
+  })
+
+  it('readers report fresh (new version) and stale (older than maxAgeMs)', () => {
+    const buf = StateBuffer.create(Drone)
+    const reader = buf.reader({ maxAgeMs: 20 })
+    expect(reader.read()).toBeUndefined()
+    buf.update(state)
+    const first = reader.read()!
+    expect(first.fresh).toBe(true)
+    expect(first.stale).toBe(false)
+    expect(reader.read()!.fresh).toBe(false) // same version again
+    buf.update(state, { timestamp: performance.timeOrigin + performance.now() - 100 })
+    const old = reader.read()!
+    expect(old.fresh).toBe(true)
+    expect(old.stale).toBe(true)
+    expect(old.ageMs).toBeGreaterThanOrEqual(100)
+    const flat = new Float64Array(buf.size)
+    expect(reader.readInto(flat)).toBe(2)
+    expect(reader.fresh).toBe(false)
+    expect(reader.stale).toBe(true)
+    const s = buf.stats()
+    expect(s.freshReads).toBe(2)
+    expect(s.staleReads).toBe(2)
+    expect(s.reads).toBe(4)
+    expect(() => buf.reader({ maxAgeMs: -1 })).toThrow(OptionError)
+  })
+
+  it('history is newest first and at() finds versions still in the ring', () => {
+    const buf = StateBuffer.create(Drone, { history: 4 })
+    for (let i = 0; i < 20; i++) buf.update({ ...state, battery: i })
+    const history = buf.history(4)
+    expect(history.map((e) => e.version)).toEqual([20, 19, 18, 17])
+    expect(history.map((e) => e.value.battery)).toEqual([19, 18, 17, 16])
+    expect(buf.at(20)?.value.battery).toBe(19)
+    expect(buf.at(1)).toBeUndefined() // overwritten long ago
+    expect(buf.at(21)).toBeUndefined() // not yet
+    expect(buf.stats().historyCapacity).toBeGreaterThanOrEqual(4)
+    expect(() => StateBuffer.create(Drone, { history: 0 })).toThrow(/`history` to be an integer from 1/)
+  })
+
+  it('subscribe latest coalesces and reports skipped versions; every reports overruns; abort ends it', async () => {
+    const buf = StateBuffer.create(Drone, { history: 4 })
+    const controller = new AbortController()
+    const events: { version: number; skipped: number; overrun: boolean }[] = []
+    const done = (async () => {
+      for await (const e of buf.subscribe({ signal: controller.signal })) {
+        events.push({ version: e.version, skipped: e.skipped, overrun: e.overrun })
+        if (events.length === 2) controller.abort()
+      }
+    })()
+    await new Promise((r) => setTimeout(r, 5))
+    buf.update(state)
+    await new Promise((r) => setTimeout(r, 5))
+    for (let i = 0; i < 5; i++) buf.update(state)
+    await done
+    expect(events[0]).toEqual({ version: 1, skipped: 0, overrun: false })
+    expect(events[1]!.version).toBe(6)
+    expect(events[1]!.skipped).toBe(4)
+
+    const every: { version: number; skipped: number; overrun: boolean }[] = []
+    const iterator = buf.subscribe({ mode: 'every' })
+    const first = iterator.next()
+    buf.update(state) // 7
+    every.push((await first).value as never)
+    for (let i = 0; i < 20; i++) buf.update(state) // 8..27: more than the ring holds
+    for (let i = 0; i < 3; i++) every.push((await iterator.next()).value as never)
+    await iterator.return(undefined)
+    expect(every[0]!.version).toBe(7)
+    expect(every[1]!.overrun).toBe(true)
+    expect(every[1]!.skipped).toBeGreaterThan(0)
+    expect(every[2]!.version).toBe(every[1]!.version + 1)
+    expect(every[3]!.version).toBe(every[2]!.version + 1)
+  })
+
+  it('waitForVersion times out, then succeeds', () => {
+    const buf = StateBuffer.create(Drone)
+    expect(buf.waitForVersion(1, 20)).toBe(false)
+    buf.update(state)
+    expect(buf.waitForVersion(1, 20)).toBe(true)
+  })
+
+  it('stats count updates per source and the update rate', () => {
+    const buf = StateBuffer.create(Drone)
+    for (let i = 0; i < 10; i++) buf.update(state, { source: i % 2 ? 'sim' : 'estimator' })
+    const s = buf.stats()
+    expect(s.updates).toBe(10)
+    expect(s.sources).toEqual({ estimator: 5, sim: 5 })
+    expect(s.updateRateHz).toBeGreaterThan(0)
+    expect(s.lastUpdateAgeMs).toBeGreaterThanOrEqual(0)
+    expect(() => buf.update(state, { source: 'x'.repeat(21) })).toThrow(/at most 20 UTF-8 bytes/)
+    for (let i = 0; i < 6; i++) buf.update(state, { source: `s${i}` })
+    expect(() => buf.update(state, { source: 'one-too-many' })).toThrow(/at most 8 distinct sources/)
+    expect(buf.update(state, { source: 'sim' })).toBe(17) // the failed updates published nothing
+  })
+
+  it('handles carry the schema; attach checks it', () => {
+    const buf = StateBuffer.create(Drone)
+    buf.update(state)
+    const clone = structuredClone(buf.handle)
+    const attached = StateBuffer.attach(clone, Drone)
+    expect(attached.latest()!.value).toEqual(state)
+    expect(StateBuffer.attach(clone).latest()!.value).toEqual(state)
+    const Other = schema({ x: f64() })
+    expect(() => StateBuffer.attach(clone, Other as never)).toThrow(/another schema/)
+    expect(() => StateBuffer.attach({ ...clone, schema: Other } as never)).toThrow(HandleError)
+    expect(() => StateBuffer.attach({ ...clone, schema: undefined } as never)).toThrow(/carrying its schema/)
+    expect(() => StateBuffer.attach({ ...clone, layoutVersion: 9 } as never)).toThrow(/layout version/)
+  })
+
+  it('schema builders refuse bad definitions', () => {
+    expect(() => schema({})).toThrow(/at least one field/)
+    expect(() => schema({ 'bad name': f64() } as never)).toThrow(/identifiers/)
+    expect(() => enumOf([])).toThrow(OptionError)
+    expect(() => enumOf(['a', 'a'])).toThrow(/distinct/)
+    expect(() => vec(0)).toThrow(OptionError)
+    expect(() => f64({ min: 2, max: 1 })).toThrow(/min/)
+  })
+})
