@@ -175,8 +175,14 @@ export class StateBuffer<S extends Schema = Schema> {
     } catch (error) {
       throw new HandleError(`Expected a StateBuffer handle carrying a valid schema, got: ${(error as Error).message}`)
     }
-    const slots = h.buffer instanceof SharedArrayBuffer ? new Int32Array(h.buffer, h.byteOffset ?? 0, 8)[StateWord.SLOTS] : 0
-    const checked = checkHandle(handle, 'StateBuffer', stateBytes(slots ?? 0, codec.size))
+    // The ring length is in memory; read it only where a header can be, and let
+    // checkHandle report anything else.
+    const offset = h.byteOffset
+    const readable =
+      h.buffer instanceof SharedArrayBuffer && typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 &&
+      offset % 8 === 0 && offset + StateArea.MUTEX <= h.buffer.byteLength
+    const slots = readable ? Atomics.load(new Int32Array(h.buffer, offset, 8), StateWord.SLOTS) : 0
+    const checked = checkHandle(handle, 'StateBuffer', stateBytes(slots, codec.size))
     if (Atomics.load(new Int32Array(checked.buffer, checked.byteOffset, 16), StateWord.HASH) !== codec.hash) {
       throw new HandleError('Expected a StateBuffer handle whose schema matches its memory, got a different schema')
     }
