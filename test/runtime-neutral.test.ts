@@ -29,10 +29,11 @@ describe('runtime-neutral core', () => {
     const { inputs } = await bundle('browser')
     expect(inputs.some((f) => f.endsWith('platform/neutral.js'))).toBe(true)
     expect(inputs.some((f) => f.endsWith('platform/node.js'))).toBe(false)
-    expect(inputs.filter((f) => f.startsWith('node:') || !f.includes('dist/'))).toEqual([])
+    // Only our own files and js-quantities (pure JS); nothing from Node.
+    expect(inputs.filter((f) => !f.includes('dist/') && !f.includes('node_modules/js-quantities/'))).toEqual([])
   })
 
-  it('runs in a context with no process, Buffer or require: locks work there', async () => {
+  it('runs in a context with no process, Buffer or require: locks and a StateBuffer work there', async () => {
     const { code } = await bundle('browser')
     const sandbox = {
       SharedArrayBuffer,
@@ -41,6 +42,9 @@ describe('runtime-neutral core', () => {
       setTimeout,
       clearTimeout,
       crypto: globalThis.crypto,
+      structuredClone,
+      TextEncoder,
+      TextDecoder,
       result: undefined as unknown,
     }
     runInNewContext(
@@ -48,10 +52,22 @@ describe('runtime-neutral core', () => {
        const m = threadstate.Mutex.create();
        m.lock(); const held = m.isHeldByCurrentThread; m.unlock();
        const rw = threadstate.RWLock.create(); rw.readLock(); rw.readUnlock();
-       result = { held, free: !m.isLocked, hasProcess: typeof process, hasBuffer: typeof Buffer, tid: threadstate.currentThreadId() };`,
+       const S = threadstate.schema({ p: threadstate.vec3({ unit: 'm' }) });
+       const buf = threadstate.StateBuffer.create(S);
+       buf.update({ p: { value: [100, 0, 0], unit: 'cm' } }, { source: 'browser' });
+       const latest = buf.latest();
+       result = { held, free: !m.isLocked, hasProcess: typeof process, hasBuffer: typeof Buffer, tid: threadstate.currentThreadId(),
+         state: [latest.value.p[0], latest.source] };`,
       sandbox,
     )
-    expect(sandbox.result).toEqual({ held: true, free: true, hasProcess: 'undefined', hasBuffer: 'undefined', tid: 1 })
+    expect(sandbox.result).toEqual({
+      held: true,
+      free: true,
+      hasProcess: 'undefined',
+      hasBuffer: 'undefined',
+      tid: 1,
+      state: [1, 'browser'],
+    })
   })
 
   it('under the node condition, the platform module reports the Node thread id', async () => {
@@ -71,7 +87,16 @@ describe('a thread that may not block', () => {
         },
       },
     })
-    const sandbox = { SharedArrayBuffer, Atomics: atomics, performance, setTimeout, clearTimeout, out: {} as Record<string, unknown> }
+    const sandbox = {
+      SharedArrayBuffer,
+      Atomics: atomics,
+      performance,
+      setTimeout,
+      clearTimeout,
+      TextEncoder,
+      TextDecoder,
+      out: {} as Record<string, unknown>,
+    }
     runInNewContext(
       `${code};
        const s = threadstate.Semaphore.create({ permits: 0 });
