@@ -75,3 +75,9 @@ export function raise(flags: Int32Array, index: number, value = 1): void {
   Atomics.store(flags, index, value)
   Atomics.notify(flags, index)
 }
+
+/**
+ * Multiplier of the stress tests' iteration counts: 1 in `npm test`, more in
+ * `npm run stress` (THREADSTATE_STRESS=20).
+ */
+export const STRESS = Math.max(1, Number(process.env['THREADSTATE_STRESS'] ?? 1) || 1)

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Mutex, ReentrantMutex, RWLock, Semaphore } from '../src/index.js'
-import { raise, run, signals, until } from './helpers.js'
+import { STRESS, raise, run, signals, until } from './helpers.js'
 
 const WORKERS = 4
 
@@ -48,7 +48,7 @@ async function hammer(kind: Kind, iterations: number) {
 
 describe('mutual exclusion (4 workers on 2 cores, plain fields)', () => {
   it('Mutex: 4 x 250k critical sections, exact total, invariant never broken', async () => {
-    const r = await hammer('Mutex', 250_000)
+    const r = await hammer('Mutex', 250_000 * STRESS)
     expect(r.breaks).toBe(0)
     expect(r.total).toBe(r.expected)
     const stats = (r.lock as Mutex).stats()
@@ -58,7 +58,7 @@ describe('mutual exclusion (4 workers on 2 cores, plain fields)', () => {
 
   for (const kind of ['ReentrantMutex', 'RWLock', 'Semaphore'] as const) {
     it(`${kind}: 4 x 100k critical sections, exact total, invariant never broken`, async () => {
-      const r = await hammer(kind, 100_000)
+      const r = await hammer(kind, 100_000 * STRESS)
       expect(r.breaks).toBe(0)
       expect(r.total).toBe(r.expected)
     })
