@@ -18,20 +18,15 @@
  * @module
  */
 import { setTimeout as delay } from 'node:timers/promises'
-import { Bench, type FnReturnedObject } from 'tinybench'
 import { Mutex, ReentrantMutex, RWLock, Semaphore } from 'threadstate'
 import { formatDuration, formatRate, summarize, type BenchCase, type Row, type RunOptions, type Suite, type Target } from './report.js'
+import { measureMicro, perOp, type MicroProfile, type MicroTask } from './micro.js'
 import { Crew } from './workers/crew.js'
 import { ContendKind, ContendResults, HandoffKind, HandoffWord } from './workers/kinds.js'
 import { NaiveMutex } from './workers/naive-mutex.js'
 
 /** How long each part runs; `--quick` picks the short profile. */
-interface Profile {
-  /** tinybench time budget per task and round, ms. */
-  readonly microTimeMs: number
-  readonly microWarmupMs: number
-  /** Rounds of the whole task list, alternating order; samples are pooled. */
-  readonly microRounds: number
+interface Profile extends MicroProfile {
   /** Length of one contended run, ms. */
   readonly contendWindowMs: number
   /**
@@ -78,50 +73,6 @@ const WAKE_TARGET: Target = { metric: 'median', atMostMs: 0.01, source: 'DESIGN.
 const BATCH = 1000
 /** Async ops per sample (each costs a few hundred ns). */
 const ASYNC_BATCH = 200
-
-/** A sample of `ops` operations that took `elapsedMs`: records the mean per op, budgets the whole batch. */
-function perOp(elapsedMs: number, ops: number): FnReturnedObject {
-  return { overriddenDuration: elapsedMs / ops, overriddenIterationCost: elapsedMs }
-}
-
-interface MicroTask {
-  readonly name: string
-  /** One sample: a batch of operations, timed inside (loops written out per task so each stays monomorphic). */
-  readonly fn: () => FnReturnedObject | Promise<FnReturnedObject>
-  readonly baseline?: string
-  readonly target?: Target
-  readonly batch: number
-}
-
-/**
- * Runs `tasks` with tinybench `rounds` times, alternating the order so that
- * drift hits subjects and baselines alike, and pools the samples per task.
- */
-async function measureMicro(tasks: readonly MicroTask[], p: Profile): Promise<Row[]> {
-  const pooled = new Map<string, number[]>(tasks.map((t) => [t.name, []]))
-  for (let round = 0; round < p.microRounds; round++) {
-    const bench = new Bench({ time: p.microTimeMs, warmupTime: p.microWarmupMs, retainSamples: true, throws: true })
-    for (const task of round % 2 === 0 ? tasks : [...tasks].reverse()) bench.add(task.name, task.fn)
-    await bench.run()
-    for (const task of bench.tasks) {
-      const result = task.result
-      if (result.state !== 'completed' || !result.latency.samples) {
-        throw new Error(`Expected tinybench task ${task.name} to complete with samples, got state ${result.state}`)
-      }
-      const into = pooled.get(task.name)!
-      for (const sample of result.latency.samples) into.push(sample)
-    }
-  }
-  return tasks.map((task) => {
-    const s = summarize(pooled.get(task.name)!)
-    return {
-      name: task.name,
-      measurement: { kind: 'latency', medianMs: s.median, p99Ms: s.p99, samples: s.count, sample: `mean of a ${task.batch}-op batch` },
-      ...(task.baseline === undefined ? {} : { baseline: task.baseline }),
-      ...(task.target === undefined ? {} : { target: task.target }),
-    }
-  })
-}
 
 const U = {
   floor: 'uncontended: CAS+CAS (floor)',

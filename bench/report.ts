@@ -63,7 +63,14 @@ export function summarize(samples: ArrayLike<number>): Summary {
   return { median, p99, min: sorted[0]!, max: sorted[count - 1]!, count }
 }
 
-/** What a row measured: a latency distribution, or a throughput over repeated runs. */
+/** Unit of a {@link Measurement} of kind `value`. */
+export type ValueUnit = '%' | 'bytes' | 'count' | '×'
+
+/**
+ * What a row measured: a latency distribution, a throughput over repeated
+ * runs, or one figure (a retry rate, a byte count, a torn-read count, a
+ * speed-up).
+ */
 export type Measurement =
   | {
       readonly kind: 'latency'
@@ -87,6 +94,13 @@ export type Measurement =
       /** Number of runs. */
       readonly runs: number
     }
+  | {
+      readonly kind: 'value'
+      readonly value: number
+      readonly unit: ValueUnit
+      /** What the figure is and how it was obtained (e.g. "retried copies ÷ copy attempts, 3 runs pooled"). */
+      readonly what: string
+    }
 
 /**
  * A performance target a row is checked against; `source` says where it
@@ -95,6 +109,7 @@ export type Measurement =
 export type Target =
   | { readonly metric: 'median' | 'p99'; readonly atMostMs: number; readonly source: string }
   | { readonly metric: 'opsPerSec'; readonly atLeast: number; readonly source: string }
+  | { readonly metric: 'value'; readonly bound: 'atMost' | 'atLeast'; readonly limit: number; readonly source: string }
 
 /** One measured thing. */
 export interface Row {
@@ -117,7 +132,8 @@ export type Verdict = 'pass' | 'fail' | 'none'
 export interface EvaluatedRow extends Row {
   /**
    * Latency rows: median / baseline median (< 1 is faster). Throughput rows:
-   * ops/s / baseline ops/s (> 1 is faster). Null without a baseline, or
+   * ops/s / baseline ops/s (> 1 is faster). Value rows: value / baseline
+   * value (null when the baseline's value is 0). Null without a baseline, or
    * when the baseline was not run.
    */
   readonly ratio: number | null
@@ -131,6 +147,7 @@ function ratioOf(row: Row, baseline: Row | undefined): number | null {
   const b = baseline.measurement
   if (a.kind === 'latency' && b.kind === 'latency') return a.medianMs / b.medianMs
   if (a.kind === 'throughput' && b.kind === 'throughput') return a.opsPerSec / b.opsPerSec
+  if (a.kind === 'value' && b.kind === 'value') return b.value === 0 ? null : a.value / b.value
   throw new Error(`Expected ${row.name} and its baseline ${baseline.name} to measure the same kind, got ${a.kind} and ${b.kind}`)
 }
 
@@ -138,6 +155,10 @@ function verdictOf(row: Row): Verdict {
   const t = row.target
   const m = row.measurement
   if (!t) return 'none'
+  if (t.metric === 'value') {
+    if (m.kind !== 'value') throw new Error(`Expected a value row for a value target, got ${row.name}`)
+    return (t.bound === 'atMost' ? m.value <= t.limit : m.value >= t.limit) ? 'pass' : 'fail'
+  }
   if (t.metric === 'opsPerSec') {
     if (m.kind !== 'throughput') throw new Error(`Expected a throughput row for an ops/s target, got ${row.name}`)
     return m.opsPerSec >= t.atLeast ? 'pass' : 'fail'
@@ -180,28 +201,47 @@ export function formatRate(opsPerSec: number): string {
   return `${opsPerSec.toPrecision(3)} /s`
 }
 
-function formatTarget(t: Target | undefined): string {
+/** Formats a value row's figure with its unit. */
+export function formatValue(value: number, unit: ValueUnit): string {
+  switch (unit) {
+    case '%':
+      return `${value < 10 ? value.toFixed(2) : value.toFixed(1)} %`
+    case 'bytes':
+      return `${value} B`
+    case 'count':
+      return `${value}`
+    case '×':
+      return `${value.toPrecision(3)}×`
+  }
+}
+
+function formatTarget(t: Target | undefined, row: Row): string {
   if (!t) return '—'
+  if (t.metric === 'value') {
+    const unit = row.measurement.kind === 'value' ? row.measurement.unit : 'count'
+    return `${t.bound === 'atMost' ? '≤' : '≥'} ${formatValue(t.limit, unit)}`
+  }
   if (t.metric === 'opsPerSec') return `≥ ${formatRate(t.atLeast)}`
   return `${t.metric === 'median' ? 'median' : 'p99'} ≤ ${formatDuration(t.atMostMs)}`
 }
 
-function cells(row: EvaluatedRow): string[] {
+function cells(row: EvaluatedRow, names: ReadonlySet<string>): string[] {
   const m = row.measurement
-  const median = m.kind === 'latency' ? formatDuration(m.medianMs) : '—'
-  const spread = m.kind === 'latency' ? formatDuration(m.p99Ms) : formatRate(m.opsPerSec)
+  const median = m.kind === 'latency' ? formatDuration(m.medianMs) : m.kind === 'value' ? formatValue(m.value, m.unit) : '—'
+  const spread = m.kind === 'latency' ? formatDuration(m.p99Ms) : m.kind === 'throughput' ? formatRate(m.opsPerSec) : '—'
   const baseline = row.baseline ?? '—'
-  const ratio = row.ratio === null ? (row.baseline ? 'not run' : '—') : `${row.ratio.toFixed(2)}×`
+  const ratio = row.ratio !== null ? `${row.ratio.toFixed(2)}×` : row.baseline !== undefined && !names.has(row.baseline) ? 'not run' : '—'
   const verdict = row.verdict === 'none' ? '—' : row.verdict === 'pass' ? 'pass' : '**FAIL**'
-  return [row.name, median, spread, baseline, ratio, formatTarget(row.target), verdict]
+  return [row.name, median, spread, baseline, ratio, formatTarget(row.target, row), verdict]
 }
 
 /** The column headers of {@link formatTable}. */
-export const COLUMNS = ['bench', 'median', 'p99 / ops/s', 'baseline', 'ratio', 'target', 'result'] as const
+export const COLUMNS = ['bench', 'median / value', 'p99 / ops/s', 'baseline', 'ratio', 'target', 'result'] as const
 
 /** Renders rows as one markdown table, columns padded for reading in a terminal. */
 export function formatTable(rows: readonly EvaluatedRow[]): string {
-  const body = rows.map(cells)
+  const names = new Set(rows.map((r) => r.name))
+  const body = rows.map((r) => cells(r, names))
   const widths = COLUMNS.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)))
   const line = (r: readonly string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
   const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`
@@ -210,7 +250,8 @@ export function formatTable(rows: readonly EvaluatedRow[]): string {
 
 /** The legend printed under every table. */
 export const LEGEND = [
-  'ratio: latency rows = median ÷ baseline median (< 1 is faster); throughput rows = ops/s ÷ baseline ops/s (> 1 is faster).',
+  'ratio: latency rows = median ÷ baseline median (< 1 is faster); throughput rows = ops/s ÷ baseline ops/s (> 1 is faster);',
+  'value rows (%, B, counts, ×) = value ÷ baseline value.',
   'Baselines are measured in the same run, interleaved with their subjects.',
   'Rows timed in batches (one op is below the timer resolution) take median and p99 over batch means, not single ops;',
   'the JSON says what one sample is.',

@@ -15,6 +15,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { locksSuite } from './locks.js'
+import { stateBufferSuite } from './state-buffer.js'
 import {
   LEGEND,
   environment,
@@ -28,7 +29,7 @@ import {
 } from './report.js'
 
 /** Every suite `npm run bench` knows. Add new suites here. */
-const SUITES: readonly Suite[] = [locksSuite]
+const SUITES: readonly Suite[] = [locksSuite, stateBufferSuite]
 
 /** Where JSON results go: bench/results/ in the repository (this file runs from dist/bench/). */
 const RESULTS = new URL('../../bench/results/', import.meta.url)

@@ -167,6 +167,13 @@ export class Crew {
     }
   }
 
+  /** The worker at `index`, for benches that also talk to it over `postMessage`. */
+  worker(index: number): Worker {
+    const worker = this.workers[index]
+    if (!worker) throw new Error(`Expected a worker index from 0 to ${this.workers.length - 1}, got ${index}`)
+    return worker
+  }
+
   /** Resolves when every worker has attached its objects. */
   ready(): Promise<void> {
     return this.until(Ctl.READY, this.workers.length)

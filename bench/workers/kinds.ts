@@ -6,8 +6,9 @@
  *
  * @module
  */
-import type { MutexHandle } from 'threadstate'
+import type { MutexHandle, StateBufferHandle } from 'threadstate'
 import { Ctl, type CrewData } from './crew.js'
+import type { State25 } from './payload.js'
 
 // ---- contended throughput (contend.ts) --------------------------------------
 
@@ -86,6 +87,157 @@ export interface HandoffData extends CrewData {
   /**
    * Float64 slot 0: shared-clock stamp the holder takes just before
    * releasing; slots 1..COUNT: the waiter's latency per sample, in ms.
+   */
+  readonly stamps: SharedArrayBuffer
+}
+
+// ---- StateBuffer: the 100 Hz owner (state-owner.ts) ------------------------
+
+/**
+ * `workerData` of `state-owner.ts`: the thread that owns the state. It
+ * publishes version after version at {@link OWNER_HZ} into the StateBuffer,
+ * the seqlock word and the Mutex-protected copy, and answers `postMessage`
+ * requests with its current state, while main measures reads of each.
+ */
+export interface OwnerData extends CrewData {
+  readonly state: StateBufferHandle<typeof State25>
+  /** Buffer of the one-word seqlock (seqlock.ts). */
+  readonly seqlock: SharedArrayBuffer
+  /** The Mutex that guards {@link OwnerData.copy}. */
+  readonly mutex: MutexHandle
+  /** 25 Float64: the state, written and read only under {@link OwnerData.mutex}. */
+  readonly copy: SharedArrayBuffer
+}
+
+/** Rate the owner publishes at (the estimator of DESIGN.md). */
+export const OWNER_HZ = 100
+
+/** What the owner answers a request (any message) with. */
+export interface OwnerReply {
+  readonly version: number
+  readonly state: { readonly a: readonly number[] }
+}
+
+// ---- StateBuffer: flat-out writer and readers (state-readers.ts) -----------
+
+/** KIND values of a readers round: what the writer writes and the readers read. */
+export const ReadersKind = {
+  /** `update()` flat out; readers `readInto()` and verify. */
+  StateBuffer: 1,
+  /** The one-word seqlock flat out; readers read it and verify. */
+  Seqlock: 2,
+  /** The seqlock flat out; readers copy without checking (a broken reader: torn copies must show up). */
+  Unchecked: 3,
+} as const
+
+/** Worker 0 writes; workers 1.. read. */
+export const READERS_WRITER = 0
+
+/** The readers bench's own control words. */
+export const ReadersWord = {
+  /** Main -> crew, per round: readers 1..READERS read, the others sit the round out. */
+  READERS: Ctl.FREE,
+} as const
+
+/** `workerData` of `state-readers.ts`. */
+export interface ReadersData extends CrewData {
+  readonly state: StateBufferHandle<typeof State25>
+  /** Buffer of the one-word seqlock. */
+  readonly seqlock: SharedArrayBuffer
+  /** See {@link ReadersResults}. */
+  readonly results: SharedArrayBuffer
+}
+
+/**
+ * Histogram of a reader's batch means: log buckets 2 % wide, bucket i holding
+ * [GROWTH^(i-1), GROWTH^i) ns, from 1 ns to ~390 ms (bucket 0: below 1 ns).
+ */
+const GROWTH = 1.02
+const BUCKETS = 1000
+/** Float64 words before a block's histogram. */
+const FIELDS = 8
+
+/**
+ * Layout of the readers bench's results buffer: one block of Float64 per
+ * worker, reset by main before each round.
+ *
+ * ```
+ *  block i:  OPS        writer: versions written; reader: reads returned
+ *            RETRIES    reader: failed copies it counted (seqlock kinds; the StateBuffer counts its own)
+ *            TORN       reader: reads whose payload was not one version, or not the version returned
+ *            BACKWARDS  reader: reads older than the reader's previous read
+ *            MAX_NS     reader: slowest batch, mean ns per read
+ *            HISTOGRAM  reader: batches by mean ns per read (see bucketOf; 2 % wide)
+ * ```
+ */
+export const ReadersResults = {
+  OPS: 0,
+  RETRIES: 1,
+  TORN: 2,
+  BACKWARDS: 3,
+  MAX_NS: 4,
+  HISTOGRAM: FIELDS,
+  BUCKETS,
+  /**
+   * Reads timed together: one read (~30-60 ns) costs about what one
+   * `performance.now()` costs, so readers time batches and record the mean.
+   */
+  BATCH: 16,
+  BLOCK_WORDS: FIELDS + BUCKETS,
+  bytes: (workers: number): number => workers * (FIELDS + BUCKETS) * 8,
+} as const
+
+/** Histogram bucket of a batch whose mean read took `ns`. */
+export function bucketOf(ns: number): number {
+  if (!(ns >= 1)) return 0
+  return Math.min(BUCKETS - 1, Math.floor(Math.log(ns) / Math.log(GROWTH)) + 1)
+}
+
+/** Upper edge of bucket `i`, in ns (Infinity for the open last bucket). */
+export function bucketUpperNs(i: number): number {
+  return i >= BUCKETS - 1 ? Infinity : GROWTH ** i
+}
+
+// ---- StateBuffer: wake-up latency (state-wake.ts) --------------------------
+
+/** KIND values of a wake-up round: how the waiter waits and the notifier wakes it. */
+export const WakeKind = {
+  /** Waiter in `Atomics.wait` on a word; notifier stores and notifies. */
+  WaitFloor: 1,
+  /** Waiter blocked in `waitForVersion`; notifier calls `update`. */
+  WaitForVersion: 2,
+  /** Waiter awaiting `Atomics.waitAsync` on a word; notifier stores and notifies. */
+  WaitAsyncFloor: 3,
+  /** Waiter awaiting `waitForVersionAsync`; notifier calls `update`. */
+  WaitForVersionAsync: 4,
+  /** Waiter awaiting the next event of a `subscribe()` iterator; notifier calls `update`. */
+  Subscribe: 5,
+} as const
+
+/** Roles in a wake-up crew (worker index). */
+export const WakeRole = { Notifier: 0, Waiter: 1 } as const
+
+/** The wake-up bench's own control words. */
+export const WakeWord = {
+  /** Notifier -> waiter: sample s may start. */
+  ARMED: Ctl.FREE,
+  /** Waiter -> notifier: about to wait for sample s. */
+  ENTERING: Ctl.FREE + 1,
+  /** Waiter -> notifier: woke for sample s and recorded it. */
+  WOKEN: Ctl.FREE + 2,
+  /** The word the floor variants wait on (the notifier stores s). */
+  RAW: Ctl.FREE + 3,
+  /** Main -> notifier, per round: busy time, µs, between "the waiter is going to sleep" and the wake-up. */
+  SETTLE_US: Ctl.FREE + 4,
+} as const
+
+/** `workerData` of `state-wake.ts`. */
+export interface WakeData extends CrewData {
+  readonly state: StateBufferHandle<typeof State25>
+  /**
+   * Float64 slot 0: shared-clock stamp the notifier takes just before
+   * `update` (or the raw notify); slots 1..COUNT: the waiter's latency per
+   * sample, in ms.
    */
   readonly stamps: SharedArrayBuffer
 }
