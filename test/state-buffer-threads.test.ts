@@ -59,6 +59,21 @@ describe('StateBuffer torn-read stress (writer flat out, 4 readers, 2 cores)', (
   })
 })
 
+describe('StateBuffer read counters', () => {
+  it('more reader threads than counter slots: every read is still counted, exactly', async () => {
+    const buf = StateBuffer.create(Flat25)
+    const flags = signals()
+    const writer = spawn<number>('sbWriter', { handle: buf.handle, flags })
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => run<{ reads: number; torn: number }>('sbReader', { handle: buf.handle, flags, reads: 20_000 })),
+    )
+    raise(flags, 0)
+    await writer.result
+    expect(results.reduce((n, r) => n + r.torn, 0)).toBe(0)
+    expect(buf.stats().reads).toBe(10 * 20_000) // 8 per-thread slots + 2 threads on the shared counters
+  })
+})
+
 describe('StateBuffer writers', () => {
   it('a writer killed mid-update never stalls readers; the next update recovers', async () => {
     const buf = StateBuffer.create(Flat25)

@@ -45,6 +45,36 @@ export interface Codec {
   readonly validateInto: (value: unknown, out: Float64Array) => void
   readonly decode: (words: Float64Array, offset: number) => unknown
   readonly copy: (src: Float64Array, srcOffset: number, dst: Float64Array, dstOffset: number) => void
+  /**
+   * Builds the latest-state read loop of one thread's view, with the copy
+   * written out inside it (see `view.ts`). The returned function copies the
+   * payload into `target` at `offset` and returns the version (0: nothing
+   * published, -1: gave up after `maxRetries`), leaving the timestamp, source
+   * id and retry count in `meta[0..2]`.
+   */
+  readonly makeReadLatest: (ctx: ReadContext) => (target: Float64Array, offset: number) => number
+}
+
+/** What {@link Codec.makeReadLatest} closes over. */
+export interface ReadContext {
+  readonly words: Int32Array
+  readonly f64: Float64Array
+  /** Int32 index of the published-version word. */
+  readonly pubIndex: number
+  /** Float64 index of slot 0, words per slot, S - 1, S - 2. */
+  readonly ring: number
+  readonly stride: number
+  readonly mask: number
+  readonly maxLag: number
+  /** Float64 offsets of version, timestamp, source and payload in a slot. */
+  readonly slotMeta: { readonly VERSION: number; readonly TIMESTAMP: number; readonly SOURCE: number; readonly WORDS: number }
+  /** Skip the fence (x86-64). */
+  readonly strong: boolean
+  readonly fenceWords: Int32Array
+  readonly fenceIndex: number
+  readonly maxRetries: number
+  /** Out: [timestamp, source id, retries]. */
+  readonly meta: Float64Array
 }
 
 const UNROLL_LIMIT = 512
@@ -292,6 +322,62 @@ export function compile(s: Schema): Codec {
       ? Array.from({ length: size }, (_, i) => `d[q + ${i}] = s[p + ${i}];`).join('\n')
       : `for (let i = 0; i < ${size}; i++) d[q + i] = s[p + i];`
 
+  // makeReadLatest ----------------------------------------------------------
+  // The read protocol of layout.ts with the copy written out inside the loop:
+  // one call per read instead of two, and every constant in a local.
+  const readBody = (m: ReadContext['slotMeta']): string => {
+    const copyOut =
+      size <= UNROLL_LIMIT
+        ? Array.from({ length: size }, (_, i) => `t[o + ${i}] = f[b + ${m.WORDS + i}];`).join('\n')
+        : `for (let i = 0; i < ${size}; i++) t[o + i] = f[b + ${m.WORDS} + i];`
+    return `return function readLatest(t, o) {
+      for (let tries = 0; ; tries++) {
+        const p1 = Atomics.load(words, pub);
+        const b = ring + (p1 & mask) * stride;
+        const v = f[b + ${m.VERSION}];
+        if (v === 0) return 0;
+        ${copyOut}
+        const ts = f[b + ${m.TIMESTAMP}];
+        const src = f[b + ${m.SOURCE}];
+        if (!strong) Atomics.exchange(fw, fi, 0);
+        if (((Atomics.load(words, pub) - p1) >>> 0) <= maxLag) {
+          meta[0] = ts; meta[1] = src; meta[2] = tries;
+          return v;
+        }
+        if (tries >= maxRetries) return -1;
+      }
+    }`
+  }
+  const makeReadLatest = (ctx: ReadContext): ((target: Float64Array, offset: number) => number) =>
+    new Function(
+      'words',
+      'f',
+      'pub',
+      'ring',
+      'mask',
+      'stride',
+      'maxLag',
+      'strong',
+      'fw',
+      'fi',
+      'maxRetries',
+      'meta',
+      `"use strict"; ${readBody(ctx.slotMeta)}`,
+    )(
+      ctx.words,
+      ctx.f64,
+      ctx.pubIndex,
+      ctx.ring,
+      ctx.mask,
+      ctx.stride,
+      ctx.maxLag,
+      ctx.strong,
+      ctx.fenceWords,
+      ctx.fenceIndex,
+      ctx.maxRetries,
+      ctx.meta,
+    ) as (target: Float64Array, offset: number) => number
+
   const factory = new Function(
     'K',
     'refuse',
@@ -306,5 +392,5 @@ export function compile(s: Schema): Codec {
      }`,
   ) as (...args: unknown[]) => Pick<Codec, 'validateInto' | 'decode' | 'copy'>
   const generated = factory(consts, refuse, convertScalar, convertVector, badKeys)
-  return { size, fields, fingerprint, hash: fnv1a(fingerprint), ...generated }
+  return { size, fields, fingerprint, hash: fnv1a(fingerprint), makeReadLatest, ...generated }
 }

@@ -12,13 +12,16 @@
  *          8  HASH          hash of the schema's fingerprint
  *          9  SOURCES_USED  interned source names
  *         10  WRITERS_DIED  updates that found the previous writer dead mid-update
- *         11..14 OVERFLOW_* read counters of threads without a counter slot (atomic)
  *  byte   64  Float64 UPDATES (written by the writer holding the mutex)
- *  byte   96  writer Mutex (a full Mutex region, 96 bytes)
- *  byte  192  SOURCES: 8 x 32 bytes  [count f64 | name length i32 | 20 bytes UTF-8]
- *  byte  448  READER COUNTERS: 8 x 64 bytes, one cache line per reader thread
+ *  byte   72  OVERFLOW: 4 x BigInt64 read counters (reads, fresh, stale, retries) of
+ *             threads that found no counter slot, added atomically; kept off the
+ *             cache line of PUB, which every reader polls
+ *  byte  128  writer Mutex (a full Mutex region, 96 bytes)
+ *  byte  224  SOURCES: 8 x 32 bytes  [count f64 | name length i32 | 20 bytes UTF-8]
+ *  byte  480  READER COUNTERS: 8 x 64 bytes, one cache line per reader thread
  *               [owner i32 | fence i32 | reads | fresh | stale | retries | longest retry streak] (f64)
- *  byte  960  RING: S slots x (3 + N) Float64 words
+ *             A thread claims one on its first read (writers never do).
+ *  byte  992  RING: S slots x (3 + N) Float64 words
  *               [version | timestamp (ms since epoch) | source id | N payload words]
  * ```
  *
@@ -53,10 +56,14 @@ export const StateWord = {
   HASH: Header.WORDS + 4,
   SOURCES_USED: Header.WORDS + 5,
   WRITERS_DIED: Header.WORDS + 6,
-  OVERFLOW_READS: Header.WORDS + 7,
-  OVERFLOW_FRESH: Header.WORDS + 8,
-  OVERFLOW_STALE: Header.WORDS + 9,
-  OVERFLOW_RETRIES: Header.WORDS + 10,
+} as const
+
+/** BigInt64 indices (from the region start) of the overflow read counters. */
+export const Overflow = {
+  READS: 9,
+  FRESH: 10,
+  STALE: 11,
+  RETRIES: 12,
 } as const
 
 /** Float64 indices from the region start. */
@@ -66,10 +73,10 @@ export const StateF64 = {
 
 /** Byte offsets of the areas. */
 export const StateArea = {
-  MUTEX: 96,
-  SOURCES: 192,
-  READERS: 448,
-  RING: 960,
+  MUTEX: 128,
+  SOURCES: 224,
+  READERS: 480,
+  RING: 992,
 } as const
 
 /** Interned source names: 8 entries of 32 bytes. */

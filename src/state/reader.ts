@@ -8,9 +8,13 @@
 import { OptionError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
 import type { Infer, Schema } from './schema.js'
-import { strongMemoryOrdering } from '#platform'
-import { MAX_RETRIES, ReaderCounter, SlotMeta, StateWord } from './layout.js'
+import { ReaderCounter } from './layout.js'
 import type { StateView } from './view.js'
+
+// Module-level primitives for the hot path: a property of an imported object
+// is a lookup on every use (~1 ns each); a local const is folded.
+const READS = ReaderCounter.READS
+const FRESH = ReaderCounter.FRESH
 
 /** Options of `buffer.reader()`. */
 export interface ReaderOptions {
@@ -62,19 +66,14 @@ export interface ReadResult<T> extends StateEntry<T> {
 export class StateReader<S extends Schema> {
   private readonly view: StateView
   private readonly maxAgeMs: number
+  private readonly checksAge: boolean
   private readonly scratch: Float64Array
-  // Hot-path copies of the view's fields (one property load each, no calls).
-  private readonly words: Int32Array
+  // Hot-path copies of the view's fields (one property load each).
   private readonly f64: Float64Array
-  private readonly ring: number
-  private readonly mask: number
-  private readonly stride: number
-  private readonly maxLag: number
   private readonly size: number
-  private readonly copy: StateView['codec']['copy']
   private readonly counters: number
-  private readonly fenceWords: Int32Array
-  private readonly fenceIndex: number
+  private readonly readLatest: (target: Float64Array, offset: number) => number
+  private readonly meta: Float64Array
   private last = 0
   /** Whether the last read returned a version this reader had not seen. */
   fresh = false
@@ -93,19 +92,13 @@ export class StateReader<S extends Schema> {
     }
     this.view = view
     this.maxAgeMs = maxAgeMs ?? Infinity
+    this.checksAge = maxAgeMs !== undefined
     this.scratch = new Float64Array(view.codec.size)
-    this.words = view.words
     this.f64 = view.f64
-    this.ring = view.ring
-    this.mask = view.mask
-    this.stride = view.stride
-    this.maxLag = view.maxLag
     this.size = view.codec.size
-    this.copy = view.codec.copy
-    this.counters = view.counterSlot()
-    const fence = view.fence()
-    this.fenceWords = fence.words
-    this.fenceIndex = fence.index
+    this.counters = view.counterSlot() // before taking readLatest: claiming a slot rebuilds it
+    this.readLatest = view.readLatest
+    this.meta = view.meta
   }
 
   /** Version of the last state this reader read (0 before any). */
@@ -127,25 +120,31 @@ export class StateReader<S extends Schema> {
     if (target.length < this.size) {
       throw new OptionError(`Expected a target of at least ${this.size} Float64 words, got ${target.length}`)
     }
-    const words = this.words
-    const f = this.f64
-    // The protocol of layout.ts, inlined: this is the 1 kHz path.
-    for (let tries = 0; ; tries++) {
-      const p1 = Atomics.load(words, StateWord.PUB)
-      const base = this.ring + (p1 & this.mask) * this.stride
-      const version = f[base]!
+    const version = this.readLatest(target, 0)
+    if (version <= 0) {
       if (version === 0) return 0
-      this.copy(f, base + SlotMeta.WORDS, target, 0)
-      const timestamp = f[base + SlotMeta.TIMESTAMP]!
-      if (!strongMemoryOrdering) Atomics.exchange(this.fenceWords, this.fenceIndex, 0)
-      if (((Atomics.load(words, StateWord.PUB) - p1) >>> 0) <= this.maxLag) {
-        this.timestamp = timestamp
-        this.ageMs = this.maxAgeMs === Infinity ? Number.NaN : wallNow() - timestamp
-        this.account(version, tries)
-        return version
-      }
-      if (tries >= MAX_RETRIES) throw this.view.starved()
+      throw this.view.starved()
     }
+    const meta = this.meta
+    const timestamp = meta[0]!
+    const tries = meta[2]!
+    this.timestamp = timestamp
+    if (this.checksAge) {
+      this.ageMs = wallNow() - timestamp
+      this.account(version, tries)
+      return version
+    }
+    // No maxAgeMs: nothing is stale; count the read with the least work.
+    const fresh = version !== this.last
+    this.fresh = fresh
+    this.last = version
+    const c = this.counters
+    if (c >= 0 && tries === 0) {
+      const f = this.f64
+      f[c + READS]!++
+      if (fresh) f[c + FRESH]!++
+    } else this.view.count(fresh, false, tries)
+    return version
   }
 
   /**

@@ -137,7 +137,6 @@ export class StateBuffer<S extends Schema = Schema> {
     )
     this.scratch = new Float64Array(codec.size)
     this.latestScratch = new Float64Array(codec.size)
-    this.view.counterSlot()
   }
 
   /** Creates an empty buffer (no version yet) for states of `schema`. */
@@ -232,7 +231,8 @@ export class StateBuffer<S extends Schema = Schema> {
     try {
       const sourceId = source === undefined ? 0 : this.intern(source)
       const f = view.f64
-      const pub = Atomics.load(view.words, StateWord.PUB)
+      // A plain read: only writers store PUB, and they all hold this mutex.
+      const pub = view.words[StateWord.PUB]!
       version = f[view.ring + (pub & view.mask) * view.stride]! + 1
       const base = view.ring + ((pub + 1) & view.mask) * view.stride
       f[base + SlotMeta.VERSION] = version

@@ -10,7 +10,7 @@ import { strongMemoryOrdering } from '#platform'
 import { ThreadstateError } from '../errors.js'
 import type { Domain } from '../memory/thread.js'
 import type { Codec } from './codec.js'
-import { MAX_RETRIES, ReaderCounter, SlotMeta, Source, StateArea, StateF64, StateWord } from './layout.js'
+import { MAX_RETRIES, Overflow, ReaderCounter, SlotMeta, Source, StateArea, StateF64, StateWord } from './layout.js'
 
 const decoder = new TextDecoder()
 
@@ -19,6 +19,7 @@ export class StateView {
   readonly words: Int32Array
   readonly f64: Float64Array
   readonly bytes: Uint8Array
+  private readonly big: BigInt64Array
   readonly codec: Codec
   readonly domain: Domain
   /** Ring length S (power of two) and S - 1. */
@@ -36,6 +37,10 @@ export class StateView {
   private fenceIndex = 0
   private readonly names = new Map<number, string>()
 
+  /** Out-parameters of the generated read loop: [timestamp, source id, retries]. */
+  readonly meta = new Float64Array(3)
+  /** The generated read loop (layout.ts protocol, copy written out). */
+  readLatest: (target: Float64Array, offset: number) => number
   /** Timestamp, source id and retries of the last successful copy. */
   timestamp = 0
   source = 0
@@ -45,6 +50,7 @@ export class StateView {
     this.words = new Int32Array(buffer, byteOffset, byteLength >> 2)
     this.f64 = new Float64Array(buffer, byteOffset, byteLength >> 3)
     this.bytes = new Uint8Array(buffer, byteOffset, byteLength)
+    this.big = new BigInt64Array(buffer, byteOffset, Overflow.RETRIES + 1)
     this.codec = codec
     this.domain = domain
     this.slots = Atomics.load(this.words, StateWord.SLOTS)
@@ -53,6 +59,7 @@ export class StateView {
     this.stride = SlotMeta.WORDS + codec.size
     this.ring = StateArea.RING / 8
     this.fenceWords = new Int32Array(new SharedArrayBuffer(4))
+    this.readLatest = this.buildReadLatest()
   }
 
   /** Claims (once) this thread's counter slot; -1 if all are taken by live threads. */
@@ -75,6 +82,7 @@ export class StateView {
     if (found >= 0) {
       this.fenceWords = words
       this.fenceIndex = first + found * stride + ReaderCounter.FENCE
+      this.readLatest = this.buildReadLatest()
     }
     this.counters = found < 0 ? -1 : (StateArea.READERS + found * ReaderCounter.BYTES) / 8
     return this.counters
@@ -87,26 +95,32 @@ export class StateView {
    * row (the writer lapping the ring during every copy).
    */
   copyLatest(target: Float64Array, offset: number): number {
-    const words = this.words
-    const f = this.f64
-    const copy = this.codec.copy
-    for (let tries = 0; ; tries++) {
-      const p1 = Atomics.load(words, StateWord.PUB)
-      const base = this.ring + (p1 & this.mask) * this.stride
-      const version = f[base]!
-      if (version === 0) return 0
-      copy(f, base + SlotMeta.WORDS, target, offset)
-      const timestamp = f[base + SlotMeta.TIMESTAMP]!
-      const source = f[base + SlotMeta.SOURCE]!
-      if (!strongMemoryOrdering) Atomics.exchange(this.fenceWords, this.fenceIndex, 0)
-      if (((Atomics.load(words, StateWord.PUB) - p1) >>> 0) <= this.maxLag) {
-        this.timestamp = timestamp
-        this.source = source
-        this.tries = tries
-        return version
-      }
-      if (tries >= MAX_RETRIES) throw this.starved()
-    }
+    const version = this.readLatest(target, offset)
+    if (version < 0) throw this.starved()
+    const meta = this.meta
+    this.timestamp = meta[0]!
+    this.source = meta[1]!
+    this.tries = meta[2]!
+    return version
+  }
+
+  /** Builds the generated read loop over this thread's fence word. */
+  private buildReadLatest(): (target: Float64Array, offset: number) => number {
+    return this.codec.makeReadLatest({
+      words: this.words,
+      f64: this.f64,
+      pubIndex: StateWord.PUB,
+      ring: this.ring,
+      stride: this.stride,
+      mask: this.mask,
+      maxLag: this.maxLag,
+      slotMeta: SlotMeta,
+      strong: strongMemoryOrdering,
+      fenceWords: this.fenceWords,
+      fenceIndex: this.fenceIndex,
+      maxRetries: MAX_RETRIES,
+      meta: this.meta,
+    })
   }
 
   /**
@@ -161,21 +175,22 @@ export class StateView {
       }
       return
     }
-    const words = this.words
-    Atomics.add(words, StateWord.OVERFLOW_READS, 1)
-    if (fresh) Atomics.add(words, StateWord.OVERFLOW_FRESH, 1)
-    if (stale) Atomics.add(words, StateWord.OVERFLOW_STALE, 1)
-    if (tries !== 0) Atomics.add(words, StateWord.OVERFLOW_RETRIES, tries)
+    // No slot (more reader threads than slots): shared 64-bit counters.
+    const big = this.big
+    Atomics.add(big, Overflow.READS, 1n)
+    if (fresh) Atomics.add(big, Overflow.FRESH, 1n)
+    if (stale) Atomics.add(big, Overflow.STALE, 1n)
+    if (tries !== 0) Atomics.add(big, Overflow.RETRIES, BigInt(tries))
   }
 
   /** Sums every thread's read counters. */
   readCounts(): { reads: number; fresh: number; stale: number; retries: number; longestRetryStreak: number } {
     const f = this.f64
-    const words = this.words
-    let reads = Atomics.load(words, StateWord.OVERFLOW_READS)
-    let fresh = Atomics.load(words, StateWord.OVERFLOW_FRESH)
-    let stale = Atomics.load(words, StateWord.OVERFLOW_STALE)
-    let retries = Atomics.load(words, StateWord.OVERFLOW_RETRIES)
+    const big = this.big
+    let reads = Number(Atomics.load(big, Overflow.READS))
+    let fresh = Number(Atomics.load(big, Overflow.FRESH))
+    let stale = Number(Atomics.load(big, Overflow.STALE))
+    let retries = Number(Atomics.load(big, Overflow.RETRIES))
     let longest = 0
     for (let k = 0; k < ReaderCounter.MAX; k++) {
       const c = (StateArea.READERS + k * ReaderCounter.BYTES) / 8
