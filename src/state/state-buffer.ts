@@ -10,6 +10,7 @@ import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { Mutex } from '../sync/mutex.js'
+import { MutexWord } from '../sync/robust-lock.js'
 import { deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
 import { compile, type Codec, type FlatField } from './codec.js'
 import { SlotMeta, Source, StateArea, StateF64, StateWord, stateBytes } from './layout.js'
@@ -85,6 +86,17 @@ export interface StateBufferStats {
   readonly historyCapacity: number
 }
 
+// Module-level primitives for the update path (a property of an imported
+// object is a lookup on every use).
+const PUB = StateWord.PUB
+const WAITERS = StateWord.WAITERS
+const LOCK = (StateArea.MUTEX >> 2) + MutexWord.STATE
+const VERSION = SlotMeta.VERSION
+const TIMESTAMP = SlotMeta.TIMESTAMP
+const SOURCE = SlotMeta.SOURCE
+const PAYLOAD = SlotMeta.WORDS
+const UPDATES = StateF64.UPDATES
+
 const codecs = new Map<string, Codec>()
 function codecOf(s: Schema): Codec {
   const fresh = compile(s)
@@ -121,6 +133,8 @@ export class StateBuffer<S extends Schema = Schema> {
   private readonly view: StateView
   private readonly codec: Codec
   private readonly mutex: Mutex
+  private readonly tid: number
+  private readonly copy: Codec['copy']
   private readonly scratch: Float64Array
   private readonly latestScratch: Float64Array
   private lastLatest = 0
@@ -136,6 +150,8 @@ export class StateBuffer<S extends Schema = Schema> {
       makeHandle('Mutex', { buffer: handle.buffer, byteOffset: handle.byteOffset + StateArea.MUTEX, byteLength: Mutex.BYTE_LENGTH }, handle.domain),
     )
     this.scratch = new Float64Array(codec.size)
+    this.tid = domain.tid
+    this.copy = codec.copy
     this.latestScratch = new Float64Array(codec.size)
   }
 
@@ -214,39 +230,47 @@ export class StateBuffer<S extends Schema = Schema> {
    */
   update(state: Input<S>, options?: UpdateOptions): number {
     this.codec.validateInto(state, this.scratch)
-    const timestamp = options?.timestamp ?? wallNow()
+    const timestamp = options === undefined || options.timestamp === undefined ? wallNow() : options.timestamp
     if (!Number.isFinite(timestamp)) throw new OptionError(`Expected \`timestamp\` to be a finite number, got ${describe(timestamp)}`)
     const source = options?.source
     const view = this.view
-    try {
-      this.mutex.lock()
-    } catch (error) {
-      // The previous writer died mid-update: its half-written slot was never
-      // published and is rewritten below in full. Nothing else to repair.
-      if (!(error instanceof OwnerDiedError)) throw error
-      Atomics.add(view.words, StateWord.WRITERS_DIED, 1)
-      this.mutex.markConsistent()
-    }
+    const words = view.words
+    // The writer lock: the mutex's uncontended CAS inline (its stats are not
+    // exposed for this internal mutex); contention and dead writers go
+    // through Mutex itself.
+    if (Atomics.compareExchange(words, LOCK, 0, this.tid) !== 0) this.lockSlow()
     let version: number
     try {
       const sourceId = source === undefined ? 0 : this.intern(source)
       const f = view.f64
       // A plain read: only writers store PUB, and they all hold this mutex.
-      const pub = view.words[StateWord.PUB]!
+      const pub = words[PUB]!
       version = f[view.ring + (pub & view.mask) * view.stride]! + 1
       const base = view.ring + ((pub + 1) & view.mask) * view.stride
-      f[base + SlotMeta.VERSION] = version
-      f[base + SlotMeta.TIMESTAMP] = timestamp
-      f[base + SlotMeta.SOURCE] = sourceId
-      this.codec.copy(this.scratch, 0, f, base + SlotMeta.WORDS)
-      Atomics.store(view.words, StateWord.PUB, (pub + 1) | 0)
-      f[StateF64.UPDATES]!++
+      f[base + VERSION] = version
+      f[base + TIMESTAMP] = timestamp
+      f[base + SOURCE] = sourceId
+      this.copy(this.scratch, 0, f, base + PAYLOAD)
+      Atomics.store(words, PUB, (pub + 1) | 0)
+      f[UPDATES]!++
       if (sourceId !== 0) f[(StateArea.SOURCES + (sourceId - 1) * Source.BYTES) / 8 + Source.COUNT]!++
     } finally {
-      this.mutex.unlock()
+      if (Atomics.compareExchange(words, LOCK, this.tid, 0) !== this.tid) this.mutex.unlock()
     }
-    if (Atomics.load(view.words, StateWord.WAITERS) !== 0) Atomics.notify(view.words, StateWord.PUB)
+    if (Atomics.load(words, WAITERS) !== 0) Atomics.notify(words, PUB)
     return version
+  }
+
+  private lockSlow(): void {
+    try {
+      this.mutex.lock()
+    } catch (error) {
+      // The previous writer died mid-update: its half-written slot was never
+      // published and is rewritten by this update in full. Nothing else to repair.
+      if (!(error instanceof OwnerDiedError)) throw error
+      Atomics.add(this.view.words, StateWord.WRITERS_DIED, 1)
+      this.mutex.markConsistent()
+    }
   }
 
   /** Interns a source name (called holding the writer mutex). */
