@@ -16,10 +16,7 @@
  *              9 READERS_DIED read holds reclaimed from dead threads
  *             10 SLOTS_USED  high-water mark: slots at or past it were never claimed
  *  byte 48     writer stats block (stats.ts, 64 bytes)
- *  byte 128    SLOTS x 64-byte reader slots (one cache line each):
- *                 word 0 COUNT (read holds) | 1 OWNER (tid, -1 reclaiming)
- *                 Float64 at byte 8: READS, 16: CONTENDED, 24: WAIT_TOTAL_MS,
- *                 32: WAIT_MAX_MS (written by the slot's owner alone)
+ *  byte 128    SLOTS x 64-byte reader slots, one cache line each (reader-slots.ts)
  * ```
  *
  * Why it is correct (every Atomics op is sequentially consistent):
@@ -56,6 +53,7 @@ import { domainOf, TID_MASK, type Domain } from '../memory/thread.js'
 import { runLocked, runLockedAsync, withLockOptions, type LockCore, type WithLockOptions } from './lockable.js'
 import { ownerDied } from './robust-lock.js'
 import { Acquired, OWNER_DIED, RobustWord, WAITERS, acquire, acquireAsync, markConsistent, tryAcquire } from './robust-word.js'
+import { ReaderSlot, ReaderSlots } from './reader-slots.js'
 import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
 import { SPIN, checkTimeout, deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
 
@@ -72,22 +70,6 @@ export const RWLockWord = {
   SLOTS_BYTE: 128,
 } as const
 
-/** Layout of one reader slot (64 bytes). */
-export const ReaderSlot = {
-  BYTES: 64,
-  /** Int32 words from the slot start. */
-  COUNT: 0,
-  OWNER: 1,
-  /** Float64 indices from the slot start. */
-  READS: 1,
-  CONTENDED: 2,
-  WAIT_TOTAL_MS: 3,
-  WAIT_MAX_MS: 4,
-} as const
-
-const SLOT_WORDS = ReaderSlot.BYTES / 4
-const SLOT_F64 = ReaderSlot.BYTES / 8
-const RECLAIMING = -1
 const DEFAULT_SLOTS = 64
 const MAX_SLOTS = 4096
 
@@ -143,23 +125,31 @@ export class RWLock {
   /** The structured-cloneable handle: send it to another thread and `attach` it there. */
   readonly handle: RWLockHandle
   private readonly words: Int32Array
-  private readonly f64: Float64Array
   private readonly domain: Domain
   private readonly tid: number
   private readonly rec: StatsRecorder
-  private readonly slots: number
-  /** Int32 index of this thread's slot, -1 before the first read, -2 if none was free. */
-  private slotWord = -1
+  private readonly slotTable: ReaderSlots
   /** Read holds of this instance counted in OVERFLOW (no slot). */
   private overflowHolds = 0
 
   private constructor(handle: RWLockHandle) {
     this.handle = handle
     this.words = new Int32Array(handle.buffer, handle.byteOffset, handle.byteLength / 4)
-    this.f64 = new Float64Array(handle.buffer, handle.byteOffset, handle.byteLength / 8)
     this.domain = domainOf(handle.domain)
     this.tid = this.domain.tid
-    this.slots = slotsOf(handle.byteLength)
+    this.slotTable = new ReaderSlots(
+      this.words,
+      new Float64Array(handle.buffer, handle.byteOffset, handle.byteLength / 8),
+      {
+        first: RWLockWord.SLOTS_BYTE / 4,
+        count: slotsOf(handle.byteLength),
+        overflow: RWLockWord.OVERFLOW,
+        slotsUsed: RWLockWord.SLOTS_USED,
+        readersDied: RWLockWord.READERS_DIED,
+        drain: RWLockWord.DRAIN,
+      },
+      this.domain,
+    )
     this.rec = new StatsRecorder(
       new Float64Array(handle.buffer, handle.byteOffset + RWLockWord.STATS_BYTE, STATS_BYTES / 8),
       this.words,
@@ -188,68 +178,6 @@ export class RWLock {
     return new RWLock(checkHandle(handle, 'RWLock', expected))
   }
 
-  // ---- reader slots -------------------------------------------------------
-
-  /** Finds or claims this thread's slot; -2 when every slot is taken. */
-  private ownSlot(): number {
-    if (this.slotWord !== -1) return this.slotWord
-    const words = this.words
-    const first = RWLockWord.SLOTS_BYTE / 4
-    for (let k = 0; k < this.slots; k++) {
-      const w = first + k * SLOT_WORDS
-      if (Atomics.load(words, w + ReaderSlot.OWNER) === this.tid) return (this.slotWord = w)
-    }
-    for (let k = 0; k < this.slots; k++) {
-      const w = first + k * SLOT_WORDS
-      const owner = Atomics.load(words, w + ReaderSlot.OWNER)
-      if (owner > 0 && this.domain.isDead(owner)) this.reclaim(w, owner)
-      if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, 0, this.tid) === 0) {
-        this.raiseSlotsUsed(k + 1)
-        return (this.slotWord = w)
-      }
-    }
-    return (this.slotWord = -2)
-  }
-
-  /** Makes SLOTS_USED at least `used` (a CAS max). */
-  private raiseSlotsUsed(used: number): void {
-    const words = this.words
-    let current = Atomics.load(words, RWLockWord.SLOTS_USED)
-    while (current < used) {
-      const prev = Atomics.compareExchange(words, RWLockWord.SLOTS_USED, current, used)
-      if (prev === current) return
-      current = prev
-    }
-  }
-
-  /** Number of slots writers and stats must look at. */
-  private slotsUsed(): number {
-    return Math.min(Atomics.load(this.words, RWLockWord.SLOTS_USED), this.slots)
-  }
-
-  /** Releases the read holds of a dead slot owner. Exactly one thread wins the CAS. */
-  private reclaim(w: number, deadOwner: number): void {
-    const words = this.words
-    if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, deadOwner, RECLAIMING) !== deadOwner) return
-    const leaked = Atomics.exchange(words, w + ReaderSlot.COUNT, 0)
-    if (leaked > 0) Atomics.add(words, RWLockWord.READERS_DIED, leaked)
-    Atomics.store(words, w + ReaderSlot.OWNER, 0)
-    // A writer may be draining: tell it a count dropped.
-    Atomics.add(words, RWLockWord.DRAIN, 1)
-    Atomics.notify(words, RWLockWord.DRAIN)
-  }
-
-  private countIndex(): number {
-    const w = this.ownSlot()
-    return w >= 0 ? w + ReaderSlot.COUNT : RWLockWord.OVERFLOW
-  }
-
-  /** Read holds this thread has (its slot count, or this instance's overflow holds). */
-  private ownReadHolds(): number {
-    const w = this.ownSlot()
-    return w >= 0 ? Atomics.load(this.words, w + ReaderSlot.COUNT) : this.overflowHolds
-  }
-
   // ---- read side ----------------------------------------------------------
 
   /**
@@ -258,7 +186,7 @@ export class RWLock {
    */
   private enterRead(): boolean {
     const words = this.words
-    const c = this.countIndex()
+    const c = this.slotTable.countIndex()
     const before = Atomics.add(words, c, 1)
     const s = Atomics.load(words, RWLockWord.STATE)
     if (s === 0 || (before > 0 && c !== RWLockWord.OVERFLOW)) return this.readEntered(c)
@@ -320,18 +248,6 @@ export class RWLock {
     return s
   }
 
-  private recordRead(start: number): void {
-    const w = this.slotWord
-    if (w < 0) return
-    const f = (w * 4) / 8
-    this.f64[f + ReaderSlot.READS]!++
-    if (start < 0) return
-    const waited = now() - start
-    this.f64[f + ReaderSlot.CONTENDED]!++
-    this.f64[f + ReaderSlot.WAIT_TOTAL_MS]! += waited
-    if (waited > this.f64[f + ReaderSlot.WAIT_MAX_MS]!) this.f64[f + ReaderSlot.WAIT_MAX_MS] = waited
-  }
-
   /**
    * Acquires a read lock, waiting at most `timeoutMs` while a writer holds or
    * waits for the lock.
@@ -342,7 +258,7 @@ export class RWLock {
   readLock(timeoutMs?: number): boolean {
     checkTimeout(timeoutMs)
     if (this.enterRead()) {
-      this.recordRead(-1)
+      this.slotTable.recordRead(-1)
       return true
     }
     if (this.isWriteLockedByCurrentThread) throw this.deadlock('readLock()', 'holds the write lock')
@@ -351,7 +267,7 @@ export class RWLock {
     let spins = SPIN
     for (;;) {
       if (this.enterRead()) {
-        this.recordRead(start)
+        this.slotTable.recordRead(start)
         return true
       }
       if (spins > 0) {
@@ -372,11 +288,11 @@ export class RWLock {
    */
   tryReadLock(): boolean {
     if (this.enterRead()) {
-      this.recordRead(-1)
+      this.slotTable.recordRead(-1)
       return true
     }
     if (this.readerBlockedBy() === undefined && this.enterRead()) {
-      this.recordRead(-1)
+      this.slotTable.recordRead(-1)
       return true
     }
     return false
@@ -391,13 +307,13 @@ export class RWLock {
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
     if (this.enterRead()) {
-      this.recordRead(-1)
+      this.slotTable.recordRead(-1)
       return true
     }
     const start = now()
     for (;;) {
       if (this.enterRead()) {
-        this.recordRead(start)
+        this.slotTable.recordRead(start)
         return true
       }
       const s = this.readerBlockedBy()
@@ -421,7 +337,7 @@ export class RWLock {
    * @throws LockError if this thread holds no read lock
    */
   readUnlock(): void {
-    const c = this.countIndex()
+    const c = this.slotTable.countIndex()
     if (c === RWLockWord.OVERFLOW) {
       if (this.overflowHolds === 0) throw this.noReadLock()
       this.overflowHolds--
@@ -438,25 +354,6 @@ export class RWLock {
   }
 
   // ---- write side ---------------------------------------------------------
-
-  /** Whether every read hold (but those of dead threads, which are reclaimed) is gone. */
-  private drained(): boolean {
-    const words = this.words
-    if (Atomics.load(words, RWLockWord.OVERFLOW) !== 0) return false
-    const first = RWLockWord.SLOTS_BYTE / 4
-    const used = this.slotsUsed()
-    for (let k = 0; k < used; k++) {
-      const w = first + k * SLOT_WORDS
-      if (Atomics.load(words, w + ReaderSlot.COUNT) === 0) continue
-      const owner = Atomics.load(words, w + ReaderSlot.OWNER)
-      if (owner > 0 && this.domain.isDead(owner)) {
-        this.reclaim(w, owner)
-        if (Atomics.load(words, w + ReaderSlot.COUNT) === 0) continue
-      }
-      return false
-    }
-    return true
-  }
 
   /** Gives STATE back after a failed drain, waking everyone sleeping on it. */
   private abandonWrite(): void {
@@ -496,11 +393,11 @@ export class RWLock {
         return false
       }
     }
-    if (this.ownReadHolds() > 0) {
+    if (this.slotTable.ownHolds(this.overflowHolds) > 0) {
       this.abandonWrite()
       throw this.deadlock('writeLock()', 'holds a read lock (upgrading would wait for itself)')
     }
-    if (!this.drained()) {
+    if (!this.slotTable.drained()) {
       if (start < 0) start = now()
       if (!this.drainSync(deadlineOf(timeoutMs))) return false
     }
@@ -511,13 +408,13 @@ export class RWLock {
   private drainSync(deadline: number): boolean {
     const words = this.words
     let spins = SPIN
-    while (!this.drained()) {
+    while (!this.slotTable.drained()) {
       if (spins > 0) {
         spins--
         continue
       }
       const epoch = Atomics.load(words, RWLockWord.DRAIN)
-      if (this.drained()) break
+      if (this.slotTable.drained()) break
       if (!sleepWhile(words, RWLockWord.DRAIN, epoch, deadline)) {
         this.abandonWrite()
         this.rec.timedOut()
@@ -535,7 +432,7 @@ export class RWLock {
     if (this.isWriteLockedByCurrentThread) throw this.deadlock('tryWriteLock()', 'holds the write lock')
     const result = tryAcquire(this.words, RWLockWord.STATE, this.domain)
     if (result === undefined) return false
-    if (this.ownReadHolds() > 0 || !this.drained()) {
+    if (this.slotTable.ownHolds(this.overflowHolds) > 0 || !this.slotTable.drained()) {
       this.abandonWrite()
       return false
     }
@@ -566,7 +463,7 @@ export class RWLock {
     }
     for (;;) {
       const epoch = Atomics.load(words, RWLockWord.DRAIN)
-      if (this.drained()) break
+      if (this.slotTable.drained()) break
       let slept: boolean
       try {
         slept = await sleepWhileAsync(words, RWLockWord.DRAIN, epoch, deadline, options.signal)
@@ -668,12 +565,7 @@ export class RWLock {
 
   /** Read holds at this moment, over all threads. */
   get readers(): number {
-    const words = this.words
-    let n = Atomics.load(words, RWLockWord.OVERFLOW)
-    const first = RWLockWord.SLOTS_BYTE / 4
-    const used = this.slotsUsed()
-    for (let k = 0; k < used; k++) n += Atomics.load(words, first + k * SLOT_WORDS + ReaderSlot.COUNT)
-    return n
+    return this.slotTable.holds()
   }
 
   /** Whether a writer died and nobody has called `markConsistent()` since. */
@@ -683,25 +575,13 @@ export class RWLock {
 
   /** Figures of both sides, summed over every thread. */
   stats(): RWLockStats {
-    let reads = 0
-    let contended = 0
-    let waitTotal = 0
-    let waitMax = 0
-    const first = RWLockWord.SLOTS_BYTE / 8
-    const used = this.slotsUsed()
-    for (let k = 0; k < used; k++) {
-      const f = first + k * SLOT_F64
-      reads += this.f64[f + ReaderSlot.READS]!
-      contended += this.f64[f + ReaderSlot.CONTENDED]!
-      waitTotal += this.f64[f + ReaderSlot.WAIT_TOTAL_MS]!
-      waitMax = Math.max(waitMax, this.f64[f + ReaderSlot.WAIT_MAX_MS]!)
-    }
+    const read = this.slotTable.stats()
     return {
       write: this.rec.read(),
-      reads,
-      readsContended: contended,
-      readWaitTotalMs: waitTotal,
-      readWaitMaxMs: waitMax,
+      reads: read.reads,
+      readsContended: read.contended,
+      readWaitTotalMs: read.waitTotalMs,
+      readWaitMaxMs: read.waitMaxMs,
       readersDied: Atomics.load(this.words, RWLockWord.READERS_DIED),
       activeReaders: this.readers,
     }
