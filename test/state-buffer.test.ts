@@ -258,3 +258,33 @@ describe('StateBuffer, one thread', () => {
     expect(() => f64({ min: 2, max: 1 })).toThrow(/min/)
   })
 })
+
+describe('StateBuffer versions past 2^32', () => {
+  it('keep increasing across the wrap of the 32-bit published-version word', async () => {
+    const { SlotMeta, StateArea, StateWord } = await import('../src/state/layout.js')
+    const Flat = schema({ x: f64() })
+    const buf = StateBuffer.create(Flat, { history: 4 })
+    // Pretend 2^32 - 2 updates happened: write that version's slot and publish it.
+    const words = new Int32Array(buf.handle.buffer)
+    const f = new Float64Array(buf.handle.buffer)
+    const slots = words[StateWord.SLOTS]!
+    const start = 2 ** 32 - 2
+    const base = StateArea.RING / 8 + (start % slots) * (SlotMeta.WORDS + 1)
+    f[base + SlotMeta.VERSION] = start
+    f[base + SlotMeta.TIMESTAMP] = performance.timeOrigin + performance.now()
+    f[base + SlotMeta.WORDS] = -1
+    Atomics.store(words, StateWord.PUB, start | 0)
+    expect(buf.version).toBe(start)
+    const reader = buf.reader()
+    const flat = new Float64Array(1)
+    for (let i = 1; i <= 6; i++) {
+      expect(buf.update({ x: i })).toBe(start + i) // 2^32 - 1, 2^32 (PUB word 0), 2^32 + 1, ...
+      expect(reader.readInto(flat)).toBe(start + i)
+      expect(flat[0]).toBe(i)
+      expect(buf.latest()!.version).toBe(start + i)
+    }
+    expect(buf.history(3).map((e) => e.version)).toEqual([start + 6, start + 5, start + 4])
+    expect(buf.at(start + 2)?.value.x).toBe(2) // the version whose low 32 bits are 0
+    expect(buf.waitForVersion(start + 6, 10)).toBe(true)
+  })
+})
