@@ -47,7 +47,7 @@ async function hammer(kind: Kind, iterations: number) {
 }
 
 describe('mutual exclusion (4 workers on 2 cores, plain fields)', () => {
-  it('Mutex: 4 x 250k critical sections, exact total, invariant never broken', async () => {
+  it(`Mutex: 4 x ${250 * STRESS}k critical sections, exact total, invariant never broken`, async () => {
     const r = await hammer('Mutex', 250_000 * STRESS)
     expect(r.breaks).toBe(0)
     expect(r.total).toBe(r.expected)
@@ -57,7 +57,7 @@ describe('mutual exclusion (4 workers on 2 cores, plain fields)', () => {
   })
 
   for (const kind of ['ReentrantMutex', 'RWLock', 'Semaphore'] as const) {
-    it(`${kind}: 4 x 100k critical sections, exact total, invariant never broken`, async () => {
+    it(`${kind}: 4 x ${100 * STRESS}k critical sections, exact total, invariant never broken`, async () => {
       const r = await hammer(kind, 100_000 * STRESS)
       expect(r.breaks).toBe(0)
       expect(r.total).toBe(r.expected)

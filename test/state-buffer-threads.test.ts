@@ -36,7 +36,7 @@ async function stress(options: { readers: number; readsEach: number; history: nu
 }
 
 describe('StateBuffer torn-read stress (writer flat out, 4 readers, 2 cores)', () => {
-  it('10 million checksummed reads: 0 torn, versions never go backwards', async () => {
+  it(`${10 * STRESS} million checksummed reads: 0 torn, versions never go backwards`, async () => {
     const r = await stress({ readers: 4, readsEach: 2_500_000 * STRESS, history: 16 })
     expect(r.reads).toBe(10_000_000 * STRESS)
     expect(r.torn).toBe(0)
