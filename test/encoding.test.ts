@@ -1,0 +1,101 @@
+/** The value codec: round trips, EncodeError paths, corrupted bytes, property-based round trips. */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { DecodeError, EncodeError, checkEncodable, decode, encode } from '../src/encoding/values.js'
+
+describe('value codec', () => {
+  it('round-trips JSON-like values plus Date, Map, Set, BigInt, typed arrays, undefined', () => {
+    const value = {
+      a: 1,
+      s: 'héllo ✓',
+      nested: { deep: [1, 'two', null, { three: true }] },
+      date: new Date(1234567),
+      map: new Map<unknown, unknown>([
+        ['x', 1],
+        [2, { y: new Set([1, 2]) }],
+      ]),
+      set: new Set(['a', 'b']),
+      big: 2n ** 70n,
+      floats: new Float64Array([1.5, -0, Number.NaN]),
+      bytes: new Uint8Array([1, 2, 3]),
+      nothing: undefined,
+      empty: {},
+      __proto__x: 1,
+    }
+    const back = decode(encode(value)) as typeof value
+    expect(back).toEqual(value)
+    expect(back.map).toBeInstanceOf(Map)
+    expect(back.set).toBeInstanceOf(Set)
+    expect(back.date).toBeInstanceOf(Date)
+    expect(back.big).toBe(2n ** 70n)
+    expect(back.floats).toBeInstanceOf(Float64Array)
+    expect('nothing' in back).toBe(true)
+  })
+
+  it('refuses what would not come back, naming the path', () => {
+    class Agent {
+      x = 1
+    }
+    const cases: [unknown, string, RegExp][] = [
+      [{ agents: [{ onTick: () => 1 }] }, 'agents[0].onTick', /got a function/],
+      [{ s: Symbol('x') }, 's', /symbol/],
+      [{ list: [1, new Agent()] }, 'list[1]', /a Agent .*class instance has no encoding/],
+      [{ [Symbol('k')]: 1 }, '', /symbol-keyed/],
+      [{ m: new Map([['k', () => 0]]) }, 'm.get("k")', /function/],
+      [{ shared: new SharedArrayBuffer(8) }, 'shared', /SharedArrayBuffer/],
+      [{ 'odd key': { f() {} } }, '["odd key"].f', /function/],
+    ]
+    for (const [value, path, message] of cases) {
+      let error: unknown
+      try {
+        encode(value)
+      } catch (e) {
+        error = e
+      }
+      expect(error, path).toBeInstanceOf(EncodeError)
+      expect((error as EncodeError).path).toBe(path)
+      expect((error as EncodeError).message).toMatch(message)
+    }
+  })
+
+  it('keys like __proto__ and constructor are ordinary keys, and nothing is polluted', () => {
+    const value = JSON.parse('{"__proto__": {"polluted": 1}, "constructor": 2, "": 3, "list": [{"__proto__": 4}]}')
+    const back = decode(encode(value)) as Record<string, unknown>
+    expect(Object.keys(back)).toEqual(['__proto__', 'constructor', '', 'list'])
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype)
+    expect(Object.getOwnPropertyDescriptor(back, '__proto__')?.value).toEqual({ polluted: 1 })
+    expect(Object.keys((back['list'] as object[])[0]!)).toEqual(['__proto__'])
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined()
+  })
+
+  it('cycles and shared references are fine', () => {
+    const shared = { n: 1 }
+    const value: Record<string, unknown> = { a: shared, b: shared }
+    value['self'] = value
+    expect(() => checkEncodable(value)).not.toThrow()
+    const back = decode(encode(value)) as Record<string, unknown>
+    expect(back['self']).toBe(back)
+  })
+
+  it('corrupted bytes are a DecodeError, never a crash', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), (bytes) => {
+        try {
+          decode(bytes)
+        } catch (error) {
+          expect(error).toBeInstanceOf(DecodeError)
+        }
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('any JSON value round-trips as JSON would (property-based; -0 becomes 0, as in JSON)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        expect(decode(encode(value))).toEqual(JSON.parse(JSON.stringify(value)))
+      }),
+      { numRuns: 1000 },
+    )
+  })
+})
