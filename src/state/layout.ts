@@ -79,19 +79,6 @@ export const StateArea = {
   RING: 992,
 } as const
 
-/** Interned source names: 8 entries of 32 bytes. */
-export const Source = {
-  MAX: 8,
-  BYTES: 32,
-  /** Float64 index within an entry. */
-  COUNT: 0,
-  /** Int32 index within an entry. */
-  LENGTH: 2,
-  /** Byte offset of the UTF-8 name within an entry. */
-  NAME: 12,
-  NAME_BYTES: 20,
-} as const
-
 /** Per-thread read counters: 8 slots of one cache line each. */
 export const ReaderCounter = {
   MAX: 8,

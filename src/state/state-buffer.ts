@@ -13,7 +13,7 @@ import { Mutex } from '../sync/mutex.js'
 import { MutexWord } from '../sync/robust-lock.js'
 import { deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
 import { compile, type Codec, type FlatField } from './codec.js'
-import { SlotMeta, Source, StateArea, StateF64, StateWord, stateBytes } from './layout.js'
+import { SlotMeta, StateArea, StateF64, StateWord, stateBytes } from './layout.js'
 import { StateReader, type ReaderOptions, type StateEntry } from './reader.js'
 import { schema as makeSchema, type Infer, type Input, type Schema } from './schema.js'
 import { StateView } from './view.js'
@@ -106,7 +106,6 @@ function codecOf(s: Schema): Codec {
   return fresh
 }
 
-const encoder = new TextEncoder()
 
 /**
  * A typed, versioned state shared between threads: the estimator publishes,
@@ -138,7 +137,6 @@ export class StateBuffer<S extends Schema = Schema> {
   private readonly scratch: Float64Array
   private readonly latestScratch: Float64Array
   private lastLatest = 0
-  private readonly sourceIds = new Map<string, number>()
 
   private constructor(handle: StateBufferHandle<S>, codec: Codec) {
     this.handle = handle
@@ -241,7 +239,7 @@ export class StateBuffer<S extends Schema = Schema> {
     if (Atomics.compareExchange(words, LOCK, 0, this.tid) !== 0) this.lockSlow()
     let version: number
     try {
-      const sourceId = source === undefined ? 0 : this.intern(source)
+      const sourceId = source === undefined ? 0 : view.sources.intern(source, 'StateBuffer')
       const f = view.f64
       // A plain read: only writers store PUB, and they all hold this mutex.
       const pub = words[PUB]!
@@ -253,7 +251,7 @@ export class StateBuffer<S extends Schema = Schema> {
       this.copy(this.scratch, 0, f, base + PAYLOAD)
       Atomics.store(words, PUB, (pub + 1) | 0)
       f[UPDATES]!++
-      if (sourceId !== 0) f[(StateArea.SOURCES + (sourceId - 1) * Source.BYTES) / 8 + Source.COUNT]!++
+      view.sources.count(sourceId)
     } finally {
       if (Atomics.compareExchange(words, LOCK, this.tid, 0) !== this.tid) this.mutex.unlock()
     }
@@ -271,34 +269,6 @@ export class StateBuffer<S extends Schema = Schema> {
       Atomics.add(this.view.words, StateWord.WRITERS_DIED, 1)
       this.mutex.markConsistent()
     }
-  }
-
-  /** Interns a source name (called holding the writer mutex). */
-  private intern(name: string): number {
-    const cached = this.sourceIds.get(name)
-    if (cached !== undefined) return cached
-    if (typeof name !== 'string') throw new OptionError(`Expected \`source\` to be a string, got ${describe(name)}`)
-    const bytes = encoder.encode(name)
-    if (bytes.length > Source.NAME_BYTES) {
-      throw new OptionError(`Expected \`source\` of at most ${Source.NAME_BYTES} UTF-8 bytes, got ${bytes.length} (${JSON.stringify(name)})`)
-    }
-    const view = this.view
-    const used = Atomics.load(view.words, StateWord.SOURCES_USED)
-    for (let id = 1; id <= used; id++) {
-      if (view.sourceName(id) === name) {
-        this.sourceIds.set(name, id)
-        return id
-      }
-    }
-    if (used >= Source.MAX) {
-      throw new OptionError(`Expected at most ${Source.MAX} distinct sources per StateBuffer, got a new one: ${JSON.stringify(name)}`)
-    }
-    const entry = StateArea.SOURCES + used * Source.BYTES
-    view.bytes.set(bytes, entry + Source.NAME)
-    Atomics.store(view.words, entry / 4 + Source.LENGTH, bytes.length)
-    Atomics.store(view.words, StateWord.SOURCES_USED, used + 1)
-    this.sourceIds.set(name, used + 1)
-    return used + 1
   }
 
   /** The latest state with its metadata; undefined before the first update. */
@@ -445,11 +415,7 @@ export class StateBuffer<S extends Schema = Schema> {
     const newest = recent[0]
     const oldest = recent[recent.length - 1]
     const span = newest && oldest ? newest.timestamp - oldest.timestamp : 0
-    const sources: Record<string, number> = {}
-    const used = Atomics.load(view.words, StateWord.SOURCES_USED)
-    for (let id = 1; id <= used; id++) {
-      sources[view.sourceName(id)!] = view.f64[(StateArea.SOURCES + (id - 1) * Source.BYTES) / 8 + Source.COUNT]!
-    }
+    const sources = view.sources.counts()
     return {
       version: newest?.version ?? view.latestVersion(),
       updates: view.updates(),

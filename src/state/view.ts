@@ -10,9 +10,8 @@ import { strongMemoryOrdering } from '#platform'
 import { ThreadstateError } from '../errors.js'
 import type { Domain } from '../memory/thread.js'
 import type { Codec } from './codec.js'
-import { MAX_RETRIES, Overflow, ReaderCounter, SlotMeta, Source, StateArea, StateF64, StateWord } from './layout.js'
-
-const decoder = new TextDecoder()
+import { SourceTable } from '../shared/sources.js'
+import { MAX_RETRIES, Overflow, ReaderCounter, SlotMeta, StateArea, StateF64, StateWord } from './layout.js'
 
 /** @internal */
 export class StateView {
@@ -35,7 +34,8 @@ export class StateView {
   /** Word this thread does its fence read-modify-write on. */
   private fenceWords: Int32Array
   private fenceIndex = 0
-  private readonly names = new Map<number, string>()
+  /** Interned source names. */
+  readonly sources: SourceTable
 
   /** Out-parameters of the generated read loop: [timestamp, source id, retries]. */
   readonly meta = new Float64Array(3)
@@ -53,6 +53,7 @@ export class StateView {
     this.big = new BigInt64Array(buffer, byteOffset, Overflow.RETRIES + 1)
     this.codec = codec
     this.domain = domain
+    this.sources = new SourceTable(buffer, byteOffset, StateArea.SOURCES, StateWord.SOURCES_USED)
     this.slots = Atomics.load(this.words, StateWord.SLOTS)
     this.mask = this.slots - 1
     this.maxLag = this.slots - 2
@@ -203,18 +204,9 @@ export class StateView {
     return { reads, fresh, stale, retries, longestRetryStreak: longest }
   }
 
-  /** Name of interned source `id` ('' for none). */
+  /** Name of interned source `id` (undefined for none). */
   sourceName(id: number): string | undefined {
-    if (id === 0) return undefined
-    let name = this.names.get(id)
-    if (name === undefined) {
-      const entry = StateArea.SOURCES + (id - 1) * Source.BYTES
-      const length = Atomics.load(this.words, entry / 4 + Source.LENGTH)
-      // Copy out of shared memory first: not every TextDecoder takes shared views.
-      name = decoder.decode(this.bytes.slice(entry + Source.NAME, entry + Source.NAME + length))
-      this.names.set(id, name)
-    }
-    return name
+    return this.sources.name(id)
   }
 
   /** Updates published so far (a plain read of the writer's counter). */
