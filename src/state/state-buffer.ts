@@ -11,7 +11,8 @@ import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } fro
 import { domainOf } from '../memory/thread.js'
 import { Mutex } from '../sync/mutex.js'
 import { MutexWord } from '../sync/robust-lock.js'
-import { deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
+import type { AsyncWaitOptions } from '../sync/wait.js'
+import { notifyVersion, waitForVersion, waitForVersionAsync, type VersionWords } from '../shared/version-wait.js'
 import { compile, type Codec, type FlatField } from './codec.js'
 import { SlotMeta, StateArea, StateF64, StateWord, stateBytes } from './layout.js'
 import { StateReader, type ReaderOptions, type StateEntry } from './reader.js'
@@ -133,6 +134,7 @@ export class StateBuffer<S extends Schema = Schema> {
   private readonly codec: Codec
   private readonly mutex: Mutex
   private readonly tid: number
+  private readonly versionWords: VersionWords
   private readonly copy: Codec['copy']
   private readonly scratch: Float64Array
   private readonly latestScratch: Float64Array
@@ -150,6 +152,8 @@ export class StateBuffer<S extends Schema = Schema> {
     this.scratch = new Float64Array(codec.size)
     this.tid = domain.tid
     this.copy = codec.copy
+    const view = this.view
+    this.versionWords = { words: view.words, pub: PUB, waiters: WAITERS, latestVersion: () => view.latestVersion() }
     this.latestScratch = new Float64Array(codec.size)
   }
 
@@ -255,7 +259,7 @@ export class StateBuffer<S extends Schema = Schema> {
     } finally {
       if (Atomics.compareExchange(words, LOCK, this.tid, 0) !== this.tid) this.mutex.unlock()
     }
-    if (Atomics.load(words, WAITERS) !== 0) Atomics.notify(words, PUB)
+    notifyVersion(words, PUB, WAITERS)
     return version
   }
 
@@ -324,18 +328,7 @@ export class StateBuffer<S extends Schema = Schema> {
    * @returns false on timeout
    */
   waitForVersion(version: number, timeoutMs?: number): boolean {
-    const deadline = deadlineOf(timeoutMs)
-    const words = this.view.words
-    for (;;) {
-      const pub = Atomics.load(words, StateWord.PUB)
-      if (this.view.latestVersion() >= version) return true
-      Atomics.add(words, StateWord.WAITERS, 1)
-      try {
-        if (!sleepWhile(words, StateWord.PUB, pub, deadline)) return false
-      } finally {
-        Atomics.sub(words, StateWord.WAITERS, 1)
-      }
-    }
+    return waitForVersion(this.versionWords, version, timeoutMs)
   }
 
   /**
@@ -344,19 +337,8 @@ export class StateBuffer<S extends Schema = Schema> {
    * @returns false on timeout
    * @throws the signal's reason when aborted
    */
-  async waitForVersionAsync(version: number, options: AsyncWaitOptions = {}): Promise<boolean> {
-    const deadline = deadlineOf(options.timeoutMs)
-    const words = this.view.words
-    for (;;) {
-      const pub = Atomics.load(words, StateWord.PUB)
-      if (this.view.latestVersion() >= version) return true
-      Atomics.add(words, StateWord.WAITERS, 1)
-      try {
-        if (!(await sleepWhileAsync(words, StateWord.PUB, pub, deadline, options.signal))) return false
-      } finally {
-        Atomics.sub(words, StateWord.WAITERS, 1)
-      }
-    }
+  waitForVersionAsync(version: number, options: AsyncWaitOptions = {}): Promise<boolean> {
+    return waitForVersionAsync(this.versionWords, version, options)
   }
 
   /**
