@@ -99,3 +99,19 @@ export class TimeoutError extends ThreadstateError {
 export class BlockingNotAllowedError extends ThreadstateError {
   override name = 'BlockingNotAllowedError'
 }
+
+/** A snapshot (or map value) would not fit in the object's `maxBytes`. Nothing shared was changed. */
+export class CapacityError extends ThreadstateError {
+  override name = 'CapacityError'
+}
+
+/** A value was refused by the object's `validate` schema (any Standard Schema validator). */
+export class ValidationError extends ThreadstateError {
+  override name = 'ValidationError'
+  /** The validator's issues, as it reported them. */
+  readonly issues: readonly { readonly message: string; readonly path?: readonly unknown[] }[]
+  constructor(message: string, issues: readonly { readonly message: string; readonly path?: readonly unknown[] }[]) {
+    super(message)
+    this.issues = issues
+  }
+}

@@ -8,6 +8,7 @@
 export {
   BarrierBrokenError,
   BlockingNotAllowedError,
+  CapacityError,
   DeadlockError,
   HandleError,
   LockError,
@@ -15,6 +16,7 @@ export {
   OwnerDiedError,
   ThreadstateError,
   TimeoutError,
+  ValidationError,
 } from './errors.js'
 export type { Handle } from './memory/handle.js'
 export type { TypeName } from './memory/layout.js'
@@ -64,3 +66,14 @@ export {
   type SubscribeOptions,
   type UpdateOptions,
 } from './state/state-buffer.js'
+export { DecodeError, EncodeError } from './encoding/values.js'
+export type { StandardSchemaV1 } from './shared/standard-schema.js'
+export {
+  SnapshotStore,
+  type PublishOptions,
+  type Snapshot,
+  type SnapshotStoreHandle,
+  type SnapshotStoreOptions,
+  type SnapshotStoreStats,
+} from './snapshot/snapshot-store.js'
+export { Publisher, type PublisherOptions } from './snapshot/publisher.js'

@@ -17,6 +17,7 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
 describe('threadstate CLI', () => {
   it('demo --duration 1 passes every check and exits 0', async () => {
     const r = await cli('demo', '--duration', '1')
+    expect(r.code, r.stdout).toBe(0)
     expect(r.stderr).toBe('')
     expect(r.stdout).toMatch(/All \d+ checks passed/)
     expect(r.stdout).toMatch(/DeadlockError/)

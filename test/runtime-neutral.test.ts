@@ -29,8 +29,10 @@ describe('runtime-neutral core', () => {
     const { inputs } = await bundle('browser')
     expect(inputs.some((f) => f.endsWith('platform/neutral.js'))).toBe(true)
     expect(inputs.some((f) => f.endsWith('platform/node.js'))).toBe(false)
-    // Only our own files and js-quantities (pure JS); nothing from Node.
-    expect(inputs.filter((f) => !f.includes('dist/') && !f.includes('node_modules/js-quantities/'))).toEqual([])
+    // Only our own files, js-quantities and msgpackr's browser build (pure JS); nothing from Node.
+    const allowed = ['dist/', 'node_modules/js-quantities/', 'node_modules/msgpackr/']
+    expect(inputs.filter((f) => !allowed.some((a) => f.includes(a)))).toEqual([])
+    expect(inputs.some((f) => /msgpackr\/(node-index|dist\/node)/.test(f))).toBe(false)
   })
 
   it('runs in a context with no process, Buffer or require: locks and a StateBuffer work there', async () => {
@@ -56,8 +58,10 @@ describe('runtime-neutral core', () => {
        const buf = threadstate.StateBuffer.create(S);
        buf.update({ p: { value: [100, 0, 0], unit: 'cm' } }, { source: 'browser' });
        const latest = buf.latest();
+       const store = threadstate.SnapshotStore.create({ initial: { m: new Map([['k', 1]]) } });
+       store.publish({ m: new Map([['k', 2]]) });
        result = { held, free: !m.isLocked, hasProcess: typeof process, hasBuffer: typeof Buffer, tid: threadstate.currentThreadId(),
-         state: [latest.value.p[0], latest.source] };`,
+         state: [latest.value.p[0], latest.source], snapshot: store.get().m.get('k') };`,
       sandbox,
     )
     expect(sandbox.result).toEqual({
@@ -67,6 +71,7 @@ describe('runtime-neutral core', () => {
       hasBuffer: 'undefined',
       tid: 1,
       state: [1, 'browser'],
+      snapshot: 2,
     })
   })
 

@@ -102,11 +102,16 @@ export type Task =
       readonly flags: Int32Array
     }
   | {
-      /** Copy the record under a read lock until STOP; count torn copies. */
+      /**
+       * First meet the other readers inside the read lock (proof that readers
+       * share it), then copy the record under a read lock until STOP; count
+       * torn copies.
+       */
       readonly task: 'read'
       readonly rw: RWLockHandle
       readonly record: Int32Array
       readonly flags: Int32Array
+      readonly readers: number
     }
   | {
       /** Bump the record's version under the write lock every `pauseMs` until STOP. */

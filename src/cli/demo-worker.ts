@@ -152,10 +152,26 @@ function read(task: Extract<Task, { task: 'read' }>): ReadReport {
   const { record, flags } = task
   const rw = RWLock.attach(task.rw)
   const copy = new Int32Array(record.length)
+  // Before the writer may start: every reader takes a read lock and waits
+  // (at most 2 s) until all are inside at once. With an exclusive lock they
+  // never could: the check cannot pass by luck or fail under load.
+  let maxInside = rw.withRead(() => {
+    let inside = Atomics.add(flags, Flag.INSIDE, 1) + 1
+    const deadline = performance.now() + 2_000
+    while (inside < task.readers && performance.now() < deadline) {
+      Atomics.wait(flags, Flag.INSIDE, inside, 10)
+      inside = Atomics.load(flags, Flag.INSIDE)
+    }
+    Atomics.notify(flags, Flag.INSIDE)
+    // Stay until the others have had a moment to see the full count too.
+    const linger = performance.now() + 20
+    while (performance.now() < linger) Atomics.wait(flags, Flag.INSIDE, inside, 5)
+    Atomics.sub(flags, Flag.INSIDE, 1)
+    return inside
+  })
   readyThenWaitForGo(flags)
   let reads = 0
   let torn = 0
-  let maxInside = 0
   while (running(flags)) {
     const inside = rw.withRead(() => {
       const n = Atomics.add(flags, Flag.INSIDE, 1) + 1

@@ -244,7 +244,7 @@ async function rwlockScene(run: DemoRun): Promise<void> {
   const record = new Int32Array(new SharedArrayBuffer(RECORD_WORDS * 4))
   const flags = newFlags()
   const readers = Array.from({ length: READERS }, () =>
-    run.spawn<ReadReport>({ task: 'read', rw: rw.handle, record, flags }),
+    run.spawn<ReadReport>({ task: 'read', rw: rw.handle, record, flags, readers: READERS }),
   )
   const writer = run.spawn<WriteReport>({ task: 'write', rw: rw.handle, record, flags, pauseMs: WRITER_PAUSE_MS })
   const reports = await runFor<ReadReport | WriteReport>(run, [...readers, writer], flags, run.share(0.3))

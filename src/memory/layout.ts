@@ -41,6 +41,7 @@ export const TypeTag = {
   Semaphore: 6,
   Barrier: 7,
   StateBuffer: 8,
+  SnapshotStore: 9,
 } as const
 
 /** Name of a shared object kind, as it appears in a handle's `type`. */
@@ -59,6 +60,7 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
   Semaphore: 1,
   Barrier: 1,
   StateBuffer: 1,
+  SnapshotStore: 1,
 }
 
 /** Version of the handle object format itself (the `threadstate` field). */

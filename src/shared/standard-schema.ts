@@ -1,0 +1,59 @@
+/**
+ * Validation with any Standard Schema validator (zod, valibot, arktype, ...:
+ * https://standardschema.dev). Only the interface is used, so no validator
+ * library is a dependency.
+ *
+ * @module
+ */
+import { OptionError, ValidationError, describe } from '../errors.js'
+
+/** The part of the Standard Schema v1 interface threadstate uses. */
+export interface StandardSchemaV1<T = unknown> {
+  readonly '~standard': {
+    readonly version: 1
+    readonly vendor: string
+    readonly validate: (
+      value: unknown,
+    ) =>
+      | { readonly value: T; readonly issues?: undefined }
+      | { readonly issues: readonly { readonly message: string; readonly path?: readonly unknown[] }[] }
+      | Promise<unknown>
+  }
+}
+
+/** Checks that `schema` looks like a Standard Schema validator. */
+export function checkValidator(schema: unknown, name = 'validate'): StandardSchemaV1 | undefined {
+  if (schema === undefined) return undefined
+  const std = (schema as { '~standard'?: { validate?: unknown } } | null)?.['~standard']
+  if (typeof std?.validate !== 'function') {
+    throw new OptionError(`Expected \`${name}\` to be a Standard Schema validator (zod, valibot, arktype, ...), got ${describe(schema)}`)
+  }
+  return schema as StandardSchemaV1
+}
+
+function pathOf(path: readonly unknown[] | undefined): string {
+  if (!path || path.length === 0) return ''
+  return path.map((p) => (typeof p === 'object' && p !== null && 'key' in p ? String((p as { key: unknown }).key) : String(p))).join('.')
+}
+
+/**
+ * Runs `schema` on `value`; returns the validated value (validators may
+ * transform it).
+ * @throws ValidationError listing the issues
+ */
+export function validateWith<T>(schema: StandardSchemaV1, value: T, what: string): T {
+  const result = schema['~standard'].validate(value)
+  if (result instanceof Promise) {
+    throw new OptionError(`Expected a synchronous \`validate\` schema for ${what}, got one that returned a Promise`)
+  }
+  const r = result as { value?: T; issues?: readonly { message: string; path?: readonly unknown[] }[] }
+  if (r.issues) {
+    const first = r.issues[0]
+    const where = pathOf(first?.path)
+    throw new ValidationError(
+      `Expected a value the ${what}'s schema accepts, got ${r.issues.length} issue(s)${first ? `: ${where ? `${where}: ` : ''}${first.message}` : ''}`,
+      r.issues,
+    )
+  }
+  return r.value as T
+}

@@ -1,0 +1,450 @@
+/**
+ * SnapshotStore: one or more writers replace a whole JSON-like object
+ * atomically; any number of readers in any thread read it without a lock.
+ * Layout and protocol: `layout.ts`.
+ *
+ * @module
+ */
+import { strongMemoryOrdering } from '#platform'
+import { CapacityError, HandleError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
+import { decode, encode } from '../encoding/values.js'
+import { wallNow } from '../memory/clock.js'
+import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } from '../memory/handle.js'
+import { domainOf } from '../memory/thread.js'
+import { deepFreeze } from '../shared/freeze.js'
+import { SourceTable } from '../shared/sources.js'
+import { checkValidator, validateWith, type StandardSchemaV1 } from '../shared/standard-schema.js'
+import { notifyVersion, waitForVersion, waitForVersionAsync, type VersionWords } from '../shared/version-wait.js'
+import { Mutex } from '../sync/mutex.js'
+import type { AsyncWaitOptions } from '../sync/wait.js'
+import {
+  CONTROL_BYTES,
+  SNAPSHOT_MAX_RETRIES,
+  SNAPSHOT_SLOTS,
+  SlotInfo,
+  SnapArea,
+  SnapF64,
+  SnapWord,
+} from './layout.js'
+import { Publisher, type PublisherOptions } from './publisher.js'
+
+/** Handle of a {@link SnapshotStore}: the control region plus the growable data buffer. */
+export interface SnapshotStoreHandle extends Handle<'SnapshotStore'> {
+  readonly data: SharedArrayBuffer
+}
+
+/** Options of {@link SnapshotStore.create}. */
+export interface SnapshotStoreOptions<T> {
+  /** The first snapshot (version 1). */
+  readonly initial: T
+  /**
+   * Most bytes the data buffer may grow to (all slots together); a publish
+   * that would need more throws `CapacityError`.
+   * @default 67108864 (64 MiB)
+   */
+  readonly maxBytes?: number
+  /** A Standard Schema validator (zod, valibot, arktype, ...) every snapshot must pass. Not carried to other threads. */
+  readonly validate?: StandardSchemaV1<T>
+}
+
+/** Options of {@link SnapshotStore.publish}. */
+export interface PublishOptions {
+  /** Who publishes (interned: at most 8 names of <= 20 UTF-8 bytes per store). */
+  readonly source?: string
+}
+
+/** A snapshot with its version and publication metadata. */
+export interface Snapshot<T> {
+  /** The snapshot, deep-frozen; the same object for every read of this version in this thread. */
+  readonly value: Readonly<T>
+  readonly version: number
+  /** Publication time, ms since the epoch, on a clock shared by all threads. */
+  readonly timestamp: number
+  readonly source: string | undefined
+}
+
+/** Figures of a SnapshotStore, summed over every thread. */
+export interface SnapshotStoreStats {
+  readonly version: number
+  readonly publishes: number
+  readonly bytesPublished: number
+  /** Encoded size of the latest snapshot. */
+  readonly lastBytes: number
+  /** Bytes of the data buffer now, and the most it may grow to. */
+  readonly dataBytes: number
+  readonly maxBytes: number
+  /** Times a slot needed a larger region. */
+  readonly grows: number
+  /** Snapshots decoded (each thread decodes each version it reads once). */
+  readonly decodes: number
+  readonly lastPublishAgeMs: number
+  readonly sources: Readonly<Record<string, number>>
+  readonly writersDied: number
+}
+
+const PUB = SnapWord.PUB
+const WAITERS = SnapWord.WAITERS
+const DEFAULT_MAX_BYTES = 64 << 20
+const MIN_REGION = 256
+
+/**
+ * A fixed-length view of the data buffer as it is now: a length-tracking
+ * view of a growable buffer costs ~10 ns per element read instead of ~1 ns
+ * (DESIGN.md), so views are rebuilt when the buffer has grown instead.
+ */
+function fixedView(data: SharedArrayBuffer): Uint8Array {
+  return new Uint8Array(data, 0, data.byteLength)
+}
+
+function roundUp(n: number): number {
+  return Math.ceil(n / 64) * 64
+}
+
+/**
+ * A whole-object snapshot shared between threads: the runtime loop publishes
+ * its state, HTTP handlers in any worker read a consistent, deep-frozen copy.
+ *
+ * - `get()` of an unchanged snapshot costs one atomic load: each thread
+ *   decodes a version once and returns the same object until it changes.
+ * - Readers take no lock, never see a half-written snapshot, and are not
+ *   starved by a fast writer (a ring of 4 slots).
+ * - Values are JSON-like plus `Date`, `Map`, `Set`, `BigInt`, typed arrays,
+ *   `undefined`; anything else throws `EncodeError` naming its path, and a
+ *   `validate` schema is checked, before anything shared changes.
+ *
+ * @example
+ * ```ts
+ * const store = SnapshotStore.create({ initial: { agents: [], tick: 0 } })
+ * new Worker(url, { workerData: { status: store.handle } })
+ * store.publish({ agents, tick })                  // runtime loop
+ * // HTTP handler in a worker:
+ * const status = SnapshotStore.attach<Status>(workerData.status)
+ * res.end(JSON.stringify(status.get()))
+ * ```
+ */
+export class SnapshotStore<T = unknown> {
+  /** The structured-cloneable handle. */
+  readonly handle: SnapshotStoreHandle
+  private readonly words: Int32Array
+  private readonly f64: Float64Array
+  private readonly mutex: Mutex
+  private readonly sources: SourceTable
+  private readonly validator: StandardSchemaV1<T> | undefined
+  private readonly versionWords: VersionWords
+  private readonly maxBytes: number
+  private fence: Int32Array = new Int32Array(new SharedArrayBuffer(4))
+  /** View over the data buffer, rebuilt when the buffer has grown. */
+  private data: Uint8Array
+  private scratch = new Uint8Array(MIN_REGION)
+  /** This thread's decoded latest snapshot, and the PUB it was read at. */
+  private cachedPub = 0
+  private cached: Snapshot<T> | undefined
+
+  private constructor(handle: SnapshotStoreHandle, validator: StandardSchemaV1<T> | undefined) {
+    this.handle = handle
+    this.words = new Int32Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 4)
+    this.f64 = new Float64Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 8)
+    this.mutex = Mutex.attach(
+      makeHandle('Mutex', { buffer: handle.buffer, byteOffset: handle.byteOffset + SnapArea.MUTEX, byteLength: Mutex.BYTE_LENGTH }, handle.domain),
+    )
+    this.sources = new SourceTable(handle.buffer, handle.byteOffset, SnapArea.SOURCES, SnapWord.SOURCES_USED)
+    this.validator = validator
+    this.maxBytes = handle.data.maxByteLength
+    this.data = fixedView(handle.data)
+    this.versionWords = { words: this.words, pub: PUB, waiters: WAITERS, latestVersion: () => this.version }
+  }
+
+  /**
+   * Creates a store holding `initial` as version 1.
+   * @throws EncodeError / ValidationError if `initial` cannot be stored
+   * @throws CapacityError if it does not fit in `maxBytes`
+   */
+  static create<T>(options: SnapshotStoreOptions<T>): SnapshotStore<T> {
+    if (typeof options !== 'object' || options === null || !('initial' in options)) {
+      throw new OptionError(`Expected options with an \`initial\` snapshot, got ${describe(options)}`)
+    }
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
+    if (!Number.isInteger(maxBytes) || maxBytes < SNAPSHOT_SLOTS * MIN_REGION || maxBytes > 2 ** 31 - 1) {
+      throw new OptionError(`Expected \`maxBytes\` to be an integer from ${SNAPSHOT_SLOTS * MIN_REGION} to 2^31 - 1, got ${describe(maxBytes)}`)
+    }
+    const validator = checkValidator(options.validate) as StandardSchemaV1<T> | undefined
+    const initial = validator ? validateWith(validator, options.initial, 'SnapshotStore') : options.initial
+    const bytes = encode(initial)
+    let region = roundUp(Math.max(MIN_REGION, bytes.length * 2))
+    if (SNAPSHOT_SLOTS * region > maxBytes) region = Math.floor(maxBytes / SNAPSHOT_SLOTS / 64) * 64
+    if (bytes.length > region) {
+      throw new CapacityError(
+        `Expected an initial snapshot of at most ${region} bytes encoded (maxBytes ${maxBytes} over ${SNAPSHOT_SLOTS} slots), got ${bytes.length}`,
+      )
+    }
+    const control = allocateRegion('SnapshotStore', CONTROL_BYTES)
+    const dataLength = SNAPSHOT_SLOTS * region
+    const data = new SharedArrayBuffer(dataLength, { maxByteLength: maxBytes })
+    const words = new Int32Array(control.buffer)
+    const f64 = new Float64Array(control.buffer)
+    const perSlot = region
+    for (let k = 0; k < SNAPSHOT_SLOTS; k++) {
+      const meta = SnapArea.META + k * SlotInfo.BYTES
+      words[meta / 4 + SlotInfo.OFFSET] = k * perSlot
+      words[meta / 4 + SlotInfo.CAPACITY] = perSlot
+    }
+    Atomics.store(words, SnapWord.SLOTS, SNAPSHOT_SLOTS)
+    Atomics.store(words, SnapWord.END, SNAPSHOT_SLOTS * perSlot)
+    writeHeader('Mutex', control.buffer, SnapArea.MUTEX, Mutex.BYTE_LENGTH)
+    // Version 1 in slot 1, published directly (nobody else can see the store yet).
+    const meta = SnapArea.META + 1 * SlotInfo.BYTES
+    new Uint8Array(data, 0, dataLength).set(bytes, words[meta / 4 + SlotInfo.OFFSET]!)
+    f64[meta / 8 + SlotInfo.VERSION] = 1
+    f64[meta / 8 + SlotInfo.TIMESTAMP] = wallNow()
+    words[meta / 4 + SlotInfo.LENGTH] = bytes.length
+    f64[SnapF64.PUBLISHES] = 1
+    f64[SnapF64.BYTES_PUBLISHED] = bytes.length
+    Atomics.store(words, SnapWord.PUB, 1)
+    const handle: SnapshotStoreHandle = { ...makeHandle('SnapshotStore', control, domainOf().buffer), data }
+    return new SnapshotStore<T>(handle, validator)
+  }
+
+  /**
+   * Rebuilds a store from its handle, in any thread. A `validate` schema is
+   * not carried by the handle: pass it again to validate publishes here too.
+   * @throws HandleError if the handle is invalid
+   */
+  static attach<T = unknown>(handle: SnapshotStoreHandle, options: { readonly validate?: StandardSchemaV1<T> } = {}): SnapshotStore<T> {
+    const checked = checkHandle(handle, 'SnapshotStore', CONTROL_BYTES) as SnapshotStoreHandle
+    const data = (handle as { data?: unknown }).data
+    if (!(data instanceof SharedArrayBuffer) || !data.growable) {
+      throw new HandleError(`Expected a SnapshotStore handle whose \`data\` is a growable SharedArrayBuffer, got ${describe(data)}`)
+    }
+    domainOf(checked.domain)
+    return new SnapshotStore<T>(checked, checkValidator(options.validate) as StandardSchemaV1<T> | undefined)
+  }
+
+  // ---- reading --------------------------------------------------------------
+
+  /**
+   * The latest snapshot, deep-frozen. The same object until a new version is
+   * published: an unchanged snapshot costs one atomic load.
+   */
+  get(): Readonly<T> {
+    if (Atomics.load(this.words, PUB) === this.cachedPub && this.cached !== undefined) return this.cached.value
+    return this.refresh().value
+  }
+
+  /** The latest snapshot with its version, timestamp and source. */
+  latest(): Snapshot<T> {
+    if (Atomics.load(this.words, PUB) === this.cachedPub && this.cached !== undefined) return this.cached
+    return this.refresh()
+  }
+
+  /** Version of the latest snapshot. */
+  get version(): number {
+    const words = this.words
+    for (;;) {
+      const p1 = Atomics.load(words, PUB)
+      const v = this.f64[(SnapArea.META + (p1 & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES) / 8 + SlotInfo.VERSION]!
+      if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
+      if (((Atomics.load(words, PUB) - p1) >>> 0) <= SNAPSHOT_SLOTS - 2) return v
+    }
+  }
+
+  /** Copies, checks and decodes the latest snapshot into this thread's cache. */
+  private refresh(): Snapshot<T> {
+    const words = this.words
+    const f64 = this.f64
+    for (let tries = 0; ; tries++) {
+      const p1 = Atomics.load(words, PUB)
+      const meta = SnapArea.META + (p1 & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES
+      const version = f64[meta / 8 + SlotInfo.VERSION]!
+      const timestamp = f64[meta / 8 + SlotInfo.TIMESTAMP]!
+      const offset = words[meta / 4 + SlotInfo.OFFSET]!
+      const length = words[meta / 4 + SlotInfo.LENGTH]!
+      const source = words[meta / 4 + SlotInfo.SOURCE]!
+      if (offset + length > this.data.length) this.data = fixedView(this.handle.data) // grown since
+      const fits = offset >= 0 && length >= 0 && offset + length <= this.data.length
+      if (fits) {
+        if (this.scratch.length < length) this.scratch = new Uint8Array(Math.max(length, this.scratch.length * 2))
+        this.scratch.set(this.data.subarray(offset, offset + length))
+      }
+      if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
+      if (fits && ((Atomics.load(words, PUB) - p1) >>> 0) <= SNAPSHOT_SLOTS - 2) {
+        const value = deepFreeze(decode(this.scratch.subarray(0, length))) as Readonly<T>
+        Atomics.add(words, SnapWord.DECODES, 1)
+        this.cached = { value, version, timestamp, source: this.sources.name(source) }
+        this.cachedPub = p1
+        return this.cached
+      }
+      if (tries >= SNAPSHOT_MAX_RETRIES) {
+        throw new ThreadstateError(
+          `Expected a consistent copy of the snapshot within ${SNAPSHOT_MAX_RETRIES} retries, got the writer lapping ${SNAPSHOT_SLOTS} slots during every copy`,
+        )
+      }
+    }
+  }
+
+  // ---- writing --------------------------------------------------------------
+
+  /**
+   * Validates, encodes and publishes `value` as the next version.
+   * @returns the new version
+   * @throws EncodeError naming the path of a value that cannot be stored
+   * @throws ValidationError if the store's `validate` schema refuses it
+   * @throws CapacityError if it does not fit in `maxBytes`
+   */
+  publish(value: T, options?: PublishOptions): number {
+    const checked = this.validator ? validateWith(this.validator, value, 'SnapshotStore') : value
+    const bytes = encode(checked)
+    this.lock()
+    try {
+      return this.publishLocked(bytes, options?.source)
+    } finally {
+      this.mutex.unlock()
+    }
+  }
+
+  /**
+   * Serialized read-modify-write: `fn` gets the latest snapshot (frozen) and
+   * returns the next one, while other writers wait.
+   * @returns the new version
+   */
+  update(fn: (previous: Readonly<T>) => T, options?: PublishOptions): number {
+    this.lock()
+    try {
+      const next = fn(this.get())
+      const checked = this.validator ? validateWith(this.validator, next, 'SnapshotStore') : next
+      return this.publishLocked(encode(checked), options?.source)
+    } finally {
+      this.mutex.unlock()
+    }
+  }
+
+  /**
+   * A throttling publisher: offer every tick's state, and it publishes every
+   * `everyTicks` offers, on a `significant` change, and never more often than
+   * `minIntervalMs` (seed 004's "every N ticks or on significant change").
+   */
+  publisher(options: PublisherOptions<T>): Publisher<T> {
+    return new Publisher<T>((value) => this.publish(value), () => this.get(), options)
+  }
+
+  private lock(): void {
+    try {
+      this.mutex.lock()
+    } catch (error) {
+      // A writer died mid-publish: its slot was never published and is
+      // rewritten in full by the next publish. Nothing else to repair.
+      if (!(error instanceof OwnerDiedError)) throw error
+      Atomics.add(this.words, SnapWord.WRITERS_DIED, 1)
+      this.mutex.markConsistent()
+    }
+  }
+
+  private publishLocked(bytes: Uint8Array, source: string | undefined): number {
+    const words = this.words
+    const f64 = this.f64
+    const sourceId = source === undefined ? 0 : this.sources.intern(source, 'SnapshotStore')
+    const pub = words[PUB]! // plain: only writers store PUB, and they hold the mutex
+    const latest = f64[(SnapArea.META + (pub & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES) / 8 + SlotInfo.VERSION]!
+    const meta = SnapArea.META + ((pub + 1) & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES
+    let offset = words[meta / 4 + SlotInfo.OFFSET]!
+    const capacity = words[meta / 4 + SlotInfo.CAPACITY]!
+    if (bytes.length > capacity) offset = this.rehome(meta, bytes.length, capacity)
+    if (this.data.length < offset + bytes.length) this.data = fixedView(this.handle.data)
+    this.data.set(bytes, offset)
+    const version = latest + 1
+    f64[meta / 8 + SlotInfo.VERSION] = version
+    f64[meta / 8 + SlotInfo.TIMESTAMP] = wallNow()
+    words[meta / 4 + SlotInfo.LENGTH] = bytes.length
+    words[meta / 4 + SlotInfo.SOURCE] = sourceId
+    Atomics.store(words, PUB, (pub + 1) | 0)
+    f64[SnapF64.PUBLISHES]!++
+    f64[SnapF64.BYTES_PUBLISHED]! += bytes.length
+    this.sources.count(sourceId)
+    notifyVersion(words, PUB, WAITERS)
+    return version
+  }
+
+  /** Gives slot `meta` a region of at least `needed` bytes at END, growing the data buffer. */
+  private rehome(meta: number, needed: number, capacity: number): number {
+    const words = this.words
+    const data = this.handle.data
+    const size = roundUp(Math.max(needed, capacity * 2))
+    const end = Atomics.load(words, SnapWord.END)
+    if (end + size > this.maxBytes) {
+      // Smallest region that fits, if doubling does not.
+      if (end + roundUp(needed) > this.maxBytes) {
+        throw new CapacityError(
+          `Expected a snapshot that fits in maxBytes ${this.maxBytes} (${end} bytes in use by the ${SNAPSHOT_SLOTS} slots), got one of ${needed} bytes encoded`,
+        )
+      }
+      return this.place(meta, end, roundUp(needed), data)
+    }
+    return this.place(meta, end, size, data)
+  }
+
+  private place(meta: number, end: number, size: number, data: SharedArrayBuffer): number {
+    if (data.byteLength < end + size) data.grow(Math.min(this.maxBytes, Math.max(end + size, data.byteLength * 2)))
+    const words = this.words
+    words[meta / 4 + SlotInfo.OFFSET] = end
+    words[meta / 4 + SlotInfo.CAPACITY] = size
+    Atomics.store(words, SnapWord.END, end + size)
+    Atomics.add(words, SnapWord.GROWS, 1)
+    return end
+  }
+
+  // ---- waiting ----------------------------------------------------------------
+
+  /** Blocks until the version is at least `version`, at most `timeoutMs`; false on timeout. */
+  waitForVersion(version: number, timeoutMs?: number): boolean {
+    return waitForVersion(this.versionWords, version, timeoutMs)
+  }
+
+  /** Async form of {@link waitForVersion}; keeps a Node process alive while waiting. */
+  waitForVersionAsync(version: number, options: AsyncWaitOptions = {}): Promise<boolean> {
+    return waitForVersionAsync(this.versionWords, version, options)
+  }
+
+  /**
+   * Async iteration over new snapshots (coalescing: each event is the latest
+   * at the time; `skipped` says how many versions were passed over). Ends on
+   * `break` or when `signal` aborts.
+   */
+  async *subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Snapshot<T> & { readonly skipped: number }, void, undefined> {
+    const { signal } = options
+    let last = this.version
+    for (;;) {
+      try {
+        await this.waitForVersionAsync(last + 1, signal ? { signal } : {})
+      } catch (error) {
+        if (signal?.aborted) return
+        throw error
+      }
+      const snapshot = this.latest()
+      const skipped = snapshot.version - last - 1
+      last = snapshot.version
+      yield { ...snapshot, skipped }
+    }
+  }
+
+  // ---- stats --------------------------------------------------------------------
+
+  /** Figures summed over every thread. */
+  stats(): SnapshotStoreStats {
+    const latest = this.latest()
+    const words = this.words
+    const f64 = this.f64
+    const meta = SnapArea.META + (Atomics.load(words, PUB) & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES
+    return {
+      version: latest.version,
+      publishes: f64[SnapF64.PUBLISHES]!,
+      bytesPublished: f64[SnapF64.BYTES_PUBLISHED]!,
+      lastBytes: words[meta / 4 + SlotInfo.LENGTH]!,
+      dataBytes: this.handle.data.byteLength,
+      maxBytes: this.maxBytes,
+      grows: Atomics.load(words, SnapWord.GROWS),
+      decodes: Atomics.load(words, SnapWord.DECODES),
+      lastPublishAgeMs: wallNow() - latest.timestamp,
+      sources: this.sources.counts(),
+      writersDied: Atomics.load(words, SnapWord.WRITERS_DIED),
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/** SnapshotStore on one thread: identity, freezing, errors that change nothing, growth, publisher, waits. */
+import { describe, expect, it } from 'vitest'
+import {
+  CapacityError,
+  EncodeError,
+  HandleError,
+  OptionError,
+  SnapshotStore,
+  ValidationError,
+  type StandardSchemaV1,
+} from '../src/index.js'
+
+interface Status {
+  tick: number
+  agents: { id: string; state: string }[]
+  seen?: Map<string, number>
+}
+
+/** A tiny Standard Schema validator (what zod/valibot/arktype provide). */
+const StatusSchema: StandardSchemaV1<Status> = {
+  '~standard': {
+    version: 1,
+    vendor: 'test',
+    validate: (value) => {
+      const v = value as Status
+      if (typeof v?.tick !== 'number' || v.tick < 0) return { issues: [{ message: 'tick must be >= 0', path: ['tick'] }] }
+      return { value: v }
+    },
+  },
+}
+
+describe('SnapshotStore, one thread', () => {
+  it('get() returns the same deep-frozen object until a new version is published', () => {
+    const store = SnapshotStore.create<Status>({ initial: { tick: 0, agents: [{ id: 'a', state: 'idle' }], seen: new Map([['a', 1]]) } })
+    const first = store.get()
+    expect(store.get()).toBe(first)
+    expect(store.version).toBe(1)
+    expect(Object.isFrozen(first)).toBe(true)
+    expect(Object.isFrozen(first.agents[0])).toBe(true)
+    expect(() => {
+      ;(first as Status).tick = 5
+    }).toThrow(TypeError)
+    expect(() => (first as Status).agents.push({ id: 'b', state: 'x' })).toThrow(TypeError)
+    expect(() => first.seen!.set('b', 2)).toThrow(/frozen snapshot/)
+    expect(store.publish({ tick: 1, agents: [] }, { source: 'loop' })).toBe(2)
+    const second = store.get()
+    expect(second).not.toBe(first)
+    expect(second).toEqual({ tick: 1, agents: [] })
+    expect(store.latest()).toMatchObject({ version: 2, source: 'loop' })
+  })
+
+  it('refused values change nothing: EncodeError, ValidationError, CapacityError', () => {
+    const store = SnapshotStore.create<Status>({ initial: { tick: 0, agents: [] }, validate: StatusSchema, maxBytes: 4096 })
+    const before = store.get()
+    expect(() => store.publish({ tick: 1, agents: [{ id: 'a', state: (() => 'x') as never }] })).toThrow(EncodeError)
+    try {
+      store.publish({ tick: 1, agents: [{ id: 'a', onTick: () => 1 } as never] })
+    } catch (error) {
+      expect((error as EncodeError).path).toBe('agents[0].onTick')
+    }
+    expect(() => store.publish({ tick: -1, agents: [] })).toThrow(ValidationError)
+    expect(() => store.publish({ tick: -1, agents: [] })).toThrow(/tick: tick must be >= 0/)
+    const huge = { tick: 1, agents: Array.from({ length: 500 }, (_, i) => ({ id: `agent-${i}`, state: 'running' })) }
+    expect(() => store.publish(huge)).toThrow(CapacityError)
+    expect(store.version).toBe(1)
+    expect(store.get()).toBe(before)
+    expect(() => SnapshotStore.create({ initial: { tick: -5, agents: [] }, validate: StatusSchema })).toThrow(ValidationError)
+    expect(() => SnapshotStore.create({ initial: 1, validate: {} as never })).toThrow(/Standard Schema/)
+    expect(() => SnapshotStore.create({} as never)).toThrow(/`initial`/)
+    expect(() => SnapshotStore.create({ initial: 1, maxBytes: 10 })).toThrow(OptionError)
+  })
+
+  it('grows past its first allocation up to maxBytes, keeping every value whole', () => {
+    const store = SnapshotStore.create<{ text: string }>({ initial: { text: '' } })
+    for (let i = 0; i < 12; i++) {
+      const text = 'x'.repeat(100 * 2 ** i)
+      store.publish({ text })
+      expect(store.get().text.length).toBe(text.length)
+    }
+    const stats = store.stats()
+    expect(stats.grows).toBeGreaterThan(0)
+    expect(stats.dataBytes).toBeGreaterThan(200_000)
+    expect(stats.dataBytes).toBeLessThanOrEqual(stats.maxBytes)
+  })
+
+  it('update() is a serialized read-modify-write', () => {
+    const store = SnapshotStore.create({ initial: { count: 0 } })
+    for (let i = 0; i < 10; i++) store.update((prev) => ({ count: prev.count + 1 }))
+    expect(store.get().count).toBe(10)
+    expect(store.version).toBe(11)
+    expect(() =>
+      store.update(() => {
+        throw new Error('boom')
+      }),
+    ).toThrow('boom')
+    expect(store.publish({ count: 99 })).toBe(12) // the lock was released
+  })
+
+  it('publisher: every N ticks, on significant change, never more often than minIntervalMs', async () => {
+    const store = SnapshotStore.create({ initial: { tick: 0, mode: 'idle' } })
+    const every3 = store.publisher({ everyTicks: 3 })
+    const versions = [1, 2, 3, 4, 5, 6].map((tick) => every3.offer({ tick, mode: 'idle' }))
+    expect(versions.map((v) => v !== 0)).toEqual([false, false, true, false, false, true])
+    expect(store.get().tick).toBe(6)
+
+    const onChange = store.publisher({ significant: (a, b) => a.mode !== b.mode })
+    expect(onChange.offer({ tick: 7, mode: 'idle' })).toBe(0)
+    expect(onChange.offer({ tick: 8, mode: 'running' })).not.toBe(0)
+    expect(store.get()).toEqual({ tick: 8, mode: 'running' })
+
+    const throttled = store.publisher({ minIntervalMs: 50 })
+    expect(throttled.offer({ tick: 9, mode: 'running' })).not.toBe(0)
+    expect(throttled.offer({ tick: 10, mode: 'running' })).toBe(0) // too soon
+    expect(throttled.pending).toBe(true)
+    expect(throttled.flush()).not.toBe(0)
+    expect(store.get().tick).toBe(10)
+    expect(throttled.flush()).toBe(0)
+    expect(() => store.publisher({ everyTicks: 0 })).toThrow(OptionError)
+  })
+
+  it('waitForVersion, subscribe (coalescing) and abort', async () => {
+    const store = SnapshotStore.create({ initial: { n: 0 } })
+    expect(store.waitForVersion(2, 10)).toBe(false)
+    const controller = new AbortController()
+    const seen: number[] = []
+    const done = (async () => {
+      for await (const snap of store.subscribe({ signal: controller.signal })) {
+        seen.push(snap.value.n)
+        if (seen.length === 2) controller.abort()
+      }
+    })()
+    await new Promise((r) => setTimeout(r, 5))
+    store.publish({ n: 1 })
+    await new Promise((r) => setTimeout(r, 5))
+    store.publish({ n: 2 })
+    store.publish({ n: 3 })
+    await done
+    expect(seen[0]).toBe(1)
+    expect(seen[1]).toBe(3)
+  })
+
+  it('handles: structured clone, attach, and refusals', () => {
+    const store = SnapshotStore.create({ initial: { a: 1 } })
+    const clone = structuredClone(store.handle)
+    expect(SnapshotStore.attach(clone).get()).toEqual({ a: 1 })
+    expect(() => SnapshotStore.attach({ ...clone, data: new SharedArrayBuffer(8) } as never)).toThrow(/growable/)
+    expect(() => SnapshotStore.attach({ ...clone, type: 'Mutex' } as never)).toThrow(HandleError)
+  })
+})
