@@ -4,3 +4,15 @@
  * @module
  */
 export { superviseWorker, type SupervisedExit, type SuperviseOptions } from './supervise.js'
+export {
+  SnapshotFileError,
+  loadSnapshot,
+  persistSnapshots,
+  restoreSnapshotStore,
+  saveSnapshot,
+  writeSnapshotFile,
+  type PersistOptions,
+  type Persistence,
+  type SaveOptions,
+  type SnapshotFile,
+} from './persist.js'

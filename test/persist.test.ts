@@ -1,0 +1,134 @@
+/**
+ * Snapshot persistence: atomic saves (a crash at any step leaves the old or
+ * the new file, whole; also with a process killed by SIGKILL mid-save),
+ * refusal of truncated or corrupted files, restore at start, periodic saves.
+ */
+import { spawn as spawnProcess } from 'node:child_process'
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SnapshotStore } from '../src/index.js'
+import {
+  SnapshotFileError,
+  loadSnapshot,
+  persistSnapshots,
+  restoreSnapshotStore,
+  saveSnapshot,
+  type SaveOptions,
+} from '../src/node/index.js'
+
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'threadstate-persist-'))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('snapshot persistence', () => {
+  it('saves and loads a snapshot with its version and types', async () => {
+    const path = join(dir, 'roundtrip.snap')
+    const store = SnapshotStore.create({ initial: { when: new Date(5), tags: new Set(['a']), n: 1n } })
+    store.publish({ when: new Date(6), tags: new Set(['b']), n: 2n })
+    expect(await saveSnapshot(store, path)).toMatchObject({ version: 2 })
+    const file = await loadSnapshot<{ when: Date; tags: Set<string>; n: bigint }>(path)
+    expect(file.version).toBe(2)
+    expect(file.value.when).toEqual(new Date(6))
+    expect(file.value.tags).toEqual(new Set(['b']))
+    expect(file.value.n).toBe(2n)
+  })
+
+  it('a crash at any step of a save leaves the old or the new file, whole', async () => {
+    const steps: { at: NonNullable<SaveOptions['crashAt']>; expect: 'old' | 'new' }[] = [
+      { at: 'after-open', expect: 'old' },
+      { at: 'mid-write', expect: 'old' },
+      { at: 'after-write', expect: 'old' },
+      { at: 'after-fsync', expect: 'old' },
+      { at: 'after-rename', expect: 'new' },
+    ]
+    for (const step of steps) {
+      const path = join(dir, `crash-${step.at}.snap`)
+      const store = SnapshotStore.create({ initial: { v: 'old', pad: 'x'.repeat(5000) } })
+      await saveSnapshot(store, path)
+      store.publish({ v: 'new', pad: 'y'.repeat(5000) })
+      const { writeSnapshotFile } = await import('../src/node/persist.js')
+      const latest = store.latest()
+      await expect(writeSnapshotFile(path, latest.value, latest.version, latest.timestamp, { crashAt: step.at })).rejects.toThrow(/simulated crash/)
+      const file = await loadSnapshot<{ v: string }>(path)
+      expect(file.value.v, step.at).toBe(step.expect)
+    }
+  })
+
+  it('a process killed by SIGKILL mid-save never leaves an unreadable file (20 kills)', async () => {
+    const path = join(dir, 'killed.snap')
+    const script = fileURLToPath(new URL('./fixtures/save-loop.mjs', import.meta.url))
+    let lastSeen = 0
+    for (let k = 0; k < 20; k++) {
+      const child = spawnProcess(process.execPath, [script, path], { stdio: ['ignore', 'pipe', 'inherit'] })
+      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()))
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 60))
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill('SIGKILL')
+      await exited
+      const file = await loadSnapshot<{ n: number; items: unknown[] }>(path).catch((e: unknown) => e)
+      if ((file as { code?: string }).code === 'ENOENT') continue // killed before its first save
+      expect(file).not.toBeInstanceOf(Error)
+      const { value } = file as { value: { n: number; items: unknown[] } }
+      expect(value.items.length).toBe(200 + (value.n % 50) * 40)
+      lastSeen = value.n
+    }
+    expect(lastSeen).toBeGreaterThan(0)
+  })
+
+  it('refuses truncated, corrupted and foreign files with SnapshotFileError', async () => {
+    const path = join(dir, 'good.snap')
+    await saveSnapshot(SnapshotStore.create({ initial: { ok: true, list: [1, 2, 3] } }), path)
+    const good = await readFile(path)
+    const variants: [string, Buffer, RegExp][] = [
+      ['truncated', good.subarray(0, good.length - 3), /truncated/],
+      ['header only', good.subarray(0, 20), /truncated/],
+      ['flipped payload byte', Buffer.from(good).fill(0x55, good.length - 1), /checksum/],
+      ['foreign', Buffer.from('{"ok": true}'.padEnd(80)), /not a snapshot file/],
+    ]
+    const flippedFormat = Buffer.from(good)
+    flippedFormat.writeUInt32LE(9, 8)
+    variants.push(['other format', flippedFormat, /format version 1, got 9/])
+    for (const [name, bytes, message] of variants) {
+      const bad = join(dir, `bad-${name.replace(/ /g, '-')}.snap`)
+      await writeFile(bad, bytes)
+      await expect(loadSnapshot(bad), name).rejects.toThrow(SnapshotFileError)
+      await expect(loadSnapshot(bad), name).rejects.toThrow(message)
+      // A corrupted file is never silently replaced by the initial state.
+      await expect(restoreSnapshotStore(bad, { initial: { ok: false } })).rejects.toThrow(SnapshotFileError)
+    }
+  })
+
+  it('restores at start, or starts from initial when there is no file', async () => {
+    const path = join(dir, 'restore.snap')
+    const fresh = await restoreSnapshotStore(path, { initial: { boot: 1 } })
+    expect(fresh.restored).toBeUndefined()
+    expect(fresh.store.get()).toEqual({ boot: 1 })
+    fresh.store.publish({ boot: 2 })
+    await saveSnapshot(fresh.store, path)
+    const again = await restoreSnapshotStore(path, { initial: { boot: 0 } })
+    expect(again.restored?.version).toBe(2)
+    expect(again.store.get()).toEqual({ boot: 2 })
+  })
+
+  it('persistSnapshots saves changed versions periodically and on stop', async () => {
+    const path = join(dir, 'periodic.snap')
+    const store = SnapshotStore.create({ initial: { tick: 0 } })
+    const persistence = persistSnapshots(store, path, { intervalMs: 10 })
+    store.publish({ tick: 1 })
+    await new Promise((r) => setTimeout(r, 60))
+    expect((await loadSnapshot<{ tick: number }>(path)).value.tick).toBe(1)
+    store.publish({ tick: 2 })
+    await persistence.stop()
+    expect((await loadSnapshot<{ tick: number }>(path)).value.tick).toBe(2)
+    const leftovers = (await readdir(dir)).filter((f) => f.startsWith('.periodic.snap') && f.endsWith('.tmp'))
+    expect(leftovers).toEqual([])
+    expect(() => persistSnapshots(store, path, { intervalMs: 0 })).toThrow(/intervalMs/)
+  })
+})
