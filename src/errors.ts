@@ -7,6 +7,7 @@
 
 /** Base class of every error threadstate throws on purpose. */
 export class ThreadstateError extends Error {
+  /** Always `'ThreadstateError'`. */
   override name = 'ThreadstateError'
 }
 
@@ -15,11 +16,13 @@ export class ThreadstateError extends Error {
  * type, another layout version, out-of-range offsets or corrupted memory.
  */
 export class HandleError extends ThreadstateError {
+  /** Always `'HandleError'`. */
   override name = 'HandleError'
 }
 
 /** Misuse of a lock: e.g. `unlock()` by a thread that does not hold it. */
 export class LockError extends ThreadstateError {
+  /** Always `'LockError'`. */
   override name = 'LockError'
 }
 
@@ -28,6 +31,7 @@ export class LockError extends ThreadstateError {
  * never end (the holder is the waiter). Thrown at once instead of hanging.
  */
 export class DeadlockError extends LockError {
+  /** Always `'DeadlockError'`. */
   override name = 'DeadlockError'
 }
 
@@ -39,6 +43,7 @@ export class DeadlockError extends LockError {
  * error again.
  */
 export class OwnerDiedError extends LockError {
+  /** Always `'OwnerDiedError'`. */
   override name = 'OwnerDiedError'
   /** Thread id (in the lock's domain) of the holder that died, 0 if unknown. */
   readonly deadOwner: number
@@ -56,11 +61,13 @@ export class OwnerDiedError extends LockError {
 
 /** A barrier was broken: a party timed out or was aborted while waiting. `reset()` repairs it. */
 export class BarrierBrokenError extends ThreadstateError {
+  /** Always `'BarrierBrokenError'`. */
   override name = 'BarrierBrokenError'
 }
 
 /** An option or argument has the wrong type or range. */
 export class OptionError extends ThreadstateError {
+  /** Always `'OptionError'`. */
   override name = 'OptionError'
 }
 
@@ -88,6 +95,7 @@ export function describe(value: unknown): string {
  * helper) ran out of time waiting.
  */
 export class TimeoutError extends ThreadstateError {
+  /** Always `'TimeoutError'`. */
   override name = 'TimeoutError'
 }
 
@@ -97,20 +105,31 @@ export class TimeoutError extends ThreadstateError {
  * `Atomics.wait`. Use the async form there.
  */
 export class BlockingNotAllowedError extends ThreadstateError {
+  /** Always `'BlockingNotAllowedError'`. */
   override name = 'BlockingNotAllowedError'
 }
 
 /** A snapshot (or map value) would not fit in the object's `maxBytes`. Nothing shared was changed. */
 export class CapacityError extends ThreadstateError {
+  /** Always `'CapacityError'`. */
   override name = 'CapacityError'
+}
+
+/** One issue a Standard Schema validator reported. */
+export interface ValidationIssue {
+  /** What is wrong. */
+  readonly message: string
+  /** Where: keys (or `{ key }` segments) from the root of the value. */
+  readonly path?: readonly unknown[]
 }
 
 /** A value was refused by the object's `validate` schema (any Standard Schema validator). */
 export class ValidationError extends ThreadstateError {
+  /** Always `'ValidationError'`. */
   override name = 'ValidationError'
   /** The validator's issues, as it reported them. */
-  readonly issues: readonly { readonly message: string; readonly path?: readonly unknown[] }[]
-  constructor(message: string, issues: readonly { readonly message: string; readonly path?: readonly unknown[] }[]) {
+  readonly issues: readonly ValidationIssue[]
+  constructor(message: string, issues: readonly ValidationIssue[]) {
     super(message)
     this.issues = issues
   }

@@ -17,10 +17,11 @@ export {
   ThreadstateError,
   TimeoutError,
   ValidationError,
+  type ValidationIssue,
 } from './errors.js'
 export type { Handle } from './memory/handle.js'
 export type { TypeName } from './memory/layout.js'
-export { Domain, currentThreadId, domainOf, MAX_THREADS } from './memory/thread.js'
+export { Domain, currentThreadId, domainOf, MAX_THREADS, type DomainCounts } from './memory/thread.js'
 export { Mutex, type MutexHandle } from './sync/mutex.js'
 export { ReentrantMutex, type ReentrantMutexHandle } from './sync/reentrant-mutex.js'
 export { RWLock, type RWLockHandle, type RWLockOptions, type RWLockStats } from './sync/rwlock.js'
@@ -67,11 +68,18 @@ export {
   type UpdateOptions,
 } from './state/state-buffer.js'
 export { DecodeError, EncodeError } from './encoding/values.js'
-export type { StandardSchemaV1 } from './shared/standard-schema.js'
+export type {
+  StandardFailure,
+  StandardResult,
+  StandardSchemaProps,
+  StandardSchemaV1,
+  StandardSuccess,
+} from './shared/standard-schema.js'
 export {
   SnapshotStore,
   type PublishOptions,
   type Snapshot,
+  type SnapshotEvent,
   type SnapshotStoreHandle,
   type SnapshotStoreOptions,
   type SnapshotStoreStats,

@@ -23,6 +23,7 @@ import { ThreadstateError, describe } from '../errors.js'
 
 /** A value cannot be encoded; `path` says where (`agents[3].onTick`). Nothing shared was changed. */
 export class EncodeError extends ThreadstateError {
+  /** Always `'EncodeError'`. */
   override name = 'EncodeError'
   /** Path of the offending value from the root ('' for the root itself). */
   readonly path: string
@@ -34,6 +35,7 @@ export class EncodeError extends ThreadstateError {
 
 /** A value that cannot be decoded: corrupted or foreign bytes. */
 export class DecodeError extends ThreadstateError {
+  /** Always `'DecodeError'`. */
   override name = 'DecodeError'
 }
 

@@ -110,12 +110,20 @@ export class Domain {
   }
 
   /** Number of threads that have taken an id, and how many were marked dead. */
-  counts(): { threads: number; dead: number } {
+  counts(): DomainCounts {
     return {
       threads: Math.min(Atomics.load(this.words, DomainWord.NEXT_TID), MAX_THREADS),
       dead: Atomics.load(this.words, DomainWord.DEATHS),
     }
   }
+}
+
+/** Threads of a domain, from {@link Domain.counts}. */
+export interface DomainCounts {
+  /** Thread ids handed out. */
+  readonly threads: number
+  /** Of those, marked dead. */
+  readonly dead: number
 }
 
 /** Domains this thread has joined, by domain id. */

@@ -12,6 +12,8 @@ export {
   saveSnapshot,
   writeSnapshotFile,
   type PersistOptions,
+  type RestoredStore,
+  type SavedSnapshot,
   type Persistence,
   type SaveOptions,
   type SnapshotFile,

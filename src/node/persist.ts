@@ -33,6 +33,7 @@ import { SnapshotStore, type SnapshotStoreOptions } from '../snapshot/snapshot-s
 
 /** A snapshot file cannot be used: truncated, corrupted, or of another format. */
 export class SnapshotFileError extends ThreadstateError {
+  /** Always `'SnapshotFileError'`. */
   override name = 'SnapshotFileError'
 }
 
@@ -42,9 +43,28 @@ const HEADER_BYTES = 64
 
 /** What a snapshot file holds. */
 export interface SnapshotFile<T> {
+  /** The snapshot. */
   readonly value: T
+  /** Its version in the store that saved it. */
   readonly version: number
+  /** When it was published, ms since the epoch. */
   readonly timestamp: number
+}
+
+/** What a save wrote. */
+export interface SavedSnapshot {
+  /** Version of the snapshot written. */
+  readonly version: number
+  /** Size of the file. */
+  readonly bytes: number
+}
+
+/** What {@link restoreSnapshotStore} returns. */
+export interface RestoredStore<T> {
+  /** The new store. */
+  readonly store: SnapshotStore<T>
+  /** The file it started from, or undefined if there was none. */
+  readonly restored: SnapshotFile<T> | undefined
 }
 
 /** Test hook: where a save stops, as if the process died there. @internal */
@@ -75,7 +95,7 @@ function encodeFile(value: unknown, version: number, timestamp: number): Buffer 
  * Writes `store`'s latest snapshot to `path`, atomically.
  * @returns the version and byte size written
  */
-export async function saveSnapshot<T>(store: SnapshotStore<T>, path: string, options: SaveOptions = {}): Promise<{ version: number; bytes: number }> {
+export async function saveSnapshot<T>(store: SnapshotStore<T>, path: string, options: SaveOptions = {}): Promise<SavedSnapshot> {
   const { value, version, timestamp } = store.latest()
   return writeSnapshotFile(path, value, version, timestamp, options)
 }
@@ -87,7 +107,7 @@ export async function writeSnapshotFile(
   version: number,
   timestamp: number,
   options: SaveOptions = {},
-): Promise<{ version: number; bytes: number }> {
+): Promise<SavedSnapshot> {
   if (typeof path !== 'string' || path === '') throw new OptionError(`Expected \`path\` to be a file path, got ${describe(path)}`)
   const file = encodeFile(value, version, timestamp)
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
@@ -164,7 +184,7 @@ export async function loadSnapshot<T = unknown>(path: string): Promise<SnapshotF
 export async function restoreSnapshotStore<T>(
   path: string,
   options: SnapshotStoreOptions<T>,
-): Promise<{ store: SnapshotStore<T>; restored: SnapshotFile<T> | undefined }> {
+): Promise<RestoredStore<T>> {
   let restored: SnapshotFile<T> | undefined
   try {
     restored = await loadSnapshot<T>(path)

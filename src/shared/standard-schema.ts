@@ -5,20 +5,39 @@
  *
  * @module
  */
-import { OptionError, ValidationError, describe } from '../errors.js'
+import { OptionError, ValidationError, describe, type ValidationIssue } from '../errors.js'
 
 /** The part of the Standard Schema v1 interface threadstate uses. */
 export interface StandardSchemaV1<T = unknown> {
-  readonly '~standard': {
-    readonly version: 1
-    readonly vendor: string
-    readonly validate: (
-      value: unknown,
-    ) =>
-      | { readonly value: T; readonly issues?: undefined }
-      | { readonly issues: readonly { readonly message: string; readonly path?: readonly unknown[] }[] }
-      | Promise<unknown>
-  }
+  /** The Standard Schema interface. */
+  readonly '~standard': StandardSchemaProps<T>
+}
+
+/** The `~standard` property of a Standard Schema validator. */
+export interface StandardSchemaProps<T> {
+  /** Interface version (1). */
+  readonly version: 1
+  /** The validator library. */
+  readonly vendor: string
+  /** Validates; threadstate needs the synchronous form. */
+  readonly validate: (value: unknown) => StandardResult<T> | Promise<unknown>
+}
+
+/** A validation outcome: the (possibly transformed) value, or issues. */
+export type StandardResult<T> = StandardSuccess<T> | StandardFailure
+
+/** The value passed validation. */
+export interface StandardSuccess<T> {
+  /** The validated (possibly transformed) value. */
+  readonly value: T
+  /** Absent on success. */
+  readonly issues?: undefined
+}
+
+/** The value failed validation. */
+export interface StandardFailure {
+  /** What is wrong. */
+  readonly issues: readonly ValidationIssue[]
 }
 
 /** Checks that `schema` looks like a Standard Schema validator. */

@@ -40,8 +40,9 @@ export class Publisher<T> {
   private lastAt = -Infinity
   private due = false
   private pendingValue: { value: T } | undefined
-  /** Offers seen and publications made. */
+  /** Offers seen. */
   offers = 0
+  /** Publications made. */
   publications = 0
 
   /** @internal use `store.publisher()` */

@@ -30,6 +30,7 @@ import { Publisher, type PublisherOptions } from './publisher.js'
 
 /** Handle of a {@link SnapshotStore}: the control region plus the growable data buffer. */
 export interface SnapshotStoreHandle extends Handle<'SnapshotStore'> {
+  /** The growable buffer holding the encoded snapshots. */
   readonly data: SharedArrayBuffer
 }
 
@@ -57,28 +58,43 @@ export interface PublishOptions {
 export interface Snapshot<T> {
   /** The snapshot, deep-frozen; the same object for every read of this version in this thread. */
   readonly value: Readonly<T>
+  /** 1 for the initial snapshot, then +1 per publish. */
   readonly version: number
   /** Publication time, ms since the epoch, on a clock shared by all threads. */
   readonly timestamp: number
+  /** Who published it, if the publish named a source. */
   readonly source: string | undefined
+}
+
+/** An event of {@link SnapshotStore.subscribe}. */
+export interface SnapshotEvent<T> extends Snapshot<T> {
+  /** Versions published since the previous event and not delivered (coalesced). */
+  readonly skipped: number
 }
 
 /** Figures of a SnapshotStore, summed over every thread. */
 export interface SnapshotStoreStats {
+  /** Latest version. */
   readonly version: number
+  /** Snapshots published, the initial one included. */
   readonly publishes: number
+  /** Encoded bytes of all of them. */
   readonly bytesPublished: number
   /** Encoded size of the latest snapshot. */
   readonly lastBytes: number
   /** Bytes of the data buffer now, and the most it may grow to. */
   readonly dataBytes: number
+  /** The most the data buffer may grow to. */
   readonly maxBytes: number
   /** Times a slot needed a larger region. */
   readonly grows: number
   /** Snapshots decoded (each thread decodes each version it reads once). */
   readonly decodes: number
+  /** Age of the latest snapshot, in ms. */
   readonly lastPublishAgeMs: number
+  /** Publishes per source name. */
   readonly sources: Readonly<Record<string, number>>
+  /** Publishes that found the previous writer dead mid-publish (and recovered). */
   readonly writersDied: number
 }
 
@@ -408,7 +424,7 @@ export class SnapshotStore<T = unknown> {
    * at the time; `skipped` says how many versions were passed over). Ends on
    * `break` or when `signal` aborts.
    */
-  async *subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Snapshot<T> & { readonly skipped: number }, void, undefined> {
+  async *subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<SnapshotEvent<T>, void, undefined> {
     const { signal } = options
     let last = this.version
     for (;;) {

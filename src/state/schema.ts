@@ -28,6 +28,7 @@ import { checkUnit } from './units.js'
 
 /** A state value does not match its schema. Nothing shared was changed. */
 export class SchemaError extends ThreadstateError {
+  /** Always `'SchemaError'`. */
   override name = 'SchemaError'
   /** Dotted path of the offending field (`position[2]`, `gains.kp`); '' for the whole value. */
   readonly path: string
@@ -52,20 +53,26 @@ export type NumberKind = 'f64' | 'f32' | 'i32' | 'u32'
 
 /** A numeric field. */
 export interface NumberField<K extends NumberKind = NumberKind> extends NumberOptions {
+  /** Storage kind. */
   readonly kind: K
 }
 /** A boolean field. */
 export interface BoolField {
+  /** Always `'bool'`. */
   readonly kind: 'bool'
 }
 /** A field holding one of a fixed list of strings. */
 export interface EnumField<M extends readonly string[] = readonly string[]> {
+  /** Always `'enum'`. */
   readonly kind: 'enum'
+  /** The allowed strings; a value is stored as its index. */
   readonly members: M
 }
 /** A fixed-length vector of f64 numbers. */
 export interface VecField<N extends number = number> extends NumberOptions {
+  /** Always `'vec'`. */
   readonly kind: 'vec'
+  /** Number of elements. */
   readonly length: N
 }
 /** Any leaf field. */
@@ -78,7 +85,9 @@ export interface Shape {
 
 /** A compiled-once description of a state. Build with {@link schema}. */
 export interface Schema<S extends Shape = Shape> {
+  /** Always `'schema'`. */
   readonly kind: 'schema'
+  /** The fields, as given to {@link schema}. */
   readonly shape: S
 }
 
@@ -109,7 +118,9 @@ export type Infer<T extends Schema> = InferShape<T['shape']>
 
 /** A number given in another unit: converted to the field's unit by `update()`. */
 export interface WithUnit<V> {
+  /** The number (or numbers) in `unit`. */
   readonly value: V
+  /** Their unit ('cm', 'deg', 'km/h', ...). */
   readonly unit: string
 }
 

@@ -21,6 +21,7 @@ import { StateView } from './view.js'
 
 /** Handle of a {@link StateBuffer}: a plain handle that also carries the schema. */
 export interface StateBufferHandle<S extends Schema = Schema> extends Handle<'StateBuffer'> {
+  /** The schema the buffer was made with. */
   readonly schema: S
 }
 
@@ -66,10 +67,15 @@ export interface SubscribeOptions {
 
 /** Figures of a StateBuffer, summed over every thread. */
 export interface StateBufferStats {
+  /** Latest version. */
   readonly version: number
+  /** Updates published. */
   readonly updates: number
+  /** Reads by every reader (`readInto`, `read`, `latest`). */
   readonly reads: number
+  /** Reads of a version the reader had not read before. */
   readonly freshReads: number
+  /** Reads older than the reader's `maxAgeMs`. */
   readonly staleReads: number
   /** Copies retried because the writer lapped them (every retry, all threads). */
   readonly readRetries: number

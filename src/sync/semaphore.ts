@@ -56,10 +56,15 @@ export interface SemaphoreOptions {
 
 /** Figures of a {@link Semaphore}, summed over every thread. */
 export interface SemaphoreStats {
+  /** Permits available now. */
   readonly permits: number
+  /** Successful acquisitions. */
   readonly acquires: number
+  /** Acquisitions that had to wait. */
   readonly contended: number
+  /** Waits that gave up. */
   readonly timeouts: number
+  /** Threads waiting now. */
   readonly waiting: number
 }
 
