@@ -4,7 +4,7 @@
  * writes bench/results/<suite>.json.
  *
  * ```
- * npm run bench                      # everything (~1 min on 2 cores)
+ * npm run bench                      # everything (~80 s on 2 cores)
  * npm run bench -- --quick           # shorter runs
  * npm run bench -- handoff async     # only these cases (or `locks/handoff`, or a suite: `locks`)
  * ```
@@ -15,6 +15,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { locksSuite } from './locks.js'
+import { snapshotSuite } from './snapshot.js'
 import { stateBufferSuite } from './state-buffer.js'
 import {
   LEGEND,
@@ -29,7 +30,7 @@ import {
 } from './report.js'
 
 /** Every suite `npm run bench` knows. Add new suites here. */
-const SUITES: readonly Suite[] = [locksSuite, stateBufferSuite]
+const SUITES: readonly Suite[] = [locksSuite, stateBufferSuite, snapshotSuite]
 
 /** Where JSON results go: bench/results/ in the repository (this file runs from dist/bench/). */
 const RESULTS = new URL('../../bench/results/', import.meta.url)

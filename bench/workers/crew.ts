@@ -227,9 +227,10 @@ export class Crew {
    * Resolves when `control[index] >= value`. Waits with `Atomics.waitAsync`
    * in slices (a pending waitAsync does not keep Node alive, so a timer is
    * held meanwhile) and rejects on a worker failure or after
-   * {@link HANDSHAKE_TIMEOUT_MS}.
+   * {@link HANDSHAKE_TIMEOUT_MS}. Public for benches with per-sample
+   * handshakes driven from main (snapshot-threads.ts).
    */
-  private async until(index: number, value: number): Promise<void> {
+  async until(index: number, value: number): Promise<void> {
     const deadline = performance.now() + HANDSHAKE_TIMEOUT_MS
     for (;;) {
       if (this.failure) throw this.failure

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { MutexHandle, StateBufferHandle } from 'threadstate'
+import type { MutexHandle, SnapshotStoreHandle, StateBufferHandle } from 'threadstate'
 import { Ctl, type CrewData } from './crew.js'
 import type { State25 } from './payload.js'
 
@@ -241,3 +241,64 @@ export interface WakeData extends CrewData {
    */
   readonly stamps: SharedArrayBuffer
 }
+
+// ---- SnapshotStore: first read and broadcast (snapshot-readers.ts) ---------
+
+/** KIND values of a snapshot readers round. */
+export const SnapshotKind = {
+  /**
+   * Reader 0 waits in `waitForVersion`, then times one of: `get()` (copy +
+   * decode + freeze), `JSON.parse` or msgpackr's `unpack` of the previous
+   * version's status, in turn from sample to sample.
+   */
+  FirstRead: 1,
+  /** Every reader waits in `waitForVersion`, then `get()`s and stamps the shared clock. */
+  StoreBroadcast: 2,
+  /** Every reader awaits main's `postMessage` of the status and stamps the clock on receipt. */
+  MessageBroadcast: 3,
+} as const
+
+/** The snapshot readers bench's own control words. */
+export const SnapshotWord = {
+  /** Main -> readers: sample s may start. */
+  ARMED: Ctl.FREE,
+  /** Readers -> main: readers about to wait for sample s (each adds 1; main resets it per sample). */
+  ENTERING: Ctl.FREE + 1,
+  /** Readers -> main: readers that have the object of sample s (each adds 1; main resets it per sample). */
+  WOKEN: Ctl.FREE + 2,
+  /** Main -> readers, per round: which status (index into {@link SnapshotReadersData.stores}). */
+  SIZE: Ctl.FREE + 3,
+  /** Main -> readers, per sample: the `tick` the object of sample s carries. */
+  TICK: Ctl.FREE + 4,
+  /** Main -> readers, per round: readers 0..READERS-1 take part, the others sit the round out. */
+  READERS: Ctl.FREE + 5,
+} as const
+
+/** `workerData` of `snapshot-readers.ts`. */
+export interface SnapshotReadersData extends CrewData {
+  /** One store per status size, in the order of the SIZE word. */
+  readonly stores: readonly SnapshotStoreHandle[]
+  /** See {@link SnapshotResults}. */
+  readonly results: SharedArrayBuffer
+}
+
+/**
+ * Layout of the snapshot readers' results buffer: one block of Float64 per
+ * worker, written for every sample before the worker adds 1 to WOKEN.
+ *
+ * ```
+ *  block i:  ARRIVED    shared-clock stamp once the reader has the object (after get() / on 'message')
+ *            GET_MS     FirstRead and StoreBroadcast: the get() call alone
+ *            PARSE_MS   FirstRead: JSON.parse of the previous version's JSON text
+ *            UNPACK_MS  FirstRead: msgpackr unpack alone of the previous version's bytes
+ *            (FirstRead writes NaN for the two it did not time this sample)
+ * ```
+ */
+export const SnapshotResults = {
+  ARRIVED: 0,
+  GET_MS: 1,
+  PARSE_MS: 2,
+  UNPACK_MS: 3,
+  BLOCK_WORDS: 4,
+  bytes: (workers: number): number => workers * 4 * 8,
+} as const
