@@ -4,9 +4,12 @@
  * and back: the codec of the snapshot and map layers.
  *
  * The bytes are MessagePack written by msgpackr (structured-clone mode, with
- * records): measured here on a 2 KB object, `pack` takes ~8 us against
- * `JSON.stringify`'s ~14 us and `unpack` ~7 us against `JSON.parse`'s ~18 us,
- * the output is ~40 % of the JSON size, and it keeps the types JSON loses.
+ * records), the fastest well-kept codec that keeps the types JSON loses.
+ * Measured here (bench/snapshot): encoding costs about what `JSON.stringify`
+ * does (0.9-1.1x on seed 004's status objects; plain msgpackr without
+ * structured clone is only ~8 % faster); decoding a 64 KB snapshot takes ~0.5x
+ * `JSON.parse`, a 2 KB one about the same as it; the bytes are 35-60 % of
+ * the JSON.
  * Records are self-describing, so a thread decodes bytes written by any
  * other thread's encoder. As in JSON, a plain `-0` comes back as `0`
  * (MessagePack integers have no sign of zero); typed arrays keep it.
@@ -20,6 +23,7 @@
  */
 import { Packr, addExtension } from 'msgpackr'
 import { ThreadstateError, describe } from '../errors.js'
+import { deepFreeze } from '../shared/freeze.js'
 
 /** A value cannot be encoded; `path` says where (`agents[3].onTick`). Nothing shared was changed. */
 export class EncodeError extends ThreadstateError {
@@ -39,7 +43,10 @@ export class DecodeError extends ThreadstateError {
   override name = 'DecodeError'
 }
 
-const packr = new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true })
+const options = { structuredClone: true, moreTypes: true, useBigIntExtension: true } as const
+const packr = new Packr(options)
+// `freezeData` is a msgpackr option its type definitions do not list.
+const frozenPackr = new Packr({ ...options, freezeData: true } as ConstructorParameters<typeof Packr>[0])
 
 /**
  * msgpackr renames an own `__proto__` key to `__proto_` when decoding (its
@@ -118,18 +125,85 @@ function isKnownObject(value: object): boolean {
   )
 }
 
+/** What {@link scan} found in an encodable value. */
+export const ValueFlags = {
+  /** An object with an own `__proto__` key (needs the ProtoKeyed extension). */
+  PROTO_KEY: 1,
+  /** A Map or a Set (deep freezing must shadow their mutators). */
+  COLLECTIONS: 2,
+} as const
+
 /**
  * Throws `EncodeError` naming the first path whose value would not survive
  * encoding: a function, a symbol, a class instance with no encoding, a
  * symbol-keyed property, or a SharedArrayBuffer (shared memory is not a value).
  */
 export function checkEncodable(value: unknown): void {
-  walk(value, '', new Set())
+  scan(value)
 }
 
-/** Set by {@link walk} when it meets an own `__proto__` key. */
-let sawProtoKey = false
+/**
+ * Checks `value` like {@link checkEncodable} and returns {@link ValueFlags}.
+ * The walk builds no path strings (that doubled the cost of a publish); only
+ * when it meets a bad value does a second walk find the path for the error.
+ */
+export function scan(value: unknown): number {
+  const flags = scanFast(value, new Set())
+  if (flags < 0) walk(value, '', new Set()) // throws with the path
+  return flags < 0 ? 0 : flags
+}
 
+/** Flags, or -1 if something cannot be encoded. */
+function scanFast(value: unknown, seen: Set<object>): number {
+  const type = typeof value
+  if (type !== 'object') return type === 'function' || type === 'symbol' ? -1 : 0
+  if (value === null) return 0
+  const object = value as object
+  if (seen.has(object)) return 0
+  seen.add(object)
+  let flags = 0
+  if (Array.isArray(object)) {
+    for (let i = 0; i < object.length; i++) {
+      const f = scanFast(object[i], seen)
+      if (f < 0) return -1
+      flags |= f
+    }
+    return flags
+  }
+  if (object instanceof Map) {
+    flags = ValueFlags.COLLECTIONS
+    for (const [k, v] of object) {
+      const a = scanFast(k, seen)
+      const b = scanFast(v, seen)
+      if (a < 0 || b < 0) return -1
+      flags |= a | b
+    }
+    return flags
+  }
+  if (object instanceof Set) {
+    flags = ValueFlags.COLLECTIONS
+    for (const v of object) {
+      const f = scanFast(v, seen)
+      if (f < 0) return -1
+      flags |= f
+    }
+    return flags
+  }
+  if (object instanceof SharedArrayBuffer) return -1
+  if (isKnownObject(object)) return 0
+  const proto = Object.getPrototypeOf(object)
+  if (proto !== Object.prototype && proto !== null) return -1
+  if (Object.getOwnPropertySymbols(object).length > 0) return -1
+  for (const key in object) {
+    if (key === '__proto__') flags |= ValueFlags.PROTO_KEY
+    const f = scanFast((object as Record<string, unknown>)[key], seen)
+    if (f < 0) return -1
+    flags |= f
+  }
+  return flags
+}
+
+/** The slow walk: same checks, with paths, throwing at the first bad value. */
 function walk(value: unknown, path: string, seen: Set<object>): void {
   switch (typeof value) {
     case 'string':
@@ -178,23 +252,40 @@ function walk(value: unknown, path: string, seen: Set<object>): void {
   if (Object.getOwnPropertySymbols(object).length > 0) {
     throw new EncodeError(path, `Expected only string keys at ${path || 'the root'}, got a symbol-keyed property`)
   }
-  for (const key in object) {
-    if (key === '__proto__') sawProtoKey = true
-    walk((object as Record<string, unknown>)[key], keyPath(path, key), seen)
-  }
+  for (const key in object) walk((object as Record<string, unknown>)[key], keyPath(path, key), seen)
 }
 
 /** Checks and encodes `value`. @throws EncodeError naming the path of what cannot be encoded */
 export function encode(value: unknown): Uint8Array {
-  sawProtoKey = false
-  checkEncodable(value)
-  return packr.pack(sawProtoKey ? protectProtoKeys(value, new Map()) : value)
+  return encodeWithFlags(value).bytes
+}
+
+/** {@link encode}, also returning the {@link ValueFlags} of the value. */
+export function encodeWithFlags(value: unknown): { bytes: Uint8Array; flags: number } {
+  const flags = scan(value)
+  const bytes = packr.pack((flags & ValueFlags.PROTO_KEY) !== 0 ? protectProtoKeys(value, new Map()) : value)
+  return { bytes, flags }
 }
 
 /** Decodes bytes written by {@link encode} in any thread. @throws DecodeError for bytes that are not such an encoding */
 export function decode(bytes: Uint8Array): unknown {
+  return unpackWith(packr, bytes)
+}
+
+/**
+ * Decodes into deep-frozen data: msgpackr freezes objects and arrays as it
+ * builds them (much cheaper than a walk afterwards); Maps and Sets, which
+ * `Object.freeze` does not protect, are then sealed by a walk, but only when
+ * the encoder saw some (`flags` from {@link encodeWithFlags}).
+ */
+export function decodeFrozen(bytes: Uint8Array, flags: number): unknown {
+  const value = unpackWith(frozenPackr, bytes)
+  return (flags & ValueFlags.COLLECTIONS) !== 0 ? deepFreeze(value) : value
+}
+
+function unpackWith(p: Packr, bytes: Uint8Array): unknown {
   try {
-    return packr.unpack(bytes)
+    return p.unpack(bytes)
   } catch (error) {
     throw new DecodeError(`Expected bytes written by threadstate's encoder, got undecodable bytes: ${(error as Error).message}`)
   }

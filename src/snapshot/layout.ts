@@ -19,9 +19,10 @@
  *    48     Float64 PUBLISHES, 56 BYTES_PUBLISHED
  *    64     writer Mutex (96 bytes)
  *   160     source table (256 bytes, shared/sources.ts)
- *   416     SLOT META: K x 32 bytes
- *             [version f64 | timestamp f64 | offset i32 | length i32 | source i32 | capacity i32]
- *   544     end
+ *   416     SLOT META: K x 48 bytes
+ *             [version f64 | timestamp f64 | offset i32 | length i32 | source i32 | capacity i32 |
+ *              flags i32 (ValueFlags of the snapshot: does it hold Maps/Sets) | pad]
+ *   608     end
  *  data: K regions (one per slot), each at `offset` with `capacity` bytes;
  *        a slot that needs more gets a new region at END (the buffer grows,
  *        up to maxBytes); its old region is never written again.
@@ -67,9 +68,9 @@ export const SnapArea = {
   META: 160 + Source.TABLE_BYTES,
 } as const
 
-/** One slot's metadata (32 bytes): Float64 and Int32 indices within it. */
+/** One slot's metadata (48 bytes): Float64 and Int32 indices within it. */
 export const SlotInfo = {
-  BYTES: 32,
+  BYTES: 48,
   /** Float64 */
   VERSION: 0,
   TIMESTAMP: 1,
@@ -78,6 +79,7 @@ export const SlotInfo = {
   LENGTH: 5,
   SOURCE: 6,
   CAPACITY: 7,
+  FLAGS: 8,
 } as const
 
 /** Slots of every store. */

@@ -7,11 +7,10 @@
  */
 import { strongMemoryOrdering } from '#platform'
 import { CapacityError, HandleError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
-import { decode, encode } from '../encoding/values.js'
+import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
 import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
-import { deepFreeze } from '../shared/freeze.js'
 import { SourceTable } from '../shared/sources.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../shared/standard-schema.js'
 import { notifyVersion, waitForVersion, waitForVersionAsync, type VersionWords } from '../shared/version-wait.js'
@@ -185,7 +184,7 @@ export class SnapshotStore<T = unknown> {
     }
     const validator = checkValidator(options.validate) as StandardSchemaV1<T> | undefined
     const initial = validator ? validateWith(validator, options.initial, 'SnapshotStore') : options.initial
-    const bytes = encode(initial)
+    const { bytes, flags } = encodeWithFlags(initial)
     let region = roundUp(Math.max(MIN_REGION, bytes.length * 2))
     if (SNAPSHOT_SLOTS * region > maxBytes) region = Math.floor(maxBytes / SNAPSHOT_SLOTS / 64) * 64
     if (bytes.length > region) {
@@ -213,6 +212,7 @@ export class SnapshotStore<T = unknown> {
     f64[meta / 8 + SlotInfo.VERSION] = 1
     f64[meta / 8 + SlotInfo.TIMESTAMP] = wallNow()
     words[meta / 4 + SlotInfo.LENGTH] = bytes.length
+    words[meta / 4 + SlotInfo.FLAGS] = flags
     f64[SnapF64.PUBLISHES] = 1
     f64[SnapF64.BYTES_PUBLISHED] = bytes.length
     Atomics.store(words, SnapWord.PUB, 1)
@@ -275,6 +275,7 @@ export class SnapshotStore<T = unknown> {
       const offset = words[meta / 4 + SlotInfo.OFFSET]!
       const length = words[meta / 4 + SlotInfo.LENGTH]!
       const source = words[meta / 4 + SlotInfo.SOURCE]!
+      const flags = words[meta / 4 + SlotInfo.FLAGS]!
       if (offset + length > this.data.length) this.data = fixedView(this.handle.data) // grown since
       const fits = offset >= 0 && length >= 0 && offset + length <= this.data.length
       if (fits) {
@@ -283,7 +284,7 @@ export class SnapshotStore<T = unknown> {
       }
       if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
       if (fits && ((Atomics.load(words, PUB) - p1) >>> 0) <= SNAPSHOT_SLOTS - 2) {
-        const value = deepFreeze(decode(this.scratch.subarray(0, length))) as Readonly<T>
+        const value = decodeFrozen(this.scratch.subarray(0, length), flags) as Readonly<T>
         Atomics.add(words, SnapWord.DECODES, 1)
         this.cached = { value, version, timestamp, source: this.sources.name(source) }
         this.cachedPub = p1
@@ -308,10 +309,10 @@ export class SnapshotStore<T = unknown> {
    */
   publish(value: T, options?: PublishOptions): number {
     const checked = this.validator ? validateWith(this.validator, value, 'SnapshotStore') : value
-    const bytes = encode(checked)
+    const encoded = encodeWithFlags(checked)
     this.lock()
     try {
-      return this.publishLocked(bytes, options?.source)
+      return this.publishLocked(encoded, options?.source)
     } finally {
       this.mutex.unlock()
     }
@@ -327,7 +328,7 @@ export class SnapshotStore<T = unknown> {
     try {
       const next = fn(this.get())
       const checked = this.validator ? validateWith(this.validator, next, 'SnapshotStore') : next
-      return this.publishLocked(encode(checked), options?.source)
+      return this.publishLocked(encodeWithFlags(checked), options?.source)
     } finally {
       this.mutex.unlock()
     }
@@ -354,7 +355,7 @@ export class SnapshotStore<T = unknown> {
     }
   }
 
-  private publishLocked(bytes: Uint8Array, source: string | undefined): number {
+  private publishLocked({ bytes, flags }: { bytes: Uint8Array; flags: number }, source: string | undefined): number {
     const words = this.words
     const f64 = this.f64
     const sourceId = source === undefined ? 0 : this.sources.intern(source, 'SnapshotStore')
@@ -371,6 +372,7 @@ export class SnapshotStore<T = unknown> {
     f64[meta / 8 + SlotInfo.TIMESTAMP] = wallNow()
     words[meta / 4 + SlotInfo.LENGTH] = bytes.length
     words[meta / 4 + SlotInfo.SOURCE] = sourceId
+    words[meta / 4 + SlotInfo.FLAGS] = flags
     Atomics.store(words, PUB, (pub + 1) | 0)
     f64[SnapF64.PUBLISHES]!++
     f64[SnapF64.BYTES_PUBLISHED]! += bytes.length
