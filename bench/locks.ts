@@ -19,7 +19,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { Mutex, ReentrantMutex, RWLock, Semaphore } from 'threadstate'
-import { formatDuration, formatRate, summarize, type BenchCase, type Row, type RunOptions, type Suite, type Target } from './report.js'
+import { formatRate, summarize, type BenchCase, type Row, type RunOptions, type Suite, type Target, pooledLatencyRows } from './report.js'
 import { measureMicro, perOp, type MicroProfile, type MicroTask } from './micro.js'
 import { Crew } from './workers/crew.js'
 import { ContendKind, ContendResults, HandoffKind, HandoffWord } from './workers/kinds.js'
@@ -367,16 +367,7 @@ async function measureHandoff(variants: readonly HandoffVariant[], p: Profile): 
     await crew.terminate()
     throw error
   }
-  return variants.map((v) => {
-    const s = summarize(pooled.get(v.name)!)
-    return {
-      name: v.name,
-      measurement: { kind: 'latency', medianMs: s.median, p99Ms: s.p99, samples: s.count, sample: 'one hand-off' },
-      ...(v.baseline === undefined ? {} : { baseline: v.baseline }),
-      ...(v.target === undefined ? {} : { target: v.target }),
-      note: `min ${formatDuration(s.min)}, max ${formatDuration(s.max)}, ${s.count} samples`,
-    }
-  })
+  return pooledLatencyRows(variants, pooled, 'one hand-off')
 }
 
 const H = {

@@ -298,3 +298,32 @@ export function writeJson(file: string, report: SuiteReport): void {
   mkdirSync(dirname(file), { recursive: true })
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)
 }
+
+/** A variant of a pooled latency measurement: its row name, baseline and target. */
+export interface LatencyVariant {
+  readonly name: string
+  readonly baseline?: string
+  readonly target?: Target
+}
+
+/**
+ * Latency rows (median, p99, min/max note) of variants whose samples were
+ * pooled over interleaved rounds. `sample` says what one sample is.
+ */
+export function pooledLatencyRows(
+  variants: readonly LatencyVariant[],
+  pooled: ReadonlyMap<string, readonly number[]>,
+  sample: string,
+  extraNote = '',
+): Row[] {
+  return variants.map((v) => {
+    const s = summarize(pooled.get(v.name)!)
+    return {
+      name: v.name,
+      measurement: { kind: 'latency', medianMs: s.median, p99Ms: s.p99, samples: s.count, sample },
+      ...(v.baseline === undefined ? {} : { baseline: v.baseline }),
+      ...(v.target === undefined ? {} : { target: v.target }),
+      note: `min ${formatDuration(s.min)}, max ${formatDuration(s.max)}, ${s.count} samples${extraNote}`,
+    }
+  })
+}

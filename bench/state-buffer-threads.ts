@@ -14,7 +14,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { StateBuffer } from 'threadstate'
-import { formatDuration, formatRate, summarize, type Row, type Target } from './report.js'
+import { formatDuration, formatRate, type Row, type Target, pooledLatencyRows } from './report.js'
 import type { StateProfile } from './state-buffer.js'
 import { Crew } from './workers/crew.js'
 import { READERS_WRITER, ReadersKind, ReadersResults, ReadersWord, WakeKind, WakeWord, bucketUpperNs } from './workers/kinds.js'
@@ -270,14 +270,5 @@ export async function wake(p: StateProfile): Promise<Row[]> {
     await crew.terminate()
     throw error
   }
-  return WAKE_VARIANTS.map((v) => {
-    const s = summarize(pooled.get(v.name)!)
-    return {
-      name: v.name,
-      measurement: { kind: 'latency', medianMs: s.median, p99Ms: s.p99, samples: s.count, sample: 'one wake-up' },
-      ...(v.baseline === undefined ? {} : { baseline: v.baseline }),
-      ...(v.target === undefined ? {} : { target: v.target }),
-      note: `min ${formatDuration(s.min)}, max ${formatDuration(s.max)}, ${s.count} samples; waiter asleep ${SETTLE_US} µs before each update`,
-    }
-  })
+  return pooledLatencyRows(WAKE_VARIANTS, pooled, 'one wake-up', `; waiter asleep ${SETTLE_US} µs before each update`)
 }
