@@ -440,7 +440,10 @@ export class RWLock {
   }
 
   /**
-   * Async form of {@link writeLock}: never blocks the event loop.
+   * Async form of {@link writeLock}: never blocks the event loop. Another
+   * async task of this thread holding a read lock is waited for; the same
+   * task asking to upgrade its own read lock waits until the timeout (it
+   * cannot be told apart from another task), so give it one.
    * @returns true when acquired, false on timeout
    * @throws the signal's reason when aborted
    * @throws OwnerDiedError (holding the lock) if the previous writer died
