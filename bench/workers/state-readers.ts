@@ -80,6 +80,9 @@ function reader(data: ReadersData): (kind: number) => void {
     if (ns > results[ReadersResults.MAX_NS]!) results[ReadersResults.MAX_NS] = ns
   }
 
+  // readStateBuffer and readSeqlock are written out twice on purpose: one
+  // shared loop taking the reader as a parameter would make the timed call
+  // site polymorphic and add nanoseconds to both rows.
   function readStateBuffer(): void {
     let reads = 0
     let torn = 0
