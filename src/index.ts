@@ -85,3 +85,15 @@ export {
   type SnapshotStoreStats,
 } from './snapshot/snapshot-store.js'
 export { Publisher, type PublisherOptions } from './snapshot/publisher.js'
+export {
+  KeyError,
+  SharedMap,
+  type MapChange,
+  type MapChangeEvent,
+  type MapEntry,
+  type MapTransaction,
+  type SharedMapHandle,
+  type SharedMapOptions,
+  type SharedMapStats,
+  type MapUpdateOptions,
+} from './map/shared-map.js'

@@ -42,6 +42,7 @@ export const TypeTag = {
   Barrier: 7,
   StateBuffer: 8,
   SnapshotStore: 9,
+  SharedMap: 10,
 } as const
 
 /** Name of a shared object kind, as it appears in a handle's `type`. */
@@ -61,6 +62,7 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
   Barrier: 1,
   StateBuffer: 1,
   SnapshotStore: 1,
+  SharedMap: 1,
 }
 
 /** Version of the handle object format itself (the `threadstate` field). */

@@ -1,0 +1,191 @@
+/**
+ * Shared-memory layout of a SharedMap, and why it is built this way.
+ *
+ * Four buffers travel in the handle:
+ *
+ * - **control** (the handle's `buffer`, fixed): the words below.
+ * - **data** (growable): an arena of 16-byte-aligned blocks holding the hash
+ *   table and one block per entry (key and value together).
+ * - **journal** (growable): the undo log of the commit in progress.
+ * - **log** (fixed, a power of two): a byte ring of committed changes, for
+ *   `subscribe()`; written only while somebody subscribes.
+ *
+ * ```
+ *  control, Int32 words
+ *     0..3  header (MAGIC, TYPE_TAG=SharedMap, LAYOUT_VERSION, BYTE_LENGTH)
+ *     4     SEQ          sequence word: odd while a writer changes the map
+ *     5     WAITERS      threads sleeping on SEQ
+ *     6     TABLE        byte offset of the table block in data (0: no table, empty map)
+ *     7     COUNT        entries
+ *     8     TOP          end of the arena handed out so far (bump pointer)
+ *     9     FREE_BYTES   bytes on the free lists
+ *    10     JOURNAL_LEN  undo records of the commit in progress (0 outside a commit)
+ *    11     SUBSCRIBERS  live subscriptions (writers log changes while > 0)
+ *    12     LOG_HEAD     ring position after the last committed change record (mod 2^32)
+ *    13     WRITERS_DIED commits rolled back because their writer died
+ *    14     READ_RETRIES optimistic reads that had to retry
+ *    15     LOCKED_READS reads that fell back to the writers' lock
+ *    16     TABLE_GROWS  times the table was rebuilt larger
+ *    17     ROLLBACKS    commits rolled back because they threw (capacity, ...)
+ *  control, Float64 at byte 72: VERSION (index 9), 80: WRITES (index 10)
+ *  control, bytes
+ *    96     writer Mutex (96 bytes)
+ *   192     FREE_HEADS: one Int32 list head per size class (112 words)
+ *   640     end
+ *
+ *  data blocks (every block starts with its size class's size in bytes)
+ *   entry:  +0 size | +4 hash | +8 version f64 | +16 keyLength (UTF-16 units)
+ *           | +20 valueLength (bytes) | +24 tag (ValueTag | flags << 8)
+ *           | +28 key as UTF-16 | value at align8(28 + 2 * keyLength)
+ *   table:  +0 size | +4 capacity (a power of two) | +16 slots: [hash, entry offset] x capacity
+ *   free:   +0 size | +4 next free block of its class (0: none)
+ * ```
+ *
+ * **Reading** is a seqlock over the whole map (Linux's
+ * `read_seqbegin_or_lock`): a reader loads SEQ, and if it is even, looks the
+ * key up and copies what it needs, then accepts the copy only if SEQ still
+ * has that value. Nothing read during a change is used: values are decoded
+ * after the check, from a private copy, and every offset read is bounds-
+ * checked first, so garbage read mid-change can make a reader retry but
+ * never throw or loop. A reader that keeps losing to writers takes the
+ * writers' mutex and reads under it, so it is never starved.
+ *
+ * **Writing**: one writer at a time (the mutex). A commit makes SEQ odd,
+ * applies every change of the call (several keys, deletes, table growth),
+ * and makes SEQ even again: a reader sees all of a multi-key update or none.
+ * Before changing any word that committed state depends on, the writer
+ * appends its old value to the journal. If the commit throws (the arena is
+ * full) or the writer's thread dies mid-commit, the journal is replayed
+ * backwards, restoring the map word for word; the next lock holder does this
+ * when the mutex reports the owner died. New blocks are written unjournaled:
+ * nothing committed points at them yet.
+ *
+ * **Memory**: freed blocks (an overwritten value's entry, a deleted entry,
+ * an outgrown table) go onto the free list of their size class and are
+ * reused by the next allocation of that class, immediately: a reader that
+ * was still looking at the old block sees SEQ changed and retries. Blocks
+ * are freed only at the end of a commit, so a rollback never finds a block
+ * of the committed state reused. The arena itself never shrinks
+ * (a SharedArrayBuffer cannot); `clear()` empties the free lists and
+ * restarts the bump pointer. Size classes are 16-byte steps up to 256 bytes,
+ * then four per power of two (so at most ~20 % of a large block is slack).
+ *
+ * @module
+ */
+import { Header } from '../memory/layout.js'
+
+/** Int32 word offsets of the control region. */
+export const MapWord = {
+  SEQ: Header.WORDS,
+  WAITERS: Header.WORDS + 1,
+  TABLE: Header.WORDS + 2,
+  COUNT: Header.WORDS + 3,
+  TOP: Header.WORDS + 4,
+  FREE_BYTES: Header.WORDS + 5,
+  JOURNAL_LEN: Header.WORDS + 6,
+  SUBSCRIBERS: Header.WORDS + 7,
+  LOG_HEAD: Header.WORDS + 8,
+  WRITERS_DIED: Header.WORDS + 9,
+  READ_RETRIES: Header.WORDS + 10,
+  LOCKED_READS: Header.WORDS + 11,
+  TABLE_GROWS: Header.WORDS + 12,
+  ROLLBACKS: Header.WORDS + 13,
+} as const
+
+/** Float64 indices of the control region. */
+export const MapF64 = { VERSION: 9, WRITES: 10 } as const
+
+/** Byte offsets of the control areas. */
+export const MapArea = { MUTEX: 96, FREE_HEADS: 192 } as const
+
+/** Size classes (see {@link classOf}). */
+export const NUM_CLASSES = 112
+
+/** Bytes of the control region. */
+export const MAP_CONTROL_BYTES = MapArea.FREE_HEADS + NUM_CLASSES * 4
+
+/** Int32 word of the first free-list head. */
+export const FREE_HEADS_WORD = MapArea.FREE_HEADS / 4
+
+/** Byte offsets within an entry block. */
+export const Entry = {
+  SIZE: 0,
+  HASH: 4,
+  VERSION: 8,
+  KEY_LENGTH: 16,
+  VALUE_LENGTH: 20,
+  TAG: 24,
+  KEY: 28,
+} as const
+
+/** Byte offsets within a table block. */
+export const Table = { SIZE: 0, CAPACITY: 4, SLOTS: 16 } as const
+
+/** Smallest table (slots). The table doubles while more than half full. */
+export const MIN_TABLE = 8
+
+/** First block of the arena (offset 0 means "none"). */
+export const ARENA_START = 16
+
+/** How a value is stored in an entry. */
+export const ValueTag = {
+  UNDEFINED: 0,
+  NULL: 1,
+  FALSE: 2,
+  TRUE: 3,
+  /** A Float64, 8 bytes. */
+  NUMBER: 4,
+  /** A string as UTF-16 code units. */
+  STRING: 5,
+  /** Anything else, MessagePack (encoding/values.ts); flags in bits 8+. */
+  PACKED: 6,
+} as const
+
+/** Byte offset of the value within an entry whose key has `keyLength` UTF-16 units. */
+export function valueOffset(keyLength: number): number {
+  return (Entry.KEY + 2 * keyLength + 7) & ~7
+}
+
+/** Bytes of an entry block's content (before rounding to its class). */
+export function entryBytes(keyLength: number, valueLength: number): number {
+  return valueOffset(keyLength) + valueLength
+}
+
+/** Size class of a block of `n` bytes (n >= 1). */
+export function classOf(n: number): number {
+  if (n <= 256) return ((n + 15) >> 4) - 1
+  const p = 31 - Math.clz32(n - 1) // 2^p < n <= 2^(p+1)
+  const step = 1 << (p - 2)
+  return 16 + (p - 8) * 4 + Math.ceil((n - (1 << p)) / step) - 1
+}
+
+/** Bytes of a block of class `c`. */
+export function classSize(c: number): number {
+  if (c < 16) return (c + 1) * 16
+  const p = 8 + ((c - 16) >> 2)
+  return 2 ** p + (((c - 16) & 3) + 1) * 2 ** (p - 2)
+}
+
+/**
+ * FNV-1a over the UTF-16 code units of `key`. Keys are compared unit by unit,
+ * so any string (lone surrogates included) is a key of its own.
+ */
+export function hashKey(key: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return h | 0
+}
+
+/** Change-log record header: [Int32 bytes][Int32 changes (-1: reset)][Float64 version]. */
+export const LOG_RECORD_HEADER = 16
+/** Per-change header in a record: [Int32 keyLength][Int32 tag][Int32 valueLength]. */
+export const LOG_CHANGE_HEADER = 12
+/** A record whose `changes` is this asks subscribers to re-read the whole map. */
+export const LOG_RESET = -1
+/** A record whose `changes` is this says the map was cleared. */
+export const LOG_CLEAR = -2
+/** A `tag` in a change record that means "deleted". */
+export const TAG_DELETED = 255
+
+/** Readers retry optimistically this many times before taking the writers' lock. */
+export const OPTIMISTIC_TRIES = 64

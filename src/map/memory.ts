@@ -1,0 +1,47 @@
+/**
+ * A thread's views of a SharedMap's buffers. The data buffer is growable;
+ * views are fixed-length (a length-tracking view of a growable buffer is
+ * several times slower per access, DESIGN.md) and rebuilt when another
+ * thread has grown the buffer.
+ *
+ * @module
+ */
+import { MAP_CONTROL_BYTES } from './layout.js'
+
+/** The views one thread uses to read and write a map's memory. */
+export class MapMemory {
+  /** Control words. */
+  readonly ctl: Int32Array
+  /** Control Float64 fields. */
+  readonly ctlF64: Float64Array
+  /** Data views, covering the data buffer as it was at the last {@link refresh}. */
+  d8!: Uint8Array
+  d16!: Uint16Array
+  d32!: Int32Array
+  f64!: Float64Array
+
+  constructor(
+    control: SharedArrayBuffer,
+    byteOffset: number,
+    readonly data: SharedArrayBuffer,
+  ) {
+    this.ctl = new Int32Array(control, byteOffset, MAP_CONTROL_BYTES / 4)
+    this.ctlF64 = new Float64Array(control, byteOffset, MAP_CONTROL_BYTES / 8)
+    this.rebuild()
+  }
+
+  /** Rebuilds the data views if the buffer grew; true if it did. */
+  refresh(): boolean {
+    if (this.d8.length === this.data.byteLength) return false
+    this.rebuild()
+    return true
+  }
+
+  private rebuild(): void {
+    const n = this.data.byteLength
+    this.d8 = new Uint8Array(this.data, 0, n)
+    this.d16 = new Uint16Array(this.data, 0, n >> 1)
+    this.d32 = new Int32Array(this.data, 0, n >> 2)
+    this.f64 = new Float64Array(this.data, 0, n >> 3)
+  }
+}
