@@ -19,11 +19,9 @@ export interface RunningWorker<T> {
   readonly exited: Promise<number>
 }
 
-const fixture = new URL('./fixtures/worker.mjs', import.meta.url)
-
-/** Spawns `test/fixtures/worker.mjs` running `scenario` with `data`. */
-export function spawn<T = unknown>(scenario: string, data: Record<string, unknown> = {}): RunningWorker<T> {
-  const worker = new Worker(fixture, { workerData: { scenario, ...data } })
+/** Spawns `test/fixtures/<fixture>` (default `worker.mjs`) running `scenario` with `data`. */
+export function spawn<T = unknown>(scenario: string, data: Record<string, unknown> = {}, fixture = 'worker.mjs'): RunningWorker<T> {
+  const worker = new Worker(new URL(`./fixtures/${fixture}`, import.meta.url), { workerData: { scenario, ...data } })
   let outcome: WorkerOutcome<T> | undefined
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve))
   const result = new Promise<WorkerOutcome<T>>((resolve, reject) => {
@@ -41,8 +39,8 @@ export function spawn<T = unknown>(scenario: string, data: Record<string, unknow
 }
 
 /** Spawns and returns the fixture's value, throwing its error if it failed. */
-export async function run<T = unknown>(scenario: string, data: Record<string, unknown> = {}): Promise<T> {
-  const outcome = await spawn<T>(scenario, data).result
+export async function run<T = unknown>(scenario: string, data: Record<string, unknown> = {}, fixture = 'worker.mjs'): Promise<T> {
+  const outcome = await spawn<T>(scenario, data, fixture).result
   if (!outcome.ok) throw new Error(`${scenario}: ${outcome.error.name}: ${outcome.error.message}`)
   return outcome.value
 }

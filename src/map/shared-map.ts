@@ -616,7 +616,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     }
     for (const key of options.delete ?? []) {
       checkKey(key)
-      if (changes.has(key)) throw new OptionError(`Expected each key to be either set or deleted, got ${describe(key)} in both`)
+      if (changes.has(key) && changes.get(key) !== DELETE) throw new OptionError(`Expected each key to be either set or deleted, got ${describe(key)} in both`)
       changes.set(key, DELETE)
     }
     return this.locked(() => this.apply(changes))
