@@ -273,6 +273,20 @@ export function decode(bytes: Uint8Array): unknown {
 }
 
 /**
+ * Decodes the bytes `start..end` of `bytes`. Pass the same (reused) buffer
+ * every time: msgpackr caches a DataView per source array, so decoding from
+ * a fresh `subarray` each call costs about twice as much for small values.
+ * @throws DecodeError for bytes that are not such an encoding
+ */
+export function decodeRange(bytes: Uint8Array, start: number, end: number): unknown {
+  try {
+    return packr.unpack(bytes, { start, end })
+  } catch (error) {
+    throw new DecodeError(`Expected bytes written by threadstate's encoder, got undecodable bytes: ${(error as Error).message}`)
+  }
+}
+
+/**
  * Decodes into deep-frozen data: msgpackr freezes objects and arrays as it
  * builds them (much cheaper than a walk afterwards); Maps and Sets, which
  * `Object.freeze` does not protect, are then sealed by a walk, but only when

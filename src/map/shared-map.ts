@@ -8,7 +8,7 @@
  */
 import { strongMemoryOrdering } from '#platform'
 import { BlockingNotAllowedError, HandleError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
-import { decode } from '../encoding/values.js'
+import { decode, decodeRange } from '../encoding/values.js'
 import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../shared/standard-schema.js'
@@ -566,7 +566,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
   /** Decodes a {@link Pending} value from the (now validated) scratch copy. */
   private resolve(value: unknown): unknown {
     if (!(value instanceof Pending)) return value
-    return decode(this.scratch.subarray(value.start, value.start + value.length))
+    return decodeRange(this.scratch, value.start, value.start + value.length)
   }
 
   // ---- writing --------------------------------------------------------------------
@@ -578,7 +578,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
    */
   set(key: string, value: V): number {
     checkKey(key)
-    const changes: Changes = new Map([[key, this.prepare(value)]])
+    const changes: Changes = [[key, this.prepare(value)]]
     return this.locked(() => this.apply(changes))
   }
 
@@ -590,7 +590,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     checkKey(key)
     return this.locked(() => {
       if (this.writer.entryOf(key, hashKey(key)) === 0) return false
-      this.apply(new Map([[key, DELETE]]))
+      this.apply([[key, DELETE]])
       return true
     })
   }
@@ -605,7 +605,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
    * @throws OptionError if a key is both set and deleted
    */
   update(entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>, options: MapUpdateOptions = {}): number {
-    const changes: Changes = new Map()
+    const changes = new Map<string, Prepared | typeof DELETE>()
     const pairs: Iterable<readonly [string, V]> =
       entries instanceof Map || Symbol.iterator in Object(entries)
         ? (entries as Iterable<readonly [string, V]>)
@@ -619,7 +619,8 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
       if (changes.has(key) && changes.get(key) !== DELETE) throw new OptionError(`Expected each key to be either set or deleted, got ${describe(key)} in both`)
       changes.set(key, DELETE)
     }
-    return this.locked(() => this.apply(changes))
+    const list: Changes = [...changes]
+    return this.locked(() => this.apply(list))
   }
 
   /** Deletes every entry in one commit. @returns the new version */
@@ -644,7 +645,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
         result.catch(() => {})
         throw new OptionError('Expected a synchronous transaction function, got one that returned a Promise: nothing was committed')
       }
-      if (tx.changes.size > 0) this.apply(tx.changes)
+      if (tx.changes.size > 0) this.apply([...tx.changes])
       return result
     })
   }
@@ -659,7 +660,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     const prepared = this.prepare(value)
     return this.locked(() => {
       if (this.entryVersion(key) !== expectedVersion) return false
-      this.apply(new Map([[key, prepared]]))
+      this.apply([[key, prepared]])
       return true
     })
   }
@@ -669,7 +670,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     checkKey(key)
     return this.locked(() => {
       if (expectedVersion === 0 || this.entryVersion(key) !== expectedVersion) return false
-      this.apply(new Map([[key, DELETE]]))
+      this.apply([[key, DELETE]])
       return true
     })
   }
@@ -767,7 +768,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
       if (changes === 'clear') writer.clear()
       else {
         let sets = 0
-        for (const value of changes.values()) if (value !== DELETE) sets++
+        for (const [, value] of changes) if (value !== DELETE) sets++
         if (sets > 0) writer.reserve(sets)
         for (const [key, value] of changes) {
           if (value === DELETE) writer.delete(key, hashKey(key))
@@ -994,7 +995,7 @@ function decodeLogged(view: DataView, bytes: Uint8Array, at: number, tag: number
 /** The transaction view: buffered writes over reads under the lock. */
 class Transaction<V> implements MapTransaction<V> {
   /** The writes, applied in one commit when the function returns. */
-  readonly changes: Changes = new Map()
+  readonly changes = new Map<string, Prepared | typeof DELETE>()
   private readonly written = new Map<string, V>()
 
   constructor(private readonly map: SharedMap<V>) {}

@@ -36,8 +36,8 @@ import type { Prepared } from './value.js'
 /** Marks a key deleted in a set of changes. */
 export const DELETE = Symbol('delete')
 
-/** The changes of one commit: key -> new value, or {@link DELETE}. */
-export type Changes = Map<string, Prepared | typeof DELETE>
+/** The changes of one commit, each key at most once: [key, new value or {@link DELETE}]. */
+export type Changes = readonly (readonly [string, Prepared | typeof DELETE])[]
 
 const VERSION_WORD = MapF64.VERSION * 2
 const WRITES_WORD = MapF64.WRITES * 2
@@ -54,9 +54,11 @@ export class MapWriter {
   private journalLength = 0
   /** Control words journaled in this commit (each is journaled once, at its first change). */
   private readonly touched = new Uint8Array(MAP_CONTROL_BYTES / 4)
-  private readonly touchedList: number[] = []
+  private readonly touchedList = new Int32Array(MAP_CONTROL_BYTES / 4)
+  private touchedCount = 0
   /** Blocks to free when the commit is complete. */
-  private frees: number[] = []
+  private frees = new Int32Array(64)
+  private freeCount = 0
   private logBytes = new Uint8Array(256)
   private readonly logRing: Uint8Array
 
@@ -101,7 +103,7 @@ export class MapWriter {
   private touch(index: number): void {
     if (this.touched[index] === 0) {
       this.touched[index] = 1
-      this.touchedList.push(index)
+      this.touchedList[this.touchedCount++] = index
       this.record(~index, this.m.ctl[index]!)
     }
   }
@@ -121,9 +123,9 @@ export class MapWriter {
 
   private reset(): void {
     this.journalLength = 0
-    for (const i of this.touchedList) this.touched[i] = 0
-    this.touchedList.length = 0
-    this.frees = []
+    for (let i = 0; i < this.touchedCount; i++) this.touched[this.touchedList[i]!] = 0
+    this.touchedCount = 0
+    this.freeCount = 0
   }
 
   /**
@@ -187,19 +189,25 @@ export class MapWriter {
 
   /** Frees `block` when the commit completes. */
   free(block: number): void {
-    this.frees.push(block)
+    if (this.freeCount === this.frees.length) {
+      const more = new Int32Array(this.frees.length * 2)
+      more.set(this.frees)
+      this.frees = more
+    }
+    this.frees[this.freeCount++] = block
   }
 
   private flushFrees(): void {
     const m = this.m
-    for (const block of this.frees) {
+    for (let i = 0; i < this.freeCount; i++) {
+      const block = this.frees[i]!
       const size = m.d32[block >> 2]!
       const headWord = FREE_HEADS_WORD + classOf(size)
       this.setData((block >> 2) + 1, m.ctl[headWord]!)
       this.setCtl(headWord, block)
       this.setCtl(MapWord.FREE_BYTES, m.ctl[MapWord.FREE_BYTES]! + size)
     }
-    this.frees = []
+    this.freeCount = 0
   }
 
   // ---- table ---------------------------------------------------------------------
@@ -360,7 +368,7 @@ export class MapWriter {
     this.setCtl(MapWord.TOP, ARENA_START)
     this.setCtl(MapWord.FREE_BYTES, 0)
     for (let c = 0; c < NUM_CLASSES; c++) if (this.m.ctl[FREE_HEADS_WORD + c] !== 0) this.setCtl(FREE_HEADS_WORD + c, 0)
-    this.frees = []
+    this.freeCount = 0
   }
 
   /** The version of the commit in progress (latest + 1). */
@@ -391,7 +399,7 @@ export class MapWriter {
         bytes += LOG_CHANGE_HEADER + align4(2 * key.length) + (value === DELETE ? 0 : align4(value.length))
       }
     }
-    let n = changes === 'clear' ? LOG_CLEAR : changes.size
+    let n = changes === 'clear' ? LOG_CLEAR : changes.length
     if (bytes > ring.length / 2) {
       n = LOG_RESET
       bytes = LOG_RECORD_HEADER
