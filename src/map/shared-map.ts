@@ -162,6 +162,8 @@ export class KeyError extends ThreadstateError {
 
 const SEQ = MapWord.SEQ
 const DEFAULT_MAX_BYTES = 256 << 20
+/** Loads of SEQ a reader spends waiting for a commit in progress before counting a retry. */
+const ODD_SPIN = 2000
 const DEFAULT_LOG_BYTES = 256 << 10
 const RETRY: unique symbol = Symbol('retry')
 type Retry = typeof RETRY
@@ -306,7 +308,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     const hash = hashKey(key)
     const ctl = this.ctl
     for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
-      const s1 = Atomics.load(ctl, SEQ)
+      const s1 = this.settled()
       if ((s1 & 1) === 0) {
         const e = this.lookup(key, hash)
         this.scratchTop = 0
@@ -425,7 +427,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     const ctl = this.ctl
     for (;;) {
       for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
-        const s1 = Atomics.load(ctl, SEQ)
+        const s1 = this.settled()
         if ((s1 & 1) === 0) {
           this.scratchTop = 0
           const r = attempt()
@@ -447,6 +449,19 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
       if (r === RETRY) throw new ThreadstateError('Expected a well-formed map under its lock, got inconsistent memory: the map is corrupted')
       return finish(r)
     }
+  }
+
+  /**
+   * SEQ, after waiting a few microseconds for a commit in progress (SEQ odd)
+   * to end: commits are short, and a reader that gave up at once would fall
+   * back to the lock whenever it met one. Still odd if the writer is slow
+   * (preempted, or dead).
+   */
+  private settled(): number {
+    const ctl = this.ctl
+    let s = Atomics.load(ctl, SEQ)
+    for (let spin = 0; (s & 1) !== 0 && spin < ODD_SPIN; spin++) s = Atomics.load(ctl, SEQ)
+    return s
   }
 
   /**
