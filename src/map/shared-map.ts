@@ -778,6 +778,11 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     const writer = this.writer
     const seq = ctl[SEQ]!
     Atomics.store(ctl, SEQ, (seq + 1) | 0)
+    // On weakly ordered CPUs (ARM64) a plain store written after an
+    // Atomics.store may become visible before it, so a reader could see a
+    // changed table with SEQ still even: a read-modify-write orders them
+    // (DESIGN.md, "Do not lean on x86"). x86-64 keeps stores in order.
+    if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
     try {
       const version = writer.nextVersion()
       if (changes === 'clear') writer.clear()
