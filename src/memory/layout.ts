@@ -43,6 +43,9 @@ export const TypeTag = {
   StateBuffer: 8,
   SnapshotStore: 9,
   SharedMap: 10,
+  StateMachine: 11,
+  Watchdog: 12,
+  StateManager: 13,
 } as const
 
 /** Name of a shared object kind, as it appears in a handle's `type`. */
@@ -63,6 +66,9 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
   StateBuffer: 1,
   SnapshotStore: 1,
   SharedMap: 1,
+  StateMachine: 1,
+  Watchdog: 1,
+  StateManager: 1,
 }
 
 /** Version of the handle object format itself (the `threadstate` field). */
