@@ -25,4 +25,17 @@ describe('examples', () => {
     expect(r.stdout).toMatch(/, 0 inconsistent/)
     expect(r.stdout).toMatch(/restored version \d+ with tick 2000/)
   })
+
+  it('http-status-server: 4 handler workers share the status and test maps; no mixed update, no two tests, no lost count', async () => {
+    const r = await runExample('http-status-server.mjs')
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/\d+ responses, 0 inconsistent, 0 overlapping tests, 0 failed; request counter (\d+) for \1 served/)
+  })
+
+  it('camera-registry: id and IP keys always agree; probes re-validated after I/O; no detection lost', async () => {
+    const r = await runExample('camera-registry.mjs')
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/detections: (\d+) appended by 2 threads, \1 recorded/)
+    expect(r.stdout).toMatch(/readers: \d+ reads \(\d+ whole snapshots\), 0 inconsistent/)
+  })
 })
