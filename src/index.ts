@@ -97,3 +97,15 @@ export {
   type SharedMapStats,
   type MapUpdateOptions,
 } from './map/shared-map.js'
+export {
+  ListenerError,
+  StateMachine,
+  TransitionError,
+  type StateMachineDefinition,
+  type StateMachineHandle,
+  type StateMachineOptions,
+  type StateMachineStats,
+  type Transition,
+  type TransitionOptions,
+} from './machine/state-machine.js'
+export { TriggerFlags, type TriggerFlagsHandle, type TriggerFlagsStats } from './machine/trigger-flags.js'

@@ -46,6 +46,7 @@ export const TypeTag = {
   StateMachine: 11,
   Watchdog: 12,
   StateManager: 13,
+  TriggerFlags: 14,
 } as const
 
 /** Name of a shared object kind, as it appears in a handle's `type`. */
@@ -69,6 +70,7 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
   StateMachine: 1,
   Watchdog: 1,
   StateManager: 1,
+  TriggerFlags: 1,
 }
 
 /** Version of the handle object format itself (the `threadstate` field). */

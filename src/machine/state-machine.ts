@@ -1,0 +1,558 @@
+/**
+ * StateMachine: a finite state machine shared by every thread, whose
+ * transitions are atomic compare-and-set operations on one word.
+ *
+ * ```
+ *  Int32 words
+ *     0..3  header (MAGIC, TYPE_TAG=StateMachine, LAYOUT_VERSION, BYTE_LENGTH)
+ *     4     STATE     (seq << 8) | state index; seq counts transitions mod 2^24
+ *     5     WAITERS   threads sleeping on STATE
+ *     6     REJECTED  transitions refused (not allowed, or another thread moved first)
+ *     7     STATES    number of states
+ *     8     LOG       entries of the transition log (a power of two)
+ *     9     DEFINITION hash of the states and transitions (attach checks it)
+ *  Float64 at byte 48: CREATED_AT (when the initial state began, shared clock)
+ *  bytes 64..: the transition log, LOG entries of 128 bytes:
+ *     Int32 [seq | from | to | threadId] · Float64 at · Int32 reasonLength · pad · reason (48 UTF-16 units)
+ * ```
+ *
+ * A transition is one `Atomics.compareExchange` of STATE from the state the
+ * caller saw to (seq + 1, target): of several threads racing from the same
+ * state exactly one wins, and each winner owns a distinct seq, which is its
+ * slot in the log. The winner then fills that slot under a per-slot sequence
+ * word (-1 while it writes), so readers of the history never take a torn
+ * entry; they skip an entry whose writer has not finished (or died).
+ *
+ * Listeners run after the transition is committed, in the thread that made
+ * it, outside any lock (seed 003's lesson: a callback run under the state
+ * lock that calls back into the machine deadlocks).
+ *
+ * @module
+ */
+import { strongMemoryOrdering } from '#platform'
+import { HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
+import { wallNow } from '../memory/clock.js'
+import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { Header } from '../memory/layout.js'
+import { currentThreadId, domainOf } from '../memory/thread.js'
+import { deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
+
+const STATE = Header.WORDS
+const WAITERS = Header.WORDS + 1
+const REJECTED = Header.WORDS + 2
+const STATES = Header.WORDS + 3
+const LOG = Header.WORDS + 4
+const DEFINITION = Header.WORDS + 5
+const CREATED_AT = 6 // Float64 index (byte 48)
+const LOG_START = 64
+const ENTRY_BYTES = 128
+const REASON_UNITS = 48
+const SEQ_MASK = 0xffffff
+const MAX_STATES = 255
+
+/** Definition of a {@link StateMachine}. */
+export interface StateMachineDefinition<S extends string> {
+  /** Every state, by name (at most 255). */
+  readonly states: readonly S[]
+  /** The state the machine starts in. */
+  readonly initial: NoInfer<S>
+  /** For each state, the states it may move to. */
+  readonly transitions: Readonly<Partial<Record<NoInfer<S>, readonly NoInfer<S>[]>>>
+  /** States reachable from every other state (an emergency stop). */
+  readonly anyTo?: readonly NoInfer<S>[]
+}
+
+/** Options of {@link StateMachine.create}. */
+export interface StateMachineOptions<S extends string> extends StateMachineDefinition<S> {
+  /** Transitions kept in the shared log for {@link StateMachine.history} (rounded up to a power of two). @default 64 */
+  readonly historySize?: number
+}
+
+/** Handle of a {@link StateMachine}: the region plus its definition. */
+export interface StateMachineHandle<S extends string = string> extends Handle<'StateMachine'> {
+  /** The definition, checked against the hash in shared memory by `attach`. */
+  readonly definition: StateMachineDefinition<S>
+}
+
+/** One committed transition. */
+export interface Transition<S extends string = string> {
+  /** State left. */
+  readonly from: S
+  /** State entered. */
+  readonly to: S
+  /** When, in ms since the epoch on the clock shared by all threads. */
+  readonly at: number
+  /** threadstate id of the thread that made it. */
+  readonly threadId: number
+  /** Why (truncated to 48 UTF-16 units), or ''. */
+  readonly reason: string
+  /** Transition number, 1 for the first (modulo 2^24). */
+  readonly seq: number
+}
+
+/** Options of {@link StateMachine.transition}. */
+export interface TransitionOptions<S extends string> {
+  /** Why: kept in the history (48 UTF-16 units at most). */
+  readonly reason?: string
+  /** Move only if the machine is in this state now (default: whatever state it is in). */
+  readonly from?: S
+}
+
+/** Figures of a StateMachine. */
+export interface StateMachineStats<S extends string = string> {
+  /** Current state. */
+  readonly state: S
+  /** Transitions committed (modulo 2^24). */
+  readonly transitions: number
+  /** Transitions refused: not allowed, or another thread moved first. */
+  readonly rejected: number
+  /** Milliseconds since the current state was entered. */
+  readonly inStateMs: number
+}
+
+/** A transition that is not allowed; says from, to and what is allowed. */
+export class TransitionError extends ThreadstateError {
+  /** Always `'TransitionError'`. */
+  override name = 'TransitionError'
+  constructor(
+    message: string,
+    /** The state the machine was in. */
+    readonly from: string,
+    /** The state asked for. */
+    readonly to: string,
+    /** The states allowed from `from`. */
+    readonly allowed: readonly string[],
+  ) {
+    super(message)
+  }
+}
+
+/** Listeners threw after a transition was committed; the transition stands. */
+export class ListenerError extends ThreadstateError {
+  /** Always `'ListenerError'`. */
+  override name = 'ListenerError'
+  constructor(
+    message: string,
+    /** What the listeners threw. */
+    readonly errors: readonly unknown[],
+  ) {
+    super(message)
+  }
+}
+
+/** FNV-1a of the canonical JSON of a definition. */
+function definitionHash(d: StateMachineDefinition<string>): number {
+  const canonical = JSON.stringify([
+    d.states,
+    d.initial,
+    d.states.map((s) => [...(d.transitions[s] ?? [])].sort()),
+    [...(d.anyTo ?? [])].sort(),
+  ])
+  let h = 0x811c9dc5
+  for (let i = 0; i < canonical.length; i++) h = Math.imul(h ^ canonical.charCodeAt(i), 0x01000193)
+  return h | 0
+}
+
+/** Checks a definition; returns the allowed-target table (by index). */
+function compile(d: unknown): { states: readonly string[]; allowed: readonly (readonly boolean[])[]; initial: number } {
+  if (typeof d !== 'object' || d === null) throw new OptionError(`Expected a state machine definition, got ${describe(d)}`)
+  const { states, initial, transitions, anyTo = [] } = d as StateMachineDefinition<string>
+  if (!Array.isArray(states) || states.length === 0 || states.length > MAX_STATES || !states.every((s) => typeof s === 'string')) {
+    throw new OptionError(`Expected \`states\` to be 1 to ${MAX_STATES} state names, got ${describe(states)}`)
+  }
+  if (new Set(states).size !== states.length) throw new OptionError(`Expected unique state names, got ${describe(states)}`)
+  const index = new Map(states.map((s, i) => [s, i]))
+  const known = (s: unknown, where: string): number => {
+    const i = index.get(s as string)
+    if (i === undefined) throw new OptionError(`Expected a state of ${JSON.stringify(states)} in ${where}, got ${describe(s)}`)
+    return i
+  }
+  const start = known(initial, '`initial`')
+  if (typeof transitions !== 'object' || transitions === null) {
+    throw new OptionError(`Expected \`transitions\` to map states to arrays of states, got ${describe(transitions)}`)
+  }
+  const allowed = states.map(() => states.map(() => false))
+  for (const [from, tos] of Object.entries(transitions as Record<string, unknown>)) {
+    const f = known(from, '`transitions` keys')
+    if (!Array.isArray(tos)) throw new OptionError(`Expected \`transitions.${from}\` to be an array of states, got ${describe(tos)}`)
+    for (const to of tos) allowed[f]![known(to, `\`transitions.${from}\``)] = true
+  }
+  if (!Array.isArray(anyTo)) throw new OptionError(`Expected \`anyTo\` to be an array of states, got ${describe(anyTo)}`)
+  for (const to of anyTo) {
+    const t = known(to, '`anyTo`')
+    for (let f = 0; f < states.length; f++) if (f !== t) allowed[f]![t] = true
+  }
+  return { states, allowed, initial: start }
+}
+
+/**
+ * A state machine shared by every thread (seeds 000 and 003: a supervisor
+ * with trigger flags and an emergency stop reachable from any state).
+ *
+ * @example
+ * ```ts
+ * const fsm = StateMachine.create({
+ *   states: ['init', 'ready', 'walking', 'stopped', 'estop'],
+ *   initial: 'init',
+ *   transitions: { init: ['ready'], ready: ['walking'], walking: ['stopped'], stopped: ['ready'] },
+ *   anyTo: ['estop'],
+ * })
+ * fsm.transition('ready', { reason: 'calibrated' })  // true: committed
+ * fsm.transition('stopped')                           // false: not allowed from 'ready'
+ * // any thread, any state:
+ * StateMachine.attach(handle).transition('estop', { reason: 'watchdog' })
+ * ```
+ */
+export class StateMachine<S extends string = string> {
+  /** The structured-cloneable handle. */
+  readonly handle: StateMachineHandle<S>
+  /** The state names, in definition order. */
+  readonly states: readonly S[]
+  private readonly words: Int32Array
+  private readonly f64: Float64Array
+  private readonly units: Uint16Array
+  private readonly allowed: readonly (readonly boolean[])[]
+  private readonly index: ReadonlyMap<string, number>
+  private readonly logSize: number
+  private readonly listeners = new Set<(t: Transition<S>) => void>()
+  private readonly fence = new Int32Array(new SharedArrayBuffer(4))
+
+  private constructor(handle: StateMachineHandle<S>, compiled: ReturnType<typeof compile>) {
+    this.handle = handle
+    this.states = compiled.states as readonly S[]
+    this.allowed = compiled.allowed
+    this.index = new Map(compiled.states.map((s, i) => [s, i]))
+    this.words = new Int32Array(handle.buffer, handle.byteOffset, handle.byteLength >> 2)
+    this.f64 = new Float64Array(handle.buffer, handle.byteOffset, handle.byteLength >> 3)
+    this.units = new Uint16Array(handle.buffer, handle.byteOffset, handle.byteLength >> 1)
+    this.logSize = this.words[LOG]!
+  }
+
+  /**
+   * Creates a machine in its `initial` state.
+   * @throws OptionError for a definition that names unknown states, has duplicates, ...
+   */
+  static create<const S extends string>(options: StateMachineOptions<S>): StateMachine<S> {
+    const compiled = compile(options)
+    const historySize = options.historySize ?? 64
+    if (!Number.isInteger(historySize) || historySize < 1 || historySize > 1 << 16) {
+      throw new OptionError(`Expected \`historySize\` to be an integer from 1 to 65536, got ${describe(historySize)}`)
+    }
+    const logSize = 2 ** Math.ceil(Math.log2(historySize))
+    const region = allocateRegion('StateMachine', LOG_START + logSize * ENTRY_BYTES)
+    const words = new Int32Array(region.buffer)
+    const definition: StateMachineDefinition<S> = {
+      states: [...options.states],
+      initial: options.initial,
+      transitions: Object.fromEntries(Object.entries(options.transitions).map(([k, v]) => [k, [...(v as S[])]])) as unknown as StateMachineDefinition<S>['transitions'],
+      anyTo: [...(options.anyTo ?? [])],
+    }
+    words[STATES] = compiled.states.length
+    words[LOG] = logSize
+    words[DEFINITION] = definitionHash(definition)
+    new Float64Array(region.buffer)[CREATED_AT] = wallNow()
+    for (let k = 0; k < logSize; k++) words[(LOG_START + k * ENTRY_BYTES) >> 2] = -2 // never written
+    Atomics.store(words, STATE, compiled.initial)
+    const handle: StateMachineHandle<S> = { ...makeHandle('StateMachine', region, domainOf().buffer), definition }
+    return new StateMachine<S>(handle, compiled)
+  }
+
+  /**
+   * Rebuilds a machine from its handle, in any thread.
+   * @throws HandleError if the handle is invalid or its definition does not match the shared one
+   */
+  static attach<S extends string = string>(handle: StateMachineHandle<S>): StateMachine<S> {
+    const definition = (handle as { definition?: unknown } | null)?.definition
+    let compiled: ReturnType<typeof compile>
+    try {
+      compiled = compile(definition)
+    } catch (error) {
+      throw new HandleError(`Expected a StateMachine handle with a valid definition, got one whose definition is invalid: ${(error as Error).message}`)
+    }
+    const logSize = (handle as { byteLength?: unknown }).byteLength
+    const checked = checkHandle(handle, 'StateMachine', typeof logSize === 'number' ? logSize : -1) as StateMachineHandle<S>
+    const words = new Int32Array(checked.buffer, checked.byteOffset, checked.byteLength >> 2)
+    const n = words[LOG]!
+    if (n < 1 || (n & (n - 1)) !== 0 || LOG_START + n * ENTRY_BYTES !== checked.byteLength) {
+      throw new HandleError(`Expected a StateMachine region of ${LOG_START + n * ENTRY_BYTES} bytes for a log of ${n}, got ${checked.byteLength}`)
+    }
+    if (words[DEFINITION] !== definitionHash(definition as StateMachineDefinition<string>) || words[STATES] !== compiled.states.length) {
+      throw new HandleError('Expected a StateMachine handle whose definition matches the one in shared memory, got a different definition')
+    }
+    domainOf(checked.domain)
+    return new StateMachine<S>(checked, compiled)
+  }
+
+  // ---- reading ------------------------------------------------------------------
+
+  /** The current state. */
+  get state(): S {
+    return this.states[Atomics.load(this.words, STATE) & 0xff]!
+  }
+
+  /** Whether the machine is in `state` now. */
+  is(state: S): boolean {
+    return this.state === state
+  }
+
+  /** The states `state` (default: the current one) may move to. */
+  allowedFrom(state: S = this.state): S[] {
+    const f = this.indexOf(state, 'allowedFrom')
+    return this.states.filter((_, t) => this.allowed[f]![t])
+  }
+
+  /** Whether a transition `from` -> `to` is allowed by the definition. */
+  canTransition(to: S, from: S = this.state): boolean {
+    return this.allowed[this.indexOf(from, 'from')]![this.indexOf(to, 'transition')]!
+  }
+
+  private indexOf(state: unknown, what: string): number {
+    const i = this.index.get(state as string)
+    if (i === undefined) {
+      throw new TransitionError(`Expected a state of ${JSON.stringify(this.states)} for ${what}, got ${describe(state)}`, String(this.state), String(state), [])
+    }
+    return i
+  }
+
+  // ---- transitions ----------------------------------------------------------------
+
+  /**
+   * Moves to `to` if the definition allows it from the current state (or
+   * from `options.from`, if given and current), atomically: of several
+   * threads racing, exactly one wins from a given state. Listeners of this
+   * instance run after the commit, outside any lock.
+   * @returns true if this call made the transition; false if it is not
+   *   allowed from the current state or another thread moved first
+   * @throws TransitionError for a state name the machine does not have
+   * @throws ListenerError if listeners threw (the transition stands)
+   */
+  transition(to: S, options: TransitionOptions<S> = {}): boolean {
+    return this.attempt(to, options) !== undefined
+  }
+
+  /**
+   * {@link transition}, throwing instead of returning false.
+   * @throws TransitionError saying from, to and what is allowed
+   */
+  transitionOrThrow(to: S, options: TransitionOptions<S> = {}): void {
+    const words = this.words
+    const seen = Atomics.load(words, STATE)
+    if (this.attempt(to, options) !== undefined) return
+    const now = Atomics.load(words, STATE)
+    const from = this.states[now & 0xff]!
+    const allowed = this.allowedFrom(from)
+    const raced = now !== seen ? ' (another thread moved it meanwhile)' : ''
+    const wanted = options.from !== undefined && options.from !== from ? `: expected to be in ${JSON.stringify(options.from)}` : ''
+    throw new TransitionError(
+      `Expected a transition allowed from ${JSON.stringify(from)} (to ${allowed.map((s) => JSON.stringify(s)).join(', ') || 'nothing'}), got ${JSON.stringify(to)}${wanted}${raced}`,
+      from,
+      to,
+      allowed,
+    )
+  }
+
+  private attempt(to: S, options: TransitionOptions<S>): Transition<S> | undefined {
+    const t = this.indexOf(to, 'transition')
+    const expected = options.from === undefined ? -1 : this.indexOf(options.from, 'from')
+    const reason = options.reason ?? ''
+    if (typeof reason !== 'string') throw new OptionError(`Expected \`reason\` to be a string, got ${describe(reason)}`)
+    const words = this.words
+    const word = Atomics.load(words, STATE)
+    const f = word & 0xff
+    if ((expected >= 0 && f !== expected) || !this.allowed[f]![t]) {
+      Atomics.add(words, REJECTED, 1)
+      return undefined
+    }
+    const seq = ((word >>> 8) + 1) & SEQ_MASK
+    if (Atomics.compareExchange(words, STATE, word, (seq << 8) | t) !== word) {
+      Atomics.add(words, REJECTED, 1)
+      return undefined
+    }
+    const transition: Transition<S> = {
+      from: this.states[f]!,
+      to,
+      at: wallNow(),
+      threadId: currentThreadId(this.handle),
+      reason: reason.length > REASON_UNITS ? reason.slice(0, REASON_UNITS - 1) + '…' : reason,
+      seq,
+    }
+    this.record(transition, f, t)
+    if (Atomics.load(words, WAITERS) !== 0) Atomics.notify(words, STATE)
+    this.emit(transition)
+    return transition
+  }
+
+  /** Writes the transition into its log slot under the slot's sequence word. */
+  private record(tr: Transition<S>, from: number, to: number): void {
+    const base = LOG_START + (tr.seq & (this.logSize - 1)) * ENTRY_BYTES
+    const w = base >> 2
+    const words = this.words
+    Atomics.store(words, w, -1)
+    if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
+    words[w + 1] = from
+    words[w + 2] = to
+    words[w + 3] = tr.threadId
+    this.f64[(base + 16) >> 3] = tr.at
+    words[w + 6] = tr.reason.length
+    const u = (base + 32) >> 1
+    for (let i = 0; i < tr.reason.length; i++) this.units[u + i] = tr.reason.charCodeAt(i)
+    Atomics.store(words, w, tr.seq)
+  }
+
+  private emit(transition: Transition<S>): void {
+    if (this.listeners.size === 0) return
+    const errors: unknown[] = []
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(transition)
+      } catch (error) {
+        errors.push(error)
+      }
+    }
+    if (errors.length > 0) {
+      throw new ListenerError(
+        `Expected transition listeners to return, got ${errors.length} that threw (the transition ${transition.from} -> ${transition.to} is committed): ${(errors[0] as Error)?.message ?? String(errors[0])}`,
+        errors,
+      )
+    }
+  }
+
+  /**
+   * Calls `listener` after each transition this instance makes (in this
+   * thread, after the commit, outside any lock). For transitions made by
+   * other threads, use {@link subscribe}.
+   * @returns a function that removes the listener
+   */
+  onTransition(listener: (transition: Transition<S>) => void): () => void {
+    if (typeof listener !== 'function') throw new OptionError(`Expected a listener function, got ${describe(listener)}`)
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  // ---- history and waiting -----------------------------------------------------------
+
+  /**
+   * The last `n` committed transitions (at most the log size), oldest first.
+   * An entry whose writer has not finished (or died after its commit) is
+   * left out.
+   */
+  history(n = this.logSize): Transition<S>[] {
+    const latest = Atomics.load(this.words, STATE) >>> 8
+    const count = Math.min(n, this.logSize, latest)
+    const out: Transition<S>[] = []
+    for (let k = count - 1; k >= 0; k--) {
+      const entry = this.entry((latest - k) & SEQ_MASK)
+      if (entry) out.push(entry)
+    }
+    return out
+  }
+
+  /** The log entry of transition `seq`, if it is complete and not overwritten. */
+  private entry(seq: number): Transition<S> | undefined {
+    const base = LOG_START + (seq & (this.logSize - 1)) * ENTRY_BYTES
+    const w = base >> 2
+    const words = this.words
+    const s1 = Atomics.load(words, w)
+    if (s1 !== seq) return undefined
+    const from = words[w + 1]!
+    const to = words[w + 2]!
+    const threadId = words[w + 3]!
+    const at = this.f64[(base + 16) >> 3]!
+    const length = Math.min(REASON_UNITS, Math.max(0, words[w + 6]!))
+    let reason = ''
+    const u = (base + 32) >> 1
+    for (let i = 0; i < length; i++) reason += String.fromCharCode(this.units[u + i]!)
+    if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
+    if (Atomics.load(words, w) !== s1 || !this.states[from] || !this.states[to]) return undefined
+    return { from: this.states[from], to: this.states[to], at, threadId, reason, seq }
+  }
+
+  /** Blocks until the machine is in `state`, at most `timeoutMs`; false on timeout. */
+  waitFor(state: S, timeoutMs?: number): boolean {
+    const target = this.indexOf(state, 'waitFor')
+    const deadline = deadlineOf(timeoutMs)
+    const words = this.words
+    for (;;) {
+      const word = Atomics.load(words, STATE)
+      if ((word & 0xff) === target) return true
+      Atomics.add(words, WAITERS, 1)
+      try {
+        if (Atomics.load(words, STATE) !== word) continue
+        if (!sleepWhile(words, STATE, word, deadline)) return false
+      } finally {
+        Atomics.sub(words, WAITERS, 1)
+      }
+    }
+  }
+
+  /** Async form of {@link waitFor}; keeps a Node process alive while waiting. */
+  async waitForAsync(state: S, options: AsyncWaitOptions = {}): Promise<boolean> {
+    const target = this.indexOf(state, 'waitForAsync')
+    const deadline = deadlineOf(options.timeoutMs)
+    const words = this.words
+    for (;;) {
+      const word = Atomics.load(words, STATE)
+      if ((word & 0xff) === target) return true
+      Atomics.add(words, WAITERS, 1)
+      try {
+        if (Atomics.load(words, STATE) !== word) continue
+        if (!(await sleepWhileAsync(words, STATE, word, deadline, options.signal))) return false
+      } finally {
+        Atomics.sub(words, WAITERS, 1)
+      }
+    }
+  }
+
+  /**
+   * Every transition committed after the subscription starts (at the first
+   * `next()`), by any thread, in order. If more than the log size happened
+   * between two reads, the overwritten ones are skipped (`seq` shows the
+   * gap). Ends on `break` or when `signal` aborts.
+   */
+  async *subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Transition<S>, void, undefined> {
+    const { signal } = options
+    const words = this.words
+    let last = Atomics.load(words, STATE) >>> 8
+    for (;;) {
+      const word = Atomics.load(words, STATE)
+      const latest = word >>> 8
+      if (latest === last) {
+        Atomics.add(words, WAITERS, 1)
+        try {
+          if (Atomics.load(words, STATE) === word) await sleepWhileAsync(words, STATE, word, Infinity, signal)
+        } catch (error) {
+          if (signal?.aborted) return
+          throw error
+        } finally {
+          Atomics.sub(words, WAITERS, 1)
+        }
+        continue
+      }
+      const behind = (latest - last) & SEQ_MASK
+      const first = behind > this.logSize ? (latest - this.logSize + 1) & SEQ_MASK : (last + 1) & SEQ_MASK
+      for (let seq = first, k = 0; k < Math.min(behind, this.logSize); k++, seq = (seq + 1) & SEQ_MASK) {
+        let entry = this.entry(seq)
+        // The winner of `seq` may still be writing its entry: give it a moment.
+        for (let spin = 0; entry === undefined && spin < 1000 && Atomics.load(words, (LOG_START + (seq & (this.logSize - 1)) * ENTRY_BYTES) >> 2) === -1; spin++) {
+          entry = this.entry(seq)
+        }
+        if (entry) yield entry
+      }
+      last = latest
+    }
+  }
+
+  /** Figures of this machine. */
+  stats(): StateMachineStats<S> {
+    const word = Atomics.load(this.words, STATE)
+    const latest = word >>> 8
+    const entry = latest === 0 ? undefined : this.entry(latest)
+    const since = latest === 0 ? this.f64[CREATED_AT]! : (entry?.at ?? wallNow())
+    return {
+      state: this.states[word & 0xff]!,
+      transitions: latest,
+      rejected: Atomics.load(this.words, REJECTED),
+      inStateMs: Math.max(0, wallNow() - since),
+    }
+  }
+}

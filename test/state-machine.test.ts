@@ -1,0 +1,191 @@
+/**
+ * StateMachine and TriggerFlags: definitions and errors on one thread; 4
+ * workers racing the same transitions (exactly one winner each, the history a
+ * legal path, estop from every state); listeners after the commit, outside
+ * any lock; takeAll losing no flag set concurrently.
+ */
+import { describe, expect, it } from 'vitest'
+import { HandleError, ListenerError, OptionError, StateMachine, TransitionError, TriggerFlags } from '../src/index.js'
+import { STRESS, raise, signals, spawn, until, type RunningWorker } from './helpers.js'
+
+const FIXTURE = 'machine-worker.mjs'
+const robot = {
+  states: ['init', 'ready', 'calibrating', 'walking', 'stopped', 'estop'],
+  initial: 'init',
+  transitions: { init: ['ready'], ready: ['calibrating', 'walking'], calibrating: ['ready'], walking: ['stopped'], stopped: ['ready'], estop: ['init'] },
+  anyTo: ['estop'],
+} as const
+
+async function results<T>(workers: RunningWorker<T>[]): Promise<T[]> {
+  return Promise.all(
+    workers.map(async (w) => {
+      const o = await w.result
+      if (!o.ok) throw new Error(`${o.error.name}: ${o.error.message}`)
+      return o.value
+    }),
+  )
+}
+
+describe('StateMachine, one thread', () => {
+  it('allows only the defined transitions; anyTo from every other state', () => {
+    const fsm = StateMachine.create(robot)
+    expect(fsm.state).toBe('init')
+    expect(fsm.transition('walking')).toBe(false)
+    expect(fsm.transition('ready', { reason: 'booted' })).toBe(true)
+    expect(fsm.is('ready')).toBe(true)
+    expect(fsm.transition('walking', { from: 'calibrating' })).toBe(false)
+    expect(fsm.transition('walking', { from: 'ready' })).toBe(true)
+    for (const s of robot.states) {
+      if (s === 'estop') continue
+      const m = StateMachine.create({ ...robot, initial: s })
+      expect(m.transition('estop', { reason: 'test' })).toBe(true)
+      expect(m.transition('estop')).toBe(false) // already there: not a transition
+    }
+    expect(fsm.stats()).toMatchObject({ state: 'walking', transitions: 2, rejected: 2 })
+  })
+
+  it('transitionOrThrow says from, to and what is allowed; unknown states are errors', () => {
+    const fsm = StateMachine.create(robot)
+    let error: TransitionError | undefined
+    try {
+      fsm.transitionOrThrow('walking')
+    } catch (e) {
+      error = e as TransitionError
+    }
+    expect(error).toBeInstanceOf(TransitionError)
+    expect(error).toMatchObject({ from: 'init', to: 'walking', allowed: ['ready', 'estop'] })
+    expect(error!.message).toMatch(/allowed from "init" \(to "ready", "estop"\), got "walking"/)
+    expect(() => fsm.transition('flying' as never)).toThrow(TransitionError)
+    expect(() => StateMachine.create({ ...robot, initial: 'nope' as never })).toThrow(OptionError)
+    expect(() => StateMachine.create({ ...robot, transitions: { init: ['nowhere' as never] } })).toThrow(/nowhere/)
+    expect(() => StateMachine.create({ ...robot, states: ['a', 'a'] as never })).toThrow(OptionError)
+  })
+
+  it('history is the committed path with reasons; long reasons are truncated', () => {
+    const fsm = StateMachine.create({ ...robot, historySize: 4 })
+    fsm.transition('ready', { reason: 'r1' })
+    fsm.transition('walking', { reason: 'x'.repeat(100) })
+    fsm.transition('stopped')
+    fsm.transition('ready')
+    fsm.transition('estop', { reason: 'watchdog' })
+    const h = fsm.history()
+    expect(h.map((t) => `${t.from}>${t.to}`)).toEqual(['ready>walking', 'walking>stopped', 'stopped>ready', 'ready>estop'])
+    expect(h[0]!.reason).toHaveLength(48)
+    expect(h[3]).toMatchObject({ reason: 'watchdog', seq: 5 })
+    expect(fsm.history(2).map((t) => t.to)).toEqual(['ready', 'estop'])
+  })
+
+  it('listeners run after the commit, can transition again, and their errors do not undo it', () => {
+    const fsm = StateMachine.create(robot)
+    const seen: string[] = []
+    const off = fsm.onTransition((t) => {
+      seen.push(`${t.from}>${t.to}:${fsm.state}`)
+      if (t.to === 'ready') fsm.transition('calibrating') // re-entering is safe: no lock is held
+    })
+    fsm.transition('ready')
+    expect(seen).toEqual(['init>ready:ready', 'ready>calibrating:calibrating'])
+    off()
+    fsm.onTransition(() => {
+      throw new Error('listener bug')
+    })
+    expect(() => fsm.transition('ready')).toThrow(ListenerError)
+    expect(fsm.state).toBe('ready')
+  })
+
+  it('waits for a state, sync and async; subscribe sees other instances; handles are checked', async () => {
+    const fsm = StateMachine.create(robot)
+    const other = StateMachine.attach(structuredClone(fsm.handle))
+    expect(fsm.waitFor('ready', 10)).toBe(false)
+    const events = fsm.subscribe()
+    const first = events.next()
+    setTimeout(() => other.transition('ready', { reason: 'other' }), 10)
+    expect(await fsm.waitForAsync('ready', { timeoutMs: 5000 })).toBe(true)
+    expect((await first).value).toMatchObject({ from: 'init', to: 'ready', reason: 'other' })
+    other.transition('estop')
+    expect((await events.next()).value).toMatchObject({ from: 'ready', to: 'estop' })
+    await events.return()
+    const tampered = { ...fsm.handle, definition: { ...robot, anyTo: [] } }
+    expect(() => StateMachine.attach(tampered as never)).toThrow(HandleError)
+    expect(() => StateMachine.attach({ ...fsm.handle, definition: null } as never)).toThrow(HandleError)
+  })
+})
+
+describe('StateMachine across threads', () => {
+  it('4 workers race every transition: one winner each, a legal path, estop from anywhere', async () => {
+    const fsm = StateMachine.create({
+      states: ['s0', 's1', 's2', 's3', 'estop'],
+      initial: 's0',
+      transitions: { s0: ['s1'], s1: ['s2'], s2: ['s3'], s3: ['s0'], estop: ['s0'] },
+      anyTo: ['estop'],
+      historySize: 1 << 16,
+    })
+    const flags = signals()
+    const attempts = 5_000 * STRESS
+    const ws = Array.from({ length: 4 }, (_, id) =>
+      spawn<{ won: number[]; refused: number; listenerSawCommitted: boolean }>('fsmRace', { handle: fsm.handle, flags, id, attempts, estopEvery: 7 }, FIXTURE),
+    )
+    await until(flags, 1, 4)
+    raise(flags, 2)
+    const out = await results(ws)
+    const wins = out.flatMap((o) => o.won)
+    const total = fsm.stats().transitions
+    expect(new Set(wins).size).toBe(wins.length) // no seq won twice
+    expect(wins.length).toBe(total)
+    expect(out.reduce((n, o) => n + o.refused, 0) + total).toBe(4 * attempts)
+    expect(out.reduce((n, o) => n + o.refused, 0)).toBeGreaterThan(0) // they really raced
+    expect(out.every((o) => o.listenerSawCommitted)).toBe(true)
+    const history = fsm.history()
+    expect(history.length).toBe(Math.min(total, 1 << 16))
+    for (let i = 1; i < history.length; i++) {
+      expect(history[i]!.from).toBe(history[i - 1]!.to)
+      expect(history[i]!.seq).toBe(history[i - 1]!.seq + 1)
+      expect(fsm.canTransition(history[i]!.to, history[i]!.from)).toBe(true)
+    }
+    const estopFrom = new Set(history.filter((t) => t.to === 'estop').map((t) => t.from))
+    expect(estopFrom).toEqual(new Set(['s0', 's1', 's2', 's3']))
+  })
+})
+
+describe('TriggerFlags', () => {
+  it('set, test, take, takeAll, waits, errors', async () => {
+    const triggers = TriggerFlags.create(['calibrate', 'walk', 'stop'])
+    expect(triggers.set('walk')).toBe(false)
+    expect(triggers.set('walk')).toBe(true)
+    expect(triggers.test('walk')).toBe(true)
+    expect(triggers.take('walk')).toBe(true)
+    expect(triggers.take('walk')).toBe(false)
+    triggers.set('stop')
+    triggers.set('calibrate')
+    expect(triggers.takeAll()).toEqual(['calibrate', 'stop'])
+    expect(triggers.takeAll()).toEqual([])
+    expect(triggers.waitAny(5)).toBe(false)
+    setTimeout(() => TriggerFlags.attach<'calibrate' | 'walk' | 'stop'>(triggers.handle).set('stop'), 10)
+    expect(await triggers.waitAnyAsync({ timeoutMs: 5000 })).toBe(true)
+    expect(triggers.peek()).toEqual(['stop'])
+    expect(() => triggers.set('fly' as never)).toThrow(OptionError)
+    expect(() => TriggerFlags.create([])).toThrow(OptionError)
+    expect(() => TriggerFlags.attach({ ...triggers.handle, names: 5 } as never)).toThrow(HandleError)
+  })
+
+  it('takeAll from a worker loses no flag set concurrently by 4 workers; read-then-clear does', async () => {
+    for (const racy of [false, true]) {
+      const triggers = TriggerFlags.create(['a', 'b', 'c', 'd'])
+      const flags = signals()
+      const times = 20_000 * STRESS
+      const setters = ['a', 'b', 'c', 'a'].map((name) => spawn<number>('flagSet', { handle: triggers.handle, flags, name, times }, FIXTURE))
+      const taker = spawn<Record<string, number>>('flagTake', { handle: triggers.handle, flags, racy }, FIXTURE)
+      await until(flags, 1, 5)
+      raise(flags, 2)
+      const fresh = await results(setters)
+      raise(flags, 0)
+      const [taken] = await results([taker])
+      const lost = fresh[0]! + fresh[3]! - (taken!['a'] ?? 0) + fresh[1]! - (taken!['b'] ?? 0) + fresh[2]! - (taken!['c'] ?? 0)
+      if (racy) expect(lost).toBeGreaterThan(0)
+      else {
+        expect(lost).toBe(0)
+        expect(taken!['b']).toBe(fresh[1])
+        expect(fresh.reduce((a, b) => a + b, 0)).toBeGreaterThan(100) // the taker kept up: the race was real
+      }
+    }
+  })
+})
