@@ -18,3 +18,5 @@ export {
   type SaveOptions,
   type SnapshotFile,
 } from './persist.js'
+export { ThreadstateMetrics, type HasStats, type MetricsOptions, type MetricsSource } from './metrics.js'
+export { serveStatus, toJson, type StatusServer, type StatusServerOptions } from './status-server.js'
