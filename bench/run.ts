@@ -15,6 +15,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { locksSuite } from './locks.js'
+import { mapSuite } from './map.js'
 import { snapshotSuite } from './snapshot.js'
 import { stateBufferSuite } from './state-buffer.js'
 import {
@@ -30,7 +31,7 @@ import {
 } from './report.js'
 
 /** Every suite `npm run bench` knows. Add new suites here. */
-const SUITES: readonly Suite[] = [locksSuite, stateBufferSuite, snapshotSuite]
+const SUITES: readonly Suite[] = [locksSuite, stateBufferSuite, snapshotSuite, mapSuite]
 
 /** Where JSON results go: bench/results/ in the repository (this file runs from dist/bench/). */
 const RESULTS = new URL('../../bench/results/', import.meta.url)

@@ -14,7 +14,10 @@ export interface HasStats {
   /** Figures, nested objects allowed; numbers and booleans become gauges, strings `_info` gauges. */
   stats(): object
   /** The object's handle, whose `type` names its kind. */
-  readonly handle?: { readonly type?: string }
+  readonly handle?: {
+    /** Kind of the object (`Mutex`, `SharedMap`, ...). */
+    readonly type?: string
+  }
 }
 
 /** Where the objects come from: a fixed record, or a function called at every scrape (a registry). */

@@ -13,7 +13,12 @@ import type { ThreadstateMetrics } from './metrics.js'
 /** Options of {@link serveStatus}. */
 export interface StatusServerOptions {
   /** What `GET /status` serves: an object with `get()` (a SnapshotStore) or a function. */
-  readonly status?: { get(): unknown } | (() => unknown)
+  readonly status?:
+    | {
+        /** The value to serve. */
+        get(): unknown
+      }
+    | (() => unknown)
   /** What `GET /metrics` serves. */
   readonly metrics?: ThreadstateMetrics
   /** Port; 0 picks a free one. @default 0 */
