@@ -530,7 +530,12 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
       bigger.set(this.scratch.subarray(0, start))
       this.scratch = bigger
     }
-    this.scratch.set(m.d8.subarray(at, at + length), start)
+    if (length <= 64) {
+      // A loop beats subarray() + set() (which allocates) for small values.
+      const d8 = m.d8
+      const scratch = this.scratch
+      for (let i = 0; i < length; i++) scratch[start + i] = d8[at + i]!
+    } else this.scratch.set(m.d8.subarray(at, at + length), start)
     this.scratchTop = start + length
     return new Pending(start, length)
   }
