@@ -109,3 +109,13 @@ export {
   type TransitionOptions,
 } from './machine/state-machine.js'
 export { TriggerFlags, type TriggerFlagsHandle, type TriggerFlagsStats } from './machine/trigger-flags.js'
+export { MAX_HZ, RateLoop, threadMayBlock, type RateLoopOptions, type RateLoopStats, type TickInfo } from './runtime/rate-loop.js'
+export {
+  Watchdog,
+  type StateBufferWatchdogOptions,
+  type WatchdogExpiry,
+  type WatchdogHandle,
+  type WatchdogOptions,
+  type WatchdogStats,
+  type WatchdogWatchOptions,
+} from './runtime/watchdog.js'
