@@ -322,7 +322,9 @@ export class StateMachine<S extends string = string> {
    * threads racing, exactly one wins from a given state. Listeners of this
    * instance run after the commit, outside any lock.
    * @returns true if this call made the transition; false if it is not
-   *   allowed from the current state or another thread moved first
+   *   allowed from the current state, or (with `from`) the machine is not
+   *   in `from` any more. Without `from`, a race lost to another thread is
+   *   retried from the state that thread moved to.
    * @throws TransitionError for a state name the machine does not have
    * @throws ListenerError if listeners threw (the transition stands)
    */
@@ -357,16 +359,24 @@ export class StateMachine<S extends string = string> {
     const reason = options.reason ?? ''
     if (typeof reason !== 'string') throw new OptionError(`Expected \`reason\` to be a string, got ${describe(reason)}`)
     const words = this.words
-    const word = Atomics.load(words, STATE)
-    const f = word & 0xff
-    if ((expected >= 0 && f !== expected) || !this.allowed[f]![t]) {
-      Atomics.add(words, REJECTED, 1)
-      return undefined
-    }
-    const seq = ((word >>> 8) + 1) & SEQ_MASK
-    if (Atomics.compareExchange(words, STATE, word, (seq << 8) | t) !== word) {
-      Atomics.add(words, REJECTED, 1)
-      return undefined
+    let word: number
+    let f: number
+    let seq: number
+    for (;;) {
+      word = Atomics.load(words, STATE)
+      f = word & 0xff
+      if ((expected >= 0 && f !== expected) || !this.allowed[f]![t]) {
+        Atomics.add(words, REJECTED, 1)
+        return undefined
+      }
+      seq = ((word >>> 8) + 1) & SEQ_MASK
+      if (Atomics.compareExchange(words, STATE, word, (seq << 8) | t) === word) break
+      // Another thread moved first. With `from`, that is a refusal; without,
+      // retry from the state it moved to (an estop must not be lost to a race).
+      if (expected >= 0) {
+        Atomics.add(words, REJECTED, 1)
+        return undefined
+      }
     }
     const transition: Transition<S> = {
       from: this.states[f]!,
