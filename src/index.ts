@@ -119,3 +119,15 @@ export {
   type WatchdogStats,
   type WatchdogWatchOptions,
 } from './runtime/watchdog.js'
+export {
+  RegistryError,
+  StateManager,
+  type EntriesOf,
+  type EntryStats,
+  type RegistryEntries,
+  type RegistryEntryHandle,
+  type RegistryErrorReason,
+  type RegistryStats,
+  type SharedObject,
+  type StateManagerHandle,
+} from './runtime/registry.js'

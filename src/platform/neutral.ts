@@ -17,3 +17,19 @@ export function nativeThreadId(): number | undefined {
  * read-modify-write between copying and re-checking (see DESIGN.md).
  */
 export const strongMemoryOrdering = false
+
+/**
+ * Takes the oldest message queued on `channel` (a `BroadcastChannel`) without
+ * returning to the event loop, as `{ message }`, or undefined if none is
+ * queued. Unsupported here ({@link canReceiveMessagesSync} is false): browsers
+ * deliver messages only between tasks, so this always returns undefined.
+ */
+export function receiveMessageSync(_channel: object): { readonly message: unknown } | undefined {
+  return undefined
+}
+
+/**
+ * Whether {@link receiveMessageSync} can take messages without returning to
+ * the event loop (so a thread in a tight loop still receives them).
+ */
+export const canReceiveMessagesSync = false
