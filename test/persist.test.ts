@@ -94,7 +94,10 @@ describe('snapshot persistence', () => {
     ]
     const flippedFormat = Buffer.from(good)
     flippedFormat.writeUInt32LE(9, 8)
-    variants.push(['other format', flippedFormat, /format version 1, got 9/])
+    variants.push(['other format', flippedFormat, /format version 2, got 9/])
+    const flippedVersion = Buffer.from(good)
+    flippedVersion[20]! ^= 0x10 // the snapshot version field: covered by the checksum
+    variants.push(['flipped version field', flippedVersion, /checksum/])
     for (const [name, bytes, message] of variants) {
       const bad = join(dir, `bad-${name.replace(/ /g, '-')}.snap`)
       await writeFile(bad, bytes)

@@ -10,11 +10,11 @@
  * ```
  *  offset  size  field
  *       0     8  magic "TSSNAP\0\n"
- *       8     4  format version (u32 LE) = 1
+ *       8     4  format version (u32 LE) = 2
  *      12     4  payload length (u32 LE)
  *      16     8  snapshot version (f64 LE)
  *      24     8  timestamp, ms since the epoch (f64 LE)
- *      32    32  SHA-256 of the payload
+ *      32    32  SHA-256 of bytes 8..32 (the fields above) and the payload
  *      64     n  payload: the snapshot, encoded as in shared memory (msgpack)
  * ```
  *
@@ -31,6 +31,11 @@ import { decode, encode } from '../encoding/values.js'
 import { OptionError, ThreadstateError, describe } from '../errors.js'
 import { SnapshotStore, type SnapshotStoreOptions } from '../snapshot/snapshot-store.js'
 
+/** SHA-256 of a file's header fields (bytes 8..32) and payload: every byte but the magic and the checksum itself. */
+function checksum(file: Buffer): Buffer {
+  return createHash('sha256').update(file.subarray(8, 32)).update(file.subarray(HEADER_BYTES)).digest()
+}
+
 /** A snapshot file cannot be used: truncated, corrupted, or of another format. */
 export class SnapshotFileError extends ThreadstateError {
   /** Always `'SnapshotFileError'`. */
@@ -38,7 +43,8 @@ export class SnapshotFileError extends ThreadstateError {
 }
 
 const MAGIC = Buffer.from('TSSNAP\0\n', 'latin1')
-const FORMAT_VERSION = 1
+/** 2: the checksum covers the header fields too (1 covered only the payload, so a flipped version or timestamp went unnoticed). */
+const FORMAT_VERSION = 2
 const HEADER_BYTES = 64
 
 /** What a snapshot file holds. */
@@ -86,8 +92,8 @@ function encodeFile(value: unknown, version: number, timestamp: number): Buffer 
   file.writeUInt32LE(payload.length, 12)
   file.writeDoubleLE(version, 16)
   file.writeDoubleLE(timestamp, 24)
-  createHash('sha256').update(payload).digest().copy(file, 32)
   file.set(payload, HEADER_BYTES)
+  checksum(file).copy(file, 32)
   return file
 }
 
@@ -168,7 +174,7 @@ export async function loadSnapshot<T = unknown>(path: string): Promise<SnapshotF
     throw new SnapshotFileError(`Expected a ${where} of ${HEADER_BYTES + length} bytes, got ${file.length}: truncated or padded`)
   }
   const payload = file.subarray(HEADER_BYTES)
-  if (!createHash('sha256').update(payload).digest().equals(file.subarray(32, 64))) {
+  if (!checksum(file).equals(file.subarray(32, 64))) {
     throw new SnapshotFileError(`Expected the checksum of ${where} to match its contents, got a mismatch: the file is corrupted`)
   }
   return { value: decode(payload) as T, version: file.readDoubleLE(16), timestamp: file.readDoubleLE(24) }
