@@ -3,8 +3,10 @@
  * The `threadstate` command line (the package's `bin`). Node-only.
  *
  * ```
- * threadstate demo [--duration <seconds>]   the locks at work across worker threads
- * threadstate --help                        the commands
+ * threadstate demo [--duration <s>] [--kill-estimator-after <s>] [--port <n>] [--plain]
+ * threadstate demo-locks [--duration <s>]
+ * threadstate bench [name ...] [--quick] [--out <dir>] [--list]
+ * threadstate --help
  * ```
  *
  * Each command is one entry of {@link COMMANDS}: its options (for
@@ -12,7 +14,7 @@
  * module only when it runs. To add a command, add an entry.
  *
  * Exit codes: 0 success, 1 the command failed (e.g. a demo check), 2 bad
- * usage (unknown command or option, bad option value).
+ * usage (unknown command or option, bad option value), 130 interrupted.
  *
  * @module
  */
@@ -32,10 +34,12 @@ interface Command {
   readonly description: string
   /** Options for parseArgs (`--help` is added to every command). */
   readonly options: OptionSpecs
+  /** Whether the command takes positional arguments (names). @default false */
+  readonly positionals?: boolean
   /** Help lines of the options: [flags, explanation]. */
   readonly optionHelp: readonly (readonly [string, string])[]
   /** Runs the command with parsed options; resolves with the exit code. */
-  run(values: OptionValues): Promise<number>
+  run(values: OptionValues, positionals: readonly string[]): Promise<number>
 }
 
 /** A bad command line: reported with the relevant usage, exit code 2. */
@@ -49,20 +53,80 @@ class UsageError extends Error {
   }
 }
 
-/** Reads `--<name> <seconds>` as milliseconds. */
-function secondsOption(name: string, value: OptionValues[string], help: string): number {
+/** Reads `--<name> <seconds>` (> 0, or >= `min` if given, and <= 600) as milliseconds. */
+function secondsOption(name: string, value: OptionValues[string], help: string, min?: number): number {
   const seconds = typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN
-  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600) {
-    const got = `\`${String(value)}\``
-    throw new UsageError(`Expected \`--${name}\` to be a number of seconds > 0 and <= 600, got ${got}`, help)
+  const low = min === undefined ? seconds > 0 : seconds >= min
+  if (!Number.isFinite(seconds) || !low || seconds > 600) {
+    const range = min === undefined ? '> 0' : `>= ${min}`
+    throw new UsageError(`Expected \`--${name}\` to be a number of seconds ${range} and <= 600, got \`${String(value)}\``, help)
   }
   return seconds * 1000
 }
 
+/** Reads `--port <n>`: an integer from 0 (any free port) to 65535. */
+function portOption(value: OptionValues[string], help: string): number {
+  const port = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`Expected \`--port\` to be an integer from 0 (any free port) to 65535, got \`${String(value)}\``, help)
+  }
+  return port
+}
+
+/** The demo's shortest run: time to start four threads, take off and land. */
+const MIN_DEMO_SECONDS = 1
+/** The estimator must die at least this long before the end, so the watchdog can be seen acting. */
+const KILL_MARGIN_MS = 500
+
 const COMMANDS: Readonly<Record<string, Command>> = {
   demo: {
-    summary: 'show the locks at work across real worker threads (about 4 s)',
-    usage: 'threadstate demo [--duration <seconds>]',
+    summary: 'a drone control stack on 4 threads: state buffers, state machine, watchdog, /status, /metrics',
+    usage: 'threadstate demo [--duration <seconds>] [--kill-estimator-after <seconds>] [--port <n>] [--plain]',
+    description:
+      'An estimator worker publishes a simulated drone state at 100 Hz (StateBuffer); a controller worker\n' +
+      'reads it at 1 kHz (RateLoop + readInto), verifies its checksum and publishes a PD command; a\n' +
+      'supervisor worker runs the flight StateMachine (init -> ready -> flying -> landed, estop from\n' +
+      'anywhere) with a Watchdog on the pose age (seeds 000, 003). The main thread serves GET /status\n' +
+      '(a SnapshotStore snapshot) and GET /metrics (Prometheus) on 127.0.0.1, shows the run live, and\n' +
+      'ends with checks: exit 0 if all pass, 1 if one fails.',
+    options: {
+      duration: { type: 'string', short: 'd' },
+      'kill-estimator-after': { type: 'string', short: 'k' },
+      port: { type: 'string', short: 'p' },
+      plain: { type: 'boolean' },
+    },
+    optionHelp: [
+      ['-d, --duration <seconds>', 'how long the run lasts (default: 10, at least 1)'],
+      ['-k, --kill-estimator-after <seconds>', 'terminate the estimator then: the watchdog drives the machine to estop'],
+      ['-p, --port <n>', 'port of the status server on 127.0.0.1 (default: 0, any free port)'],
+      ['--plain', 'print plain lines even on a terminal (they are the default when stdout is not one)'],
+    ],
+    async run(values) {
+      const help = commandHelp('demo', true)
+      const { DEFAULT_DURATION_MS, runDroneDemo } = await import('./drone/demo.js')
+      const durationMs =
+        values['duration'] === undefined ? DEFAULT_DURATION_MS : secondsOption('duration', values['duration'], help, MIN_DEMO_SECONDS)
+      const kill = values['kill-estimator-after']
+      const killEstimatorAfterMs = kill === undefined ? undefined : secondsOption('kill-estimator-after', kill, help)
+      if (killEstimatorAfterMs !== undefined && killEstimatorAfterMs > durationMs - KILL_MARGIN_MS) {
+        throw new UsageError(
+          `Expected \`--kill-estimator-after\` to be at least ${KILL_MARGIN_MS / 1000} s before the end of the run ` +
+            `(\`--duration\` ${durationMs / 1000} s), got \`${String(kill)}\``,
+          help,
+        )
+      }
+      const port = values['port'] === undefined ? 0 : portOption(values['port'], help)
+      return runDroneDemo({
+        durationMs,
+        port,
+        ...(killEstimatorAfterMs === undefined ? {} : { killEstimatorAfterMs }),
+        ...(values['plain'] === true ? { live: false } : {}),
+      })
+    },
+  },
+  'demo-locks': {
+    summary: 'the lock family at work across real worker threads (about 4 s)',
+    usage: 'threadstate demo-locks [--duration <seconds>]',
     description:
       'Runs four short scenes on real worker threads: a Mutex against lost updates, ReentrantMutex\n' +
       'versus DeadlockError (seed 003), a worker killed while holding a lock (OwnerDiedError and\n' +
@@ -72,9 +136,55 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     async run(values) {
       const duration = values['duration']
       const options =
-        duration === undefined ? {} : { durationMs: secondsOption('duration', duration, commandHelp('demo', true)) }
-      const { runDemo } = await import('./demo.js')
+        duration === undefined ? {} : { durationMs: secondsOption('duration', duration, commandHelp('demo-locks', true)) }
+      const { runDemo } = await import('./locks/demo.js')
       return runDemo(options)
+    },
+  },
+  bench: {
+    summary: 'run the benchmarks, each beside the alternative it replaces; markdown + JSON results',
+    usage: 'threadstate bench [name ...] [--quick] [--out <dir>] [--list]',
+    description:
+      'Runs the benchmark cases named (`state-buffer/read`, `read`) or whole suites (`locks`,\n' +
+      '`state-buffer`, `snapshot`, `map`); every case if none is named (about 2 minutes on 2 cores).\n' +
+      'Tables go to stdout, progress to stderr, and <suite>.md and <suite>.json to the output directory.',
+    options: {
+      quick: { type: 'boolean', short: 'q' },
+      out: { type: 'string', short: 'o' },
+      list: { type: 'boolean' },
+    },
+    positionals: true,
+    optionHelp: [
+      ['-q, --quick', 'shorter runs: a look, not a measurement'],
+      ['-o, --out <dir>', 'where the markdown and JSON go (default: ./threadstate-bench)'],
+      ['--list', 'list the cases and exit'],
+    ],
+    async run(values, names) {
+      const help = commandHelp('bench', true)
+      const { loadBench, runBenchCommand } = await import('./bench.js')
+      const bench = await loadBench()
+      if (values['list'] === true) {
+        const cases = bench.benchCases()
+        console.log(columns(cases.map((c) => [c.name, c.description])))
+        return 0
+      }
+      const unknown = bench.unknownNames(names)
+      if (unknown.length > 0) {
+        const suites = [...new Set(bench.benchCases().map((c) => c.suite))].join(', ')
+        throw new UsageError(
+          `Expected bench case or suite names (${suites}; \`threadstate bench --list\` lists the cases), got ${unknown.map((n) => `\`${n}\``).join(', ')}`,
+          help,
+        )
+      }
+      const out = values['out']
+      if (out !== undefined && (typeof out !== 'string' || out.trim() === '')) {
+        throw new UsageError(`Expected \`--out\` to be a directory, got \`${String(out)}\``, help)
+      }
+      return runBenchCommand(bench, {
+        filters: names,
+        quick: values['quick'] === true,
+        outDir: typeof out === 'string' ? out : 'threadstate-bench',
+      })
     },
   },
 }
@@ -116,6 +226,25 @@ function version(): string {
   return String(pkg.version)
 }
 
+/** parseArgs' message for a bad command line, said as "expected X, got Y". */
+function parseErrorMessage(name: string, code: string, message: string): string {
+  const quoted = /'([^']*)'/.exec(message)?.[1]
+  const options = Object.entries(COMMANDS[name]!.options).map(([option]) => `--${option}`)
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && quoted !== undefined) {
+    return `Expected an option of \`threadstate ${name}\` (${[...options, '--help'].join(', ')}), got \`${quoted}\``
+  }
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && quoted !== undefined) {
+    return `Expected only options after \`threadstate ${name}\`, got the argument \`${quoted}\``
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && quoted !== undefined) {
+    const option = quoted.split(' <')[0]!.split(', ').at(-1)!
+    return message.endsWith('argument missing')
+      ? `Expected a value after \`${option}\`, got none`
+      : `Expected no value for \`${option}\` (a flag), got one`
+  }
+  return `Expected a valid command line, got: ${message}`
+}
+
 function isCommand(name: string | undefined): name is string {
   return name !== undefined && Object.hasOwn(COMMANDS, name)
 }
@@ -143,27 +272,27 @@ async function main(argv: readonly string[]): Promise<number> {
     throw new UsageError(`Expected a command (${names}) or --help, got \`${first}\``, mainHelp())
   }
   const command = COMMANDS[first]!
-  let values: OptionValues
+  let parsed: { values: OptionValues; positionals: string[] }
   try {
-    values = parseArgs({
+    parsed = parseArgs({
       args: [...rest],
       options: { ...command.options, help: { type: 'boolean', short: 'h' } },
       strict: true,
-      allowPositionals: false,
-    }).values
+      allowPositionals: command.positionals === true,
+    })
   } catch (error) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for bad command lines.
     const code = (error as { code?: unknown } | null)?.code
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError((error as Error).message, commandHelp(first, true))
+      throw new UsageError(parseErrorMessage(first, code, (error as Error).message), commandHelp(first, true))
     }
     throw error
   }
-  if (values['help'] === true) {
+  if (parsed.values['help'] === true) {
     console.log(commandHelp(first))
     return 0
   }
-  return command.run(values)
+  return command.run(parsed.values, parsed.positionals)
 }
 
 try {
