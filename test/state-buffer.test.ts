@@ -287,4 +287,17 @@ describe('StateBuffer versions past 2^32', () => {
     expect(buf.at(start + 2)?.value.x).toBe(2) // the version whose low 32 bits are 0
     expect(buf.waitForVersion(start + 6, 10)).toBe(true)
   })
+
+  it('updateRateHz falls when the writers go silent (a dead writer does not look alive)', async () => {
+    const buf = StateBuffer.create(schema({ x: f64() }))
+    for (let i = 0; i < 20; i++) {
+      buf.update({ x: i })
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    const live = buf.stats().updateRateHz
+    await new Promise((r) => setTimeout(r, 400))
+    const silent = buf.stats().updateRateHz
+    expect(live).toBeGreaterThan(0)
+    expect(silent).toBeLessThan(live / 3)
+  })
 })

@@ -81,7 +81,7 @@ export interface StateBufferStats {
   readonly readRetries: number
   /** Most retries one read needed. */
   readonly longestRetryStreak: number
-  /** Updates per second over the versions in the ring. */
+  /** Updates per second over the versions in the ring (falling while the writers are silent). */
   readonly updateRateHz: number
   /** Age of the latest state, in ms (NaN before the first update). */
   readonly lastUpdateAgeMs: number
@@ -402,7 +402,11 @@ export class StateBuffer<S extends Schema = Schema> {
     const recent = this.history(view.slots - 1)
     const newest = recent[0]
     const oldest = recent[recent.length - 1]
-    const span = newest && oldest ? newest.timestamp - oldest.timestamp : 0
+    const now = wallNow()
+    let span = newest && oldest ? newest.timestamp - oldest.timestamp : 0
+    // A writer that went silent for longer than its average gap: count the
+    // silence, so the rate falls towards 0 instead of staying at its last value.
+    if (newest && recent.length > 1 && now - newest.timestamp > span / (recent.length - 1)) span = now - oldest!.timestamp
     const sources = view.sources.counts()
     return {
       version: newest?.version ?? view.latestVersion(),
@@ -413,7 +417,7 @@ export class StateBuffer<S extends Schema = Schema> {
       readRetries: counts.retries,
       longestRetryStreak: counts.longestRetryStreak,
       updateRateHz: span > 0 ? ((recent.length - 1) * 1000) / span : 0,
-      lastUpdateAgeMs: newest ? wallNow() - newest.timestamp : Number.NaN,
+      lastUpdateAgeMs: newest ? now - newest.timestamp : Number.NaN,
       sources,
       writersDied: Atomics.load(view.words, StateWord.WRITERS_DIED),
       historyCapacity: view.slots - 1,
