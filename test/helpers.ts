@@ -45,6 +45,17 @@ export async function run<T = unknown>(scenario: string, data: Record<string, un
   return outcome.value
 }
 
+/** The values of several fixture workers, throwing the first failure. */
+export async function results<T>(workers: readonly RunningWorker<T>[]): Promise<T[]> {
+  return Promise.all(
+    workers.map(async (w) => {
+      const o = await w.result
+      if (!o.ok) throw new Error(`${o.error.name}: ${o.error.message}`)
+      return o.value
+    }),
+  )
+}
+
 /** A small array of shared flags for handshakes between threads. */
 export function signals(count = 8): Int32Array {
   return new Int32Array(new SharedArrayBuffer(count * 4))

@@ -14,7 +14,7 @@ import { SharedMap } from '../src/index.js'
 import { superviseWorker } from '../src/node/index.js'
 // @ts-expect-error: a plain .mjs fixture, no type declarations
 import { generationOf, valueAt } from './fixtures/map-values.mjs'
-import { STRESS, raise, signals, spawn, until, type RunningWorker } from './helpers.js'
+import { STRESS, raise, signals, spawn, until, results } from './helpers.js'
 
 const FIXTURE = 'map-worker.mjs'
 const KEYS = 12
@@ -27,15 +27,6 @@ function seed(map: SharedMap<unknown>, keys: number, g: number): void {
   map.update(entries)
 }
 
-async function results<T>(workers: RunningWorker<T>[]): Promise<T[]> {
-  return Promise.all(
-    workers.map(async (w) => {
-      const o = await w.result
-      if (!o.ok) throw new Error(`${o.error.name}: ${o.error.message}`)
-      return o.value
-    }),
-  )
-}
 
 /** Runs `writers` writer workers in `mode` against 4 readers; returns the readers' results and commits. */
 async function readersVersusWriters(mode: 'update' | 'transaction' | 'sets', writers: number, reads: number) {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { HandleError, ListenerError, OptionError, StateMachine, TransitionError, TriggerFlags } from '../src/index.js'
-import { STRESS, raise, signals, spawn, until, type RunningWorker } from './helpers.js'
+import { STRESS, raise, signals, spawn, until, results } from './helpers.js'
 
 const FIXTURE = 'machine-worker.mjs'
 const robot = {
@@ -16,15 +16,6 @@ const robot = {
   anyTo: ['estop'],
 } as const
 
-async function results<T>(workers: RunningWorker<T>[]): Promise<T[]> {
-  return Promise.all(
-    workers.map(async (w) => {
-      const o = await w.result
-      if (!o.ok) throw new Error(`${o.error.name}: ${o.error.message}`)
-      return o.value
-    }),
-  )
-}
 
 describe('StateMachine, one thread', () => {
   it('allows only the defined transitions; anyTo from every other state', () => {

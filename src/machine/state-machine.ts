@@ -35,7 +35,8 @@ import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { currentThreadId, domainOf } from '../memory/thread.js'
-import { deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
+import { waitUntil, waitUntilAsync } from '../shared/version-wait.js'
+import { sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
 
 const STATE = Header.WORDS
 const WAITERS = Header.WORDS + 1
@@ -480,37 +481,13 @@ export class StateMachine<S extends string = string> {
   /** Blocks until the machine is in `state`, at most `timeoutMs`; false on timeout. */
   waitFor(state: S, timeoutMs?: number): boolean {
     const target = this.indexOf(state, 'waitFor')
-    const deadline = deadlineOf(timeoutMs)
-    const words = this.words
-    for (;;) {
-      const word = Atomics.load(words, STATE)
-      if ((word & 0xff) === target) return true
-      Atomics.add(words, WAITERS, 1)
-      try {
-        if (Atomics.load(words, STATE) !== word) continue
-        if (!sleepWhile(words, STATE, word, deadline)) return false
-      } finally {
-        Atomics.sub(words, WAITERS, 1)
-      }
-    }
+    return waitUntil(this.words, STATE, WAITERS, () => (Atomics.load(this.words, STATE) & 0xff) === target, timeoutMs)
   }
 
   /** Async form of {@link waitFor}; keeps a Node process alive while waiting. */
-  async waitForAsync(state: S, options: AsyncWaitOptions = {}): Promise<boolean> {
+  waitForAsync(state: S, options: AsyncWaitOptions = {}): Promise<boolean> {
     const target = this.indexOf(state, 'waitForAsync')
-    const deadline = deadlineOf(options.timeoutMs)
-    const words = this.words
-    for (;;) {
-      const word = Atomics.load(words, STATE)
-      if ((word & 0xff) === target) return true
-      Atomics.add(words, WAITERS, 1)
-      try {
-        if (Atomics.load(words, STATE) !== word) continue
-        if (!(await sleepWhileAsync(words, STATE, word, deadline, options.signal))) return false
-      } finally {
-        Atomics.sub(words, WAITERS, 1)
-      }
-    }
+    return waitUntilAsync(this.words, STATE, WAITERS, () => (Atomics.load(this.words, STATE) & 0xff) === target, options)
   }
 
   /**

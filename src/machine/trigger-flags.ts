@@ -14,7 +14,8 @@ import { HandleError, OptionError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
-import { deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
+import { waitUntil, waitUntilAsync } from '../shared/version-wait.js'
+import type { AsyncWaitOptions } from '../sync/wait.js'
 
 const FLAGS = Header.WORDS
 const WAITERS = Header.WORDS + 1
@@ -127,34 +128,12 @@ export class TriggerFlags<F extends string = string> {
 
   /** Blocks until some flag is set, at most `timeoutMs`; false on timeout. Does not clear. */
   waitAny(timeoutMs?: number): boolean {
-    const deadline = deadlineOf(timeoutMs)
-    const words = this.words
-    for (;;) {
-      if (Atomics.load(words, FLAGS) !== 0) return true
-      Atomics.add(words, WAITERS, 1)
-      try {
-        if (Atomics.load(words, FLAGS) !== 0) return true
-        if (!sleepWhile(words, FLAGS, 0, deadline)) return false
-      } finally {
-        Atomics.sub(words, WAITERS, 1)
-      }
-    }
+    return waitUntil(this.words, FLAGS, WAITERS, () => Atomics.load(this.words, FLAGS) !== 0, timeoutMs)
   }
 
   /** Async form of {@link waitAny}. */
-  async waitAnyAsync(options: AsyncWaitOptions = {}): Promise<boolean> {
-    const deadline = deadlineOf(options.timeoutMs)
-    const words = this.words
-    for (;;) {
-      if (Atomics.load(words, FLAGS) !== 0) return true
-      Atomics.add(words, WAITERS, 1)
-      try {
-        if (Atomics.load(words, FLAGS) !== 0) return true
-        if (!(await sleepWhileAsync(words, FLAGS, 0, deadline, options.signal))) return false
-      } finally {
-        Atomics.sub(words, WAITERS, 1)
-      }
-    }
+  waitAnyAsync(options: AsyncWaitOptions = {}): Promise<boolean> {
+    return waitUntilAsync(this.words, FLAGS, WAITERS, () => Atomics.load(this.words, FLAGS) !== 0, options)
   }
 
   /** Figures: flags set now and how many times any was set. */

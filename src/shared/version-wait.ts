@@ -21,38 +21,57 @@ export interface VersionWords {
   latestVersion(): number
 }
 
-/** Blocks until the version is at least `version`, at most `timeoutMs`; false on timeout. */
-export function waitForVersion(v: VersionWords, version: number, timeoutMs?: number): boolean {
+/**
+ * Blocks until `done()` holds, sleeping on `words[word]` (whose writers
+ * notify when `words[waiters]` is non-zero), at most `timeoutMs`; false on
+ * timeout. The protocol of the module comment, for any condition that can
+ * only change together with that word.
+ */
+export function waitUntil(words: Int32Array, word: number, waiters: number, done: () => boolean, timeoutMs?: number): boolean {
   const deadline = deadlineOf(timeoutMs)
-  const { words, pub: PUB, waiters: WAITERS } = v
   for (;;) {
-    if (v.latestVersion() >= version) return true
-    Atomics.add(words, WAITERS, 1)
+    if (done()) return true
+    Atomics.add(words, waiters, 1)
     try {
-      const pub = Atomics.load(words, PUB)
-      if (v.latestVersion() >= version) return true
-      if (!sleepWhile(words, PUB, pub, deadline)) return false
+      const seen = Atomics.load(words, word)
+      if (done()) return true
+      if (!sleepWhile(words, word, seen, deadline)) return false
     } finally {
-      Atomics.sub(words, WAITERS, 1)
+      Atomics.sub(words, waiters, 1)
     }
   }
 }
 
-/** Async form of {@link waitForVersion}: keeps a Node process alive; rejects with the signal's reason. */
-export async function waitForVersionAsync(v: VersionWords, version: number, options: AsyncWaitOptions = {}): Promise<boolean> {
+/** Async form of {@link waitUntil}: keeps a Node process alive; rejects with the signal's reason. */
+export async function waitUntilAsync(
+  words: Int32Array,
+  word: number,
+  waiters: number,
+  done: () => boolean,
+  options: AsyncWaitOptions = {},
+): Promise<boolean> {
   const deadline = deadlineOf(options.timeoutMs)
-  const { words, pub: PUB, waiters: WAITERS } = v
   for (;;) {
-    if (v.latestVersion() >= version) return true
-    Atomics.add(words, WAITERS, 1)
+    if (done()) return true
+    Atomics.add(words, waiters, 1)
     try {
-      const pub = Atomics.load(words, PUB)
-      if (v.latestVersion() >= version) return true
-      if (!(await sleepWhileAsync(words, PUB, pub, deadline, options.signal))) return false
+      const seen = Atomics.load(words, word)
+      if (done()) return true
+      if (!(await sleepWhileAsync(words, word, seen, deadline, options.signal))) return false
     } finally {
-      Atomics.sub(words, WAITERS, 1)
+      Atomics.sub(words, waiters, 1)
     }
   }
+}
+
+/** Blocks until the version is at least `version`, at most `timeoutMs`; false on timeout. */
+export function waitForVersion(v: VersionWords, version: number, timeoutMs?: number): boolean {
+  return waitUntil(v.words, v.pub, v.waiters, () => v.latestVersion() >= version, timeoutMs)
+}
+
+/** Async form of {@link waitForVersion}: keeps a Node process alive; rejects with the signal's reason. */
+export function waitForVersionAsync(v: VersionWords, version: number, options: AsyncWaitOptions = {}): Promise<boolean> {
+  return waitUntilAsync(v.words, v.pub, v.waiters, () => v.latestVersion() >= version, options)
 }
 
 /** Wakes every thread waiting for a version (call after storing PUB). */
