@@ -217,9 +217,12 @@ export class StateMachine<S extends string = string> {
   private readonly logSize: number
   private readonly listeners = new Set<(t: Transition<S>) => void>()
   private readonly fence = new Int32Array(new SharedArrayBuffer(4))
+  /** This thread's id (an instance never leaves the thread that made it). */
+  private readonly tid: number
 
   private constructor(handle: StateMachineHandle<S>, compiled: ReturnType<typeof compile>) {
     this.handle = handle
+    this.tid = currentThreadId(handle)
     this.states = compiled.states as readonly S[]
     this.allowed = compiled.allowed
     this.index = new Map(compiled.states.map((s, i) => [s, i]))
@@ -383,7 +386,7 @@ export class StateMachine<S extends string = string> {
       from: this.states[f]!,
       to,
       at: wallNow(),
-      threadId: currentThreadId(this.handle),
+      threadId: this.tid,
       reason: reason.length > REASON_UNITS ? reason.slice(0, REASON_UNITS - 1) + '…' : reason,
       seq,
     }
