@@ -146,7 +146,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     usage: 'threadstate bench [name ...] [--quick] [--out <dir>] [--list]',
     description:
       'Runs the benchmark cases named (`state-buffer/read`, `read`) or whole suites (`locks`,\n' +
-      '`state-buffer`, `snapshot`, `map`); every case if none is named (about 2 minutes on 2 cores).\n' +
+      '`state-buffer`, `snapshot`, `map`, `runtime`); every case if none is named (about 2.5 minutes on 2 cores).\n' +
       'Tables go to stdout, progress to stderr, and <suite>.md and <suite>.json to the output directory.',
     options: {
       quick: { type: 'boolean', short: 'q' },
