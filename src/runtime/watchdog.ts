@@ -223,7 +223,10 @@ export class Watchdog {
 
   /**
    * Rebuilds a watchdog from its handle, in any thread: to kick it, or to
-   * watch it from there (with `options`).
+   * watch it from there (with `options`). A `source` (as `forStateBuffer`
+   * sets) is a function and does not travel with the handle: a watchdog
+   * attached without one counts only kicks, so pass the `source` again to
+   * watch a StateBuffer's age from another thread.
    * @throws HandleError if `handle` is not a valid Watchdog handle
    * @throws OptionError for a bad option
    */
