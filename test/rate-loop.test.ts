@@ -37,7 +37,8 @@ function expectSaneRun(r: LoopRun, hz: number, durationMs: number): void {
   expect(r.stats.ticks).toBeLessThanOrEqual(expected * 1.01)
   // Absolute deadlines: every deadline of the run was either served or skipped.
   expect(r.stats.ticks + r.stats.skipped).toBe(expected)
-  expect(r.skippedSeen).toBe(r.stats.skipped)
+  // Deadlines skipped after the last tick (the thread descheduled as the run ends) are seen by no tick.
+  expect(r.skippedSeen).toBeLessThanOrEqual(r.stats.skipped)
   expect(r.lastIndex).toBeLessThan(expected)
   expect(r.disorder).toBe(0)
   expect(r.early).toBe(0)

@@ -10,7 +10,7 @@
  * Each check also runs against a deliberately broken variant that it must catch.
  */
 import { describe, expect, it } from 'vitest'
-import { SharedMap } from '../src/index.js'
+import { Barrier, SharedMap } from '../src/index.js'
 import { superviseWorker } from '../src/node/index.js'
 // @ts-expect-error: a plain .mjs fixture, no type declarations
 import { generationOf, valueAt } from './fixtures/map-values.mjs'
@@ -94,8 +94,9 @@ describe('SharedMap across threads', () => {
     const rounds = 2_000 * STRESS
     // Odd slots exist already: racers expect the version they were given; even slots must be absent (0).
     const versions = Array.from({ length: rounds }, (_, r) => (r % 2 === 1 ? map.set(`slot${r}`, { owner: -1 }) : 0))
+    const barrier = Barrier.create({ parties: 4 })
     const ws = Array.from({ length: 4 }, (_, id) =>
-      spawn<number[]>('mapClaim', { handle: map.handle, flags, id, rounds, versions }, FIXTURE),
+      spawn<number[]>('mapClaim', { handle: map.handle, flags, id, rounds, versions, barrier: barrier.handle }, FIXTURE),
     )
     await until(flags, 1, 4)
     raise(flags, 2)
