@@ -24,7 +24,8 @@ if (isMainThread) {
   superviseWorker(estimator)
   const controller = new Worker(new URL(import.meta.url), { workerData: { role: 'controller', drone: drone.handle } })
   const report = new Promise((resolve) => controller.once('message', resolve))
-  setTimeout(() => void estimator.terminate(), 600) // the estimator dies at 0.6 s
+  await drone.waitForVersionAsync(20, { timeoutMs: 30_000 }) // the estimator is up (workers start slowly on a busy machine)
+  setTimeout(() => void estimator.terminate(), 300) // then it dies 0.3 s later
   const { reads, fresh, stale, lastVersion, x } = await report
   const stats = drone.stats()
   console.log(`controller: ${reads} reads at ~1 kHz, ${fresh} fresh, ${stale} stale after the estimator stopped`)
@@ -56,7 +57,10 @@ if (isMainThread) {
   let fresh = 0
   let stale = 0
   let lastVersion = 0
-  for (let i = 0; i < 1000; i++) {
+  drone.waitForVersion(1, 30_000)
+  // 1000 reads at ~1 kHz, and on until 50 stale ones were seen (at most 30 s on a busy machine).
+  const deadline = Date.now() + 30_000
+  for (let i = 0; i < 1000 || (stale < 50 && Date.now() < deadline); i++) {
     lastVersion = reader.readInto(flat)
     if (lastVersion !== 0) {
       reads++
