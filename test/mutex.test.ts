@@ -154,6 +154,31 @@ describe('Mutex across threads', () => {
     await holder.exited
   })
 
+  it('stats keep a histogram of contended waits, with percentiles', async () => {
+    const m = Mutex.create()
+    const flags = signals()
+    const holder = spawn('holdUntil', { kind: 'Mutex', handle: m.handle, flags })
+    await until(flags, 0, 1)
+    setTimeout(() => raise(flags, 1), 30)
+    expect(await m.lockAsync({ timeoutMs: 10_000 })).toBe(true)
+    m.unlock()
+    await holder.exited
+    const s = m.stats()
+    expect(s.contended).toBe(1)
+    expect(s.waitMaxMs).toBeGreaterThanOrEqual(25)
+    expect(s.waitHistogram).toHaveLength(1)
+    const [bucket] = s.waitHistogram
+    expect(bucket!.count).toBe(1)
+    // The bucket holds the wait: [belowMs / 2, belowMs).
+    expect(bucket!.belowMs).toBeGreaterThan(s.waitMaxMs)
+    expect(bucket!.belowMs / 2).toBeLessThanOrEqual(s.waitMaxMs)
+    // One sample: every percentile lies in its bucket and never above the maximum.
+    for (const p of [s.waitP50Ms, s.waitP90Ms, s.waitP99Ms]) {
+      expect(p).toBeGreaterThanOrEqual(bucket!.belowMs / 2)
+      expect(p).toBeLessThanOrEqual(s.waitMaxMs)
+    }
+  })
+
   it('unlock() by a thread that does not hold it throws LockError', async () => {
     const m = Mutex.create()
     m.lock()

@@ -29,9 +29,9 @@
  *    17     ROLLBACKS    commits rolled back because they threw (capacity, ...)
  *  control, Float64 at byte 72: VERSION (index 9), 80: WRITES (index 10)
  *  control, bytes
- *    96     writer Mutex (96 bytes)
- *   192     FREE_HEADS: one Int32 list head per size class (112 words)
- *   640     end
+ *    96     writer Mutex (MUTEX_BYTES: 320 bytes)
+ *   416     FREE_HEADS: one Int32 list head per size class (112 words)
+ *   864     end
  *
  *  data blocks (every block starts with its size class's size in bytes)
  *   entry:  +0 size | +4 hash | +8 version f64 | +16 keyLength (UTF-16 units)
@@ -73,6 +73,7 @@
  * @module
  */
 import { Header } from '../memory/layout.js'
+import { MUTEX_BYTES } from '../sync/robust-lock.js'
 
 /** Int32 word offsets of the control region. */
 export const MapWord = {
@@ -96,7 +97,7 @@ export const MapWord = {
 export const MapF64 = { VERSION: 9, WRITES: 10 } as const
 
 /** Byte offsets of the control areas. */
-export const MapArea = { MUTEX: 96, FREE_HEADS: 192 } as const
+export const MapArea = { MUTEX: 96, FREE_HEADS: 96 + MUTEX_BYTES } as const
 
 /** Size classes (see {@link classOf}). */
 export const NUM_CLASSES = 112

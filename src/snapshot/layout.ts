@@ -17,12 +17,12 @@
  *    11     DECODES       snapshots decoded, summed over threads (each decodes a version once)
  *  control, bytes
  *    48     Float64 PUBLISHES, 56 BYTES_PUBLISHED
- *    64     writer Mutex (96 bytes)
- *   160     source table (256 bytes, shared/sources.ts)
- *   416     SLOT META: K x 48 bytes
+ *    64     writer Mutex (MUTEX_BYTES: 320 bytes)
+ *   384     source table (256 bytes, shared/sources.ts)
+ *   640     SLOT META: K x 48 bytes
  *             [version f64 | timestamp f64 | offset i32 | length i32 | source i32 | capacity i32 |
  *              flags i32 (ValueFlags of the snapshot: does it hold Maps/Sets) | pad]
- *   608     end
+ *   832     end
  *  data: K regions (one per slot), each at `offset` with `capacity` bytes;
  *        a slot that needs more gets a new region at END (the buffer grows,
  *        up to maxBytes); its old region is never written again.
@@ -45,6 +45,7 @@
  */
 import { Header } from '../memory/layout.js'
 import { Source } from '../shared/sources.js'
+import { MUTEX_BYTES } from '../sync/robust-lock.js'
 
 /** Int32 word offsets of the control region. */
 export const SnapWord = {
@@ -64,8 +65,8 @@ export const SnapF64 = { PUBLISHES: 6, BYTES_PUBLISHED: 7 } as const
 /** Byte offsets of the control areas. */
 export const SnapArea = {
   MUTEX: 64,
-  SOURCES: 160,
-  META: 160 + Source.TABLE_BYTES,
+  SOURCES: 64 + MUTEX_BYTES,
+  META: 64 + MUTEX_BYTES + Source.TABLE_BYTES,
 } as const
 
 /** One slot's metadata (48 bytes): Float64 and Int32 indices within it. */

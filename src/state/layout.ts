@@ -16,12 +16,12 @@
  *  byte   72  OVERFLOW: 4 x BigInt64 read counters (reads, fresh, stale, retries) of
  *             threads that found no counter slot, added atomically; kept off the
  *             cache line of PUB, which every reader polls
- *  byte  128  writer Mutex (a full Mutex region, 96 bytes)
- *  byte  224  SOURCES: 8 x 32 bytes  [count f64 | name length i32 | 20 bytes UTF-8]
- *  byte  480  READER COUNTERS: 8 x 64 bytes, one cache line per reader thread
+ *  byte  128  writer Mutex (a full Mutex region, MUTEX_BYTES: 320 bytes)
+ *  byte  448  SOURCES: 8 x 32 bytes  [count f64 | name length i32 | 20 bytes UTF-8]
+ *  byte  704  READER COUNTERS: 8 x 64 bytes, one cache line per reader thread
  *               [owner i32 | fence i32 | reads | fresh | stale | retries | longest retry streak] (f64)
  *             A thread claims one on its first read (writers never do).
- *  byte  992  RING: S slots x (3 + N) Float64 words
+ *  byte 1216  RING: S slots x (3 + N) Float64 words
  *               [version | timestamp (ms since epoch) | source id | N payload words]
  * ```
  *
@@ -46,6 +46,7 @@
  * @module
  */
 import { Header } from '../memory/layout.js'
+import { MUTEX_BYTES } from '../sync/robust-lock.js'
 
 /** Int32 word offsets from the region start. */
 export const StateWord = {
@@ -74,9 +75,9 @@ export const StateF64 = {
 /** Byte offsets of the areas. */
 export const StateArea = {
   MUTEX: 128,
-  SOURCES: 224,
-  READERS: 480,
-  RING: 992,
+  SOURCES: 128 + MUTEX_BYTES,
+  READERS: 128 + MUTEX_BYTES + 256,
+  RING: 128 + MUTEX_BYTES + 256 + 8 * 64,
 } as const
 
 /** Per-thread read counters: 8 slots of one cache line each. */

@@ -4,7 +4,7 @@
  *
  * ```
  *  Int32 word  0..3 header | 4 STATE | 5 DEAD_OWNER | 6 TIMEOUTS | 7 DEPTH
- *  byte 32..95  stats block (8 x Float64, see stats.ts)
+ *  byte 32..319 stats block (36 x Float64: counters, wait histogram; stats.ts)
  * ```
  *
  * STATE follows the robust lock word protocol of `robust-word.ts`. DEPTH is

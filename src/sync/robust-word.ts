@@ -128,11 +128,15 @@ export function acquire(words: Int32Array, i: number, domain: Domain, deadline: 
 
 /**
  * Leaves after a timeout or abort. A waiter that slept may have consumed the
- * one wake-up a release sent while a barging thread took the lock without
- * WAITERS; pass it on so the remaining sleepers are not left to their slice.
+ * one wake-up a release sent, and that release cleared WAITERS: the word can
+ * now read "free, nobody waiting" while other waiters still sleep. So pass
+ * the wake-up on whatever the word says (found by the SPIN model: checking
+ * WAITERS first left the next sleeper asleep with the lock free until its
+ * 50 ms slice ended). A spurious wake-up costs a sleeper one re-check; this
+ * path runs only on timeouts and aborts.
  */
 function giveUp(words: Int32Array, i: number): AcquireResult {
-  if ((Atomics.load(words, i) & WAITERS) !== 0) Atomics.notify(words, i, 1)
+  Atomics.notify(words, i, 1)
   return Acquired.TimedOut
 }
 

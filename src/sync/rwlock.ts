@@ -15,8 +15,8 @@
  *              8 OVERFLOW    read holds of threads that found no free slot
  *              9 READERS_DIED read holds reclaimed from dead threads
  *             10 SLOTS_USED  high-water mark: slots at or past it were never claimed
- *  byte 48     writer stats block (stats.ts, 64 bytes)
- *  byte 128    SLOTS x 64-byte reader slots, one cache line each (reader-slots.ts)
+ *  byte 48     writer stats block (stats.ts, 288 bytes: counters, wait histogram)
+ *  byte 384    SLOTS x 64-byte reader slots, one cache line each (reader-slots.ts)
  * ```
  *
  * Why it is correct (every Atomics op is sequentially consistent):
@@ -67,7 +67,8 @@ export const RWLockWord = {
   READERS_DIED: Header.WORDS + 5,
   SLOTS_USED: Header.WORDS + 6,
   STATS_BYTE: 48,
-  SLOTS_BYTE: 128,
+  /** Reader slots start on a cache line after the stats block. */
+  SLOTS_BYTE: 384,
 } as const
 
 const DEFAULT_SLOTS = 64
@@ -384,9 +385,11 @@ export class RWLock {
     let start = -1
     let result: number = Acquired.Ok
     checkTimeout(timeoutMs)
+    // One deadline for both phases (other writers, then readers leaving).
+    const deadline = deadlineOf(timeoutMs)
     if (Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) !== 0) {
       start = now()
-      result = acquire(words, RWLockWord.STATE, this.domain, deadlineOf(timeoutMs))
+      result = acquire(words, RWLockWord.STATE, this.domain, deadline)
       if (result === Acquired.SelfDeadlock) throw this.deadlock('writeLock()', 'holds the write lock')
       if (result === Acquired.TimedOut) {
         this.rec.timedOut()
@@ -399,7 +402,7 @@ export class RWLock {
     }
     if (!this.slotTable.drained()) {
       if (start < 0) start = now()
-      if (!this.drainSync(deadlineOf(timeoutMs))) return false
+      if (!this.drainSync(deadline)) return false
     }
     return this.settleWrite(result, start)
   }

@@ -29,9 +29,10 @@
  * without WAITERS: Drepper's mutex #2 bug), BUG_RELEASE_NO_NOTIFY (release
  * without the WAITERS check / notify).
  *
- * Finding (TIMED 2, unsliced): giveUp() passes a consumed wake-up on only
- * when WAITERS is set; an aborted lockAsync waiter that was woken by a
- * release (which cleared WAITERS) leaves the next sleeper to its slice.
+ * Finding (TIMED 2, unsliced), since fixed: giveUp() passed a consumed
+ * wake-up on only when WAITERS was set; an aborted lockAsync waiter that was
+ * woken by a release (which cleared WAITERS) left the next sleeper to its
+ * slice. BUG_GIVEUP_CHECKS_WAITERS keeps that code as a broken variant.
  */
 
 /* ---- layout constants (checked against the code by run.mjs) ---- */

@@ -54,12 +54,18 @@ inline take_free_or_dead() {
   fi
 }
 
-/* giveUp(): pass a consumed wake-up on if WAITERS is set */
+/* giveUp(): pass a possibly consumed wake-up on, whatever the word says.
+ * BUG_GIVEUP_CHECKS_WAITERS: the code before the SPIN finding, which passed it
+ * on only when WAITERS was set. */
 inline give_up() {
+#ifdef BUG_GIVEUP_CHECKS_WAITERS
   if
   :: (mem[STATE] & WAITERS) != 0 -> fnotify(STATE, 1)
   :: else
   fi;
+#else
+  fnotify(STATE, 1);
+#endif
   res = R_TIMED
 }
 
