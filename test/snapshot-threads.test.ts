@@ -43,6 +43,10 @@ describe('SnapshotStore across threads', () => {
     await writer.result
     expect(readers.reduce((n, r) => n + r.torn, 0)).toBe(0)
     expect(readers.reduce((n, r) => n + r.versions, 0)).toBeGreaterThan(100)
+    // Retry figures agree with each other (lapped copies are counted, with the longest streak).
+    const s = store.stats()
+    expect(s.longestRetryStreak).toBeLessThanOrEqual(s.readRetries)
+    expect(s.readRetries > 0).toBe(s.longestRetryStreak > 0)
   })
 
   it('a writer killed mid-publish never stalls readers; the next publish recovers', async () => {

@@ -107,6 +107,7 @@ async function snapshotRow() {
   const readers = await Promise.all(Array.from({ length: WORKERS }, () => spawn('worker.mjs', 'snapReader', { handle: store.handle, flags, reads: 20_000 * scale })))
   raise(flags, 0)
   const published = await writer
+  const s = store.stats()
   return {
     primitive: 'SnapshotStore (1 writer, 4 readers)',
     workers: WORKERS + 1,
@@ -114,8 +115,8 @@ async function snapshotRow() {
     torn: readers.reduce((n, r) => n + r.torn, 0),
     lost: '—',
     invariantBreaks: readers.reduce((n, r) => n + r.identity, 0),
-    retryRatio: '—',
-    longestRetryStreak: '—',
+    retryRatio: (s.readRetries / Math.max(1, s.decodes + s.readRetries)).toFixed(5),
+    longestRetryStreak: s.longestRetryStreak,
     wait: '—',
     ms: performance.now() - started,
   }

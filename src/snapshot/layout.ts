@@ -22,7 +22,9 @@
  *   640     SLOT META: K x 48 bytes
  *             [version f64 | timestamp f64 | offset i32 | length i32 | source i32 | capacity i32 |
  *              flags i32 (ValueFlags of the snapshot: does it hold Maps/Sets) | pad]
- *   832     end
+ *   832     READ_RETRIES (i32) copies readers threw away because the writer lapped them
+ *   836     LONGEST_RETRY_STREAK (i32) the most retries one read needed
+ *   840     end
  *  data: K regions (one per slot), each at `offset` with `capacity` bytes;
  *        a slot that needs more gets a new region at END (the buffer grows,
  *        up to maxBytes); its old region is never written again.
@@ -86,8 +88,14 @@ export const SlotInfo = {
 /** Slots of every store. */
 export const SNAPSHOT_SLOTS = 4
 
+/** Int32 words after the slot metadata: reader retry figures (written only when a read retried). */
+export const SnapRetryWord = {
+  READ_RETRIES: (SnapArea.META + SNAPSHOT_SLOTS * SlotInfo.BYTES) / 4,
+  LONGEST_RETRY_STREAK: (SnapArea.META + SNAPSHOT_SLOTS * SlotInfo.BYTES) / 4 + 1,
+} as const
+
 /** Bytes of the control region. */
-export const CONTROL_BYTES = SnapArea.META + SNAPSHOT_SLOTS * SlotInfo.BYTES
+export const CONTROL_BYTES = SnapArea.META + SNAPSHOT_SLOTS * SlotInfo.BYTES + 8
 
 /** Readers give up (throw) after this many retries in a row. */
 export const SNAPSHOT_MAX_RETRIES = 10_000

@@ -18,6 +18,7 @@ import { Mutex } from '../sync/mutex.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
 import {
   CONTROL_BYTES,
+  SnapRetryWord,
   SNAPSHOT_MAX_RETRIES,
   SNAPSHOT_SLOTS,
   SlotInfo,
@@ -95,6 +96,14 @@ export interface SnapshotStoreStats {
   readonly sources: Readonly<Record<string, number>>
   /** Publishes that found the previous writer dead mid-publish (and recovered). */
   readonly writersDied: number
+  /**
+   * Copies readers threw away because the writer lapped them mid-copy (it
+   * published 3 or more versions during one copy: the store has 4 slots),
+   * summed over threads. Compare with `decodes`, the copies that were kept.
+   */
+  readonly readRetries: number
+  /** The most retries one read needed before it got a whole copy. */
+  readonly longestRetryStreak: number
 }
 
 const PUB = SnapWord.PUB
@@ -286,6 +295,7 @@ export class SnapshotStore<T = unknown> {
       if (fits && ((Atomics.load(words, PUB) - p1) >>> 0) <= SNAPSHOT_SLOTS - 2) {
         const value = decodeFrozen(this.scratch.subarray(0, length), flags) as Readonly<T>
         Atomics.add(words, SnapWord.DECODES, 1)
+        if (tries > 0) recordRetries(words, tries)
         this.cached = { value, version, timestamp, source: this.sources.name(source) }
         this.cachedPub = p1
         return this.cached
@@ -463,6 +473,19 @@ export class SnapshotStore<T = unknown> {
       lastPublishAgeMs: wallNow() - latest.timestamp,
       sources: this.sources.counts(),
       writersDied: Atomics.load(words, SnapWord.WRITERS_DIED),
+      readRetries: Atomics.load(words, SnapRetryWord.READ_RETRIES),
+      longestRetryStreak: Atomics.load(words, SnapRetryWord.LONGEST_RETRY_STREAK),
     }
+  }
+}
+
+/** Adds a read's retries to the shared figures (only reads that retried pay for it). */
+function recordRetries(words: Int32Array, tries: number): void {
+  Atomics.add(words, SnapRetryWord.READ_RETRIES, tries)
+  let longest = Atomics.load(words, SnapRetryWord.LONGEST_RETRY_STREAK)
+  while (tries > longest) {
+    const seen = Atomics.compareExchange(words, SnapRetryWord.LONGEST_RETRY_STREAK, longest, tries)
+    if (seen === longest) break
+    longest = seen
   }
 }
