@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { atomicMax } from '../memory/atomics.js'
 import { strongMemoryOrdering } from '#platform'
 import { CapacityError, HandleError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
 import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
@@ -482,10 +483,5 @@ export class SnapshotStore<T = unknown> {
 /** Adds a read's retries to the shared figures (only reads that retried pay for it). */
 function recordRetries(words: Int32Array, tries: number): void {
   Atomics.add(words, SnapRetryWord.READ_RETRIES, tries)
-  let longest = Atomics.load(words, SnapRetryWord.LONGEST_RETRY_STREAK)
-  while (tries > longest) {
-    const seen = Atomics.compareExchange(words, SnapRetryWord.LONGEST_RETRY_STREAK, longest, tries)
-    if (seen === longest) break
-    longest = seen
-  }
+  atomicMax(words, SnapRetryWord.LONGEST_RETRY_STREAK, tries)
 }

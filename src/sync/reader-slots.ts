@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { atomicMax } from '../memory/atomics.js'
 import { now } from '../memory/clock.js'
 import type { Domain } from '../memory/thread.js'
 
@@ -105,13 +106,7 @@ export class ReaderSlots {
 
   /** Makes SLOTS_USED at least `used` (a CAS max). */
   private raiseSlotsUsed(used: number): void {
-    const words = this.words
-    let current = Atomics.load(words, this.at.slotsUsed)
-    while (current < used) {
-      const prev = Atomics.compareExchange(words, this.at.slotsUsed, current, used)
-      if (prev === current) return
-      current = prev
-    }
+    atomicMax(this.words, this.at.slotsUsed, used)
   }
 
   /** Number of slots writers and stats must look at (those ever claimed). */
