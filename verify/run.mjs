@@ -2,13 +2,16 @@
 //
 //   1. stress matrix (verify/stress-matrix.mjs): every primitive oversubscribed,
 //      checksummed payloads, exact counters, invariants; broken variants caught
-//   2. model checking (verify/spin/run.mjs): Promela models under SPIN, and their
+//   2. fault matrix (verify/fault-matrix.mjs): workers killed inside every
+//      primitive's critical step while others wait and read; nobody stuck, no
+//      partial update seen, recovery times; a broken recovery caught
+//   3. model checking (verify/spin/run.mjs): Promela models under SPIN, and their
 //      broken variants' counterexamples
-//   3. the verification test files at THREADSTATE_STRESS (default 5): linearizability
+//   4. the verification test files at THREADSTATE_STRESS (default 5): linearizability
 //      histories, fault injection (workers killed mid-operation), model-based and
 //      fuzz tests, each with the broken variants the suite keeps
 //
-//   node verify/run.mjs [--scale N] [--skip spin,stress,tests]
+//   node verify/run.mjs [--scale N] [--skip stress,faults,spin,tests]
 //
 // `npm test` runs the same test files at size 1 (a bounded slice) and the quick SPIN models.
 import { spawnSync } from 'node:child_process'
@@ -48,6 +51,7 @@ function step(name, command, commandArgs, env = {}) {
 }
 
 if (!skip.has('stress')) step('stress matrix', process.execPath, ['verify/stress-matrix.mjs', '--scale', String(scale), '--json', 'verify/results/stress.json'])
+if (!skip.has('faults')) step('fault matrix', process.execPath, ['verify/fault-matrix.mjs', '--scale', String(scale), '--json', 'verify/results/faults.json'])
 if (!skip.has('spin')) {
   if (existsSync(`${root}verify/spin/run.mjs`)) step('model checking (SPIN)', process.execPath, ['verify/spin/run.mjs'])
   else summary.push({ name: 'model checking (SPIN)', ok: false, seconds: 0, note: 'verify/spin/run.mjs missing' })

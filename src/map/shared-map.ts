@@ -770,7 +770,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
    * died mid-commit) and make SEQ even again. Lock held.
    */
   private recover(): void {
-    this.writer.rollback()
+    this.writer.recoverDead()
     const seq = this.ctl[SEQ]!
     if ((seq & 1) !== 0) Atomics.store(this.ctl, SEQ, (seq + 1) | 0)
     Atomics.add(this.ctl, MapWord.WRITERS_DIED, 1)

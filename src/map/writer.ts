@@ -43,6 +43,25 @@ const VERSION_WORD = MapF64.VERSION * 2
 const WRITES_WORD = MapF64.WRITES * 2
 const GROW_STEP = 1 << 16
 
+/**
+ * Test-only: the "recovery without the undo journal" broken variant, kept in
+ * the suite to prove that the checks can see a dead writer's half commit
+ * (test/shared-map-threads.test.ts, verify/fault-matrix.mjs). While on, a lock
+ * holder that finds the previous writer dead forgets the journal instead of
+ * replaying it. Module state: it affects only the thread that sets it, and
+ * only the recovery path reads it (nothing on a read or a commit).
+ */
+let skipJournalReplay = false
+
+/**
+ * Turns the broken variant above on or off in the calling thread. Test-only:
+ * not exported from the package's entry points.
+ * @internal
+ */
+export function setSkipJournalReplayForTesting(on: boolean): void {
+  skipJournalReplay = on
+}
+
 /** Smallest power of two >= n. */
 export function pow2(n: number): number {
   return n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n))
@@ -147,6 +166,18 @@ export class MapWriter {
     m.ctl[MapWord.JOURNAL_LEN] = 0
     this.reset()
     return n
+  }
+
+  /**
+   * Recovery after the previous lock holder died: undoes its unfinished
+   * commit, if it died mid-commit (an empty journal otherwise). Returns the
+   * number of records undone.
+   */
+  recoverDead(): number {
+    if (!skipJournalReplay) return this.rollback()
+    this.m.ctl[MapWord.JOURNAL_LEN] = 0 // the broken variant: the half commit stays
+    this.reset()
+    return 0
   }
 
   // ---- blocks --------------------------------------------------------------------
