@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Packr } from 'msgpackr'
+import { Packr } from 'msgpackr/pack' // the build src/encoding/values.ts uses (no native extractor)
 
 /** A Packr configured as src/encoding/values.ts configures its own. */
 export const bareCodec = new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true })

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { pack, unpack } from 'msgpackr'
+import { pack, unpack } from 'msgpackr/pack' // the build src/encoding/values.ts uses (no native extractor)
 import { Mutex, type MutexHandle } from 'threadstate'
 
 /** Longest key, in UTF-16 units. */

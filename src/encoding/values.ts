@@ -19,9 +19,26 @@
  * anything that would not come back as it went in throws `EncodeError`
  * naming its path, before any byte is written anywhere.
  *
+ * **Why `msgpackr/pack` and not `msgpackr`.** Under Node's `node` condition
+ * the main entry loads msgpackr's native string extractor (msgpackr-extract
+ * 3.0.7). That add-on keeps process-wide state which every thread that loads
+ * it resets, so a decode running in one worker while another worker starts
+ * and loads msgpackr can throw, or silently return a *wrong string*
+ * (reproduced here: 2 wrong values and 1 error in 6 runs of two decoding
+ * workers while 80 workers started; 0 when the starting workers did not load
+ * msgpackr, and 0 in 14 runs with this build). A wrong value reaching a
+ * caller is exactly what this library exists to prevent, so threadstate uses
+ * the pure-JS build: the `pack` subpath resolves to it under every condition,
+ * and it carries the full Packr (pack and unpack). It cost nothing measurable
+ * in bench/snapshot and bench/map (first read of 64 KB 0.37x JSON.parse
+ * before and after; SharedMap object get 668 vs 671 ns). If the application
+ * itself imports `msgpackr`'s main entry in a thread, that thread's module
+ * instance gets the extractor again (ESM instances are per file); set
+ * `MSGPACKR_NATIVE_ACCELERATION_DISABLED=true` to avoid it.
+ *
  * @module
  */
-import { Packr, addExtension } from 'msgpackr'
+import { Packr, addExtension } from 'msgpackr/pack'
 import { ThreadstateError, describe } from '../errors.js'
 import { deepFreeze } from '../shared/freeze.js'
 
