@@ -57,6 +57,9 @@ describe('SharedMap across threads', () => {
     // Readers really overlapped with writes: they saw many generations and had to retry.
     expect(readers.every((r) => r.generations > 10)).toBe(true)
     expect(map.stats().readRetries).toBeGreaterThan(0)
+    // A read that lost tries records its streak; reads fall back to the lock after 64 (get: 128).
+    expect(map.stats().longestRetryStreak).toBeGreaterThan(0)
+    expect(map.stats().longestRetryStreak).toBeLessThanOrEqual(128)
     expect(map.stats().writes).toBe(commits + 1)
   })
 

@@ -149,7 +149,7 @@ async function mapRow(mode) {
     lost: '—',
     invariantBreaks: readers.reduce((n, r) => n + r.mixed, 0),
     retryRatio: (s.readRetries / Math.max(1, reads)).toFixed(5),
-    longestRetryStreak: '—',
+    longestRetryStreak: s.longestRetryStreak,
     wait: `${s.lockedReads} reads fell back to the lock`,
     ms: performance.now() - started,
     expectFailure: mode === 'sets',

@@ -28,6 +28,8 @@
  *    16     TABLE_GROWS  times the table was rebuilt larger
  *    17     ROLLBACKS    commits rolled back because they threw (capacity, ...)
  *  control, Float64 at byte 72: VERSION (index 9), 80: WRITES (index 10)
+ *  control, Int32 word
+ *    22     LONGEST_RETRY_STREAK  the most optimistic tries one read lost (locked fallback included)
  *  control, bytes
  *    96     writer Mutex (MUTEX_BYTES: 320 bytes)
  *   416     FREE_HEADS: one Int32 list head per size class (112 words)
@@ -91,6 +93,8 @@ export const MapWord = {
   LOCKED_READS: Header.WORDS + 11,
   TABLE_GROWS: Header.WORDS + 12,
   ROLLBACKS: Header.WORDS + 13,
+  /** After the two Float64 fields (bytes 72..87). */
+  LONGEST_RETRY_STREAK: 22,
 } as const
 
 /** Float64 indices of the control region. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { atomicMax } from '../memory/atomics.js'
 import { strongMemoryOrdering } from '#platform'
 import { BlockingNotAllowedError, HandleError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
 import { decode, decodeRange } from '../encoding/values.js'
@@ -144,6 +145,12 @@ export interface SharedMapStats {
   readonly readRetries: number
   /** Reads that gave up retrying and read under the writers' lock. */
   readonly lockedReads: number
+  /**
+   * The most optimistic tries one read lost to writers. A read falls back to
+   * the writers' lock after 64 (128 for `get`), so on threads that may block
+   * this stays at most that.
+   */
+  readonly longestRetryStreak: number
   /** Commits rolled back because their writer's thread died. */
   readonly writersDied: number
   /** Commits rolled back because they threw (e.g. `CapacityError`). */
@@ -314,14 +321,17 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
         this.scratchTop = 0
         const value = e > 0 ? this.readValue(e) : e === 0 ? undefined : RETRY
         if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
-        if (value !== RETRY && Atomics.load(ctl, SEQ) === s1) return this.resolve(value) as V | undefined
+        if (value !== RETRY && Atomics.load(ctl, SEQ) === s1) {
+          if (tries > 0) atomicMax(ctl, MapWord.LONGEST_RETRY_STREAK, tries)
+          return this.resolve(value) as V | undefined
+        }
       }
       Atomics.add(ctl, MapWord.READ_RETRIES, 1)
     }
     return this.read(() => {
       const e = this.lookup(key, hash)
       return e > 0 ? this.readValue(e) : e === 0 ? undefined : RETRY
-    }, (value) => this.resolve(value) as V | undefined)
+    }, (value) => this.resolve(value) as V | undefined, OPTIMISTIC_TRIES)
   }
 
   /** Whether `key` is present. */
@@ -423,19 +433,23 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
    * `finish` on its result outside it. After {@link OPTIMISTIC_TRIES} tries
    * it reads under the writers' lock instead.
    */
-  private read<R, T>(attempt: () => R | Retry, finish: (r: R) => T): T {
+  private read<R, T>(attempt: () => R | Retry, finish: (r: R) => T, lostBefore = 0): T {
     const ctl = this.ctl
-    for (;;) {
-      for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
+    for (let lost = lostBefore; ; ) {
+      for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++, lost++) {
         const s1 = this.settled()
         if ((s1 & 1) === 0) {
           this.scratchTop = 0
           const r = attempt()
           if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
-          if (r !== RETRY && Atomics.load(ctl, SEQ) === s1) return finish(r)
+          if (r !== RETRY && Atomics.load(ctl, SEQ) === s1) {
+            if (lost > 0) atomicMax(ctl, MapWord.LONGEST_RETRY_STREAK, lost)
+            return finish(r)
+          }
         }
         Atomics.add(ctl, MapWord.READ_RETRIES, 1)
       }
+      atomicMax(ctl, MapWord.LONGEST_RETRY_STREAK, lost)
       if (!this.lockForRead()) continue // this thread may not block: keep trying optimistically
       let r: R | Retry
       try {
@@ -986,6 +1000,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
       maxBytes: this.maxBytes,
       readRetries: Atomics.load(ctl, MapWord.READ_RETRIES),
       lockedReads: Atomics.load(ctl, MapWord.LOCKED_READS),
+      longestRetryStreak: Atomics.load(ctl, MapWord.LONGEST_RETRY_STREAK),
       writersDied: Atomics.load(ctl, MapWord.WRITERS_DIED),
       rollbacks: Atomics.load(ctl, MapWord.ROLLBACKS),
       tableGrows: Atomics.load(ctl, MapWord.TABLE_GROWS),
