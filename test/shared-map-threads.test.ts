@@ -125,7 +125,8 @@ describe('SharedMap across threads', () => {
     const keys = 3_000
     seed(map, keys, 0)
     const flags = signals()
-    const rs = Array.from({ length: 2 }, () => spawn<ReaderResult>('mapReader', { handle: map.handle, flags, keys: 40, reads: 2_000 }, FIXTURE))
+    // Readers run until the last victim is done (maxReads: Infinity), so they read through every kill.
+    const rs = Array.from({ length: 2 }, () => spawn<ReaderResult>('mapReader', { handle: map.handle, flags, keys: 40, reads: 2_000, maxReads: Infinity }, FIXTURE))
     await until(flags, 1, 2)
     raise(flags, 2)
     const ctl = new Int32Array(map.handle.buffer)
@@ -166,9 +167,8 @@ describe('SharedMap across threads', () => {
     const flags = signals()
     const ctl = new Int32Array(map.handle.buffer)
     // The reader is this thread, as in the test above (its snapshot recovers
-    // the map, here without the replay). No reader workers: they would decode
-    // while victims start, which msgpackr's native extractor does not survive
-    // reliably (test/fixtures/common.mjs, held()).
+    // the map, here without the replay): the switch is per thread, so the
+    // recovery must happen here.
     setSkipJournalReplayForTesting(true)
     try {
       let midCommit = 0

@@ -131,7 +131,7 @@ async function runRow(spec) {
   const times = new Float64Array(fault)
   const domain = domainOf(spec.handle.domain)
   // Every victim of the row starts now, held before its scenario (common.mjs
-  // held(): a thread loading msgpackr can break decodes running elsewhere).
+  // held()), so worker start-up stays out of the row's measured part.
   // gates[0] counts the loaded ones; gates[t] releases victim t.
   const gates = new Int32Array(new SharedArrayBuffer(4 * (TRIALS + 1)))
   const plans = []
