@@ -55,32 +55,26 @@ describe('RWLock, one thread', () => {
 
 describe('RWLock across threads', () => {
   it('writeLock(timeoutMs) keeps one deadline across waiting for a writer and then for readers', async () => {
-    // A writer holds the lock for 200 ms, then turns into a reader. Our
-    // writeLock(300) waits ~200 ms for the writer, then for that reader: it
-    // must give up at ~300 ms in all, not 200 + 300 (a fresh deadline per phase).
-    for (let attempt = 0; ; attempt++) {
-      const rw = RWLock.create()
-      const flags = signals()
-      const other = spawn('writeThenRead', { handle: rw.handle, flags, holdMs: 200 })
-      await until(flags, 0, 1)
-      const start = performance.now()
-      const got = rw.writeLock(300)
-      const waited = performance.now() - start
-      if (got) {
-        // We woke before the other thread's readLock (rare): the scenario did not happen.
-        rw.writeUnlock()
-        raise(flags, 1)
-        await other.exited
-        if (attempt < 3) continue
-        throw new Error('the writer never turned into a reader before we woke')
-      }
-      expect(Atomics.load(flags, 3)).toBe(1) // the reader was inside when we gave up
-      expect(waited).toBeGreaterThanOrEqual(299)
-      expect(waited).toBeLessThan(450) // a fresh deadline per phase takes ~500 ms
-      raise(flags, 1)
-      await other.exited
-      return
-    }
+    // A reader holds the lock. Another writer takes the writer word and waits
+    // 200 ms for that reader, then gives up. Our writeLock(300) waits ~200 ms
+    // for that writer, then for the reader: it must give up at ~300 ms in all,
+    // not 200 + 300 (a fresh deadline per phase).
+    const rw = RWLock.create()
+    const data = new Int32Array(new SharedArrayBuffer(8))
+    const flags = signals()
+    const reader = spawn('readHold', { handle: rw.handle, data, flags, slot: 1 })
+    await until(flags, 1, 1)
+    const writer = spawn<{ ok?: boolean }>('lockAndReport', { kind: 'RWLock', handle: rw.handle, flags, timeoutMs: 200 })
+    while (!rw.isWriteLocked) await new Promise((resolve) => setTimeout(resolve, 1)) // it holds the word, draining
+    const start = performance.now()
+    const got = rw.writeLock(300)
+    const waited = performance.now() - start
+    expect(got).toBe(false)
+    expect(await writer.result).toMatchObject({ ok: true, value: { ok: false } })
+    expect(waited).toBeGreaterThanOrEqual(299)
+    expect(waited).toBeLessThan(450) // a fresh deadline per phase takes ~500 ms
+    raise(flags, 7)
+    await reader.result
   })
 
   it('two readers are inside at once', async () => {
