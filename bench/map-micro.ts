@@ -135,7 +135,7 @@ function countReads(name: string, map: MapRig['map'], before: { readonly readRet
 }
 
 /** The get tasks of one value kind, one per map; loops written out per task so each call site stays monomorphic. */
-function getTasks(rig: MapRig, value: 'number' | 'object', writer: boolean): { shared: MicroTask; table: MicroTask; message: MicroTask } {
+function getTasks(rig: MapRig, value: 'number' | 'object', writer: boolean): { shared: MicroTask; table: MicroTask; message: MicroTask; frozen?: MicroTask } {
   const names = getNames(value, writer ? ', writer' : '')
   const target = GET_TARGET
   const { map, table, rpc } = rig
@@ -200,7 +200,31 @@ function getTasks(rig: MapRig, value: 'number' | 'object', writer: boolean): { s
     }
   }
   const whole = (v: Reading | undefined): boolean => v !== undefined && v.sum === v.id + v.seq
+  const frozenName = `${names.op}: SharedMap getFrozen`
   return {
+    frozen: {
+      name: frozenName,
+      baseline: names.table,
+      target,
+      batch: BATCH,
+      note:
+        'getFrozen: lookup and entry version under the seqlock; the thread\'s deep-frozen decoded object while the key is unchanged, ' +
+        'else copy + decode (frozen) as get(); each checked (sum = id + seq)',
+      fn: () => {
+        let bad = 0
+        const before = map.stats()
+        const t0 = performance.now()
+        for (let k = 0; k < BATCH; k++) {
+          const v = map.getFrozen(OBJECT_KEYS[k & MASK]!) as Reading | undefined
+          if (whole(v)) sink += v!.seq
+          else bad++
+        }
+        const elapsed = performance.now() - t0
+        countReads(frozenName, map, before)
+        checkReads(bad, frozenName)
+        return perOp(elapsed, BATCH)
+      },
+    },
     shared: {
       name: names.shared,
       baseline: names.table,
@@ -312,7 +336,7 @@ export async function gets(p: MapProfile): Promise<Row[]> {
   const idle = [...(['number', 'object'] as const).flatMap((v) => Object.values(getTasks(rig, v, false))), ...decodePartTasks()]
   const busy = (['number', 'object'] as const).map((v) => getTasks(rig, v, true))
   const phaseTasks = new Map<number, MicroTask[]>([
-    [MapWriterKind.SharedMap, busy.map((t) => t.shared)],
+    [MapWriterKind.SharedMap, busy.flatMap((t) => (t.frozen ? [t.shared, t.frozen] : [t.shared]))],
     [MapWriterKind.MutexTable, busy.map((t) => t.table)],
     [MapWriterKind.Rpc, busy.map((t) => t.message)],
   ])
@@ -348,10 +372,11 @@ export async function gets(p: MapProfile): Promise<Row[]> {
   const extra = new Map<string, string>()
   for (const b of busy) {
     extra.set(b.shared.name, `${writerNote(MapWriterKind.SharedMap)}; ${readNote(b.shared.name)}`)
+    if (b.frozen) extra.set(b.frozen.name, `${writerNote(MapWriterKind.SharedMap)}; ${readNote(b.frozen.name)}`)
     extra.set(b.table.name, writerNote(MapWriterKind.MutexTable))
     extra.set(b.message.name, `${writerNote(MapWriterKind.Rpc)} (set round trips from the writer worker: 3 busy threads on 2 cores)`)
   }
-  const busyTasks = busy.flatMap((b) => [b.table, b.message, b.shared])
+  const busyTasks = busy.flatMap((b) => [b.table, b.message, b.shared, ...(b.frozen ? [b.frozen] : [])])
   const rows = [...pooledRows(idle, pooled), ...pooledRows(busyTasks, pooled, extra)]
   const ratios = (['number', 'object'] as const).flatMap((v) =>
     ['', ', writer'].map((suffix) => {

@@ -86,6 +86,7 @@ export {
 } from './snapshot/snapshot-store.js'
 export { Publisher, type PublisherOptions } from './snapshot/publisher.js'
 export {
+  FROZEN_CACHE_KEYS,
   KeyError,
   SharedMap,
   type MapChange,

@@ -49,6 +49,28 @@ async function readersVersusWriters(mode: 'update' | 'transaction' | 'sets', wri
 }
 
 describe('SharedMap across threads', () => {
+  it('getFrozen: 4 readers vs a flat-out writer: never torn, never older, never stale once writes stop', async () => {
+    const map = SharedMap.create<unknown>()
+    seed(map, KEYS, 0)
+    const flags = signals()
+    const writer = spawn<number>('mapWriter', { handle: map.handle, flags, keys: KEYS, mode: 'transaction' }, FIXTURE)
+    type Frozen = { reads: number; torn: number; backwards: number; reused: number; stale: number }
+    const rs = Array.from({ length: 4 }, () => spawn<Frozen>('mapFrozenReader', { handle: map.handle, flags, keys: KEYS, reads: 20_000 * STRESS }, FIXTURE))
+    await until(flags, 1, 5)
+    raise(flags, 2)
+    await until(flags, 4, 4) // every reader did its reads, all during writes
+    raise(flags, 0)
+    const outcome = await writer.result
+    if (!outcome.ok) throw new Error(outcome.error.message)
+    raise(flags, 5) // the writer is done: frozen values must now all be the latest
+    const readers = await results(rs)
+    expect(outcome.value).toBeGreaterThan(10)
+    expect(readers.reduce((n, r) => n + r.torn + r.backwards + r.stale, 0)).toBe(0)
+    // The cache was exercised: some reads returned the object of the previous read of the key.
+    expect(readers.reduce((n, r) => n + r.reused, 0)).toBeGreaterThan(0)
+    expect(readers.reduce((n, r) => n + r.reads, 0)).toBeGreaterThan(0)
+  })
+
   it('4 readers, 2 writers of 12-key updates flat out: no partial update seen, no torn value', async () => {
     const { map, readers, commits } = await readersVersusWriters('update', 2, 20_000 * STRESS)
     expect(readers.reduce((n, r) => n + r.mixed, 0)).toBe(0)

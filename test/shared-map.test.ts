@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import {
   CapacityError,
   EncodeError,
+  FROZEN_CACHE_KEYS,
   HandleError,
   KeyError,
   OptionError,
@@ -61,6 +62,8 @@ describe('SharedMap, one thread', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
         const map = SharedMap.create<unknown>({ initialCapacity: 0 })
+        // A second instance on the same memory, whose getFrozen cache lives across commands.
+        const reader = SharedMap.attach<unknown>(map.handle)
         const model = new Map<string, unknown>()
         const versions = new Map<string, number>()
         let version = 0
@@ -131,6 +134,7 @@ describe('SharedMap, one thread', () => {
             }
           }
           expect(map.size).toBe(model.size)
+          for (const k of KEYS) expect(reader.getFrozen(k)).toEqual(model.get(k))
         }
         expect(map.version).toBe(version)
         expect(map.snapshot()).toEqual(model)
@@ -175,6 +179,50 @@ describe('SharedMap, one thread', () => {
     expect(Object.is(map.get('n'), -0)).toBe(true)
     map.set('nan', NaN)
     expect(map.get('nan')).toBeNaN()
+  })
+
+  it('getFrozen: one deep-frozen object per write, shared by the calls of a thread', () => {
+    const map = SharedMap.create<unknown>()
+    const reader = SharedMap.attach<unknown>(map.handle)
+    const stored = { list: [1, 2], nested: { tags: new Set(['a']), byName: new Map([['x', { n: 1 }]]) } }
+    map.set('o', stored)
+    const a = reader.getFrozen('o') as typeof stored
+    expect(a).toEqual(stored)
+    expect(reader.getFrozen('o')).toBe(a) // no decode while 'o' is unchanged
+    expect(Object.isFrozen(a) && Object.isFrozen(a.list) && Object.isFrozen(a.nested)).toBe(true)
+    expect(() => a.list.push(3)).toThrow(TypeError)
+    expect(() => a.nested.tags.add('b')).toThrow(TypeError)
+    expect(() => a.nested.byName.set('y', { n: 2 })).toThrow(TypeError)
+    expect(reader.get('o')).not.toBe(a) // get still returns private copies
+    map.set('other', 1) // another key's write does not invalidate 'o'
+    expect(reader.getFrozen('o')).toBe(a)
+    map.set('o', { list: [9] }) // a new write of 'o' does
+    expect(reader.getFrozen('o')).toEqual({ list: [9] })
+    map.set('o', stored) // equal content, new write: a new object
+    const b = reader.getFrozen('o')
+    expect(b).toEqual(stored)
+    expect(b).not.toBe(a)
+    map.delete('o')
+    expect(reader.getFrozen('o')).toBeUndefined()
+    map.set('n', 5)
+    expect(reader.getFrozen('n')).toBe(5)
+    expect(reader.getFrozen('missing')).toBeUndefined()
+    expect(() => reader.getFrozen(7 as unknown as string)).toThrow(KeyError)
+  })
+
+  it('getFrozen keeps at most FROZEN_CACHE_KEYS keys per thread and stays right past that', () => {
+    const map = SharedMap.create<{ i: number }>()
+    const n = FROZEN_CACHE_KEYS + 10
+    const entries: Record<string, { i: number }> = {}
+    for (let i = 0; i < n; i++) entries[`k${i}`] = { i }
+    map.update(entries)
+    const first = map.getFrozen('k0')
+    for (let i = 0; i < n; i++) expect(map.getFrozen(`k${i}`)).toEqual({ i })
+    // k0 was dropped (the oldest): decoded again, equal but a new object.
+    const again = map.getFrozen('k0')
+    expect(again).toEqual({ i: 0 })
+    expect(again).not.toBe(first)
+    expect(map.getFrozen(`k${n - 1}`)).toBe(map.getFrozen(`k${n - 1}`))
   })
 
   it('bad input throws a typed error and changes nothing', () => {

@@ -314,6 +314,20 @@ export function decodeFrozen(bytes: Uint8Array, flags: number): unknown {
   return (flags & ValueFlags.COLLECTIONS) !== 0 ? deepFreeze(value) : value
 }
 
+/**
+ * {@link decodeFrozen} of the bytes `start..end` of a reused buffer (see
+ * {@link decodeRange} for why a range rather than a subarray).
+ */
+export function decodeRangeFrozen(bytes: Uint8Array, start: number, end: number, flags: number): unknown {
+  let value: unknown
+  try {
+    value = frozenPackr.unpack(bytes, { start, end })
+  } catch (error) {
+    throw new DecodeError(`Expected bytes written by threadstate's encoder, got undecodable bytes: ${(error as Error).message}`)
+  }
+  return (flags & ValueFlags.COLLECTIONS) !== 0 ? deepFreeze(value) : value
+}
+
 function unpackWith(p: Packr, bytes: Uint8Array): unknown {
   try {
     return p.unpack(bytes)

@@ -9,7 +9,7 @@
 import { atomicMax } from '../memory/atomics.js'
 import { strongMemoryOrdering } from '#platform'
 import { BlockingNotAllowedError, HandleError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
-import { decode, decodeRange } from '../encoding/values.js'
+import { decode, decodeRange, decodeRangeFrozen } from '../encoding/values.js'
 import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../shared/standard-schema.js'
@@ -37,6 +37,7 @@ import {
   hashKey,
   valueOffset,
 } from './layout.js'
+import { FrozenCache } from './frozen-cache.js'
 import { MapMemory } from './memory.js'
 import { prepare, unitsToString, type Prepared } from './value.js'
 import { DELETE, MapWriter, align4, pow2, type Changes } from './writer.js'
@@ -180,8 +181,13 @@ class Pending {
   constructor(
     readonly start: number,
     readonly length: number,
+    /** ValueFlags of the value (does it hold Maps/Sets), for frozen decoding. */
+    readonly flags: number,
   ) {}
 }
+
+/** Keys whose frozen values one thread keeps for {@link SharedMap.getFrozen}. */
+export const FROZEN_CACHE_KEYS = 4096
 
 function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string') throw new KeyError(`Expected a string key, got ${describe(key)}`)
@@ -236,6 +242,9 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
   private scratch = new Uint8Array(256)
   private scratchTop = 0
   private readonly logRing: Uint8Array
+
+  /** This thread's frozen values for getFrozen(). */
+  private readonly frozen = new FrozenCache(FROZEN_CACHE_KEYS)
 
   private constructor(handle: SharedMapHandle, validator: StandardSchemaV1<V> | undefined) {
     this.handle = handle
@@ -332,6 +341,73 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
       const e = this.lookup(key, hash)
       return e > 0 ? this.readValue(e) : e === 0 ? undefined : RETRY
     }, (value) => this.resolve(value) as V | undefined, OPTIMISTIC_TRIES)
+  }
+
+  /**
+   * The value of `key`, deep-frozen and shared by every call in this thread
+   * until the key is written again, or undefined. Takes no lock. Where `get`
+   * decodes a fresh private copy on every call, a repeated `getFrozen` of an
+   * unchanged object or array costs a lookup and a version check: use it for
+   * values read far more often than written (status records, registries).
+   * Each thread keeps the values of at most {@link FROZEN_CACHE_KEYS} keys
+   * (the oldest are dropped). Typed arrays inside a value cannot be frozen:
+   * do not change them, or use `get`.
+   *
+   * @example
+   * ```ts
+   * const camera = cameras.getFrozen('cam-7') // same object until 'cam-7' is set again
+   * ```
+   */
+  getFrozen(key: string): Readonly<V> | undefined {
+    checkKey(key)
+    const hash = hashKey(key)
+    const ctl = this.ctl
+    for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
+      const s1 = this.settled()
+      if ((s1 & 1) === 0) {
+        const e = this.lookup(key, hash)
+        let version = 0
+        let value: unknown = RETRY
+        let hit = false
+        if (e === 0) value = undefined
+        else if (e > 0) {
+          version = this.m.f64[(e + Entry.VERSION) >> 3]!
+          const cached = this.frozen.get(key, version)
+          if (cached !== undefined) {
+            value = cached.value
+            hit = true
+          } else {
+            this.scratchTop = 0
+            value = this.readValue(e)
+          }
+        }
+        if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
+        // SEQ unchanged: the entry (and so its version) was the committed one.
+        if (value !== RETRY && Atomics.load(ctl, SEQ) === s1) {
+          if (tries > 0) atomicMax(ctl, MapWord.LONGEST_RETRY_STREAK, tries)
+          return (hit ? value : this.keepFrozen(key, version, value)) as Readonly<V> | undefined
+        }
+      }
+      Atomics.add(ctl, MapWord.READ_RETRIES, 1)
+    }
+    return this.read(
+      () => {
+        const e = this.lookup(key, hash)
+        if (e <= 0) return e === 0 ? undefined : RETRY
+        const value = this.readValue(e)
+        return value === RETRY ? RETRY : { value, version: this.m.f64[(e + Entry.VERSION) >> 3]! }
+      },
+      (entry) => (entry === undefined ? undefined : (this.keepFrozen(key, entry.version, entry.value) as Readonly<V>)),
+      OPTIMISTIC_TRIES,
+    )
+  }
+
+  /** Decodes a copied value frozen and caches it as `key`'s value at `version` (primitives pass through). */
+  private keepFrozen(key: string, version: number, value: unknown): unknown {
+    if (!(value instanceof Pending)) return value
+    const frozen = decodeRangeFrozen(this.scratch, value.start, value.start + value.length, value.flags)
+    this.frozen.set(key, version, frozen)
+    return frozen
   }
 
   /** Whether `key` is present. */
@@ -551,7 +627,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
       for (let i = 0; i < length; i++) scratch[start + i] = d8[at + i]!
     } else this.scratch.set(m.d8.subarray(at, at + length), start)
     this.scratchTop = start + length
-    return new Pending(start, length)
+    return new Pending(start, length, d32[(e + Entry.TAG) >> 2]! >>> 8)
   }
 
   private readKey(e: number): string | Retry {
