@@ -156,6 +156,40 @@ async function mapRow(mode) {
   }
 }
 
+/** SharedMap.getFrozen: 4 readers of one key at a time vs a writer of growing generations; no stale value once it stops. */
+async function mapFrozenRow() {
+  const map = SharedMap.create()
+  const keys = 12
+  const seed = {}
+  for (let i = 0; i < keys; i++) seed[`k${i}`] = valueAt(i, 0)
+  map.update(seed)
+  const flags = flagsOf()
+  const started = performance.now()
+  const writer = spawn('map-worker.mjs', 'mapWriter', { handle: map.handle, flags, keys, mode: 'transaction' })
+  const rs = Array.from({ length: WORKERS }, () => spawn('map-worker.mjs', 'mapFrozenReader', { handle: map.handle, flags, keys, reads: 200_000 * scale }))
+  await until(flags, 1, WORKERS + 1)
+  raise(flags, 2)
+  await until(flags, 4, WORKERS)
+  raise(flags, 0)
+  const commits = await writer
+  raise(flags, 5)
+  const readers = await Promise.all(rs)
+  const s = map.stats()
+  const reads = readers.reduce((n, r) => n + r.reads, 0)
+  return {
+    primitive: 'SharedMap getFrozen (1 writer, 4 readers)',
+    workers: WORKERS + 1,
+    ops: reads + commits,
+    torn: readers.reduce((n, r) => n + r.torn, 0),
+    lost: readers.reduce((n, r) => n + r.backwards + r.stale, 0),
+    invariantBreaks: 0,
+    retryRatio: (s.readRetries / Math.max(1, reads)).toFixed(5),
+    longestRetryStreak: s.longestRetryStreak,
+    wait: `${((100 * readers.reduce((n, r) => n + r.reused, 0)) / Math.max(1, reads)).toFixed(1)} % of reads reused the cached object`,
+    ms: performance.now() - started,
+  }
+}
+
 /** SharedMap transactions: exact increments from 4 workers ('racy': get then set, broken). */
 async function mapCounterRow(mode) {
   const map = SharedMap.create()
@@ -256,6 +290,7 @@ const plan = [
   () => mapRow('update'),
   () => mapRow('transaction'),
   () => mapRow('sets'),
+  () => mapFrozenRow(),
   () => mapCounterRow('transaction'),
   () => mapCounterRow('racy'),
   () => machineRow(),
