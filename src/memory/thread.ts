@@ -25,6 +25,10 @@
  *                         identity is checked by this id, not by the object)
  *  8..    STATE[tid]      0 unused, 1 alive, 2 dead      (MAX_THREADS words)
  *  ..     NATIVE[tid]     runtime thread id + 1, 0 unknown (MAX_THREADS words)
+ *  ..     WAIT_EDGE[tid]  while the thread sleeps in a blocking lock() without a
+ *                         timeout: the holder it waits for | verifications << 16;
+ *                         0 otherwise (sync/wait-graph.ts)      (MAX_THREADS words)
+ *  ..     WAIT_EPISODE[tid] waits the thread has published     (MAX_THREADS words)
  * ```
  *
  * @module
@@ -47,7 +51,12 @@ const DomainWord = {
   STATE: Header.WORDS + 4,
 } as const
 const NATIVE = DomainWord.STATE + MAX_THREADS + 1
-const DOMAIN_BYTES = (NATIVE + MAX_THREADS + 1) * 4
+/** Int32 words of the wait-for graph's per-thread arrays (used by sync/wait-graph.ts). */
+export const WaitGraphWord = {
+  EDGE: NATIVE + MAX_THREADS + 1,
+  EPISODE: NATIVE + 2 * (MAX_THREADS + 1),
+} as const
+const DOMAIN_BYTES = (WaitGraphWord.EPISODE + MAX_THREADS + 1) * 4
 
 /** Liveness of a thread id in its domain. */
 export const ThreadState = { Unused: 0, Alive: 1, Dead: 2 } as const

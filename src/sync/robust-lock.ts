@@ -25,7 +25,8 @@ import {
   withLockOptions,
   type WithLockOptions,
 } from './lockable.js'
-import { Acquired, OWNER_DIED, RobustWord, acquire, acquireAsync, markConsistent, release, tryAcquire } from './robust-word.js'
+import { Acquired, OWNER_DIED, RobustWord, acquire, acquireAsync, lastDeadlockCycle, markConsistent, release, tryAcquire } from './robust-word.js'
+import { cycleMessage } from './wait-graph.js'
 import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
 import { deadlineOf, type AsyncWaitOptions } from './wait.js'
 
@@ -170,6 +171,8 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> {
         throw ownerDied(this.what, this.words, MutexWord.DEAD_OWNER)
       case Acquired.SelfDeadlock:
         throw this.selfDeadlock('lock()')
+      case Acquired.Deadlock:
+        throw new DeadlockError(cycleMessage('lock()', this.what, lastDeadlockCycle()))
       default:
         this.rec.timedOut()
         return false

@@ -38,6 +38,7 @@
 import { LockError } from '../errors.js'
 import { TID_MASK, type Domain } from '../memory/thread.js'
 import { SPIN, sleepWhile, sleepWhileAsync } from './wait.js'
+import { WaitEdge } from './wait-graph.js'
 
 /** Someone may sleep on the word: a release must notify. */
 export const WAITERS = 1 << 30
@@ -57,7 +58,16 @@ export const Acquired = {
   TimedOut: 2,
   /** Sync acquisition by the thread that holds it. */
   SelfDeadlock: 3,
+  /** A confirmed cycle of blocked threads, this one its victim: see {@link lastDeadlockCycle}. */
+  Deadlock: 4,
 } as const
+
+let deadlockCycle: readonly number[] = []
+
+/** The cycle behind this thread's last {@link Acquired.Deadlock} (thread ids, this thread first). */
+export function lastDeadlockCycle(): readonly number[] {
+  return deadlockCycle
+}
 export type AcquireResult = (typeof Acquired)[keyof typeof Acquired]
 
 /** Whether the word at `i` is held by `tid`. */
@@ -103,26 +113,43 @@ function takeFreeOrDead(
   return undefined
 }
 
-/** Blocking acquisition with spin, sliced sleeps and a deadline. */
+/**
+ * Blocking acquisition with spin, sliced sleeps and a deadline. Without a
+ * deadline, the wait takes part in deadlock detection (wait-graph.ts).
+ */
 export function acquire(words: Int32Array, i: number, domain: Domain, deadline: number): AcquireResult {
   let extra = 0
   let spins = SPIN
-  for (;;) {
-    let s = Atomics.load(words, i)
-    const took = takeFreeOrDead(words, i, domain, s, extra)
-    if (took !== undefined) return took
-    if ((s & TID_MASK) === domain.tid) return Acquired.SelfDeadlock
-    if ((s & TID_MASK) === 0) continue // lost a race for a free word: retry at once
-    if (spins > 0) {
-      spins--
-      continue
+  let edge: WaitEdge | undefined
+  try {
+    for (;;) {
+      let s = Atomics.load(words, i)
+      const took = takeFreeOrDead(words, i, domain, s, extra)
+      if (took !== undefined) return took
+      if ((s & TID_MASK) === domain.tid) return Acquired.SelfDeadlock
+      if ((s & TID_MASK) === 0) continue // lost a race for a free word: retry at once
+      if (spins > 0) {
+        spins--
+        continue
+      }
+      if ((s & WAITERS) === 0) {
+        if (Atomics.compareExchange(words, i, s, s | WAITERS) !== s) continue
+        s |= WAITERS
+      }
+      if (deadline === Infinity) {
+        // The word says who holds it now: publish or verify our edge, and look for a cycle.
+        const cycle = (edge ??= new WaitEdge(domain)).beforeSleep(s & TID_MASK)
+        if (cycle !== undefined) {
+          deadlockCycle = cycle
+          giveUp(words, i)
+          return Acquired.Deadlock
+        }
+      }
+      if (!sleepWhile(words, i, s, deadline)) return giveUp(words, i)
+      extra = WAITERS
     }
-    if ((s & WAITERS) === 0) {
-      if (Atomics.compareExchange(words, i, s, s | WAITERS) !== s) continue
-      s |= WAITERS
-    }
-    if (!sleepWhile(words, i, s, deadline)) return giveUp(words, i)
-    extra = WAITERS
+  } finally {
+    edge?.clear()
   }
 }
 

@@ -52,7 +52,8 @@ import { Header } from '../memory/layout.js'
 import { domainOf, TID_MASK, type Domain } from '../memory/thread.js'
 import { runLocked, runLockedAsync, withLockOptions, type LockCore, type WithLockOptions } from './lockable.js'
 import { ownerDied } from './robust-lock.js'
-import { Acquired, OWNER_DIED, RobustWord, WAITERS, acquire, acquireAsync, markConsistent, tryAcquire } from './robust-word.js'
+import { Acquired, OWNER_DIED, RobustWord, WAITERS, acquire, acquireAsync, lastDeadlockCycle, markConsistent, tryAcquire } from './robust-word.js'
+import { cycleMessage } from './wait-graph.js'
 import { ReaderSlot, ReaderSlots } from './reader-slots.js'
 import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
 import { SPIN, checkTimeout, deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
@@ -391,6 +392,7 @@ export class RWLock {
       start = now()
       result = acquire(words, RWLockWord.STATE, this.domain, deadline)
       if (result === Acquired.SelfDeadlock) throw this.deadlock('writeLock()', 'holds the write lock')
+      if (result === Acquired.Deadlock) throw new DeadlockError(cycleMessage('writeLock()', 'readers-writer lock', lastDeadlockCycle()))
       if (result === Acquired.TimedOut) {
         this.rec.timedOut()
         return false
