@@ -4,7 +4,8 @@
  *
  * 1. Mutex: lost updates on a plain shared counter without a lock, none with it.
  * 2. Re-locking (seed 003): ReentrantMutex nests; Mutex throws DeadlockError
- *    at once instead of hanging.
+ *    at once instead of hanging. Then two workers lock A->B and B->A: the
+ *    cycle is detected and one of them gets DeadlockError.
  * 3. A worker dies holding a Mutex: superviseWorker marks it dead, the main
  *    thread's `lockAsync()` gets OwnerDiedError, repairs, and work goes on.
  * 4. RWLock: readers share, the writer excludes them; `stats()`.
@@ -27,6 +28,7 @@ import {
   Stop,
   type CountReport,
   type EmergencyStopReport,
+  type LockPairReport,
   type ReadReport,
   type TransferReport,
   type WriteReport,
@@ -161,6 +163,28 @@ async function relockScene(run: DemoRun): Promise<void> {
       `withLock() ${plain.lockedAfter ? 'did NOT release' : 'released'} the lock`,
   )
   run.line(`${plain.error}: ${plain.message}`, 7)
+
+  run.line('Two workers take the same two mutexes in opposite orders (A then B, B then A) and meet in the middle', 5)
+  const a = Mutex.create()
+  const b = Mutex.create()
+  const flags = newFlags()
+  const pair = await within(
+    Promise.all([
+      run.spawn<LockPairReport>({ task: 'lockPair', first: a.handle, second: b.handle, flags }).result,
+      run.spawn<LockPairReport>({ task: 'lockPair', first: b.handle, second: a.handle, flags }).result,
+    ]),
+    run.stepTimeoutMs,
+    'the two workers to report (a hang here is an undetected deadlock)',
+  )
+  const victims = pair.filter((r) => r.outcome === 'threw')
+  const victim = victims[0]
+  run.check(
+    victims.length === 1 && victim !== undefined && victim.error === 'DeadlockError' && !a.isLocked && !b.isLocked,
+    victim === undefined
+      ? 'the cycle was NOT reported'
+      : `${victim.error} to one of them after ${millis(victim.ms)}; the other took both locks and finished`,
+  )
+  if (victim !== undefined) run.line(`${victim.error}: ${victim.message}`, 7)
 }
 
 // ---- scene 3: a holder that dies --------------------------------------------

@@ -88,6 +88,16 @@ export type Task =
       readonly state: Int32Array
     }
   | {
+      /**
+       * Opposite lock order: take `first`, count itself in READY, wait until
+       * both workers hold their first lock, then take `second` (no timeout).
+       */
+      readonly task: 'lockPair'
+      readonly first: MutexHandle
+      readonly second: MutexHandle
+      readonly flags: Int32Array
+    }
+  | {
       /** Take the mutex, start a transfer, raise HOLDING, park until terminated. */
       readonly task: 'dieHolding'
       readonly mutex: MutexHandle
@@ -139,6 +149,11 @@ export type EmergencyStopReport =
       /** Whether the lock was still held after the error left the outer withLock. */
       readonly lockedAfter: boolean
     }
+
+/** Report of a `lockPair` task. */
+export type LockPairReport =
+  | { readonly outcome: 'both'; readonly ms: number }
+  | { readonly outcome: 'threw'; readonly error: string; readonly message: string; readonly ms: number }
 
 /** Report of a `transfer` task. */
 export interface TransferReport {

@@ -17,6 +17,7 @@ import {
   Stop,
   type CountReport,
   type EmergencyStopReport,
+  type LockPairReport,
   type ReadReport,
   type Task,
   type TransferReport,
@@ -97,6 +98,32 @@ function emergencyStop(task: Extract<Task, { task: 'emergencyStop' }>): Emergenc
     const ms = performance.now() - start
     if (!(error instanceof DeadlockError)) throw error
     return { outcome: 'threw', error: error.name, message: error.message, ms, lockedAfter: lock.isLocked }
+  }
+}
+
+/**
+ * Scene 2, two threads: A then B here, B then A in the other worker. Both
+ * hold their first lock before either asks for its second, so the waits form
+ * a cycle; one of the two gets DeadlockError, its withLock releases its first
+ * lock, and the other goes on.
+ */
+function lockPair(task: Extract<Task, { task: 'lockPair' }>): LockPairReport {
+  const first = Mutex.attach(task.first)
+  const second = Mutex.attach(task.second)
+  const start = performance.now()
+  try {
+    first.withLock(() => {
+      Atomics.add(task.flags, Flag.READY, 1)
+      Atomics.notify(task.flags, Flag.READY)
+      for (let ready = Atomics.load(task.flags, Flag.READY); ready < 2; ready = Atomics.load(task.flags, Flag.READY)) {
+        Atomics.wait(task.flags, Flag.READY, ready)
+      }
+      second.withLock(() => {})
+    })
+    return { outcome: 'both', ms: performance.now() - start }
+  } catch (error) {
+    if (!(error instanceof DeadlockError)) throw error
+    return { outcome: 'threw', error: error.name, message: error.message, ms: performance.now() - start }
   }
 }
 
@@ -220,6 +247,8 @@ function runTask(task: Task): unknown {
       return count(task)
     case 'emergencyStop':
       return emergencyStop(task)
+    case 'lockPair':
+      return lockPair(task)
     case 'dieHolding':
       return dieHolding(task)
     case 'transfer':
