@@ -29,6 +29,8 @@ const TEST_FILES = [
   'test/linearizability.test.ts',
   'test/kill-mid-operation.test.ts',
   'test/owner-died.test.ts',
+  'test/deadlock.test.ts',
+  'test/codec-threads.test.ts',
   'test/mutual-exclusion.test.ts',
   'test/state-buffer-threads.test.ts',
   'test/snapshot-threads.test.ts',
