@@ -3,11 +3,15 @@
  * figure of every object's `stats()` becomes a gauge labelled with the
  * object's name and kind, read at scrape time (stats are read from shared
  * memory without taking any lock, so a scrape never slows the threads down).
+ * A lock's wait-time histogram (`waitHistogram`) becomes a real Prometheus
+ * histogram, `<prefix>lock_wait_seconds`, so `histogram_quantile()` works
+ * across scrapes and instances.
  *
  * @module
  */
 import { Gauge, Registry } from 'prom-client'
 import { OptionError, describe } from '../errors.js'
+import { WAIT_BUCKETS, type LockStats, type WaitBucket } from '../sync/stats.js'
 
 /** Anything with figures: every threadstate object. */
 export interface HasStats {
@@ -31,6 +35,61 @@ export interface MetricsOptions {
   readonly prefix?: string
   /** Also collect prom-client's default Node metrics (event loop lag, heap, ...). @default false */
   readonly defaultMetrics?: boolean
+}
+
+/**
+ * Upper bounds of a lock's wait-histogram buckets, in seconds (stats.ts:
+ * bucket k counts waits below 2^k µs; the last one everything longer).
+ */
+const WAIT_BOUNDS_S = Array.from({ length: WAIT_BUCKETS - 1 }, (_, k) => 2 ** k / 1e6)
+
+/** One lock's wait histogram, found in an object's stats. */
+interface WaitSeries {
+  readonly labels: Readonly<Record<string, string>>
+  readonly buckets: readonly WaitBucket[]
+  readonly sumMs: number
+  readonly count: number
+}
+
+/**
+ * A prom-client metric of type histogram whose series are set at collection
+ * time from the locks' shared histograms (prom-client's own Histogram only
+ * takes single observations).
+ */
+class LockWaitHistogram {
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  readonly help = 'time contended lock acquisitions waited, from the lock\'s shared log2 histogram (stats().waitHistogram)'
+  series: WaitSeries[] = []
+
+  constructor(readonly name: string) {}
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: object[] } {
+    const values: object[] = []
+    for (const s of this.series) {
+      let cumulative = 0
+      let b = 0
+      for (const bound of WAIT_BOUNDS_S) {
+        while (b < s.buckets.length && s.buckets[b]!.belowMs / 1000 <= bound * (1 + 1e-9)) cumulative += s.buckets[b++]!.count
+        values.push({ labels: { ...s.labels, le: bound }, value: cumulative, metricName: `${this.name}_bucket` })
+      }
+      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` })
+      values.push({ labels: s.labels, value: s.sumMs / 1000, metricName: `${this.name}_sum` })
+      values.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` })
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  }
+}
+
+/** Lock figures with a wait histogram, anywhere in `value` (an RWLock keeps its writers' under `write`). */
+function findWaits(value: unknown, path: string[], out: [string[], LockStats][]): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return
+  const figures = value as Partial<LockStats>
+  if (Array.isArray(figures.waitHistogram) && typeof figures.contended === 'number' && typeof figures.waitTotalMs === 'number') {
+    out.push([path, figures as LockStats])
+    return
+  }
+  for (const [key, v] of Object.entries(value)) findWaits(v, [...path, key], out)
 }
 
 /** snake_case of a stats path. */
@@ -70,6 +129,7 @@ export class ThreadstateMetrics {
   private readonly source: () => Readonly<Record<string, HasStats>>
   private readonly prefix: string
   private readonly gauges = new Map<string, Gauge>()
+  private readonly waits: LockWaitHistogram
 
   constructor(source: MetricsSource, options: MetricsOptions = {}) {
     if (typeof source !== 'function' && (typeof source !== 'object' || source === null)) {
@@ -82,6 +142,8 @@ export class ThreadstateMetrics {
     this.registry.registerMetric(
       new Gauge({ name: `${this.prefix}scrape_errors`, help: 'objects whose stats() threw during the last scrape', registers: [], labelNames: ['object'] }),
     )
+    this.waits = new LockWaitHistogram(`${this.prefix}lock_wait_seconds`)
+    this.registry.registerMetric(this.waits as unknown as Gauge)
     if (options.defaultMetrics) {
       // Imported lazily so the module stays cheap when unused.
       void import('prom-client').then(({ collectDefaultMetrics }) => collectDefaultMetrics({ register: this.registry }))
@@ -104,6 +166,7 @@ export class ThreadstateMetrics {
     for (const gauge of this.gauges.values()) gauge.reset()
     const errors = this.registry.getSingleMetric(`${this.prefix}scrape_errors`) as Gauge
     errors.reset()
+    const series: WaitSeries[] = []
     for (const [object, target] of Object.entries(this.source())) {
       const type = target.handle?.type ?? 'object'
       let figures: object
@@ -112,6 +175,13 @@ export class ThreadstateMetrics {
       } catch {
         errors.inc({ object })
         continue
+      }
+      const locks: [string[], LockStats][] = []
+      findWaits(figures, [], locks)
+      for (const [path, s] of locks) {
+        // Count from the buckets themselves (not `contended`, read at another instant), so +Inf equals the last bucket sum.
+        const count = s.waitHistogram.reduce((n, b) => n + b.count, 0)
+        series.push({ labels: { object, type, side: path.join('_') }, buckets: s.waitHistogram, sumMs: s.waitTotalMs, count })
       }
       const pairs: [string[], number | string][] = []
       flatten(figures, [], pairs)
@@ -123,6 +193,7 @@ export class ThreadstateMetrics {
         }
       }
     }
+    this.waits.series = series
   }
 
   private gauge(name: string, labelNames: string[]): Gauge {
