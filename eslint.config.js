@@ -18,6 +18,11 @@ export default tseslint.config(
     },
   },
   {
+    // Scripts of the browser test page and its Web Workers.
+    files: ['test/browser/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['src/**/*.ts'],
     ignores: nodeOnly,
     rules: {
