@@ -108,8 +108,13 @@ describe('RateLoop on the main thread', () => {
     expect(stats!.mode).toBe('timer')
     expect(stats!.running).toBe(false)
     expect(stats!.ticks).toBe(ticks)
-    expect(ticks).toBeGreaterThan(100) // ~300 expected
-    expect(fired).toBeGreaterThanOrEqual(20) // ~60 expected
+    // Rates fall on a loaded machine (86 ticks and 236 skipped deadlines were seen in a CI run with
+    // other test files and SPIN sharing the 2 cores), so check what holds at any load: the loop ran,
+    // every deadline of the 300 ms was served or skipped, and the interval kept firing (a loop that
+    // blocked the event loop would let it fire at most once).
+    expect(ticks).toBeGreaterThan(10) // ~300 expected
+    expect(ticks + stats!.skipped).toBeGreaterThanOrEqual(250)
+    expect(fired).toBeGreaterThanOrEqual(5) // ~60 expected
   })
 
   it('deliberately broken variant: a blocking loop on the main thread is caught by the same check', async () => {
