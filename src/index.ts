@@ -30,7 +30,7 @@ export { Semaphore, type SemaphoreHandle, type SemaphoreOptions, type SemaphoreS
 export { Barrier, type BarrierHandle, type BarrierPassage } from './sync/barrier.js'
 export { LockGuard, type WithLockOptions } from './sync/lockable.js'
 export type { LockStats } from './sync/stats.js'
-export type { AsyncWaitOptions } from './sync/wait.js'
+export { threadMayBlock, type AsyncWaitOptions } from './sync/wait.js'
 export {
   SchemaError,
   bool,
@@ -110,7 +110,7 @@ export {
   type TransitionOptions,
 } from './machine/state-machine.js'
 export { TriggerFlags, type TriggerFlagsHandle, type TriggerFlagsStats } from './machine/trigger-flags.js'
-export { MAX_HZ, RateLoop, threadMayBlock, type RateLoopOptions, type RateLoopStats, type TickInfo } from './runtime/rate-loop.js'
+export { MAX_HZ, RateLoop, type RateLoopOptions, type RateLoopStats, type TickInfo } from './runtime/rate-loop.js'
 export {
   Watchdog,
   type StateBufferWatchdogOptions,

@@ -82,6 +82,8 @@ describe.skipIf(!available)('in headless Chromium, with Web Workers', () => {
         timedAsync: boolean
         lockAsync: boolean
         deadlock: string[]
+        pageWrites: { pageWrites: number; pageErrors: number; workerUpdates: number; workerSets: number }
+        pageError?: string
       }
       const outcome = (await page.evaluate(() => (globalThis as { __result?: unknown }).__result)) as { ok: boolean; error?: string; result?: Figures }
       expect(errors).toEqual([])
@@ -99,6 +101,11 @@ describe.skipIf(!available)('in headless Chromium, with Web Workers', () => {
       expect(r.timedAsync).toBe(false)
       expect(r.lockAsync).toBe(true)
       expect(r.deadlock).toEqual(['both', 'deadlock'])
+      // The page wrote a StateBuffer and a SharedMap 20,000 times while workers wrote them flat out.
+      expect(r.pageError).toBeUndefined()
+      expect(r.pageWrites.pageWrites).toBe(20_000)
+      expect(r.pageWrites.workerUpdates).toBeGreaterThan(1000)
+      expect(r.pageWrites.workerSets).toBeGreaterThan(1000)
     } finally {
       await browser.close()
     }

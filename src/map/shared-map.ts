@@ -8,7 +8,7 @@
  */
 import { atomicMax } from '../memory/atomics.js'
 import { strongMemoryOrdering } from '#platform'
-import { BlockingNotAllowedError, HandleError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
+import { HandleError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
 import { decode, decodeRange, decodeRangeFrozen } from '../encoding/values.js'
 import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
@@ -526,7 +526,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
         Atomics.add(ctl, MapWord.READ_RETRIES, 1)
       }
       atomicMax(ctl, MapWord.LONGEST_RETRY_STREAK, lost)
-      if (!this.lockForRead()) continue // this thread may not block: keep trying optimistically
+      this.lock() // spins on a thread that may not block (Mutex.lockWriter)
       let r: R | Retry
       try {
         Atomics.add(ctl, MapWord.LOCKED_READS, 1)
@@ -822,7 +822,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
 
   private lock(): void {
     try {
-      this.mutex.lock()
+      this.mutex.lockWriter()
     } catch (error) {
       if (!(error instanceof OwnerDiedError)) throw error
       this.recover()
@@ -835,23 +835,6 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     } catch (error) {
       if (!(error instanceof OwnerDiedError)) throw error
       this.recover()
-    }
-  }
-
-  /** Takes the lock for a read; false if this thread may not block and the lock is busy. */
-  private lockForRead(): boolean {
-    try {
-      this.lock()
-      return true
-    } catch (error) {
-      if (!(error instanceof BlockingNotAllowedError)) throw error
-      try {
-        return this.mutex.tryLock()
-      } catch (inner) {
-        if (!(inner instanceof OwnerDiedError)) throw inner
-        this.recover()
-        return true
-      }
     }
   }
 

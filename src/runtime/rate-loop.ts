@@ -31,6 +31,7 @@
 import { BlockingNotAllowedError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { nativeThreadId } from '#platform'
 import { now } from '../memory/clock.js'
+import { threadMayBlock } from '../sync/wait.js'
 
 /** Highest rate a RateLoop accepts, in Hz. */
 export const MAX_HZ = 10_000
@@ -176,26 +177,9 @@ class Run {
   }
 }
 
-let blockable: boolean | undefined
 /** A word nobody ever notifies: `Atomics.wait` on it is a precise sleep. */
 let sleeper: Int32Array | undefined
 
-/**
- * Whether the calling thread may block in `Atomics.wait` (false on a browser
- * main thread): tried once with a zero timeout on a private buffer.
- */
-export function threadMayBlock(): boolean {
-  if (blockable === undefined) {
-    try {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0)
-      blockable = true
-    } catch (error) {
-      if ((error as { name?: unknown } | null)?.name !== 'TypeError') throw error
-      blockable = false
-    }
-  }
-  return blockable
-}
 
 /** Whether the calling thread is a main thread (Node's, or a window's), not a worker. */
 function onMainThread(): boolean {

@@ -356,7 +356,7 @@ export class SnapshotStore<T = unknown> {
 
   private lock(): void {
     try {
-      this.mutex.lock()
+      this.mutex.lockWriter()
     } catch (error) {
       // A writer died mid-publish: its slot was never published and is
       // rewritten in full by the next publish. Nothing else to repair.

@@ -271,7 +271,7 @@ export class StateBuffer<S extends Schema = Schema> {
 
   private lockSlow(): void {
     try {
-      this.mutex.lock()
+      this.mutex.lockWriter()
     } catch (error) {
       // The previous writer died mid-update: its half-written slot was never
       // published and is rewritten by this update in full. Nothing else to repair.

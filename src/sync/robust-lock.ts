@@ -25,10 +25,10 @@ import {
   withLockOptions,
   type WithLockOptions,
 } from './lockable.js'
-import { Acquired, OWNER_DIED, RobustWord, acquire, acquireAsync, lastDeadlockCycle, markConsistent, release, tryAcquire } from './robust-word.js'
+import { Acquired, OWNER_DIED, RobustWord, acquire, acquireAsync, acquireSpinning, lastDeadlockCycle, markConsistent, release, tryAcquire } from './robust-word.js'
 import { cycleMessage } from './wait-graph.js'
 import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
-import { deadlineOf, type AsyncWaitOptions } from './wait.js'
+import { deadlineOf, threadMayBlock, type AsyncWaitOptions } from './wait.js'
 
 /** Word offsets of a Mutex / ReentrantMutex region (Int32 words from the region start). */
 export const MutexWord = {
@@ -113,6 +113,25 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> {
   protected lockSlow(timeoutMs: number | undefined): boolean {
     const start = now()
     return this.settle(acquire(this.words, MutexWord.STATE, this.domain, deadlineOf(timeoutMs)), start)
+  }
+
+  /**
+   * `lock()` of the library's own writer mutexes (StateBuffer, SnapshotStore,
+   * SharedMap): on a thread that may not block it spins rather than throwing
+   * BlockingNotAllowedError (see `acquireSpinning`). @internal
+   * @throws OwnerDiedError (holding the lock) if the previous holder died
+   */
+  lockWriter(): void {
+    if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
+      this.acquired()
+      this.rec.acquiredFast()
+      return
+    }
+    if (threadMayBlock()) {
+      this.lockSlow(undefined)
+      return
+    }
+    this.settle(acquireSpinning(this.words, MutexWord.STATE, this.domain), now())
   }
 
   /** `tryLock()` without the reentrancy check. @internal */

@@ -154,6 +154,23 @@ export function acquire(words: Int32Array, i: number, domain: Domain, deadline: 
 }
 
 /**
+ * Acquisition by spinning, for a thread that may not block (a browser main
+ * thread), used only for the library's own writer mutexes (StateBuffer,
+ * SnapshotStore, SharedMap): their holders run a bounded section of library
+ * code (a slot write, a snapshot copy, a map commit), so a spinning page waits
+ * at most that long, or until a preempted holder runs again, instead of
+ * failing with BlockingNotAllowedError. A dead holder is taken over as usual.
+ */
+export function acquireSpinning(words: Int32Array, i: number, domain: Domain): AcquireResult {
+  for (;;) {
+    const s = Atomics.load(words, i)
+    const took = takeFreeOrDead(words, i, domain, s, 0)
+    if (took !== undefined) return took
+    if ((s & TID_MASK) === domain.tid) return Acquired.SelfDeadlock
+  }
+}
+
+/**
  * Leaves after a timeout or abort. A waiter that slept may have consumed the
  * one wake-up a release sent, and that release cleared WAITERS: the word can
  * now read "free, nobody waiting" while other waiters still sleep. So pass

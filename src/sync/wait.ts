@@ -47,6 +47,25 @@ export function sleepWhile(view: Int32Array, index: number, value: number, deadl
   return true
 }
 
+let blockable: boolean | undefined
+
+/**
+ * Whether the calling thread may block in `Atomics.wait` (false on a browser
+ * main thread): tried once with a zero timeout on a private buffer.
+ */
+export function threadMayBlock(): boolean {
+  if (blockable === undefined) {
+    try {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0)
+      blockable = true
+    } catch (error) {
+      if ((error as { name?: unknown } | null)?.name !== 'TypeError') throw error
+      blockable = false
+    }
+  }
+  return blockable
+}
+
 /** Turns the TypeError of `Atomics.wait` on a non-blocking thread into a clear error. */
 export function blockingNotAllowed(error: unknown): unknown {
   if ((error as { name?: unknown } | null)?.name !== 'TypeError') return error

@@ -1,7 +1,7 @@
 // The page of test/browser.test.ts: runs threadstate's browser bundle on the
 // page's main thread and in Web Workers, and leaves its findings in
 // `window.__result` for the test to read.
-import { BlockingNotAllowedError, Mutex, StateBuffer, schema, vec } from './threadstate.js'
+import { BlockingNotAllowedError, Mutex, SharedMap, StateBuffer, schema, vec } from './threadstate.js'
 
 function run(role, data) {
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })
@@ -66,6 +66,31 @@ async function main() {
     run('pair', { first: B.handle, second: A.handle, flags: pairFlags }),
   ])
   result.deadlock = pair.map((p) => p.outcome).sort()
+
+  // 5. The page writes while workers write: the objects' writer mutexes are often held by a worker
+  // when the page arrives; the page may not block, so it spins for that short section instead.
+  const shared = StateBuffer.create(schema({ a: vec(25) }))
+  const map = SharedMap.create()
+  const busy = new Int32Array(new SharedArrayBuffer(64))
+  const workers = [run('writer', { handle: shared.handle, flags: busy, stopAt: 2 }), run('mapWriter', { handle: map.handle, flags: busy })]
+  while (shared.version < 1000 || map.version < 1000) await new Promise((r) => setTimeout(r, 1))
+  const a = new Array(25).fill(1)
+  a[24] = 24
+  let pageErrors = 0
+  let pageWrites = 0
+  for (let k = 0; k < 20_000; k++) {
+    try {
+      shared.update({ a })
+      map.set(`page${k % 8}`, { k })
+      pageWrites++
+    } catch (error) {
+      pageErrors++
+      result.pageError ??= `${error.name}: ${error.message}`
+    }
+  }
+  Atomics.store(busy, 0, 2)
+  const [written, mapped] = await Promise.all(workers)
+  result.pageWrites = { pageWrites, pageErrors, workerUpdates: written.updates, workerSets: mapped.sets }
   return result
 }
 

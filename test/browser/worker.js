@@ -1,14 +1,14 @@
 // A Web Worker of test/browser.test.ts: one role per worker, on the browser
 // bundle of threadstate. Web Workers may block (Atomics.wait), the page may not.
-import { DeadlockError, Mutex, StateBuffer } from './threadstate.js'
+import { DeadlockError, Mutex, SharedMap, StateBuffer } from './threadstate.js'
 
 const roles = {
   /** Updates flat out until flags[0]: a[24] is the sum of a[0..23] (the checksum). */
-  writer({ handle, flags }) {
+  writer({ handle, flags, stopAt = 1 }) {
     const buf = StateBuffer.attach(handle)
     const a = new Array(25).fill(0)
     let n = 0
-    while (Atomics.load(flags, 0) === 0) {
+    while (Atomics.load(flags, 0) !== stopAt) {
       n++
       let sum = 0
       for (let i = 0; i < 24; i++) sum += a[i] = n * 31 + i
@@ -16,6 +16,14 @@ const roles = {
       buf.update({ a })
     }
     return { updates: n }
+  },
+
+  /** Sets map keys flat out until flags[0] is 2. */
+  mapWriter({ handle, flags }) {
+    const map = SharedMap.attach(handle)
+    let n = 0
+    while (Atomics.load(flags, 0) !== 2) map.set(`w${n++ % 64}`, { n })
+    return { sets: n }
   },
 
   /** readInto `reads` times, checking the checksum of each copy. */
