@@ -19,9 +19,11 @@
  *
  * A blocked thread follows the edges from itself. When they come back to it,
  * it reads every member's (episode, edge) twice in a row (phase A), and on a
- * later wake-up twice again (phase B). The cycle is confirmed when every
- * member's episode and holder are the same in all four reads and phase B's
- * first read shows **at least two more verifications** than phase A's second.
+ * later wake-up twice again (phase B). The cycle is confirmed when phase A's
+ * reads themselves show the cycle (member k waits for member k + 1: the walk
+ * alone is not enough, a member may have moved on since), every member's
+ * episode and holder are the same in all four reads, and phase B's first
+ * read shows **at least two more verifications** than phase A's second.
  * Why that proves a deadlock (every operation here is sequentially
  * consistent; "reads" are of the shared words above):
  *
@@ -123,7 +125,10 @@ export class WaitEdge {
       if (cycle === undefined) return undefined
       const a = this.snapshot(cycle)
       const b = this.snapshot(cycle)
-      if (sameWaits(a, b)) this.first = b
+      // The snapshots must show the cycle itself, not only agree with each other: a member may
+      // have moved to a wait for a thread outside the cycle between the walk and the snapshots
+      // (a false report SPIN found in the first version: verify/spin/wait-graph.pml).
+      if (sameWaits(a, b) && formsCycle(b)) this.first = b
       return undefined
     }
     // Phase B: unchanged, every member verified twice since, and unchanged once more.
@@ -172,6 +177,14 @@ export class WaitEdge {
       if (Atomics.load(words, WaitGraphWord.EPISODE + tid) === episode) return { tid, episode, edge }
     }
   }
+}
+
+/** Whether each member's edge names the next member as the holder it waits for (the last: the first). */
+function formsCycle(seen: readonly Seen[]): boolean {
+  for (let k = 0; k < seen.length; k++) {
+    if ((seen[k]!.edge & TID_MASK) !== seen[(k + 1) % seen.length]!.tid) return false
+  }
+  return true
 }
 
 /** Whether every member is in the same wait (episode, non-zero edge, holder) in both reads. */
