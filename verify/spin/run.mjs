@@ -40,13 +40,16 @@ const JOBS = args.includes('--jobs') ? Number(args[args.indexOf('--jobs') + 1]) 
 // ---------------------------------------------------------------------------
 // The runs. expect: 'pass' (0 errors, complete search), 'fail' (a broken
 // variant: SPIN must find the error), 'finding' (the code as written: SPIN
-// finds a violation of a stronger property than the code promises; see the note).
+// finds a violation of a stronger property than the code promises; see the note),
+// 'witness' (an assertion that something never happens, so that SPIN prints a
+// path to it). All but 'pass' search breadth-first (the shortest trail) unless
+// search: 'dfs'.
 
 const SAFETY = 'safety'
 const MEMLIM_MB = 8192
 const PROGRESS = 'progress'
 
-/** @type {Array<{id: string, model: string, defines: string[], cflags?: string[], memlimMb?: number, mode: string, property: string, expect: 'pass'|'fail'|'finding', quick?: boolean, deep?: boolean, note?: string}>} */
+/** @type {Array<{id: string, model: string, defines: string[], cflags?: string[], memlimMb?: number, search?: 'dfs', mode: string, property: string, expect: 'pass'|'fail'|'finding'|'witness', quick?: boolean, deep?: boolean, note?: string}>} */
 const RUNS = [
   // ---- Mutex (mutex.pml + robust-word.pml) ----
   {
@@ -303,6 +306,150 @@ const RUNS = [
     expect: 'fail',
     quick: true,
   },
+  // ---- Deadlock detection (wait-graph.pml) ----
+  {
+    id: 'wait-graph',
+    model: 'wait-graph.pml',
+    defines: ['NT=2', 'NL=2', 'ACQ=2'],
+    mode: SAFETY,
+    property: 'no false deadlock report: when beforeSleep returns a cycle, every member is blocked on the lock it wants, held by the next member; one report per cycle (2 threads, any program of 2 acquisitions of 2 locks with releases anywhere: stale edges)',
+    expect: 'pass',
+    quick: true,
+  },
+  {
+    id: 'wait-graph/third-party',
+    model: 'wait-graph.pml',
+    defines: ['NT=3', 'NL=2', 'PROG=2'],
+    mode: SAFETY,
+    property: 'the SPIN finding\'s scene, 3 threads: T2, on the cycle T1 walked through T2\'s stale edge, moves to a wait for T3 before T1\'s snapshots: no report',
+    expect: 'pass',
+  },
+  {
+    id: 'wait-graph/BUG_NO_CYCLE_CHECK',
+    model: 'wait-graph.pml',
+    defines: ['NT=3', 'NL=2', 'PROG=2', 'BUG_NO_CYCLE_CHECK'],
+    mode: SAFETY,
+    property: 'broken (the code before the SPIN finding): phase A keeps two agreeing snapshots without formsCycle: a false report',
+    expect: 'fail',
+    quick: true,
+  },
+  {
+    id: 'wait-graph/stale-holder',
+    model: 'wait-graph.pml',
+    defines: ['NT=3', 'NL=2', 'PROG=3', 'DETECTORS=1'],
+    mode: SAFETY,
+    property: 'the walk follows T2\'s edge to T1, who has released the lock (now T3\'s), before T2 re-reads it: no report (every report of thread 1)',
+    expect: 'pass',
+  },
+  {
+    id: 'wait-graph/stale-holder-BUG_NO_CYCLE_CHECK',
+    model: 'wait-graph.pml',
+    defines: ['NT=3', 'NL=2', 'PROG=3', 'DETECTORS=1', 'BUG_NO_CYCLE_CHECK'],
+    mode: SAFETY,
+    property: 'broken (the code before the finding), the same without the finally window: T1, holding nothing, reported in a deadlock with T2',
+    expect: 'fail',
+  },
+  {
+    id: 'wait-graph/3t-BUG_NO_CYCLE_CHECK',
+    model: 'wait-graph.pml',
+    defines: ['NT=3', 'NL=2', 'ACQ=2', 'DETECTORS=1', 'BUG_NO_CYCLE_CHECK'],
+    search: 'dfs',
+    mode: SAFETY,
+    property: 'broken (the code before the finding), 3 threads, any programs of 2 acquisitions of 2 locks: the false report found without a scene (depth-first: a long trail)',
+    expect: 'fail',
+  },
+  {
+    id: 'wait-graph/3t',
+    model: 'wait-graph.pml',
+    defines: ['NT=3', 'NL=2', 'ACQ=2', 'ACQ_LAST=1', 'DETECTORS=1'],
+    cflags: ['-DCOLLAPSE'],
+    mode: SAFETY,
+    property: '3 threads, any programs (2, 2 and 1 acquisitions of 2 locks; every report of thread 1): no false report, one report per cycle',
+    expect: 'pass',
+    deep: true,
+  },
+  {
+    id: 'wait-graph/ring3',
+    model: 'wait-graph.pml',
+    defines: ['NT=3', 'NL=3', 'PROG=1', 'DETECTORS=1'],
+    mode: SAFETY,
+    property: 'a ring of 3 (thread k takes lock k, then k + 1): no false report, one report per 3-cycle',
+    expect: 'pass',
+  },
+  {
+    id: 'wait-graph/bmask7',
+    model: 'wait-graph.pml',
+    defines: ['NT=2', 'NL=2', 'ACQ=2', 'BMASK=7'],
+    mode: SAFETY,
+    property: 'as wait-graph with verifications counted modulo 8 instead of 4',
+    expect: 'pass',
+  },
+  {
+    id: 'wait-graph/witness',
+    model: 'wait-graph.pml',
+    defines: ['NT=2', 'PROG=1', 'SHOW_REPORT'],
+    mode: SAFETY,
+    property: 'a witness, not a bug: asserts that ABBA is never reported, so that SPIN prints the path to the report',
+    expect: 'witness',
+  },
+  {
+    id: 'wait-graph/progress',
+    model: 'wait-graph.pml',
+    defines: ['NT=2', 'NL=2', 'ACQ=2', 'ROUNDS=1'],
+    mode: PROGRESS,
+    property: 'every deadlock is reported: no non-progress cycle under weak fairness, sleeps in rounds (each blocked thread wakes once per round); any program of 2 acquisitions of 2 locks',
+    expect: 'pass',
+  },
+  {
+    id: 'wait-graph/progress-ring3',
+    model: 'wait-graph.pml',
+    defines: ['NT=3', 'NL=3', 'PROG=1', 'ROUNDS=1', 'BMASK=7', 'DETECTORS=1'],
+    mode: PROGRESS,
+    property: 'the 3-cycle is always reported (rounds, weak fairness; verifications modulo 8: modulo 4 loses it, one member a beat behind and one ahead)',
+    expect: 'pass',
+    deep: true,
+  },
+  {
+    id: 'wait-graph/BUG_ONE_READ',
+    model: 'wait-graph.pml',
+    defines: ['NT=2', 'NL=2', 'ACQ=2', 'BUG_ONE_READ'],
+    mode: SAFETY,
+    property: 'broken: report as soon as phase A sees the cycle twice (no verifications)',
+    expect: 'fail',
+    quick: true,
+  },
+  {
+    id: 'wait-graph/BUG_ONE_BEAT',
+    model: 'wait-graph.pml',
+    defines: ['NT=2', 'NL=2', 'ACQ=2', 'BUG_ONE_BEAT'],
+    mode: SAFETY,
+    property: 'broken: phase B asks every member for one more verification instead of two',
+    expect: 'fail',
+  },
+  {
+    id: 'wait-graph/ALT_NO_RECHECK',
+    model: 'wait-graph.pml',
+    defines: ['NT=2', 'NL=2', 'ACQ=2', 'ALT_NO_RECHECK'],
+    mode: SAFETY,
+    property: 'slack, not a bug: phase B without its second read is still sound (the cycle starts at the detector, blocked throughout)',
+    expect: 'pass',
+  },
+  {
+    id: 'wait-graph/ring3-ALT_NO_RECHECK',
+    model: 'wait-graph.pml',
+    defines: ['NT=3', 'NL=3', 'PROG=1', 'DETECTORS=1', 'ALT_NO_RECHECK'],
+    mode: SAFETY,
+    property: 'the same slack on the ring of 3',
+    expect: 'pass',
+  },
+  {
+    id: 'wait-graph/BUG_FORGET_ON_BEATS',
+    model: 'wait-graph.pml',
+    defines: ['NT=2', 'PROG=1', 'ROUNDS=1', 'BUG_FORGET_ON_BEATS'],
+    mode: PROGRESS,
+    property: 'broken: phase B starts again when a member is short of verifications (ABBA is never reported)',
+    expect: 'fail',
+  },
 ]
 
 // ---------------------------------------------------------------------------
@@ -451,6 +598,7 @@ function constantChecks(c) {
   add('state-buffer.pml', 'S_WAITERS', c.StateWord.WAITERS, 'state/layout.ts StateWord.WAITERS')
   add('shared-map.pml', 'SEQ', c.MapWord.SEQ, 'map/layout.ts MapWord.SEQ')
   add('shared-map.pml', 'JOURNAL_LEN', c.MapWord.JOURNAL_LEN, 'map/layout.ts MapWord.JOURNAL_LEN')
+  add('wait-graph.pml', 'TID_MASK', c.TID_MASK, 'thread.ts TID_MASK')
   return rows
 }
 
@@ -470,6 +618,16 @@ const PROTOCOL_LINES = [
   ['src/sync/condition.ts', /const seq = Atomics\.load\(words, ConditionWord\.SEQ\)\n\s*Atomics\.add\(words, ConditionWord\.WAITERS, 1\)/, 'wait reads SEQ, then counts itself in WAITERS, under the mutex'],
   ['src/sync/reader-slots.ts', /if \(Atomics\.compareExchange\(words, w \+ ReaderSlot\.OWNER, 0, tid\) === 0\) \{\n\s*this\.raiseSlotsUsed\(k \+ 1\)/, 'a reader raises SLOTS_USED when it claims its slot (before any add)'],
   ['src/map/writer.ts', /this\.record\(index, d32\[index\]!\)\n\s*d32\[index\] = value/, 'setData journals before it writes'],
+  ['src/sync/wait-graph.ts', /const BEAT_SHIFT = (\d+)\n/, 'edge word: holder | verifications << BEAT_SHIFT', ['wait-graph.pml', 'BEAT_SHIFT']],
+  ['src/sync/wait-graph.ts', /Atomics\.add\(words, WaitGraphWord\.EPISODE \+ this\.tid, 1\)\n\s*Atomics\.store\(words, at, holder\)\n/, 'a new episode: EPISODE + 1, then the edge'],
+  ['src/sync/wait-graph.ts', /const episode = Atomics\.load\(words, WaitGraphWord\.EPISODE \+ tid\)\n\s*const edge = Atomics\.load\(words, WaitGraphWord\.EDGE \+ tid\)\n\s*if \(Atomics\.load\(words, WaitGraphWord\.EPISODE \+ tid\) === episode\)/, 'read(): EPISODE, EDGE, EPISODE until the episodes agree'],
+  ['src/sync/wait-graph.ts', /const a = this\.snapshot\(cycle\)\n\s*const b = this\.snapshot\(cycle\)\n(?:\s*\/\/[^\n]*\n)*\s*if \(sameWaits\(a, b\) && formsCycle\(b\)\) this\.first = b\n/, 'phase A: b kept if it agrees with a and shows the cycle'],
+  ['src/sync/wait-graph.ts', /if \(\(seen\[k\]!\.edge & TID_MASK\) !== seen\[\(k \+ 1\) % seen\.length\]!\.tid\) return false/, 'formsCycle: member k waits for member k + 1'],
+  ['src/sync/wait-graph.ts', /& BEAT_MASK\) < (\d+)\) return undefined/, 'phase B: every member verified MIN_BEATS more times', ['wait-graph.pml', 'MIN_BEATS']],
+  ['src/sync/wait-graph.ts', /if \(!sameWaits\(c, this\.snapshot\(members\)\)\) \{/, 'phase B: read again after the beats'],
+  ['src/sync/wait-graph.ts', /return Math\.min\(\.\.\.members\) === this\.tid \? members : undefined/, 'the victim: the smallest tid of the cycle'],
+  ['src/sync/robust-word.ts', /if \(deadline === Infinity\) \{\n(?:\s*\/\/[^\n]*\n)*\s*const cycle = \(edge \?\?= new WaitEdge\(domain\)\)\.beforeSleep\(s & TID_MASK\)/, 'acquire() without a deadline: beforeSleep(holder just read) before each sleep'],
+  ['src/sync/robust-word.ts', /\} finally \{\n\s*edge\?\.clear\(\)/, 'acquire(): the edge cleared however the acquisition ends'],
 ]
 
 async function checkConstants() {
@@ -560,7 +718,7 @@ function parsePan(out) {
 }
 
 /** Model temporaries, not worth a line of the trail. */
-const NOISE = new Set(['g', 'fx_cnt', 'fx_who', 'it', 'k', 'o', 'used', 'n', 'i', 't', 'ok', 'touched_head', 'touched_ver'])
+const NOISE = new Set(['g', 'fx_cnt', 'fx_who', 'it', 'k', 'o', 'used', 'n', 'i', 't', 'ok', 'touched_head', 'touched_ver', 'j', 'ep', 'bt', 'nx', 'cn'])
 
 /**
  * The trail, reduced to the steps that change state (globals, and locals of
@@ -638,7 +796,7 @@ async function runOne(run) {
     if (a.status !== 0 || !existsSync(join(dir, 'pan.c'))) throw new Error(`spin -a failed:\n${a.out}`)
     // Broken variants: breadth-first, for the shortest counterexample.
     const cflags = [
-      ...(run.mode === PROGRESS ? ['-DNP'] : ['-DSAFETY', ...(broken ? ['-DBFS'] : [])]),
+      ...(run.mode === PROGRESS ? ['-DNP'] : ['-DSAFETY', ...(broken && run.search !== 'dfs' ? ['-DBFS'] : [])]),
       `-DMEMLIM=${run.memlimMb ?? MEMLIM_MB}`, // stop (and report an incomplete search) rather than exhaust the machine
       ...(run.cflags ?? []),
     ]
@@ -719,7 +877,12 @@ async function main() {
   for (const r of results) {
     const model = r.run.model.replace('.pml', '')
     const variant = r.run.id.includes('/') ? r.run.id.slice(r.run.id.indexOf('/') + 1) : 'base'
-    const mode = r.run.mode === PROGRESS ? 'NP, weak fairness' : r.run.expect === 'pass' ? 'safety + invalid end states' : 'safety + invalid end states (BFS)'
+    const mode =
+      r.run.mode === PROGRESS
+        ? 'NP, weak fairness'
+        : r.run.expect === 'pass'
+          ? 'safety + invalid end states'
+          : `safety + invalid end states (${r.run.search === 'dfs' ? 'DFS' : 'BFS'})`
     const p = r.pan
     const result = r.failure
       ? 'could not run'
@@ -728,7 +891,14 @@ async function main() {
           ? '0 errors, INCOMPLETE search'
           : '0 errors'
         : `${p.errors} error: ${p.kinds.join('; ')}`
-    const expected = r.run.expect === 'pass' ? '0 errors' : r.run.expect === 'fail' ? 'error (broken variant)' : `error (finding: ${r.run.note})`
+    const expected =
+      r.run.expect === 'pass'
+        ? '0 errors'
+        : r.run.expect === 'fail'
+          ? 'error (broken variant)'
+          : r.run.expect === 'witness'
+            ? 'error (a witness: the trail)'
+            : `error (finding: ${r.run.note})`
     console.log(
       `| ${model} | ${variant} \`${r.run.defines.join(' ')}\` | ${r.run.property}; ${mode} | ${fmtStates(p?.states)} | ${p?.depth ?? '-'} | ${p?.seconds ?? '-'} s / ${r.wall.toFixed(1)} s | ${result} | ${expected} | ${r.ok ? 'ok' : '**NOT AS EXPECTED**'} |`,
     )
