@@ -9,11 +9,11 @@
  * Needs Chromium (Debian package `chromium`; .ci/run installs it). Without it
  * the test is skipped with a message saying so.
  */
-import { build } from 'esbuild'
 import { existsSync, readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { bundleCore } from './bundle.js'
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
 const available = existsSync(CHROMIUM)
@@ -48,16 +48,7 @@ async function serve(bundle: string): Promise<Server> {
 describe.skipIf(!available)('in headless Chromium, with Web Workers', () => {
   let server: Server
   beforeAll(async () => {
-    const out = await build({
-      entryPoints: [new URL('../dist/index.js', import.meta.url).pathname],
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'browser',
-      logLevel: 'silent',
-      tsconfigRaw: {},
-    })
-    server = await serve(out.outputFiles[0]!.text)
+    server = await serve((await bundleCore('browser', 'esm')).code)
   })
   afterAll(() => new Promise<void>((resolve) => server?.close(() => resolve())))
 

@@ -4,25 +4,11 @@
  * Node module, and the bundle runs in a plain JS context where `process`,
  * `Buffer` and `require` do not exist.
  */
-import { build } from 'esbuild'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
+import { bundleCore } from './bundle.js'
 
-async function bundle(platform: 'browser' | 'node'): Promise<{ code: string; inputs: string[] }> {
-  const result = await build({
-    entryPoints: [new URL('../dist/index.js', import.meta.url).pathname],
-    bundle: true,
-    write: false,
-    format: 'iife',
-    globalName: 'threadstate',
-    platform,
-    metafile: true,
-    logLevel: 'silent',
-    // As a consumer would: ignore this repo's tsconfig `paths` (used only for typechecking).
-    tsconfigRaw: {},
-  })
-  return { code: result.outputFiles[0]!.text, inputs: Object.keys(result.metafile.inputs) }
-}
+const bundle = (platform: 'browser' | 'node') => bundleCore(platform)
 
 describe('runtime-neutral core', () => {
   it('bundles for the browser with the neutral platform module and no Node module', async () => {
