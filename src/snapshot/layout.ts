@@ -17,8 +17,8 @@
  *    11     DECODES       snapshots decoded, summed over threads (each decodes a version once)
  *  control, bytes
  *    48     Float64 PUBLISHES, 56 BYTES_PUBLISHED
- *    64     writer Mutex (MUTEX_BYTES: 320 bytes)
- *   384     source table (256 bytes, shared/sources.ts)
+ *    64     writer lock (a Mutex region, WRITER_LOCK_BYTES: 320 bytes)
+ *   384     source table (256 bytes, memory/sources.ts)
  *   640     SLOT META: K x 48 bytes
  *             [version f64 | timestamp f64 | offset i32 | length i32 | source i32 | capacity i32 |
  *              flags i32 (ValueFlags of the snapshot: does it hold Maps/Sets) | pad]
@@ -30,11 +30,11 @@
  *        up to maxBytes); its old region is never written again.
  * ```
  *
- * Protocol: the seqlock ring of StateBuffer (state/layout.ts) with K slots:
- * the writer, holding the mutex, writes version v into slot v mod K (its
- * region, then its metadata) and only then stores PUB. A reader copies the
- * slot's bytes into a private buffer and accepts the copy only if PUB moved by
- * at most K - 2 meanwhile, so the writer had not begun overwriting that slot.
+ * Protocol: the version ring of `sync/seqlock.ts` with K slots: the writer,
+ * holding the writer lock, writes version v into slot v mod K (its region,
+ * then its metadata) and only then stores PUB. A reader copies the slot's
+ * bytes into a private buffer and accepts the copy only if PUB moved by at
+ * most K - 2 meanwhile, so the writer had not begun overwriting that slot.
  * A torn copy is never decoded: decoding happens after the check, on the
  * private copy. Metadata read while a writer re-homes the slot can be
  * nonsense (an offset past the end); the reader then retries.
@@ -45,31 +45,12 @@
  *
  * @module
  */
-import { Header } from '../memory/layout.js'
+import { f64At, i32At, LayoutPlan } from '../memory/fields.js'
 import { Source } from '../shared/sources.js'
-import { MUTEX_BYTES } from '../sync/robust-lock.js'
+import { WRITER_LOCK_BYTES } from '../sync/writer-lock.js'
 
-/** Int32 word offsets of the control region. */
-export const SnapWord = {
-  PUB: Header.WORDS,
-  WAITERS: Header.WORDS + 1,
-  SLOTS: Header.WORDS + 2,
-  END: Header.WORDS + 3,
-  SOURCES_USED: Header.WORDS + 4,
-  WRITERS_DIED: Header.WORDS + 5,
-  GROWS: Header.WORDS + 6,
-  DECODES: Header.WORDS + 7,
-} as const
-
-/** Float64 indices of the control region. */
-export const SnapF64 = { PUBLISHES: 6, BYTES_PUBLISHED: 7 } as const
-
-/** Byte offsets of the control areas. */
-export const SnapArea = {
-  MUTEX: 64,
-  SOURCES: 64 + MUTEX_BYTES,
-  META: 64 + MUTEX_BYTES + Source.TABLE_BYTES,
-} as const
+/** Slots of every store. */
+export const SNAPSHOT_SLOTS = 4
 
 /** One slot's metadata (48 bytes): Float64 and Int32 indices within it. */
 export const SlotInfo = {
@@ -85,17 +66,46 @@ export const SlotInfo = {
   FLAGS: 8,
 } as const
 
-/** Slots of every store. */
-export const SNAPSHOT_SLOTS = 4
-
-/** Int32 words after the slot metadata: reader retry figures (written only when a read retried). */
-export const SnapRetryWord = {
-  READ_RETRIES: (SnapArea.META + SNAPSHOT_SLOTS * SlotInfo.BYTES) / 4,
-  LONGEST_RETRY_STREAK: (SnapArea.META + SNAPSHOT_SLOTS * SlotInfo.BYTES) / 4 + 1,
-} as const
+const plan = new LayoutPlan('SnapshotStore')
+const PUB = plan.i32('PUB')
+const WAITERS = plan.i32('WAITERS')
+const SLOTS = plan.i32('SLOTS')
+const END = plan.i32('END')
+const SOURCES_USED = plan.i32('SOURCES_USED')
+const WRITERS_DIED = plan.i32('WRITERS_DIED')
+const GROWS = plan.i32('GROWS')
+const DECODES = plan.i32('DECODES')
+const PUBLISHES = plan.f64('PUBLISHES')
+const BYTES_PUBLISHED = plan.f64('BYTES_PUBLISHED')
+const MUTEX = plan.area('MUTEX', WRITER_LOCK_BYTES)
+const SOURCES = plan.area('SOURCES', Source.TABLE_BYTES)
+const META = plan.area('META', SNAPSHOT_SLOTS * SlotInfo.BYTES)
+const READ_RETRIES = plan.i32('READ_RETRIES')
+const LONGEST_RETRY_STREAK = plan.i32('LONGEST_RETRY_STREAK')
 
 /** Bytes of the control region. */
-export const CONTROL_BYTES = SnapArea.META + SNAPSHOT_SLOTS * SlotInfo.BYTES + 8
+export const CONTROL_BYTES = plan.finish()
+
+/** Int32 word offsets of the control region. */
+export const SnapWord = {
+  PUB: i32At(PUB),
+  WAITERS: i32At(WAITERS),
+  SLOTS: i32At(SLOTS),
+  END: i32At(END),
+  SOURCES_USED: i32At(SOURCES_USED),
+  WRITERS_DIED: i32At(WRITERS_DIED),
+  GROWS: i32At(GROWS),
+  DECODES: i32At(DECODES),
+  /** Reader retry figures (written only when a read retried). */
+  READ_RETRIES: i32At(READ_RETRIES),
+  LONGEST_RETRY_STREAK: i32At(LONGEST_RETRY_STREAK),
+} as const
+
+/** Float64 indices of the control region. */
+export const SnapF64 = { PUBLISHES: f64At(PUBLISHES), BYTES_PUBLISHED: f64At(BYTES_PUBLISHED) } as const
+
+/** Byte offsets of the control areas. */
+export const SnapArea = { MUTEX, SOURCES, META } as const
 
 /** Readers give up (throw) after this many retries in a row. */
 export const SNAPSHOT_MAX_RETRIES = 10_000

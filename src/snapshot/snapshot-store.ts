@@ -5,28 +5,18 @@
  *
  * @module
  */
-import { atomicMax } from '../memory/atomics.js'
-import { strongMemoryOrdering } from '#platform'
-import { CapacityError, HandleError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
+import { CapacityError, HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
 import { wallNow } from '../memory/clock.js'
-import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } from '../memory/handle.js'
+import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { SourceTable } from '../shared/sources.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../shared/standard-schema.js'
-import { notifyVersion, waitForVersion, waitForVersionAsync, type VersionWords } from '../shared/version-wait.js'
-import { Mutex } from '../sync/mutex.js'
+import { waitForVersion, waitForVersionAsync, type VersionWords } from '../shared/version-wait.js'
+import { ReadFence, RETRY, RetryWords, VersionRing } from '../sync/seqlock.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
-import {
-  CONTROL_BYTES,
-  SnapRetryWord,
-  SNAPSHOT_MAX_RETRIES,
-  SNAPSHOT_SLOTS,
-  SlotInfo,
-  SnapArea,
-  SnapF64,
-  SnapWord,
-} from './layout.js'
+import { WriterLock } from '../sync/writer-lock.js'
+import { CONTROL_BYTES, SNAPSHOT_MAX_RETRIES, SNAPSHOT_SLOTS, SlotInfo, SnapArea, SnapF64, SnapWord } from './layout.js'
 import { Publisher, type PublisherOptions } from './publisher.js'
 
 /** Handle of a {@link SnapshotStore}: the control region plus the growable data buffer. */
@@ -152,12 +142,13 @@ export class SnapshotStore<T = unknown> {
   readonly handle: SnapshotStoreHandle
   private readonly words: Int32Array
   private readonly f64: Float64Array
-  private readonly mutex: Mutex
+  private readonly writer: WriterLock
+  private readonly ring: VersionRing
+  private readonly retries: RetryWords
   private readonly sources: SourceTable
   private readonly validator: StandardSchemaV1<T> | undefined
   private readonly versionWords: VersionWords
   private readonly maxBytes: number
-  private fence: Int32Array = new Int32Array(new SharedArrayBuffer(4))
   /** View over the data buffer, rebuilt when the buffer has grown. */
   private data: Uint8Array
   private scratch = new Uint8Array(MIN_REGION)
@@ -169,9 +160,13 @@ export class SnapshotStore<T = unknown> {
     this.handle = handle
     this.words = new Int32Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 4)
     this.f64 = new Float64Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 8)
-    this.mutex = Mutex.attach(
-      makeHandle('Mutex', { buffer: handle.buffer, byteOffset: handle.byteOffset + SnapArea.MUTEX, byteLength: Mutex.BYTE_LENGTH }, handle.domain),
-    )
+    // A writer that died mid-publish left a slot that was never published and
+    // is rewritten in full by the next publish: nothing to repair but the count.
+    this.writer = new WriterLock(handle.buffer, handle.byteOffset + SnapArea.MUTEX, handle.domain, () => {
+      Atomics.add(this.words, SnapWord.WRITERS_DIED, 1)
+    })
+    this.ring = new VersionRing(this.words, PUB, WAITERS, SNAPSHOT_SLOTS, new ReadFence())
+    this.retries = new RetryWords(this.words, SnapWord.READ_RETRIES, SnapWord.LONGEST_RETRY_STREAK)
     this.sources = new SourceTable(handle.buffer, handle.byteOffset, SnapArea.SOURCES, SnapWord.SOURCES_USED)
     this.validator = validator
     this.maxBytes = handle.data.maxByteLength
@@ -215,7 +210,7 @@ export class SnapshotStore<T = unknown> {
     }
     Atomics.store(words, SnapWord.SLOTS, SNAPSHOT_SLOTS)
     Atomics.store(words, SnapWord.END, SNAPSHOT_SLOTS * perSlot)
-    writeHeader('Mutex', control.buffer, SnapArea.MUTEX, Mutex.BYTE_LENGTH)
+    WriterLock.place(control.buffer, SnapArea.MUTEX)
     // Version 1 in slot 1, published directly (nobody else can see the store yet).
     const meta = SnapArea.META + 1 * SlotInfo.BYTES
     new Uint8Array(data, 0, dataLength).set(bytes, words[meta / 4 + SlotInfo.OFFSET]!)
@@ -264,49 +259,48 @@ export class SnapshotStore<T = unknown> {
 
   /** Version of the latest snapshot. */
   get version(): number {
-    const words = this.words
-    for (;;) {
-      const p1 = Atomics.load(words, PUB)
-      const v = this.f64[(SnapArea.META + (p1 & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES) / 8 + SlotInfo.VERSION]!
-      if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
-      if (((Atomics.load(words, PUB) - p1) >>> 0) <= SNAPSHOT_SLOTS - 2) return v
-    }
+    return this.ring.read(this.slotVersion, Infinity) as number
   }
+
+  /** Copy step of {@link version}: the version in slot `p`. */
+  private readonly slotVersion = (p: number): number => this.f64[metaOf(p) / 8 + SlotInfo.VERSION]!
 
   /** Copies, checks and decodes the latest snapshot into this thread's cache. */
   private refresh(): Snapshot<T> {
+    const copied = this.ring.read(this.copySlot, SNAPSHOT_MAX_RETRIES, this.retries)
+    if (copied === RETRY) {
+      throw new ThreadstateError(
+        `Expected a consistent copy of the snapshot within ${SNAPSHOT_MAX_RETRIES} retries, got the writer lapping ${SNAPSHOT_SLOTS} slots during every copy`,
+      )
+    }
+    // The copy is whole: decode the private bytes.
+    const value = decodeFrozen(this.scratch.subarray(0, copied.length), copied.flags) as Readonly<T>
+    Atomics.add(this.words, SnapWord.DECODES, 1)
+    this.cached = { value, version: copied.version, timestamp: copied.timestamp, source: this.sources.name(copied.source) }
+    this.cachedPub = this.ring.pub
+    return this.cached
+  }
+
+  /**
+   * Copy step of {@link refresh}: slot `p`'s metadata and bytes into the
+   * private scratch buffer. Metadata read while a writer re-homes the slot can
+   * be nonsense (an offset past the end): then RETRY.
+   */
+  private readonly copySlot = (p: number): CopiedSlot | typeof RETRY => {
     const words = this.words
     const f64 = this.f64
-    for (let tries = 0; ; tries++) {
-      const p1 = Atomics.load(words, PUB)
-      const meta = SnapArea.META + (p1 & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES
-      const version = f64[meta / 8 + SlotInfo.VERSION]!
-      const timestamp = f64[meta / 8 + SlotInfo.TIMESTAMP]!
-      const offset = words[meta / 4 + SlotInfo.OFFSET]!
-      const length = words[meta / 4 + SlotInfo.LENGTH]!
-      const source = words[meta / 4 + SlotInfo.SOURCE]!
-      const flags = words[meta / 4 + SlotInfo.FLAGS]!
-      if (offset + length > this.data.length) this.data = fixedView(this.handle.data) // grown since
-      const fits = offset >= 0 && length >= 0 && offset + length <= this.data.length
-      if (fits) {
-        if (this.scratch.length < length) this.scratch = new Uint8Array(Math.max(length, this.scratch.length * 2))
-        this.scratch.set(this.data.subarray(offset, offset + length))
-      }
-      if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
-      if (fits && ((Atomics.load(words, PUB) - p1) >>> 0) <= SNAPSHOT_SLOTS - 2) {
-        const value = decodeFrozen(this.scratch.subarray(0, length), flags) as Readonly<T>
-        Atomics.add(words, SnapWord.DECODES, 1)
-        if (tries > 0) recordRetries(words, tries)
-        this.cached = { value, version, timestamp, source: this.sources.name(source) }
-        this.cachedPub = p1
-        return this.cached
-      }
-      if (tries >= SNAPSHOT_MAX_RETRIES) {
-        throw new ThreadstateError(
-          `Expected a consistent copy of the snapshot within ${SNAPSHOT_MAX_RETRIES} retries, got the writer lapping ${SNAPSHOT_SLOTS} slots during every copy`,
-        )
-      }
-    }
+    const meta = metaOf(p)
+    const version = f64[meta / 8 + SlotInfo.VERSION]!
+    const timestamp = f64[meta / 8 + SlotInfo.TIMESTAMP]!
+    const offset = words[meta / 4 + SlotInfo.OFFSET]!
+    const length = words[meta / 4 + SlotInfo.LENGTH]!
+    const source = words[meta / 4 + SlotInfo.SOURCE]!
+    const flags = words[meta / 4 + SlotInfo.FLAGS]!
+    if (offset + length > this.data.length) this.data = fixedView(this.handle.data) // grown since
+    if (offset < 0 || length < 0 || offset + length > this.data.length) return RETRY
+    if (this.scratch.length < length) this.scratch = new Uint8Array(Math.max(length, this.scratch.length * 2))
+    this.scratch.set(this.data.subarray(offset, offset + length))
+    return { version, timestamp, length, source, flags }
   }
 
   // ---- writing --------------------------------------------------------------
@@ -321,11 +315,11 @@ export class SnapshotStore<T = unknown> {
   publish(value: T, options?: PublishOptions): number {
     const checked = this.validator ? validateWith(this.validator, value, 'SnapshotStore') : value
     const encoded = encodeWithFlags(checked)
-    this.lock()
+    this.writer.lock()
     try {
       return this.publishLocked(encoded, options?.source)
     } finally {
-      this.mutex.unlock()
+      this.writer.unlock()
     }
   }
 
@@ -335,13 +329,13 @@ export class SnapshotStore<T = unknown> {
    * @returns the new version
    */
   update(fn: (previous: Readonly<T>) => T, options?: PublishOptions): number {
-    this.lock()
+    this.writer.lock()
     try {
       const next = fn(this.get())
       const checked = this.validator ? validateWith(this.validator, next, 'SnapshotStore') : next
       return this.publishLocked(encodeWithFlags(checked), options?.source)
     } finally {
-      this.mutex.unlock()
+      this.writer.unlock()
     }
   }
 
@@ -354,25 +348,13 @@ export class SnapshotStore<T = unknown> {
     return new Publisher<T>((value) => this.publish(value), () => this.get(), options)
   }
 
-  private lock(): void {
-    try {
-      this.mutex.lockWriter()
-    } catch (error) {
-      // A writer died mid-publish: its slot was never published and is
-      // rewritten in full by the next publish. Nothing else to repair.
-      if (!(error instanceof OwnerDiedError)) throw error
-      Atomics.add(this.words, SnapWord.WRITERS_DIED, 1)
-      this.mutex.markConsistent()
-    }
-  }
-
   private publishLocked({ bytes, flags }: { bytes: Uint8Array; flags: number }, source: string | undefined): number {
     const words = this.words
     const f64 = this.f64
     const sourceId = source === undefined ? 0 : this.sources.intern(source, 'SnapshotStore')
-    const pub = words[PUB]! // plain: only writers store PUB, and they hold the mutex
-    const latest = f64[(SnapArea.META + (pub & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES) / 8 + SlotInfo.VERSION]!
-    const meta = SnapArea.META + ((pub + 1) & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES
+    const ring = this.ring
+    const latest = f64[metaOf(ring.published()) / 8 + SlotInfo.VERSION]!
+    const meta = metaOf(ring.nextSlot())
     let offset = words[meta / 4 + SlotInfo.OFFSET]!
     const capacity = words[meta / 4 + SlotInfo.CAPACITY]!
     if (bytes.length > capacity) offset = this.rehome(meta, bytes.length, capacity)
@@ -384,11 +366,10 @@ export class SnapshotStore<T = unknown> {
     words[meta / 4 + SlotInfo.LENGTH] = bytes.length
     words[meta / 4 + SlotInfo.SOURCE] = sourceId
     words[meta / 4 + SlotInfo.FLAGS] = flags
-    Atomics.store(words, PUB, (pub + 1) | 0)
     f64[SnapF64.PUBLISHES]!++
     f64[SnapF64.BYTES_PUBLISHED]! += bytes.length
     this.sources.count(sourceId)
-    notifyVersion(words, PUB, WAITERS)
+    ring.publish()
     return version
   }
 
@@ -461,7 +442,7 @@ export class SnapshotStore<T = unknown> {
     const latest = this.latest()
     const words = this.words
     const f64 = this.f64
-    const meta = SnapArea.META + (Atomics.load(words, PUB) & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES
+    const meta = metaOf(Atomics.load(words, PUB))
     return {
       version: latest.version,
       publishes: f64[SnapF64.PUBLISHES]!,
@@ -474,14 +455,22 @@ export class SnapshotStore<T = unknown> {
       lastPublishAgeMs: wallNow() - latest.timestamp,
       sources: this.sources.counts(),
       writersDied: Atomics.load(words, SnapWord.WRITERS_DIED),
-      readRetries: Atomics.load(words, SnapRetryWord.READ_RETRIES),
-      longestRetryStreak: Atomics.load(words, SnapRetryWord.LONGEST_RETRY_STREAK),
+      readRetries: Atomics.load(words, SnapWord.READ_RETRIES),
+      longestRetryStreak: Atomics.load(words, SnapWord.LONGEST_RETRY_STREAK),
     }
   }
 }
 
-/** Adds a read's retries to the shared figures (only reads that retried pay for it). */
-function recordRetries(words: Int32Array, tries: number): void {
-  Atomics.add(words, SnapRetryWord.READ_RETRIES, tries)
-  atomicMax(words, SnapRetryWord.LONGEST_RETRY_STREAK, tries)
+/** What {@link SnapshotStore.refresh} copied from a slot (its bytes are in the scratch buffer). */
+interface CopiedSlot {
+  readonly version: number
+  readonly timestamp: number
+  readonly length: number
+  readonly source: number
+  readonly flags: number
+}
+
+/** Byte offset of the metadata of the slot PUB value `p` points at. */
+function metaOf(p: number): number {
+  return SnapArea.META + (p & (SNAPSHOT_SLOTS - 1)) * SlotInfo.BYTES
 }
