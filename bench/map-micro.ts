@@ -6,7 +6,7 @@
  *   alternating. `get` runs in phases: without a writer (every variant in
  *   one pass), then with the writer worker writing flat out into the map
  *   being timed (one phase per map, phases alternating between rounds).
- * - `build`: 1M keys into a SharedMap (set, set pre-sized, update in batches
+ * - `build`: 1M keys into a SharedMap (set, set pre-sized, setMany in batches
  *   of 1000) against a plain `Map`; one sample per build.
  * - `bytes`: the SharedMap's bytes per key at 1M keys against the JS heap a
  *   plain `Map` of the same entries takes.
@@ -39,11 +39,11 @@ const GET_TARGET: Target = { metric: 'median', atMostMs: 200e-6, source: `${ISSU
 
 /** Operations per sample of the synchronous tasks (one op is tens to hundreds of ns). */
 const BATCH = 1000
-/** update() calls per sample (one is a few µs). */
+/** setMany() calls per sample (one is a few µs). */
 const UPDATE_BATCH = 100
 /** Round trips per sample of the postMessage tasks (one is tens of µs). */
 const MESSAGE_BATCH = 20
-/** Keys per update() call. */
+/** Keys per setMany() call. */
 const UPDATE_KEYS = 10
 const MASK = POOL - 1
 
@@ -396,13 +396,13 @@ export async function gets(p: MapProfile): Promise<Row[]> {
   ]
 }
 
-// ---- set and update --------------------------------------------------------------------
+// ---- set and setMany --------------------------------------------------------------------
 
 function setNames(op: string): { shared: string; table: string; message: string } {
   return { shared: `${op}: SharedMap`, table: `${op}: Mutex table`, message: `${op}: postMessage` }
 }
 
-const SET_OPS = ['set number', 'set object', `update ${UPDATE_KEYS} numbers`] as const
+const SET_OPS = ['set number', 'set object', `setMany ${UPDATE_KEYS} numbers`] as const
 
 function setTasks(rig: MapRig): MicroTask[] {
   const { map, table, rpc } = rig
@@ -517,17 +517,17 @@ function setTasks(rig: MapRig): MicroTask[] {
       name: update.shared,
       baseline: update.table,
       batch: UPDATE_BATCH,
-      note: `update() of an array of ${UPDATE_KEYS} [key, number] pairs: one commit`,
+      note: `setMany() of an array of ${UPDATE_KEYS} [key, number] pairs: one commit`,
       fn: () => {
         const t0 = performance.now()
-        for (let k = 0; k < UPDATE_BATCH; k++) sink += map.update(groups[(cursor++ & 0xffff) % G]!)
+        for (let k = 0; k < UPDATE_BATCH; k++) sink += map.setMany(groups[(cursor++ & 0xffff) % G]!)
         return perOp(performance.now() - t0, UPDATE_BATCH)
       },
     },
   ]
 }
 
-/** set of a number and of a ~50-byte object, update of 10 keys: SharedMap vs the Mutex table vs postMessage. */
+/** set of a number and of a ~50-byte object, setMany of 10 keys: SharedMap vs the Mutex table vs postMessage. */
 export async function sets(p: MapProfile): Promise<Row[]> {
   const rig = new MapRig(false)
   const rows = await rig.use(() => measureMicro(setTasks(rig), p))
@@ -542,7 +542,7 @@ export async function sets(p: MapProfile): Promise<Row[]> {
 
 /** Keys of the 1M-key benches. */
 const BIG = 1_000_000
-/** Keys per update() call when building with update. */
+/** Keys per setMany() call when building with update. */
 const BUILD_BATCH = 1000
 
 /**
@@ -564,7 +564,7 @@ const B = {
   plain: `build ${BIG / 1e6}M: plain Map set (not shared)`,
   set: `build ${BIG / 1e6}M: SharedMap set()`,
   sized: `build ${BIG / 1e6}M: SharedMap set(), initialCapacity 1M`,
-  update: `build ${BIG / 1e6}M: SharedMap update() × ${BIG / BUILD_BATCH} batches`,
+  update: `build ${BIG / 1e6}M: SharedMap setMany() × ${BIG / BUILD_BATCH} batches`,
 } as const
 
 /** Builds of 1M number entries, keys made beforehand: plain Map vs SharedMap set / pre-sized set / update in batches. */
@@ -607,7 +607,7 @@ export function builds(p: MapProfile): Promise<Row[]> {
             batch[j]![0] = keys[i + j]!
             batch[j]![1] = numberValue(i + j)
           }
-          map.update(batch)
+          map.setMany(batch)
         }
         return map.size
       },
@@ -629,7 +629,7 @@ export function builds(p: MapProfile): Promise<Row[]> {
     [B.plain]: 'Map<string, number>, the same keys and values; a thread-local Map, shown as the floor',
     [B.set]: `${BIG} set() calls from an empty map (default initialCapacity: the table and arena grow as it fills)`,
     [B.sized]: 'the same into a map created for 1M entries (no table growth)',
-    [B.update]: `${BIG / BUILD_BATCH} update() calls of ${BUILD_BATCH} [key, value] pairs each (one commit each)`,
+    [B.update]: `${BIG / BUILD_BATCH} setMany() calls of ${BUILD_BATCH} [key, value] pairs each (one commit each)`,
   }
   const gcNote = gc ? 'full GC before each build' : 'no GC between builds (gc unavailable)'
   return Promise.resolve(
@@ -675,7 +675,7 @@ export function bytes(): Promise<Row[]> {
         batch[j]![0] = bigKey(i + j)
         batch[j]![1] = kind.value(i + j)
       }
-      map.update(batch)
+      map.setMany(batch)
     }
     const stats = map.stats()
     if (stats.size !== BIG || plain.size !== BIG) throw new Error(`Expected ${BIG} entries in both maps, got ${stats.size} and ${plain.size}`)
@@ -692,7 +692,7 @@ export function bytes(): Promise<Row[]> {
       {
         name: `bytes/key 1M ${kind.label}: SharedMap usedBytes`,
         baseline: plainName,
-        measurement: { kind: 'value', value: perKey(stats.usedBytes), unit: 'bytes', what: `stats().usedBytes ÷ ${BIG}, built with update() in batches of ${BUILD_BATCH}` },
+        measurement: { kind: 'value', value: perKey(stats.usedBytes), unit: 'bytes', what: `stats().usedBytes ÷ ${BIG}, built with setMany() in batches of ${BUILD_BATCH}` },
         note:
           `${mb(stats.usedBytes)} handed out, of which ${mb(stats.freeBytes)} on free lists (outgrown tables); ` +
           `table of ${stats.tableCapacity} slots = ${mb(8 * stats.tableCapacity)}`,

@@ -54,7 +54,7 @@ export class MapRig {
   constructor(withWriter: boolean) {
     const entries = initialEntries()
     this.map = SharedMap.create<MapValue>({ initialCapacity: 2 * POOL })
-    this.map.update(entries)
+    this.map.setMany(entries)
     this.table = MutexTable.create<MapValue>(4 * POOL)
     this.table.update(entries)
     this.owner = new Crew(ownerScript, 1, {})

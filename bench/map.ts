@@ -14,9 +14,9 @@
  *   setting the pools' keys flat out into the map being timed (issue:
  *   <= 200 ns), against both alternatives; msgpackr unpack alone as the
  *   breakdown of an object get.
- * - `map/set`: set of a number and of an object, update of 10 keys in one
+ * - `map/set`: set of a number and of an object, setMany of 10 keys in one
  *   call, against both alternatives.
- * - `map/build`: 1M keys by set() (from empty and pre-sized) and by update()
+ * - `map/build`: 1M keys by set() (from empty and pre-sized) and by setMany()
  *   in batches of 1000, against a plain Map.
  * - `map/bytes`: bytes per key at 1M keys (usedBytes, dataBytes) against the
  *   JS heap of a plain Map of the same entries.
@@ -63,12 +63,12 @@ export const mapSuite: Suite = {
     },
     {
       name: 'map/set',
-      description: 'set of a number / ~50 B object, update of 10 keys: vs Mutex table, postMessage',
+      description: 'set of a number / ~50 B object, setMany of 10 keys: vs Mutex table, postMessage',
       run: (options) => sets(profileOf(options)),
     },
     {
       name: 'map/build',
-      description: '1M keys by set() and by update() in batches of 1000 vs a plain Map',
+      description: '1M keys by set() and by setMany() in batches of 1000 vs a plain Map',
       run: (options) => builds(profileOf(options)),
     },
     {

@@ -193,12 +193,12 @@ export async function reads(p: StateProfile): Promise<Row[]> {
   return [...rows, speedup]
 }
 
-// ---- update ------------------------------------------------------------------
+// ---- publish ------------------------------------------------------------------
 
 const W = {
-  floor: 'update: array copy + Atomics.store (floor)',
-  given: 'update(state, { timestamp })',
-  clock: 'update(state) (default timestamp)',
+  floor: 'publish: array copy + Atomics.store (floor)',
+  given: 'publish(state, { timestamp })',
+  clock: 'publish(state) (default timestamp)',
   cachedClock: 'clock: timeOrigin (cached) + performance.now()',
 } as const
 
@@ -234,7 +234,7 @@ function updateTasks(): MicroTask[] {
       batch: BATCH,
       fn: () => {
         const t0 = performance.now()
-        for (let k = 0; k < BATCH; k++) sink += buffer.update(state, { timestamp })
+        for (let k = 0; k < BATCH; k++) sink += buffer.publish(state, { timestamp })
         return perOp(performance.now() - t0, BATCH)
       },
     },
@@ -245,25 +245,25 @@ function updateTasks(): MicroTask[] {
       batch: BATCH,
       fn: () => {
         const t0 = performance.now()
-        for (let k = 0; k < BATCH; k++) sink += buffer.update(state)
+        for (let k = 0; k < BATCH; k++) sink += buffer.publish(state)
         return perOp(performance.now() - t0, BATCH)
       },
     },
     {
-      name: 'update(state, { source, timestamp })',
+      name: 'publish(state, { source, timestamp })',
       baseline: W.given,
       batch: BATCH,
       note: 'plus a source name (interned once, then a Map lookup and a per-source counter)',
       fn: () => {
         const t0 = performance.now()
-        for (let k = 0; k < BATCH; k++) sink += buffer.update(state, { source: 'estimator', timestamp })
+        for (let k = 0; k < BATCH; k++) sink += buffer.publish(state, { source: 'estimator', timestamp })
         return perOp(performance.now() - t0, BATCH)
       },
     },
     {
-      name: 'update part: Mutex lock+unlock',
+      name: 'publish part: Mutex lock+unlock',
       batch: BATCH,
-      note: 'every update serializes writers with a threadstate Mutex: this part of its cost',
+      note: 'every publish serializes writers with a threadstate Mutex: this part of its cost',
       fn: () => {
         const t0 = performance.now()
         for (let k = 0; k < BATCH; k++) {
@@ -276,7 +276,7 @@ function updateTasks(): MicroTask[] {
     {
       name: W.cachedClock,
       batch: BATCH,
-      note: 'the clock read update() adds without a timestamp (wallNow in src/memory/clock.ts)',
+      note: 'the clock read publish() adds without a timestamp (wallNow in src/memory/clock.ts)',
       fn: () => {
         const t0 = performance.now()
         for (let k = 0; k < BATCH; k++) sink += origin + perf.now()
@@ -297,7 +297,7 @@ function updateTasks(): MicroTask[] {
   ]
 }
 
-/** update() with and without a timestamp vs a raw copy + Atomics.store, with the clock and Mutex parts. */
+/** publish() with and without a timestamp vs a raw copy + Atomics.store, with the clock and Mutex parts. */
 export async function updates(p: StateProfile): Promise<Row[]> {
   const rows = await measureMicro(updateTasks(), p)
   const median = (name: string): number => {

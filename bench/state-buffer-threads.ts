@@ -177,7 +177,7 @@ export async function readers(p: StateProfile): Promise<Row[]> {
   const buffer = StateBuffer.create(State25, { history: 16 })
   const state = { a: new Array<number>(PAYLOAD).fill(0) }
   fillPayload(state.a, 1)
-  buffer.update(state) // readers always find a version
+  buffer.publish(state) // readers always find a version
   const seqlock = new SeqlockWord()
   seqlock.writeVersion(1)
   const results = new SharedArrayBuffer(ReadersResults.bytes(CREW_SIZE))

@@ -10,7 +10,7 @@
  *   with `maxAgeMs`, `read()`, `latest()` (<= 100 ns); the same state through
  *   a Mutex-protected copy and through a `postMessage` request/response to
  *   the owner (DESIGN: readInto >= 500x faster).
- * - `state-buffer/update`: `update` (<= 60 ns) with a caller-supplied
+ * - `state-buffer/publish`: `publish` (<= 60 ns) with a caller-supplied
  *   timestamp and with the default one (a clock read), against a raw array
  *   copy + `Atomics.store`; the clock read and the writer Mutex as rows of
  *   their own, to show where the time goes.
@@ -79,8 +79,8 @@ export const stateBufferSuite: Suite = {
       run: (options) => reads(profileOf(options)),
     },
     {
-      name: 'state-buffer/update',
-      description: 'update with and without a timestamp vs array copy + Atomics.store; clock and Mutex costs',
+      name: 'state-buffer/publish',
+      description: 'publish with and without a timestamp vs array copy + Atomics.store; clock and Mutex costs',
       run: (options) => updates(profileOf(options)),
     },
     {
@@ -90,7 +90,7 @@ export const stateBufferSuite: Suite = {
     },
     {
       name: 'state-buffer/wake',
-      description: 'update -> waitForVersion / waitForVersionAsync / subscribe in another worker vs Atomics.wait/waitAsync',
+      description: 'publish -> waitForVersion / waitForVersionAsync / subscribe in another worker vs Atomics.wait/waitAsync',
       run: (options) => wake(profileOf(options)),
     },
     {

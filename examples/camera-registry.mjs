@@ -122,7 +122,7 @@ if (isMainThread) {
       const old = placed[id]
       if (old === undefined) {
         const ip = freeIp()
-        registry.update({ [`id:${id}`]: { id, ip, model: 'PTZ-4K', online: null }, [`ip:${ip}`]: id })
+        registry.setMany({ [`id:${id}`]: { id, ip, model: 'PTZ-4K', online: null }, [`ip:${ip}`]: id })
         taken.add(ip)
         placed[id] = ip
         added++
@@ -130,13 +130,13 @@ if (isMainThread) {
         // A new lease: delete the old IP key and set the new one, in one commit.
         // The record starts over (online unknown): the camera must be probed again.
         const ip = freeIp()
-        registry.update({ [`id:${id}`]: { id, ip, model: 'PTZ-4K', online: null }, [`ip:${ip}`]: id }, { delete: [`ip:${old}`] })
+        registry.setMany({ [`id:${id}`]: { id, ip, model: 'PTZ-4K', online: null }, [`ip:${ip}`]: id }, { delete: [`ip:${old}`] })
         taken.delete(old)
         taken.add(ip)
         placed[id] = ip
         moved++
       } else {
-        registry.update({}, { delete: [`id:${id}`, `ip:${old}`] })
+        registry.setMany({}, { delete: [`id:${id}`, `ip:${old}`] })
         taken.delete(old)
         delete placed[id]
         removed++

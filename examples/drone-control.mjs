@@ -35,7 +35,7 @@ if (isMainThread) {
   const drone = StateBuffer.attach(workerData.drone, Drone)
   for (let k = 0; ; k++) {
     const t = k / 100
-    drone.update(
+    drone.publish(
       {
         position: [Math.sin(t), Math.cos(t), 10],
         velocity: { value: [Math.cos(t) * 3.6, -Math.sin(t) * 3.6, 0], unit: 'km/h' }, // converted to m/s

@@ -27,8 +27,8 @@ if (isMainThread) {
   const status = SharedMap.create() // service name -> { running | cmd, gen }
   const tests = SharedMap.create() // running, script, pid, starts, stops
   const metrics = SharedMap.create() // requests, requests:<route>
-  status.update(Object.fromEntries(SERVICES.map((s) => [s, s.endsWith('_cmd') ? { cmd: null, gen: 0 } : { running: false, gen: 0 }])))
-  tests.update({ running: false, script: null, pid: null, starts: 0, stops: 0 })
+  status.setMany(Object.fromEntries(SERVICES.map((s) => [s, s.endsWith('_cmd') ? { cmd: null, gen: 0 } : { running: false, gen: 0 }])))
+  tests.setMany({ running: false, script: null, pid: null, starts: 0, stops: 0 })
 
   // The handler pool: requests go round-robin to the workers, answers come back by id.
   const maps = { status: status.handle, tests: tests.handle, metrics: metrics.handle }
@@ -157,7 +157,7 @@ if (isMainThread) {
     'GET /status': () => [200, { services: Object.fromEntries(status.snapshot()) }],
     'POST /status': (body) => {
       if (typeof body !== 'object' || body === null) return [400, { error: 'expected an object of statuses' }]
-      return [200, { version: status.update(body) }] // all of them or none, never a mix
+      return [200, { version: status.setMany(body) }] // all of them or none, never a mix
     },
     'POST /tests/start': ({ script, pid }) =>
       tests.transaction((tx) => {

@@ -65,7 +65,7 @@ export {
   type StateBufferStats,
   type StateEvent,
   type SubscribeOptions,
-  type UpdateOptions,
+  type StatePublishOptions,
 } from './state/state-buffer.js'
 export { DecodeError, EncodeError } from './encoding/values.js'
 export type {
@@ -96,7 +96,7 @@ export {
   type SharedMapHandle,
   type SharedMapOptions,
   type SharedMapStats,
-  type MapUpdateOptions,
+  type SetManyOptions,
 } from './map/shared-map.js'
 export {
   ListenerError,

@@ -91,7 +91,7 @@ describe('linearizability', () => {
 
   it('StateBuffer: update and latest() from 4 writers and readers', async () => {
     const buffer = StateBuffer.create(schema({ n: f64() }))
-    buffer.update({ n: 0 })
+    buffer.publish({ n: 0 })
     const history = await record('linState', buffer.handle, { ops: 2_000 * STRESS })
     expect(check(history, versionedModel(0)).linearizable).toBe(true)
   })

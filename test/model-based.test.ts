@@ -42,7 +42,7 @@ describe('model-based', () => {
               model = o.value
               break
             case 'update': {
-              const next = store.update((prev) => ({ v: typeof (prev as { v: unknown }).v === 'number' ? ((prev as { v: number }).v + o.add) : o.add }))
+              const next = store.modify((prev) => ({ v: typeof (prev as { v: unknown }).v === 'number' ? ((prev as { v: number }).v + o.add) : o.add }))
               expect(next).toBe(++version)
               const prev = model as { v: unknown }
               model = { v: typeof prev.v === 'number' ? prev.v + o.add : o.add }

@@ -58,7 +58,7 @@ function errorOf(fn: () => unknown): Error {
 
 function fullRegistry() {
   const pose = StateBuffer.create(Pose)
-  pose.update({ p: [1, 2, 3] })
+  pose.publish({ p: [1, 2, 3] })
   return StateManager.create()
     .add('counter', Mutex.create())
     .add('pose', pose)

@@ -42,7 +42,7 @@ describe('runtime-neutral core', () => {
        const rw = threadstate.RWLock.create(); rw.readLock(); rw.readUnlock();
        const S = threadstate.schema({ p: threadstate.vec3({ unit: 'm' }) });
        const buf = threadstate.StateBuffer.create(S);
-       buf.update({ p: { value: [100, 0, 0], unit: 'cm' } }, { source: 'browser' });
+       buf.publish({ p: { value: [100, 0, 0], unit: 'cm' } }, { source: 'browser' });
        const latest = buf.latest();
        const store = threadstate.SnapshotStore.create({ initial: { m: new Map([['k', 1]]) } });
        store.publish({ m: new Map([['k', 2]]) });

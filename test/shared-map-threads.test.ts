@@ -27,7 +27,7 @@ type ReaderResult = { reads: number; mixed: number; torn: number; generations: n
 function seed(map: SharedMap<unknown>, keys: number, g: number): void {
   const entries: Record<string, unknown> = {}
   for (let i = 0; i < keys; i++) entries[`k${i}`] = (valueAt as (i: number, g: number) => unknown)(i, g)
-  map.update(entries)
+  map.setMany(entries)
 }
 
 
@@ -221,7 +221,7 @@ describe('SharedMap across threads', () => {
 
   it('a writer terminated inside a transaction: nothing of it is committed', async () => {
     const map = SharedMap.create<unknown>()
-    map.update({ k0: 'committed', k1: 'kept' })
+    map.setMany({ k0: 'committed', k1: 'kept' })
     const flags = signals()
     const victim = spawn('mapDieInTransaction', { handle: map.handle, flags }, FIXTURE)
     const marked = new Promise((resolve) => superviseWorker(victim.worker, { onExit: resolve }))

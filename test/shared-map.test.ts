@@ -86,7 +86,7 @@ describe('SharedMap, one thread', () => {
             }
             case 'update': {
               const sets = new Map(o.sets)
-              expect(map.update(sets, { delete: o.deletes })).toBe(++version)
+              expect(map.setMany(sets, { delete: o.deletes })).toBe(++version)
               for (const [k, v] of sets) {
                 model.set(k, v)
                 versions.set(k, version)
@@ -155,7 +155,7 @@ describe('SharedMap, one thread', () => {
     const map = SharedMap.create<number>()
     KEYS.forEach((k, i) => map.set(k, i))
     const plain = JSON.parse('{"__proto__": 99}') as Record<string, number>
-    map.update(plain)
+    map.setMany(plain)
     expect(map.get('__proto__')).toBe(99)
     expect(map.get('constructor')).toBe(KEYS.indexOf('constructor'))
     expect(map.get('\ud800')).toBe(KEYS.indexOf('\ud800'))
@@ -215,7 +215,7 @@ describe('SharedMap, one thread', () => {
     const n = FROZEN_CACHE_KEYS + 10
     const entries: Record<string, { i: number }> = {}
     for (let i = 0; i < n; i++) entries[`k${i}`] = { i }
-    map.update(entries)
+    map.setMany(entries)
     const first = map.getFrozen('k0')
     for (let i = 0; i < n; i++) expect(map.getFrozen(`k${i}`)).toEqual({ i })
     // k0 was dropped (the oldest): decoded again, equal but a new object.
@@ -234,14 +234,14 @@ describe('SharedMap, one thread', () => {
       },
     }
     const map = SharedMap.create<number>({ validate: schema })
-    map.update({ a: 1, b: 2 })
+    map.setMany({ a: 1, b: 2 })
     const before = map.version
-    expect(() => map.update({ a: 5, b: -1 })).toThrow(ValidationError)
+    expect(() => map.setMany({ a: 5, b: -1 })).toThrow(ValidationError)
     const plain = SharedMap.attach<unknown>(map.handle) // the schema is not carried: encoding is checked alone
     expect(() => plain.set('f', () => 1)).toThrow(EncodeError)
-    expect(() => plain.update({ a: 3, f: { deep: [Symbol('x')] } })).toThrow(/deep\[0\]/)
+    expect(() => plain.setMany({ a: 3, f: { deep: [Symbol('x')] } })).toThrow(/deep\[0\]/)
     expect(() => map.get(1 as unknown as string)).toThrow(KeyError)
-    expect(() => map.update({ a: 1 }, { delete: ['a'] })).toThrow(OptionError)
+    expect(() => map.setMany({ a: 1 }, { delete: ['a'] })).toThrow(OptionError)
     expect(() => map.transaction(() => Promise.resolve(1))).toThrow(OptionError)
     expect(() =>
       map.transaction((tx) => {
@@ -258,10 +258,10 @@ describe('SharedMap, one thread', () => {
 
   it('a commit that does not fit in maxBytes throws CapacityError and is rolled back whole', () => {
     const map = SharedMap.create<string>({ maxBytes: 64 << 10 })
-    map.update({ keep: 'me', other: 'too' })
+    map.setMany({ keep: 'me', other: 'too' })
     const entries: Record<string, string> = {}
     for (let i = 0; i < 100; i++) entries[`k${i}`] = 'x'.repeat(1000)
-    expect(() => map.update(entries, { delete: ['other'] })).toThrow(CapacityError)
+    expect(() => map.setMany(entries, { delete: ['other'] })).toThrow(CapacityError)
     expect(map.snapshot()).toEqual(new Map([['keep', 'me'], ['other', 'too']]))
     expect(map.stats().rollbacks).toBe(1)
     // And the map still works, and can use the space it has.
@@ -320,7 +320,7 @@ describe('SharedMap, one thread', () => {
     const pending = it.next() // starts the subscription
     await new Promise((r) => setTimeout(r, 5))
     map.set('a', 1)
-    map.update({ b: { deep: [1] }, c: 'x' }, { delete: ['a'] })
+    map.setMany({ b: { deep: [1] }, c: 'x' }, { delete: ['a'] })
     map.clear()
     map.set('d', undefined)
     events.push((await pending).value as MapChangeEvent<unknown>)
@@ -338,7 +338,7 @@ describe('SharedMap, one thread', () => {
     expect(reset.version).toBe(map.version)
     expect(reset.changes.length).toBe(11)
     // A commit too big for the log also arrives as a reset.
-    map.update(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`big${i}`, 'w'.repeat(100)])))
+    map.setMany(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`big${i}`, 'w'.repeat(100)])))
     const big = (await it.next()).value as MapChangeEvent<unknown>
     expect(big.reset).toBe(true)
     expect(big.changes.length).toBe(111)

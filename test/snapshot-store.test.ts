@@ -85,11 +85,11 @@ describe('SnapshotStore, one thread', () => {
 
   it('update() is a serialized read-modify-write', () => {
     const store = SnapshotStore.create({ initial: { count: 0 } })
-    for (let i = 0; i < 10; i++) store.update((prev) => ({ count: prev.count + 1 }))
+    for (let i = 0; i < 10; i++) store.modify((prev) => ({ count: prev.count + 1 }))
     expect(store.get().count).toBe(10)
     expect(store.version).toBe(11)
     expect(() =>
-      store.update(() => {
+      store.modify(() => {
         throw new Error('boom')
       }),
     ).toThrow('boom')

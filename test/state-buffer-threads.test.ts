@@ -78,7 +78,7 @@ describe('StateBuffer writers', () => {
   it('a writer killed mid-update never stalls readers; the next update recovers', async () => {
     const buf = StateBuffer.create(Flat25)
     const good = { a: Array.from({ length: 25 }, (_, i) => (i < 24 ? i + 1 : 300)) }
-    buf.update(good)
+    buf.publish(good)
     const flags = signals()
     const victim = spawn('sbDieMidUpdate', { handle: buf.handle, flags })
     const marked = new Promise((resolve) => superviseWorker(victim.worker, { onExit: resolve }))
@@ -88,7 +88,7 @@ describe('StateBuffer writers', () => {
     expect(buf.latest()?.value.a).toEqual(good.a)
     await victim.worker.terminate()
     await marked // the supervisor has marked it dead (update() below blocks synchronously)
-    expect(buf.update(good)).toBe(2) // takes over the dead writer's lock, rewrites the slot
+    expect(buf.publish(good)).toBe(2) // takes over the dead writer's lock, rewrites the slot
     expect(buf.latest()?.value.a).toEqual(good.a)
     expect(buf.at(2)?.value.a).toEqual(good.a)
     expect(buf.stats().writersDied).toBe(1)

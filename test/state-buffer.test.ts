@@ -66,8 +66,8 @@ describe('StateBuffer, one thread', () => {
     const buf = StateBuffer.create(Drone)
     expect(buf.latest()).toBeUndefined()
     expect(buf.version).toBe(0)
-    expect(buf.update(state, { source: 'estimator' })).toBe(1)
-    expect(buf.update(state)).toBe(2)
+    expect(buf.publish(state, { source: 'estimator' })).toBe(1)
+    expect(buf.publish(state)).toBe(2)
     const latest = buf.latest()!
     expect(latest.version).toBe(2)
     expect(latest.value).toEqual(state)
@@ -78,7 +78,7 @@ describe('StateBuffer, one thread', () => {
 
   it('the flat fast form follows the documented layout', () => {
     const buf = StateBuffer.create(Drone)
-    buf.update(state)
+    buf.publish(state)
     const flat = new Float64Array(buf.size)
     expect(buf.reader().readInto(flat)).toBe(1)
     const at = (path: string) => buf.fields.find((f) => f.path === path)!.offset
@@ -92,22 +92,22 @@ describe('StateBuffer, one thread', () => {
 
   it('converts compatible units and refuses others', () => {
     const buf = StateBuffer.create(Drone)
-    buf.update({ ...state, position: { value: [100, 250, 0], unit: 'cm' }, velocity: { value: [36, 0, 0], unit: 'km/h' } })
+    buf.publish({ ...state, position: { value: [100, 250, 0], unit: 'cm' }, velocity: { value: [36, 0, 0], unit: 'km/h' } })
     const v = buf.latest()!.value
     expect(v.position[0]).toBeCloseTo(1)
     expect(v.position[1]).toBeCloseTo(2.5)
     expect(v.velocity[0]).toBeCloseTo(10)
     const Angles = schema({ yaw: f64({ unit: 'rad' }) })
     const a = StateBuffer.create(Angles)
-    a.update({ yaw: { value: 180, unit: 'deg' } })
+    a.publish({ yaw: { value: 180, unit: 'deg' } })
     expect(a.latest()!.value.yaw).toBeCloseTo(Math.PI)
-    expect(() => a.update({ yaw: { value: 1, unit: 'kg' } })).toThrow(/Expected `yaw` in a unit convertible to rad, got kg/)
+    expect(() => a.publish({ yaw: { value: 1, unit: 'kg' } })).toThrow(/Expected `yaw` in a unit convertible to rad, got kg/)
     expect(() => schema({ x: f64({ unit: 'furlongs per zorg' }) })).toThrow(OptionError)
   })
 
   it('every bad state is a SchemaError naming the field, and the buffer is unchanged', () => {
     const buf = StateBuffer.create(Drone)
-    buf.update(state)
+    buf.publish(state)
     const cases: [unknown, string, RegExp][] = [
       [{ ...state, battery: Number.NaN }, 'battery', /finite number/],
       [{ ...state, battery: Infinity }, 'battery', /finite number/],
@@ -130,7 +130,7 @@ describe('StateBuffer, one thread', () => {
     for (const [bad, path, message] of cases) {
       let error: unknown
       try {
-        buf.update(bad as never)
+        buf.publish(bad as never)
       } catch (e) {
         error = e
       }
@@ -146,12 +146,12 @@ describe('StateBuffer, one thread', () => {
     const buf = StateBuffer.create(Drone)
     const reader = buf.reader({ maxAgeMs: 20 })
     expect(reader.read()).toBeUndefined()
-    buf.update(state)
+    buf.publish(state)
     const first = reader.read()!
     expect(first.fresh).toBe(true)
     expect(first.stale).toBe(false)
     expect(reader.read()!.fresh).toBe(false) // same version again
-    buf.update(state, { timestamp: performance.timeOrigin + performance.now() - 100 })
+    buf.publish(state, { timestamp: performance.timeOrigin + performance.now() - 100 })
     const old = reader.read()!
     expect(old.fresh).toBe(true)
     expect(old.stale).toBe(true)
@@ -169,7 +169,7 @@ describe('StateBuffer, one thread', () => {
 
   it('history is newest first and at() finds versions still in the ring', () => {
     const buf = StateBuffer.create(Drone, { history: 4 })
-    for (let i = 0; i < 20; i++) buf.update({ ...state, battery: i })
+    for (let i = 0; i < 20; i++) buf.publish({ ...state, battery: i })
     const history = buf.history(4)
     expect(history.map((e) => e.version)).toEqual([20, 19, 18, 17])
     expect(history.map((e) => e.value.battery)).toEqual([19, 18, 17, 16])
@@ -191,9 +191,9 @@ describe('StateBuffer, one thread', () => {
       }
     })()
     await new Promise((r) => setTimeout(r, 5))
-    buf.update(state)
+    buf.publish(state)
     await new Promise((r) => setTimeout(r, 5))
-    for (let i = 0; i < 5; i++) buf.update(state)
+    for (let i = 0; i < 5; i++) buf.publish(state)
     await done
     expect(events[0]).toEqual({ version: 1, skipped: 0, overrun: false })
     expect(events[1]!.version).toBe(6)
@@ -202,9 +202,9 @@ describe('StateBuffer, one thread', () => {
     const every: { version: number; skipped: number; overrun: boolean }[] = []
     const iterator = buf.subscribe({ mode: 'every' })
     const first = iterator.next()
-    buf.update(state) // 7
+    buf.publish(state) // 7
     every.push((await first).value as never)
-    for (let i = 0; i < 20; i++) buf.update(state) // 8..27: more than the ring holds
+    for (let i = 0; i < 20; i++) buf.publish(state) // 8..27: more than the ring holds
     for (let i = 0; i < 3; i++) every.push((await iterator.next()).value as never)
     await iterator.return(undefined)
     expect(every[0]!.version).toBe(7)
@@ -217,27 +217,27 @@ describe('StateBuffer, one thread', () => {
   it('waitForVersion times out, then succeeds', () => {
     const buf = StateBuffer.create(Drone)
     expect(buf.waitForVersion(1, 20)).toBe(false)
-    buf.update(state)
+    buf.publish(state)
     expect(buf.waitForVersion(1, 20)).toBe(true)
   })
 
   it('stats count updates per source and the update rate', () => {
     const buf = StateBuffer.create(Drone)
-    for (let i = 0; i < 10; i++) buf.update(state, { source: i % 2 ? 'sim' : 'estimator' })
+    for (let i = 0; i < 10; i++) buf.publish(state, { source: i % 2 ? 'sim' : 'estimator' })
     const s = buf.stats()
     expect(s.updates).toBe(10)
     expect(s.sources).toEqual({ estimator: 5, sim: 5 })
     expect(s.updateRateHz).toBeGreaterThan(0)
     expect(s.lastUpdateAgeMs).toBeGreaterThanOrEqual(0)
-    expect(() => buf.update(state, { source: 'x'.repeat(21) })).toThrow(/at most 20 UTF-8 bytes/)
-    for (let i = 0; i < 6; i++) buf.update(state, { source: `s${i}` })
-    expect(() => buf.update(state, { source: 'one-too-many' })).toThrow(/at most 8 distinct sources/)
-    expect(buf.update(state, { source: 'sim' })).toBe(17) // the failed updates published nothing
+    expect(() => buf.publish(state, { source: 'x'.repeat(21) })).toThrow(/at most 20 UTF-8 bytes/)
+    for (let i = 0; i < 6; i++) buf.publish(state, { source: `s${i}` })
+    expect(() => buf.publish(state, { source: 'one-too-many' })).toThrow(/at most 8 distinct sources/)
+    expect(buf.publish(state, { source: 'sim' })).toBe(17) // the failed updates published nothing
   })
 
   it('handles carry the schema; attach checks it', () => {
     const buf = StateBuffer.create(Drone)
-    buf.update(state)
+    buf.publish(state)
     const clone = structuredClone(buf.handle)
     const attached = StateBuffer.attach(clone, Drone)
     expect(attached.latest()!.value).toEqual(state)
@@ -278,7 +278,7 @@ describe('StateBuffer versions past 2^32', () => {
     const reader = buf.reader()
     const flat = new Float64Array(1)
     for (let i = 1; i <= 6; i++) {
-      expect(buf.update({ x: i })).toBe(start + i) // 2^32 - 1, 2^32 (PUB word 0), 2^32 + 1, ...
+      expect(buf.publish({ x: i })).toBe(start + i) // 2^32 - 1, 2^32 (PUB word 0), 2^32 + 1, ...
       expect(reader.readInto(flat)).toBe(start + i)
       expect(flat[0]).toBe(i)
       expect(buf.latest()!.version).toBe(start + i)
@@ -291,7 +291,7 @@ describe('StateBuffer versions past 2^32', () => {
   it('updateRateHz falls when the writers go silent (a dead writer does not look alive)', async () => {
     const buf = StateBuffer.create(schema({ x: f64() }))
     for (let i = 0; i < 20; i++) {
-      buf.update({ x: i })
+      buf.publish({ x: i })
       await new Promise((r) => setTimeout(r, 2))
     }
     const live = buf.stats().updateRateHz

@@ -150,7 +150,7 @@ describe('Watchdog.forStateBuffer', () => {
     expect(dog.expired).toBe(false)
     await sleep(40)
     expect(dog.check()).toBe(true)
-    buf.update({ x: 1 })
+    buf.publish({ x: 1 })
     expect(dog.check()).toBe(false)
     expect(dog.lastKickAgeMs).toBeLessThan(30)
     await sleep(40)

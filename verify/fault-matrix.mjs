@@ -299,7 +299,7 @@ function rwRow(victimRole) {
 function stateBufferRow() {
   const buf = StateBuffer.create(schema({ a: vec(25) }), { history: 16 })
   const a = Array.from({ length: 25 }, (_, i) => (i < 24 ? i + 1 : 300))
-  buf.update({ a })
+  buf.publish({ a })
   const mutex = innerMutex(buf.handle, StateArea.MUTEX)
   const handle = buf.handle
   return {
@@ -387,7 +387,7 @@ function mapUpdateRow(broken) {
   const map = SharedMap.create()
   const seed = {}
   for (let i = 0; i < KEYS; i++) seed[`k${i}`] = valueAt(i, 0)
-  map.update(seed)
+  map.setMany(seed)
   const handle = map.handle
   const mutex = innerMutex(handle, MapArea.MUTEX)
   const ctl = new Int32Array(handle.buffer)
@@ -445,7 +445,7 @@ function mapTransactionRow() {
   const map = SharedMap.create()
   const seed = {}
   for (let i = 0; i < READ_KEYS; i++) seed[`k${i}`] = valueAt(i, 0)
-  map.update(seed)
+  map.setMany(seed)
   const handle = map.handle
   const mutex = innerMutex(handle, MapArea.MUTEX)
   const reader = { file: 'map-worker.mjs', scenario: 'mapReader', data: { handle, keys: READ_KEYS, reads: 0, maxReads: Infinity } }

@@ -128,7 +128,7 @@ async function mapRow(mode) {
   const keys = 12
   const seed = {}
   for (let i = 0; i < keys; i++) seed[`k${i}`] = valueAt(i, 0)
-  map.update(seed)
+  map.setMany(seed)
   const flags = flagsOf()
   const writers = mode === 'sets' ? 1 : 2
   const started = performance.now()
@@ -162,7 +162,7 @@ async function mapFrozenRow() {
   const keys = 12
   const seed = {}
   for (let i = 0; i < keys; i++) seed[`k${i}`] = valueAt(i, 0)
-  map.update(seed)
+  map.setMany(seed)
   const flags = flagsOf()
   const started = performance.now()
   const writer = spawn('map-worker.mjs', 'mapWriter', { handle: map.handle, flags, keys, mode: 'transaction' })

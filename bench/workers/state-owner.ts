@@ -39,7 +39,7 @@ function main(data: OwnerData): void {
   const publish = (): void => {
     version++
     fillPayload(state.a, version)
-    const published = buffer.update(state, { source: 'owner' })
+    const published = buffer.publish(state, { source: 'owner' })
     if (published !== version) throw new Error(`Expected update() to publish version ${version}, got ${published}`)
     seqlock.writeVersion(version)
     mutex.lock()

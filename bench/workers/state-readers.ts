@@ -41,7 +41,7 @@ function writer(data: ReadersData): (kind: number) => void {
     while (Atomics.load(control, Ctl.STOP) === 0) {
       for (let k = 0; k < WRITE_BATCH; k++) {
         fillPayload(state.a, ++version)
-        if (buffer.update(state) !== version) throw new Error(`Expected update() to publish version ${version}, got another`)
+        if (buffer.publish(state) !== version) throw new Error(`Expected publish() to publish version ${version}, got another`)
       }
       n += WRITE_BATCH
     }

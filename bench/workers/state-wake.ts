@@ -49,7 +49,7 @@ const isStateBufferKind = (kind: number): boolean =>
 function checkLayout(buffer: StateBuffer<typeof State25>, words: Int32Array): void {
   const state = { a: new Array<number>(PAYLOAD).fill(0) }
   fillPayload(state.a, buffer.version + 1)
-  const version = buffer.update(state)
+  const version = buffer.publish(state)
   const pub = Atomics.load(words, PUB_WORD)
   if (pub !== (version | 0)) throw new Error(`Expected StateBuffer PUB at Int32 word ${PUB_WORD} to be ${version}, got ${pub}`)
   const waiters = Atomics.load(words, WAITERS_WORD)
@@ -86,7 +86,7 @@ function notifier(data: WakeData, buffer: StateBuffer<typeof State25>): (kind: n
       if (isStateBufferKind(kind)) {
         fillPayload(state.a, buffer.version + 1)
         stamps[0] = clock()
-        buffer.update(state)
+        buffer.publish(state)
       } else {
         stamps[0] = clock()
         raise(control, WakeWord.RAW, s)

@@ -104,8 +104,8 @@ export interface MapChangeEvent<V> {
   readonly reset?: true
 }
 
-/** Options of {@link SharedMap.update}. */
-export interface MapUpdateOptions {
+/** Options of {@link SharedMap.setMany}. */
+export interface SetManyOptions {
   /** Keys to delete in the same atomic commit (a key may not also be set). */
   readonly delete?: Iterable<string>
 }
@@ -130,7 +130,7 @@ export interface SharedMapStats {
   readonly size: number
   /** Latest version (commits so far). */
   readonly version: number
-  /** Commits (set, update, delete, clear, transaction, compareAndSet). */
+  /** Commits (set, setMany, delete, clear, transaction, compareAndSet). */
   readonly writes: number
   /** Slots of the hash table (kept at most half full). */
   readonly tableCapacity: number
@@ -207,7 +207,7 @@ function checkInteger(value: unknown, name: string, min: number, max: number): n
  * - `get` takes no lock: a reader retries if a writer changed the map while
  *   it read, and after 64 tries reads under the writers' lock, so it is
  *   never starved. Values come back as private copies (copy-on-read).
- * - Every write is one atomic commit: `update()` of many keys, a
+ * - Every write is one atomic commit: `setMany()` of many keys, a
  *   `transaction()` reading and writing several keys, `clear()`. No reader
  *   sees part of one; `getMany`, `snapshot` and iteration see one version.
  * - Values are JSON-like plus `Date`, `Map`, `Set`, `BigInt`, typed arrays,
@@ -222,7 +222,7 @@ function checkInteger(value: unknown, name: string, min: number, max: number): n
  * ```ts
  * const status = SharedMap.create<boolean | string>()
  * new Worker(url, { workerData: { status: status.handle } })
- * status.update({ qsfp_service: true, sai_cmd: 'run --all' })   // both or neither
+ * status.setMany({ qsfp_service: true, sai_cmd: 'run --all' })  // both or neither
  * // in a worker:
  * const status = SharedMap.attach<boolean | string>(workerData.status)
  * status.get('qsfp_service')                                     // true
@@ -716,7 +716,7 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
    * @throws EncodeError / ValidationError / CapacityError, changing nothing
    * @throws OptionError if a key is both set and deleted
    */
-  update(entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>, options: MapUpdateOptions = {}): number {
+  setMany(entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>, options: SetManyOptions = {}): number {
     const changes = new Map<string, Prepared | typeof DELETE>()
     const pairs: Iterable<readonly [string, V]> =
       entries instanceof Map || Symbol.iterator in Object(entries)

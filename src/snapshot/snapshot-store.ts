@@ -328,7 +328,7 @@ export class SnapshotStore<T = unknown> {
    * returns the next one, while other writers wait.
    * @returns the new version
    */
-  update(fn: (previous: Readonly<T>) => T, options?: PublishOptions): number {
+  modify(fn: (previous: Readonly<T>) => T, options?: PublishOptions): number {
     this.writer.lock()
     try {
       const next = fn(this.get())

@@ -30,11 +30,11 @@ export interface ReaderOptions {
 export interface StateEntry<T> {
   /** The state. */
   readonly value: T
-  /** Its version: 1 for the first update, then +1 per update. */
+  /** Its version: 1 for the first publish, then +1 per publish. */
   readonly version: number
   /** When it was published, in ms since the epoch (a clock shared by all threads). */
   readonly timestamp: number
-  /** Who published it, if the update named a source. */
+  /** Who published it, if the publish named a source. */
   readonly source: string | undefined
 }
 
@@ -149,7 +149,7 @@ export class StateReader<S extends Schema> {
 
   /**
    * The checked form: the latest state as an object, with freshness and age.
-   * @returns undefined before the first update
+   * @returns undefined before the first publish
    */
   read(): ReadResult<Infer<S>> | undefined {
     const view = this.view

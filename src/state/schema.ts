@@ -40,7 +40,7 @@ export class SchemaError extends ThreadstateError {
 
 /** Options of a numeric field. */
 export interface NumberOptions {
-  /** Unit the stored value is in ('m', 'm/s', 'rad', '%', ...). `update()` converts compatible units into it. */
+  /** Unit the stored value is in ('m', 'm/s', 'rad', '%', ...). `publish()` converts compatible units into it. */
   readonly unit?: string
   /** Smallest allowed value (inclusive). */
   readonly min?: number
@@ -116,7 +116,7 @@ type InferShape<S extends Shape> = { -readonly [K in keyof S]: InferField<S[K]> 
 /** The plain TypeScript type of a state of schema `T`. */
 export type Infer<T extends Schema> = InferShape<T['shape']>
 
-/** A number given in another unit: converted to the field's unit by `update()`. */
+/** A number given in another unit: converted to the field's unit by `publish()`. */
 export interface WithUnit<V> {
   /** The number (or numbers) in `unit`. */
   readonly value: V
@@ -139,7 +139,7 @@ type InputField<F> = F extends NumberField
 type InputShape<S extends Shape> = { readonly [K in keyof S]: InputField<S[K]> }
 
 /**
- * What `update()` accepts for schema `T`: like {@link Infer}, but fields with
+ * What `publish()` accepts for schema `T`: like {@link Infer}, but fields with
  * a unit also take `{ value, unit }`, and vectors take any array-like.
  */
 export type Input<T extends Schema> = InputShape<T['shape']>

@@ -36,8 +36,8 @@ export interface StateBufferOptions {
   readonly history?: number
 }
 
-/** Options of {@link StateBuffer.update}. */
-export interface UpdateOptions {
+/** Options of {@link StateBuffer.publish}. */
+export interface StatePublishOptions {
   /** Who publishes (interned: at most 8 distinct names of <= 20 UTF-8 bytes per buffer). */
   readonly source?: string
   /** Publication time in ms since the epoch; default: now (a ~40 ns clock read). */
@@ -83,7 +83,7 @@ export interface StateBufferStats {
   readonly longestRetryStreak: number
   /** Updates per second over the versions in the ring (falling while the writers are silent). */
   readonly updateRateHz: number
-  /** Age of the latest state, in ms (NaN before the first update). */
+  /** Age of the latest state, in ms (NaN before the first publish). */
   readonly lastUpdateAgeMs: number
   /** Updates per source name. */
   readonly sources: Readonly<Record<string, number>>
@@ -93,7 +93,7 @@ export interface StateBufferStats {
   readonly historyCapacity: number
 }
 
-// Module-level primitives for the update path (a property of an imported
+// Module-level primitives for the publish path (a property of an imported
 // object is a lookup on every use).
 const PUB = StateWord.PUB
 const WAITERS = StateWord.WAITERS
@@ -117,14 +117,14 @@ function codecOf(s: Schema): Codec {
 /**
  * A typed, versioned state shared between threads: the estimator publishes,
  * controllers read at 1 kHz. Readers take no lock and never block the
- * writer; no read ever returns a torn state; a writer terminated mid-update
+ * writer; no read ever returns a torn state; a writer terminated mid-publish
  * never stalls readers (they keep the last complete version). Several writers
  * are serialized by a Mutex.
  *
  * @example
  * ```ts
  * const buf = StateBuffer.create(Drone, { history: 16 })
- * buf.update(state, { source: 'estimator' })         // -> version
+ * buf.publish(state, { source: 'estimator' })        // -> version
  * const r = buf.reader({ maxAgeMs: 20 })
  * const { value, fresh, stale } = r.read()!
  * new Worker(url, { workerData: { drone: buf.handle } })
@@ -233,10 +233,10 @@ export class StateBuffer<S extends Schema = Schema> {
   /**
    * Validates `state` and publishes it as the next version. Nothing shared is
    * touched if it is invalid.
-   * @returns the new version (strictly increasing; 1 for the first update)
+   * @returns the new version (strictly increasing; 1 for the first publish)
    * @throws SchemaError naming the field, if `state` does not match the schema
    */
-  update(state: Input<S>, options?: UpdateOptions): number {
+  publish(state: Input<S>, options?: StatePublishOptions): number {
     this.codec.validateInto(state, this.scratch)
     const timestamp = options === undefined || options.timestamp === undefined ? wallNow() : options.timestamp
     if (!Number.isFinite(timestamp)) throw new OptionError(`Expected \`timestamp\` to be a finite number, got ${describe(timestamp)}`)
@@ -273,15 +273,15 @@ export class StateBuffer<S extends Schema = Schema> {
     try {
       this.mutex.lockWriter()
     } catch (error) {
-      // The previous writer died mid-update: its half-written slot was never
-      // published and is rewritten by this update in full. Nothing else to repair.
+      // The previous writer died mid-publish: its half-written slot was never
+      // published and is rewritten by this publish in full. Nothing else to repair.
       if (!(error instanceof OwnerDiedError)) throw error
       Atomics.add(this.view.words, StateWord.WRITERS_DIED, 1)
       this.mutex.markConsistent()
     }
   }
 
-  /** The latest state with its metadata; undefined before the first update. */
+  /** The latest state with its metadata; undefined before the first publish. */
   latest(): StateEntry<Infer<S>> | undefined {
     const view = this.view
     const version = view.copyLatest(this.latestScratch, 0)
@@ -301,7 +301,7 @@ export class StateBuffer<S extends Schema = Schema> {
     return new StateReader<S>(this.view, options)
   }
 
-  /** Version of the latest state (0 before the first update). */
+  /** Version of the latest state (0 before the first publish). */
   get version(): number {
     return this.view.latestVersion()
   }

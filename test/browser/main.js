@@ -80,7 +80,7 @@ async function main() {
   let pageWrites = 0
   for (let k = 0; k < 20_000; k++) {
     try {
-      shared.update({ a })
+      shared.publish({ a })
       map.set(`page${k % 8}`, { k })
       pageWrites++
     } catch (error) {

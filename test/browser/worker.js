@@ -13,7 +13,7 @@ const roles = {
       let sum = 0
       for (let i = 0; i < 24; i++) sum += a[i] = n * 31 + i
       a[24] = sum
-      buf.update({ a })
+      buf.publish({ a })
     }
     return { updates: n }
   },

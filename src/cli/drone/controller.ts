@@ -53,7 +53,7 @@ runRole(({ registry, setup }) => {
   let ticks = 0
 
   const publishTelemetry = (stats: RateLoopStats): void => {
-    telemetry.update(
+    telemetry.publish(
       {
         ticks: stats.ticks,
         achievedHz: stats.achievedHz,
@@ -99,7 +99,7 @@ runRole(({ registry, setup }) => {
         holds++
       }
       out.stateVersion = version
-      command.update(out, { source: 'controller' })
+      command.publish(out, { source: 'controller' })
     },
   })
   const stats = loop.runFor(Infinity)

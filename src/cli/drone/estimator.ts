@@ -23,7 +23,7 @@ runRole(({ registry, setup }) => {
   const o = poseOffsets(pose.fields)
   // The state is built in its flat form (what readInto gives the controller),
   // so the checksum is computed over exactly the words the controller checks.
-  // The update() input's vectors are views of the flat array.
+  // The publish() input's vectors are views of the flat array.
   const flat = new Float64Array(pose.size)
   const view = (offset: number, length: number): Float64Array => flat.subarray(offset, offset + length)
   const position = view(o.position, 3)
@@ -49,7 +49,7 @@ runRole(({ registry, setup }) => {
       state.seq = flat[o.seq] = published + 1
       flat[o.checksum] = 0
       state.checksum = checksumOf(flat, flat.length, o.checksum)
-      pose.update(state, { source: 'estimator' })
+      pose.publish(state, { source: 'estimator' })
       published++
     },
   })
