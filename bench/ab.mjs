@@ -1,0 +1,227 @@
+// A/B of the hot paths of two builds of threadstate, interleaved in one run.
+//
+//   node bench/ab.mjs <dist A> <dist B> [--rounds 6] [--json out.json]
+//   e.g. node bench/ab.mjs /tmp/before/dist dist
+//
+// Refactors promise "every hot path within 5 % of before, measured in the same
+// run": this runs each case on build A, then B, then A, ... (`rounds` times
+// each), every sample a timed batch of calls, and reports the median ns per
+// call of each build and B / A. Alternating the builds spreads a noisy
+// neighbour over both columns instead of one. Names that changed between
+// builds (StateBuffer.update -> publish, SnapshotStore.update -> modify,
+// SharedMap.update -> setMany) are looked up under either name.
+//
+// Cases with a concurrent writer start a worker thread per build that writes
+// flat out with that build's code.
+import { writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+
+const args = process.argv.slice(2)
+const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback)
+const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')))
+if (dirs.length !== 2) {
+  console.error('usage: node bench/ab.mjs <dist A> <dist B> [--rounds N] [--json file]')
+  process.exit(2)
+}
+const rounds = Number(option('--rounds', 6))
+const SAMPLE_MS = 25
+const SAMPLES = 8
+
+const builds = await Promise.all(
+  dirs.map(async (dir) => ({ dir, lib: await import(pathToFileURL(resolve(dir, 'index.js')).href), url: pathToFileURL(resolve(dir, 'index.js')).href })),
+)
+
+const method = (object, ...names) => {
+  const name = names.find((n) => typeof object[n] === 'function')
+  if (!name) throw new Error(`none of ${names.join(', ')} on ${object.constructor.name}`)
+  return name
+}
+
+/** A 2 KB JSON-like snapshot (agents with tokens), as in bench/snapshot-micro.ts. */
+function snapshot2k(tick) {
+  const agents = []
+  for (let i = 0; i < 12; i++) agents.push({ id: `agent-${i}`, state: i % 3 ? 'running' : 'idle', tokens: i * 37 + tick, tags: ['a', 'b'], score: i / 7 })
+  return { tick, agents, status: { healthy: true, uptime: tick * 0.001 } }
+}
+const OBJECT = { id: 'cam-7', ip: '10.0.0.7', model: 'PTZ-4K', online: true, fps: 30 }
+
+/** Starts a worker that writes key `hot` of the map flat out with build `b`'s code until terminated. */
+function mapWriter(b, handle) {
+  const code = `
+    import { workerData, parentPort } from 'node:worker_threads'
+    const { SharedMap } = await import(workerData.url)
+    const map = SharedMap.attach(workerData.handle)
+    parentPort.postMessage('ready')
+    for (let i = 0; ; i++) map.set('w' + (i & 63), i)`
+  const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { url: b.url, handle } })
+  return new Promise((ok) => worker.once('message', () => ok(worker)))
+}
+
+/**
+ * Each case: setup(build) -> { op(): void, batch, close?() }. `op` runs one call;
+ * the harness calls it `batch` times per timed sample.
+ */
+const CASES = [
+  {
+    name: 'Mutex lock+unlock',
+    setup: ({ lib }) => {
+      const m = lib.Mutex.create()
+      return { op: () => (m.lock(), m.unlock()) }
+    },
+  },
+  ...['readInto', 'latest', 'publish'].map((what) => ({
+    name: `StateBuffer ${what}, 25 doubles`,
+    setup: ({ lib }) => {
+      const buf = lib.StateBuffer.create(lib.schema({ a: lib.vec(25) }), { history: 8 })
+      const publish = method(buf, 'publish', 'update')
+      const state = { a: Array.from({ length: 25 }, (_, i) => i) }
+      buf[publish](state, { timestamp: 1 })
+      const reader = buf.reader()
+      const target = new Float64Array(25)
+      if (what === 'readInto') return { op: () => reader.readInto(target) }
+      if (what === 'latest') return { op: () => buf.latest() }
+      return { op: () => buf[publish](state, { timestamp: 1 }) }
+    },
+  })),
+  {
+    name: 'SnapshotStore get (unchanged)',
+    setup: ({ lib }) => {
+      const store = lib.SnapshotStore.create({ initial: snapshot2k(0) })
+      return { op: () => store.get() }
+    },
+  },
+  {
+    name: 'SnapshotStore publish 2 KB',
+    setup: ({ lib }) => {
+      const store = lib.SnapshotStore.create({ initial: snapshot2k(0) })
+      const values = [snapshot2k(1), snapshot2k(2)]
+      let i = 0
+      return { op: () => store.publish(values[i++ & 1]), batch: 200 }
+    },
+  },
+  {
+    name: 'SnapshotStore publish + first get 2 KB',
+    setup: ({ lib }) => {
+      const store = lib.SnapshotStore.create({ initial: snapshot2k(0) })
+      const reader = lib.SnapshotStore.attach(store.handle)
+      const values = [snapshot2k(1), snapshot2k(2)]
+      let i = 0
+      return { op: () => (store.publish(values[i++ & 1]), reader.get()), batch: 100 }
+    },
+  },
+  ...[
+    ['get number', (map) => () => map.get('n5')],
+    ['get ~50 B object', (map) => () => map.get('o5')],
+    ['getFrozen ~50 B object', (map) => () => map.getFrozen('o5')],
+  ].map(([what, make]) => ({
+    name: `SharedMap ${what}`,
+    setup: ({ lib }) => {
+      const map = lib.SharedMap.create()
+      for (let i = 0; i < 64; i++) map.set(`n${i}`, i), map.set(`o${i}`, { ...OBJECT, i })
+      return { op: make(map) }
+    },
+  })),
+  {
+    name: 'SharedMap get number, writer thread flat out',
+    setup: async (b) => {
+      const map = b.lib.SharedMap.create()
+      for (let i = 0; i < 64; i++) map.set(`n${i}`, i)
+      const worker = await mapWriter(b, map.handle)
+      return { op: () => map.get('n5'), close: () => worker.terminate() }
+    },
+  },
+  {
+    name: 'SharedMap set number',
+    setup: ({ lib }) => {
+      const map = lib.SharedMap.create()
+      let i = 0
+      return { op: () => map.set(`k${i++ & 63}`, i) }
+    },
+  },
+  {
+    name: 'SharedMap set ~50 B object',
+    setup: ({ lib }) => {
+      const map = lib.SharedMap.create()
+      let i = 0
+      return { op: () => map.set(`k${i++ & 63}`, OBJECT), batch: 500 }
+    },
+  },
+  {
+    name: 'SharedMap setMany 10 numbers',
+    setup: ({ lib }) => {
+      const map = lib.SharedMap.create()
+      const setMany = method(map, 'setMany', 'update')
+      const groups = Array.from({ length: 16 }, (_, g) => Array.from({ length: 10 }, (_, k) => [`k${g * 10 + k}`, k]))
+      let i = 0
+      return { op: () => map[setMany](groups[i++ & 15]), batch: 200 }
+    },
+  },
+  {
+    name: 'StateMachine transition',
+    setup: ({ lib }) => {
+      const fsm = lib.StateMachine.create({ states: ['a', 'b'], initial: 'a', transitions: { a: ['b'], b: ['a'] } })
+      let i = 0
+      return { op: () => fsm.transition(i++ & 1 ? 'a' : 'b') }
+    },
+  },
+  {
+    name: 'StateMachine state read',
+    setup: ({ lib }) => {
+      const fsm = lib.StateMachine.create({ states: ['a', 'b'], initial: 'a', transitions: { a: ['b'], b: ['a'] } })
+      return { op: () => fsm.state }
+    },
+  },
+]
+
+/** Median ns per call of `op` over SAMPLES timed batches (the batch sized to ~SAMPLE_MS). */
+function measure(op, batchHint) {
+  let batch = batchHint ?? 1000
+  // Warm up and size the batch.
+  for (let t0 = performance.now(); performance.now() - t0 < 20; ) for (let k = 0; k < batch; k++) op()
+  const t0 = performance.now()
+  for (let k = 0; k < batch; k++) op()
+  const per = Math.max((performance.now() - t0) / batch, 1e-6)
+  batch = Math.max(1, Math.round(SAMPLE_MS / per))
+  const samples = []
+  for (let s = 0; s < SAMPLES; s++) {
+    const start = performance.now()
+    for (let k = 0; k < batch; k++) op()
+    samples.push(((performance.now() - start) / batch) * 1e6)
+  }
+  return median(samples)
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+const rows = []
+for (const c of CASES) {
+  const per = [[], []]
+  for (let r = 0; r < rounds; r++) {
+    for (const k of r % 2 === 0 ? [0, 1] : [1, 0]) {
+      const ctx = await c.setup(builds[k])
+      try {
+        per[k].push(measure(ctx.op, ctx.batch))
+      } finally {
+        await ctx.close?.()
+      }
+    }
+  }
+  const a = median(per[0])
+  const b = median(per[1])
+  rows.push({ case: c.name, a, b, ratio: b / a })
+  console.log(`${c.name.padEnd(46)} A ${fmt(a).padStart(10)}   B ${fmt(b).padStart(10)}   B/A ${(b / a).toFixed(3)}`)
+}
+
+function fmt(ns) {
+  return ns >= 1000 ? `${(ns / 1000).toFixed(2)} us` : `${ns.toFixed(1)} ns`
+}
+
+const out = option('--json')
+if (out) writeFileSync(out, JSON.stringify({ a: dirs[0], b: dirs[1], rounds, rows }, null, 2))
+console.log(`\nA = ${dirs[0]}, B = ${dirs[1]}; median of ${rounds} alternating rounds per build, each the median of ${SAMPLES} batches of ~${SAMPLE_MS} ms`)
