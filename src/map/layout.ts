@@ -27,13 +27,18 @@
  *    15     LOCKED_READS reads that fell back to the writers' lock
  *    16     TABLE_GROWS  times the table was rebuilt larger
  *    17     ROLLBACKS    commits rolled back because they threw (capacity, ...)
- *  control, Float64 at byte 72: VERSION (index 9), 80: WRITES (index 10)
- *  control, Int32 word
- *    22     LONGEST_RETRY_STREAK  the most optimistic tries one read lost (locked fallback included)
  *  control, bytes
- *    96     writer Mutex (MUTEX_BYTES: 320 bytes)
+ *    72     Float64 VERSION   latest version (commits so far)
+ *    80     Float64 WRITES    commits
+ *    88     Int32 LONGEST_RETRY_STREAK  the most optimistic tries one read lost (locked fallback included)
+ *    96     writer lock (a Mutex region, WRITER_LOCK_BYTES: 320 bytes)
  *   416     FREE_HEADS: one Int32 list head per size class (112 words)
  *   864     end
+ *
+ *  Built below with a LayoutPlan (memory/fields.ts) from the fields' sizes, in
+ *  this order; the indices the code uses are derived from the byte offsets,
+ *  and the plan refuses overlapping fields when the module loads. Moving a
+ *  field changes every thread's view of it: bump LAYOUT_VERSION.SharedMap.
  *
  *  data blocks (every block starts with its size class's size in bytes)
  *   entry:  +0 size | +4 hash | +8 version f64 | +16 keyLength (UTF-16 units)
@@ -74,43 +79,63 @@
  *
  * @module
  */
-import { Header } from '../memory/layout.js'
-import { MUTEX_BYTES } from '../sync/robust-lock.js'
-
-/** Int32 word offsets of the control region. */
-export const MapWord = {
-  SEQ: Header.WORDS,
-  WAITERS: Header.WORDS + 1,
-  TABLE: Header.WORDS + 2,
-  COUNT: Header.WORDS + 3,
-  TOP: Header.WORDS + 4,
-  FREE_BYTES: Header.WORDS + 5,
-  JOURNAL_LEN: Header.WORDS + 6,
-  SUBSCRIBERS: Header.WORDS + 7,
-  LOG_HEAD: Header.WORDS + 8,
-  WRITERS_DIED: Header.WORDS + 9,
-  READ_RETRIES: Header.WORDS + 10,
-  LOCKED_READS: Header.WORDS + 11,
-  TABLE_GROWS: Header.WORDS + 12,
-  ROLLBACKS: Header.WORDS + 13,
-  /** After the two Float64 fields (bytes 72..87). */
-  LONGEST_RETRY_STREAK: 22,
-} as const
-
-/** Float64 indices of the control region. */
-export const MapF64 = { VERSION: 9, WRITES: 10 } as const
-
-/** Byte offsets of the control areas. */
-export const MapArea = { MUTEX: 96, FREE_HEADS: 96 + MUTEX_BYTES } as const
+import { f64At, i32At, LayoutPlan } from '../memory/fields.js'
+import { WRITER_LOCK_BYTES } from '../sync/writer-lock.js'
 
 /** Size classes (see {@link classOf}). */
 export const NUM_CLASSES = 112
 
+const plan = new LayoutPlan('SharedMap control')
+const SEQ = plan.i32('SEQ')
+const WAITERS = plan.i32('WAITERS')
+const TABLE = plan.i32('TABLE')
+const COUNT = plan.i32('COUNT')
+const TOP = plan.i32('TOP')
+const FREE_BYTES = plan.i32('FREE_BYTES')
+const JOURNAL_LEN = plan.i32('JOURNAL_LEN')
+const SUBSCRIBERS = plan.i32('SUBSCRIBERS')
+const LOG_HEAD = plan.i32('LOG_HEAD')
+const WRITERS_DIED = plan.i32('WRITERS_DIED')
+const READ_RETRIES = plan.i32('READ_RETRIES')
+const LOCKED_READS = plan.i32('LOCKED_READS')
+const TABLE_GROWS = plan.i32('TABLE_GROWS')
+const ROLLBACKS = plan.i32('ROLLBACKS')
+const VERSION = plan.f64('VERSION')
+const WRITES = plan.f64('WRITES')
+const LONGEST_RETRY_STREAK = plan.i32('LONGEST_RETRY_STREAK')
+const MUTEX = plan.area('MUTEX', WRITER_LOCK_BYTES)
+const FREE_HEADS = plan.area('FREE_HEADS', NUM_CLASSES * 4, 4)
+
 /** Bytes of the control region. */
-export const MAP_CONTROL_BYTES = MapArea.FREE_HEADS + NUM_CLASSES * 4
+export const MAP_CONTROL_BYTES = plan.finish()
+
+/** Int32 word offsets of the control region. */
+export const MapWord = {
+  SEQ: i32At(SEQ),
+  WAITERS: i32At(WAITERS),
+  TABLE: i32At(TABLE),
+  COUNT: i32At(COUNT),
+  TOP: i32At(TOP),
+  FREE_BYTES: i32At(FREE_BYTES),
+  JOURNAL_LEN: i32At(JOURNAL_LEN),
+  SUBSCRIBERS: i32At(SUBSCRIBERS),
+  LOG_HEAD: i32At(LOG_HEAD),
+  WRITERS_DIED: i32At(WRITERS_DIED),
+  READ_RETRIES: i32At(READ_RETRIES),
+  LOCKED_READS: i32At(LOCKED_READS),
+  TABLE_GROWS: i32At(TABLE_GROWS),
+  ROLLBACKS: i32At(ROLLBACKS),
+  LONGEST_RETRY_STREAK: i32At(LONGEST_RETRY_STREAK),
+} as const
+
+/** Float64 indices of the control region. */
+export const MapF64 = { VERSION: f64At(VERSION), WRITES: f64At(WRITES) } as const
+
+/** Byte offsets of the control areas. */
+export const MapArea = { MUTEX, FREE_HEADS } as const
 
 /** Int32 word of the first free-list head. */
-export const FREE_HEADS_WORD = MapArea.FREE_HEADS / 4
+export const FREE_HEADS_WORD = i32At(FREE_HEADS)
 
 /** Byte offsets within an entry block. */
 export const Entry = {
@@ -149,11 +174,6 @@ export const ValueTag = {
 /** Byte offset of the value within an entry whose key has `keyLength` UTF-16 units. */
 export function valueOffset(keyLength: number): number {
   return (Entry.KEY + 2 * keyLength + 7) & ~7
-}
-
-/** Bytes of an entry block's content (before rounding to its class). */
-export function entryBytes(keyLength: number, valueLength: number): number {
-  return valueOffset(keyLength) + valueLength
 }
 
 /** Size class of a block of `n` bytes (n >= 1). */
