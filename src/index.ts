@@ -132,3 +132,18 @@ export {
   type SharedObject,
   type StateManagerHandle,
 } from './runtime/registry.js'
+export type {
+  AsyncLock,
+  AsyncReadWriteLock,
+  AsyncSemaphore,
+  Awaitable,
+  ReadableMap,
+  SharedStateMachine,
+  SnapshotSource,
+  StateSource,
+  SubscriptionOptions,
+  VersionedReadable,
+  WritableMap,
+  WritableSnapshot,
+  WritableState,
+} from './contracts.js'
