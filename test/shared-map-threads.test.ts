@@ -13,8 +13,10 @@
 import { describe, expect, it } from 'vitest'
 import { Barrier, SharedMap } from '../src/index.js'
 import { MapWord } from '../src/map/layout.js'
-import { setSkipJournalReplayForTesting } from '../src/map/writer.js'
+import { MapCommitter } from '../src/map/writer.js'
 import { superviseWorker } from '../src/node/index.js'
+// @ts-expect-error: a plain .mjs fixture, no type declarations
+import { breakJournalReplay } from './fixtures/map-broken-recovery.mjs'
 // @ts-expect-error: a plain .mjs fixture, no type declarations
 import { generationOf, valueAt } from './fixtures/map-values.mjs'
 import { STRESS, raise, signals, spawn, until, results } from './helpers.js'
@@ -189,9 +191,9 @@ describe('SharedMap across threads', () => {
     const flags = signals()
     const ctl = new Int32Array(map.handle.buffer)
     // The reader is this thread, as in the test above (its snapshot recovers
-    // the map, here without the replay): the switch is per thread, so the
+    // the map, here without the replay): the variant is per thread, so the
     // recovery must happen here.
-    setSkipJournalReplayForTesting(true)
+    const restore = (breakJournalReplay as (c: unknown, w: unknown) => () => void)(MapCommitter, MapWord)
     try {
       let midCommit = 0
       let broken = 0
@@ -215,7 +217,7 @@ describe('SharedMap across threads', () => {
       expect(broken).toBe(1)
       expect(map.stats().writersDied).toBeGreaterThan(0)
     } finally {
-      setSkipJournalReplayForTesting(false)
+      restore()
     }
   })
 

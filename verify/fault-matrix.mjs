@@ -33,7 +33,7 @@ import { Worker } from 'node:worker_threads'
 import { Mutex, RWLock, SharedMap, SnapshotStore, StateBuffer, domainOf, schema, vec } from '../dist/index.js'
 import { superviseWorker } from '../dist/node/index.js'
 import { MapArea, MapWord } from '../dist/map/layout.js'
-import { setSkipJournalReplayForTesting } from '../dist/map/writer.js'
+import { MapCommitter } from '../dist/map/writer.js'
 import { SnapArea } from '../dist/snapshot/layout.js'
 import { StateArea } from '../dist/state/layout.js'
 import { TID_MASK } from '../dist/memory/thread.js'
@@ -41,6 +41,7 @@ import { ReaderSlot } from '../dist/sync/reader-slots.js'
 import { RWLockWord } from '../dist/sync/rwlock.js'
 import { Fault, progressWord } from '../test/fixtures/common.mjs'
 import { generationOf, valueAt } from '../test/fixtures/map-values.mjs'
+import { breakJournalReplay } from '../test/fixtures/map-broken-recovery.mjs'
 
 const args = process.argv.slice(2)
 const scale = Number(args[args.indexOf('--scale') + 1] ?? 1) || 1
@@ -384,6 +385,8 @@ function brokenGroups(map, groups) {
  */
 function mapUpdateRow(broken) {
   const KEYS = 3_000
+  /** Undoes breakJournalReplay after the row (broken variant only). */
+  let restoreRecovery
   const map = SharedMap.create()
   const seed = {}
   for (let i = 0; i < KEYS; i++) seed[`k${i}`] = valueAt(i, 0)
@@ -408,8 +411,10 @@ function mapUpdateRow(broken) {
     // writes past the 40 the survivor rewrites (not in the final free-list
     // pass): chosen points, where that happens about half the time.
     allChosen: broken,
-    before: () => setSkipJournalReplayForTesting(broken),
-    after: () => setSkipJournalReplayForTesting(false),
+    before: () => {
+      restoreRecovery = broken ? breakJournalReplay(MapCommitter, MapWord) : undefined
+    },
+    after: () => restoreRecovery?.(),
     survivors: [{ file: 'map-worker.mjs', scenario: 'mapWriter', data: { handle, keys: READ_KEYS, mode: 'update', start: 5e8, brokenRecovery: broken } }, reader, reader],
     victim: (t, chosen) => ({
       file: 'map-worker.mjs',

@@ -11,6 +11,9 @@
  * @module
  */
 
+/** Keys whose frozen values one thread keeps for `SharedMap.getFrozen` (the oldest are dropped past it). */
+export const FROZEN_CACHE_KEYS = 4096
+
 /** One cached value. */
 interface Cached {
   readonly version: number

@@ -8,7 +8,7 @@
  *   table and one block per entry (key and value together).
  * - **journal** (growable): the undo log of the commit in progress.
  * - **log** (fixed, a power of two): a byte ring of committed changes, for
- *   `subscribe()`; written only while somebody subscribes.
+ *   `subscribe()`; written only while somebody subscribes (`change-log.ts`).
  *
  * ```
  *  control, Int32 words
@@ -48,8 +48,8 @@
  *   free:   +0 size | +4 next free block of its class (0: none)
  * ```
  *
- * **Reading** is a seqlock over the whole map (Linux's
- * `read_seqbegin_or_lock`): a reader loads SEQ, and if it is even, looks the
+ * **Reading** (`reader.ts`) is a seqlock over the whole map (the `SeqWord`
+ * of `sync/seqlock.ts`; Linux's `read_seqbegin_or_lock`): a reader loads SEQ, and if it is even, looks the
  * key up and copies what it needs, then accepts the copy only if SEQ still
  * has that value. Nothing read during a change is used: values are decoded
  * after the check, from a private copy, and every offset read is bounds-
@@ -57,14 +57,15 @@
  * never throw or loop. A reader that keeps losing to writers takes the
  * writers' mutex and reads under it, so it is never starved.
  *
- * **Writing**: one writer at a time (the mutex). A commit makes SEQ odd,
+ * **Writing** (`writer.ts`, changes made by `table.ts`): one writer at a
+ * time (the writer lock). A commit makes SEQ odd,
  * applies every change of the call (several keys, deletes, table growth),
  * and makes SEQ even again: a reader sees all of a multi-key update or none.
  * Before changing any word that committed state depends on, the writer
  * appends its old value to the journal. If the commit throws (the arena is
  * full) or the writer's thread dies mid-commit, the journal is replayed
  * backwards, restoring the map word for word; the next lock holder does this
- * when the mutex reports the owner died. New blocks are written unjournaled:
+ * when the lock reports the owner died. New blocks are written unjournaled:
  * nothing committed points at them yet.
  *
  * **Memory**: freed blocks (an overwritten value's entry, a deleted entry,
@@ -200,17 +201,6 @@ export function hashKey(key: string): number {
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
   return h | 0
 }
-
-/** Change-log record header: [Int32 bytes][Int32 changes (-1: reset)][Float64 version]. */
-export const LOG_RECORD_HEADER = 16
-/** Per-change header in a record: [Int32 keyLength][Int32 tag][Int32 valueLength]. */
-export const LOG_CHANGE_HEADER = 12
-/** A record whose `changes` is this asks subscribers to re-read the whole map. */
-export const LOG_RESET = -1
-/** A record whose `changes` is this says the map was cleared. */
-export const LOG_CLEAR = -2
-/** A `tag` in a change record that means "deleted". */
-export const TAG_DELETED = 255
 
 /** Readers retry optimistically this many times before taking the writers' lock. */
 export const OPTIMISTIC_TRIES = 64

@@ -3,7 +3,7 @@
  * code units, or just a tag), anything else as MessagePack through
  * `encoding/values.ts`. Inline primitives are read back without calling the
  * codec, which is most of what keeps `get` of a small value in the tens of
- * nanoseconds.
+ * nanoseconds. Also the shape of a commit's changes, prepared values by key.
  *
  * @module
  */
@@ -64,3 +64,9 @@ export function unitsToString(units: Uint16Array, start: number, n: number): str
   }
   return s
 }
+
+/** Marks a key deleted in a set of changes. */
+export const DELETE = Symbol('threadstate.map.delete')
+
+/** The changes of one commit, each key at most once: [key, new value or {@link DELETE}]. */
+export type Changes = readonly (readonly [string, Prepared | typeof DELETE])[]
