@@ -1,6 +1,7 @@
 /**
  * Helpers for cross-thread tests: spawn fixture workers (which import the
- * built package from dist/), collect their results, and order steps with
+ * built package from dist/, rebuilt from src/ before the tests by
+ * test/global-setup.ts), collect their results, and order steps with
  * Atomics handshakes instead of sleeps.
  */
 import { Worker } from 'node:worker_threads'
@@ -19,6 +20,27 @@ export interface RunningWorker<T> {
   readonly exited: Promise<number>
 }
 
+/**
+ * Failures of spawned workers, by the shared memory they were given: a
+ * handshake on that memory ({@link until}) reports the failure at once
+ * instead of timing out on a flag nobody will raise.
+ */
+const failuresBySharedMemory = new WeakMap<SharedArrayBuffer, string>()
+
+function recordFailure(data: Record<string, unknown>, failure: string): void {
+  for (const value of Object.values(data)) {
+    if (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer && !failuresBySharedMemory.has(value.buffer)) {
+      failuresBySharedMemory.set(value.buffer, failure)
+    }
+  }
+}
+
+/** Throws the failure of a worker that shares `view`'s memory, if one failed. */
+function throwIfWorkerFailed(view: Int32Array): void {
+  const failure = view.buffer instanceof SharedArrayBuffer ? failuresBySharedMemory.get(view.buffer) : undefined
+  if (failure !== undefined) throw new Error(`a worker sharing this memory failed: ${failure}`)
+}
+
 /** Spawns `test/fixtures/<fixture>` (default `worker.mjs`) running `scenario` with `data`. */
 export function spawn<T = unknown>(scenario: string, data: Record<string, unknown> = {}, fixture = 'worker.mjs'): RunningWorker<T> {
   const worker = new Worker(new URL(`./fixtures/${fixture}`, import.meta.url), { workerData: { scenario, ...data } })
@@ -27,9 +49,13 @@ export function spawn<T = unknown>(scenario: string, data: Record<string, unknow
   const result = new Promise<WorkerOutcome<T>>((resolve, reject) => {
     worker.on('message', (m: WorkerOutcome<T>) => {
       outcome = m
+      if (!m.ok) recordFailure(data, `${scenario}: ${m.error.name}: ${m.error.message}`)
       resolve(m)
     })
-    worker.once('error', reject)
+    worker.once('error', (error) => {
+      recordFailure(data, `${scenario}: ${error.name}: ${error.message}`)
+      reject(error)
+    })
     void exited.then((code) => {
       if (!outcome) reject(new Error(`worker ${scenario} exited with code ${code} and no result`))
     })
@@ -63,19 +89,35 @@ export function signals(count = 8): Int32Array {
 
 /**
  * Waits (without blocking the event loop) until `flags[index] >= value`.
- * Rejects after `timeoutMs`: a test that waits forever is a hung test.
+ * Rejects after `timeoutMs` (a test that waits forever is a hung test), or as
+ * soon as a worker given the same shared memory has failed.
  */
 export async function until(flags: Int32Array, index: number, value: number, timeoutMs = 20_000): Promise<void> {
   const deadline = performance.now() + timeoutMs
   for (;;) {
     const current = Atomics.load(flags, index)
     if (current >= value) return
+    throwIfWorkerFailed(flags)
     const remaining = deadline - performance.now()
     if (remaining <= 0) throw new Error(`timed out waiting for flag ${index} to reach ${value} (is ${current})`)
     const r = Atomics.waitAsync(flags, index, current, Math.min(remaining, 50))
     const keepAlive = setTimeout(() => {}, 60)
     if (r.async) await r.value
     clearTimeout(keepAlive)
+  }
+}
+
+/**
+ * Polls (without blocking the event loop) until `condition()` holds: for a
+ * shared state that nobody notifies, produced only by the step awaited (a
+ * waiter's bit in a lock word, a counter). Rejects after `timeoutMs`, naming
+ * `what`.
+ */
+export async function pollUntil(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 1))
   }
 }
 
