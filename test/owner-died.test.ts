@@ -7,7 +7,9 @@
 import { describe, expect, it } from 'vitest'
 import { Mutex, OwnerDiedError, ReentrantMutex, RWLock } from '../src/index.js'
 import { superviseWorker } from '../src/node/index.js'
-import { run, signals, spawn, until } from './helpers.js'
+import { MutexWord } from '../src/sync/robust-lock.js'
+import { WAITERS } from '../src/sync/robust-word.js'
+import { pollUntil, run, signals, spawn, until } from './helpers.js'
 
 async function killHolder(kind: string, handle: unknown, data?: Int32Array) {
   const flags = signals()
@@ -87,8 +89,10 @@ describe('owner died', () => {
       flags,
       timeoutMs: 10_000,
     })
-    await until(flags, 2, 1) // the waiter is about to block
-    await new Promise((r) => setTimeout(r, 50)) // let it really block
+    // The waiter is blocked once it has set WAITERS in the lock word: it sets the bit only on its
+    // way into Atomics.wait (robust-word.ts), and nobody else does while the holder spins.
+    const word = new Int32Array(m.handle.buffer, m.handle.byteOffset, MutexWord.STATE + 1)
+    await pollUntil(() => (Atomics.load(word, MutexWord.STATE) & WAITERS) !== 0, 'the waiter has set WAITERS in the lock word')
     const killed = performance.now()
     await holder.worker.terminate()
     const outcome = await waiter.result

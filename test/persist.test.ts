@@ -67,8 +67,18 @@ describe('snapshot persistence', () => {
     let lastSeen = 0
     for (let k = 0; k < 20; k++) {
       const child = spawnProcess(process.execPath, [script, path], { stdio: ['ignore', 'pipe', 'inherit'] })
-      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()))
-      await new Promise((r) => setTimeout(r, 20 + Math.random() * 60))
+      // Every fourth kill lands anywhere from 'ready' on (maybe before the first save ends); the
+      // others after 1-3 completed saves, so the file exists for most kills whatever the load.
+      const savesFirst = k % 4 === 0 ? 0 : 1 + Math.floor(Math.random() * 3)
+      let lines = ''
+      await new Promise<void>((resolve) =>
+        child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+          lines += chunk
+          if ((lines.match(/^saved /gm)?.length ?? 0) >= savesFirst && lines.startsWith('ready\n')) resolve()
+        }),
+      )
+      // Where inside the next save the kill lands is left to chance (a random moment, not an order).
+      await new Promise((r) => setTimeout(r, Math.random() * 20))
       const exited = new Promise((r) => child.once('exit', r))
       child.kill('SIGKILL')
       await exited

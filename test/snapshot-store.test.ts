@@ -123,15 +123,17 @@ describe('SnapshotStore, one thread', () => {
     expect(store.waitForVersion(2, 10)).toBe(false)
     const controller = new AbortController()
     const seen: number[] = []
+    let firstSeen!: () => void
+    const firstTaken = new Promise<void>((resolve) => (firstSeen = resolve))
     const done = (async () => {
       for await (const snap of store.subscribe({ signal: controller.signal })) {
         seen.push(snap.value.n)
+        if (seen.length === 1) firstSeen()
         if (seen.length === 2) controller.abort()
       }
     })()
-    await new Promise((r) => setTimeout(r, 5))
     store.publish({ n: 1 })
-    await new Promise((r) => setTimeout(r, 5))
+    await firstTaken // the subscriber has taken n: 1; the next two arrive while it waits again
     store.publish({ n: 2 })
     store.publish({ n: 3 })
     await done

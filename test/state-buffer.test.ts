@@ -184,15 +184,17 @@ describe('StateBuffer, one thread', () => {
     const buf = StateBuffer.create(Drone, { history: 4 })
     const controller = new AbortController()
     const events: { version: number; skipped: number; overrun: boolean }[] = []
+    let firstSeen!: () => void
+    const firstTaken = new Promise<void>((resolve) => (firstSeen = resolve))
     const done = (async () => {
       for await (const e of buf.subscribe({ signal: controller.signal })) {
         events.push({ version: e.version, skipped: e.skipped, overrun: e.overrun })
+        if (events.length === 1) firstSeen()
         if (events.length === 2) controller.abort()
       }
     })()
-    await new Promise((r) => setTimeout(r, 5))
     buf.publish(state)
-    await new Promise((r) => setTimeout(r, 5))
+    await firstTaken // the subscriber has taken version 1: the next five arrive while it waits again
     for (let i = 0; i < 5; i++) buf.publish(state)
     await done
     expect(events[0]).toEqual({ version: 1, skipped: 0, overrun: false })
