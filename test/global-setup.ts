@@ -17,7 +17,7 @@
  * no output throws.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TestProject } from 'vitest/node'
@@ -25,8 +25,8 @@ import type { TestProject } from 'vitest/node'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
 /** Held while one vitest process builds, so two runs started together do not write dist/ at once. */
-const lockDir = join(root, 'node_modules', '.cache', 'threadstate-build.lock')
-/** A lock older than this was left by a killed run. */
+const lockFile = join(root, 'node_modules', '.cache', 'threadstate-build.lock')
+/** A lock older than this is taken over even if its process still runs (a hung build). */
 const LOCK_STALE_MS = 5 * 60_000
 
 /** A tsc project of `npm run build`: its sources and where their `.js` go. */
@@ -107,34 +107,58 @@ function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
-/** Runs `fn` holding the build lock; waits for another vitest process's build to finish first. */
+/** Whether process `pid` still runs. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Runs `fn` holding the build lock (a file holding the builder's pid); waits
+ * for another vitest process's build to finish first. A lock whose process
+ * is gone (a run killed mid-build) is taken over at once.
+ */
 function withBuildLock<T>(fn: () => T): T {
-  mkdirSync(dirname(lockDir), { recursive: true })
+  mkdirSync(dirname(lockFile), { recursive: true })
+  let said = false
   for (;;) {
     try {
-      mkdirSync(lockDir)
+      writeFileSync(lockFile, String(process.pid), { flag: 'wx' })
       break
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      let age: number
-      try {
-        age = Date.now() - statSync(lockDir).mtimeMs
-      } catch {
-        continue // released between mkdir and stat
-      }
-      if (age > LOCK_STALE_MS) rmSync(lockDir, { recursive: true, force: true })
-      else pause(200) // bounded poll: the other build ends in seconds, or its lock goes stale
     }
+    let holder: number
+    let age: number
+    try {
+      holder = Number(readFileSync(lockFile, 'utf8'))
+      age = Date.now() - statSync(lockFile).mtimeMs
+    } catch {
+      continue // released meanwhile
+    }
+    if ((holder > 0 && !alive(holder)) || age > LOCK_STALE_MS) {
+      rmSync(lockFile, { force: true })
+      continue
+    }
+    if (!said) say(`waiting for the build of process ${holder || '(starting)'}`)
+    said = true
+    pause(200) // bounded poll: that build ends in seconds, or its process does
   }
   try {
     return fn()
   } finally {
-    rmdirSync(lockDir)
+    rmSync(lockFile, { force: true })
   }
 }
 
 /** Vitest does not show what a global setup logs; stderr it does. */
-const say = (line: string) => process.stderr.write(`[global-setup] ${line}\n`)
+function say(line: string): void {
+  process.stderr.write(`[global-setup] ${line}\n`)
+}
 
 /**
  * Builds `project` with `--noCheck`: the same JavaScript as `npm run build` (with
