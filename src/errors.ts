@@ -27,12 +27,38 @@ export class LockError extends ThreadstateError {
 }
 
 /**
- * The calling thread already holds the lock it asks for, and waiting would
- * never end (the holder is the waiter). Thrown at once instead of hanging.
+ * Waiting for the lock would never end, so the call throws instead of
+ * hanging. Two cases:
+ *
+ * - **Self-deadlock**, thrown at once: the calling thread holds what it
+ *   waits for. A `lock()` / `tryLock()` of a non-reentrant mutex it holds, a
+ *   `writeLock()` / `tryWriteLock()` of an RWLock whose write lock it holds,
+ *   a `readLock()` under its own write lock, or an upgrade (`writeLock()`
+ *   while it holds a read lock: the writer would wait for its own reader).
+ *   {@link DeadlockError.cycle} is empty.
+ * - **A cycle of threads**, found by deadlock detection: threads blocked in
+ *   `lock()` / `writeLock()` without a timeout, each waiting for a lock the
+ *   next one holds. One of them, the one with the smallest thread id, gets
+ *   this error (after a few sleep slices, ~200-300 ms) so that it can
+ *   release what it holds and let the others go on.
+ *   {@link DeadlockError.cycle} names the threads.
  */
 export class DeadlockError extends LockError {
   /** Always `'DeadlockError'`. */
   override name = 'DeadlockError'
+  /**
+   * The cycle of blocked threads (thread ids in the lock's domain), starting
+   * with the thread this error was thrown in, each waiting for a lock the next
+   * one holds (the last for the first). Empty for a self-deadlock.
+   */
+  readonly cycle: readonly number[]
+  /**
+   * @param cycle the threads of the cycle, this thread first; omit for a self-deadlock
+   */
+  constructor(message: string, cycle: readonly number[] = []) {
+    super(message)
+    this.cycle = Object.freeze([...cycle])
+  }
 }
 
 /**

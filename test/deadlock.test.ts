@@ -1,12 +1,13 @@
 /**
  * Deadlock detection across threads (src/sync/wait-graph.ts): a cycle of
  * threads blocked in lock() without a timeout is reported to exactly one of
- * them as a DeadlockError naming the cycle; the others then go on. Never a
- * false report, and waits with a timeout are left to time out.
+ * them as a DeadlockError naming the cycle (in its message and in
+ * `error.cycle`); the others then go on. Never a false report, and waits
+ * with a timeout are left to time out.
  */
 import { describe, expect, it } from 'vitest'
 import { DeadlockError, Mutex, ReentrantMutex, RWLock } from '../src/index.js'
-import { results, signals, spawn, STRESS } from './helpers.js'
+import { results, signals, spawn, STRESS, until } from './helpers.js'
 
 type PairResult = { got?: boolean; error?: string; message?: string; ms: number }
 
@@ -20,6 +21,16 @@ async function ring(kinds: readonly ('Mutex' | 'ReentrantMutex' | 'RWLock')[], t
     spawn<PairResult>('lockPair', { kinds, handles, first: k, second: (k + 1) % n, flags, parties: n, timeoutMs: timeouts[k] }),
   )
   return results(workers)
+}
+
+/** The error `fn` throws, or undefined if it returns. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (error) {
+    return error
+  }
+  return undefined
 }
 
 describe('deadlock detection', () => {
@@ -61,10 +72,41 @@ describe('deadlock detection', () => {
     expect(a.stats().waitMaxMs).toBeGreaterThan(100)
   })
 
-  it('the DeadlockError class is the one re-locking throws too (one catch for both)', () => {
+  it('the error carries its cycle: this thread first, then the thread holding what it wants', async () => {
+    // This thread (the domain's first, so the smallest tid: the victim) takes A, the worker
+    // takes B; then this thread blocks in B.lock() and the worker in A.lock().
+    const a = Mutex.create()
+    const b = Mutex.create()
+    const flags = signals()
+    a.lock()
+    const me = a.holder
+    const worker = spawn<PairResult>('lockPair', { kinds: ['Mutex', 'Mutex'], handles: [a.handle, b.handle], first: 1, second: 0, flags, parties: 2 })
+    Atomics.add(flags, 1, 1)
+    Atomics.notify(flags, 1)
+    await until(flags, 1, 2) // the worker holds B and is about to lock A
+    const other = b.holder
+    const error = thrown(() => b.lock())
+    a.unlock()
+    expect(error).toBeInstanceOf(DeadlockError)
+    expect((error as DeadlockError).cycle).toEqual([me, other])
+    expect(Object.isFrozen((error as DeadlockError).cycle)).toBe(true)
+    expect((error as DeadlockError).message).toContain(`thread ${me} waits for thread ${other}, thread ${other} waits for thread ${me}`)
+    const [out] = await results([worker])
+    expect(out).toMatchObject({ got: true })
+  })
+
+  it('the DeadlockError class is the one re-locking throws too (one catch for both), with an empty cycle', () => {
     const m = Mutex.create()
     m.lock()
-    expect(() => m.lock()).toThrow(DeadlockError)
+    const relock = thrown(() => m.lock())
+    expect(relock).toBeInstanceOf(DeadlockError)
+    expect((relock as DeadlockError).cycle).toEqual([])
     m.unlock()
+    const rw = RWLock.create()
+    rw.readLock()
+    const upgrade = thrown(() => rw.writeLock())
+    expect(upgrade).toBeInstanceOf(DeadlockError)
+    expect((upgrade as DeadlockError).cycle).toEqual([])
+    rw.readUnlock()
   })
 })

@@ -74,6 +74,25 @@ describe('Mutex, one thread', () => {
     expect(order).toEqual(['a-in', 'a-out', 'b-in', 'b-out'])
   })
 
+  it('lockAsync behind a lock this thread holds: waits, acquires on unlock, gives up on abort and timeout', async () => {
+    const m = Mutex.create()
+    m.lock()
+    // Asleep at once (lockAsync has set WAITERS and gone to sleep before it returns): unlock wakes it.
+    const waiting = m.lockAsync({ timeoutMs: 5_000 })
+    m.unlock()
+    expect(await waiting).toBe(true)
+    const controller = new AbortController()
+    const aborted = m.lockAsync({ signal: controller.signal })
+    setTimeout(() => controller.abort(new Error('stop waiting')), 20)
+    await expect(aborted).rejects.toThrow('stop waiting')
+    expect(await m.lockAsync({ timeoutMs: 20 })).toBe(false)
+    expect(m.isHeldByCurrentThread).toBe(true) // still ours: giving up took nothing
+    m.unlock()
+    expect(m.stats()).toMatchObject({ acquisitions: 2, contended: 1, timeouts: 2 })
+    expect(m.tryLock()).toBe(true)
+    m.unlock()
+  })
+
   it('stats count acquisitions', () => {
     const m = Mutex.create()
     for (let i = 0; i < 1000; i++) m.withLock(() => {})

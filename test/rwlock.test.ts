@@ -17,10 +17,40 @@ describe('RWLock, one thread', () => {
     expect(rw.writeLock()).toBe(true)
     expect(() => rw.readLock()).toThrow(DeadlockError)
     expect(() => rw.writeLock()).toThrow(DeadlockError)
+    try {
+      rw.writeLock()
+      expect.unreachable()
+    } catch (error) {
+      expect((error as DeadlockError).cycle).toEqual([]) // a self-deadlock: no cycle of threads
+    }
     expect(rw.tryReadLock()).toBe(false)
     rw.writeUnlock()
     expect(() => rw.writeUnlock()).toThrow(/nobody holds/)
     expect(rw.tryWriteLock()).toBe(true)
+    rw.writeUnlock()
+  })
+
+  it('async waits of one thread: a reader behind its own writer, a writer draining its own reader; abort and timeout give up cleanly', async () => {
+    const rw = RWLock.create()
+    rw.writeLock()
+    const stopReading = new AbortController()
+    const reading = rw.readLockAsync({ signal: stopReading.signal })
+    setTimeout(() => stopReading.abort(new Error('stop reading')), 20)
+    await expect(reading).rejects.toThrow('stop reading')
+    const reader = rw.readLockAsync({ timeoutMs: 5_000 })
+    rw.writeUnlock()
+    expect(await reader).toBe(true)
+    // Holding a read lock: writeLockAsync takes the writer word, then waits for the readers (us).
+    const stopWriting = new AbortController()
+    const writing = rw.writeLockAsync({ signal: stopWriting.signal })
+    setTimeout(() => stopWriting.abort(new Error('stop writing')), 20)
+    await expect(writing).rejects.toThrow('stop writing')
+    expect(rw.isWriteLocked).toBe(false) // the abort gave the writer word back
+    expect(await rw.writeLockAsync({ timeoutMs: 20 })).toBe(false)
+    expect(rw.isWriteLocked).toBe(false) // and so did the timeout
+    rw.readUnlock()
+    expect(rw.stats().write.timeouts).toBe(3)
+    expect(await rw.writeLockAsync({ timeoutMs: 5_000 })).toBe(true)
     rw.writeUnlock()
   })
 

@@ -33,6 +33,21 @@ describe('Semaphore', () => {
     expect(await s.withPermitsAsync(async () => 'y', 2)).toBe('y')
     expect(s.stats().timeouts).toBe(2)
   })
+
+  it('an aborted acquireAsync leaves no waiter behind; a waiter for 2 permits takes them when both are back', async () => {
+    const s = Semaphore.create({ permits: 0 })
+    const controller = new AbortController()
+    const aborted = s.acquireAsync(1, { signal: controller.signal })
+    expect(s.stats().waiting).toBe(1)
+    setTimeout(() => controller.abort(new Error('stop waiting')), 20)
+    await expect(aborted).rejects.toThrow('stop waiting')
+    expect(s.stats()).toMatchObject({ waiting: 0, contended: 1, timeouts: 0 })
+    const two = s.acquireAsync(2, { timeoutMs: 5_000 })
+    s.release()
+    s.release()
+    expect(await two).toBe(true)
+    expect(s.stats()).toMatchObject({ permits: 0, waiting: 0, acquires: 1 })
+  })
 })
 
 describe('Barrier', () => {
@@ -63,5 +78,15 @@ describe('Barrier', () => {
     const passages = await Promise.all([first, second])
     expect(passages.filter((p) => p?.leader)).toHaveLength(1)
     expect(() => Barrier.create({ parties: 0 })).toThrow(OptionError)
+  })
+
+  it('an aborted party breaks the barrier too', async () => {
+    const b = Barrier.create({ parties: 2 })
+    const controller = new AbortController()
+    const waiting = b.waitAsync({ signal: controller.signal })
+    setTimeout(() => controller.abort(new Error('stop waiting')), 20)
+    await expect(waiting).rejects.toThrow('stop waiting')
+    expect(b.isBroken).toBe(true)
+    await expect(Barrier.attach(b.handle).waitAsync({ timeoutMs: 20 })).rejects.toThrow(BarrierBrokenError)
   })
 })

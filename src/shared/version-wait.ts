@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
+import { deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from '../sync/wait.js'
 
 /** Where a versioned object keeps its words, and how to read its full version. */
 export interface VersionWords {
@@ -29,17 +29,8 @@ export interface VersionWords {
  */
 export function waitUntil(words: Int32Array, word: number, waiters: number, done: () => boolean, timeoutMs?: number): boolean {
   const deadline = deadlineOf(timeoutMs)
-  for (;;) {
-    if (done()) return true
-    Atomics.add(words, waiters, 1)
-    try {
-      const seen = Atomics.load(words, word)
-      if (done()) return true
-      if (!sleepWhile(words, word, seen, deadline)) return false
-    } finally {
-      Atomics.sub(words, waiters, 1)
-    }
-  }
+  if (done()) return true
+  return runWait(until(words, word, waiters, done), deadline)
 }
 
 /** Async form of {@link waitUntil}: keeps a Node process alive; rejects with the signal's reason. */
@@ -51,16 +42,26 @@ export async function waitUntilAsync(
   options: AsyncWaitOptions = {},
 ): Promise<boolean> {
   const deadline = deadlineOf(options.timeoutMs)
+  if (done()) return true
+  return runWaitAsync(until(words, word, waiters, done), deadline, options.signal)
+}
+
+/**
+ * The wait of {@link waitUntil} and {@link waitUntilAsync}, once `done()`
+ * has been found false: count in `waiters`, re-read the word, re-check, sleep
+ * while the word keeps its value; check again after each sleep.
+ */
+function* until(words: Int32Array, word: number, waiters: number, done: () => boolean): WaitLoop<boolean> {
   for (;;) {
-    if (done()) return true
     Atomics.add(words, waiters, 1)
     try {
       const seen = Atomics.load(words, word)
       if (done()) return true
-      if (!(await sleepWhileAsync(words, word, seen, deadline, options.signal))) return false
+      if (!(yield sleepOn(words, word, seen))) return false
     } finally {
       Atomics.sub(words, waiters, 1)
     }
+    if (done()) return true
   }
 }
 

@@ -22,7 +22,7 @@ import { BarrierBrokenError } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
-import { checkCount, deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
+import { checkCount, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Word offsets of a Barrier region. */
 export const BarrierWord = {
@@ -141,10 +141,28 @@ export class Barrier {
     const deadline = deadlineOf(timeoutMs)
     const { generation, passage } = this.arrive()
     if (passage) return passage
+    return runWait(this.passing(generation), deadline)
+  }
+
+  /**
+   * The wait of a party that arrived in `generation` and did not complete it,
+   * for {@link wait} and {@link waitAsync}: sleep while GENERATION keeps that
+   * value. A party that gives up (timeout, abort) breaks the barrier, unless
+   * the generation completed or broke meanwhile.
+   */
+  private *passing(generation: number): WaitLoop<BarrierPassage | undefined> {
     for (;;) {
       const done = this.passedOrBroken(generation)
       if (done) return done
-      if (!sleepWhile(this.words, BarrierWord.GENERATION, generation, deadline)) {
+      let slept: boolean
+      try {
+        slept = yield sleepOn(this.words, BarrierWord.GENERATION, generation)
+      } catch (error) {
+        if (this.passedOrBroken(generation)) throw error
+        this.breakIt()
+        throw error
+      }
+      if (!slept) {
         const late = this.passedOrBroken(generation)
         if (late) return late
         this.breakIt()
@@ -164,24 +182,7 @@ export class Barrier {
     if (options.signal?.aborted) throw options.signal.reason
     const { generation, passage } = this.arrive()
     if (passage) return passage
-    for (;;) {
-      const done = this.passedOrBroken(generation)
-      if (done) return done
-      let slept: boolean
-      try {
-        slept = await sleepWhileAsync(this.words, BarrierWord.GENERATION, generation, deadline, options.signal)
-      } catch (error) {
-        if (this.passedOrBroken(generation)) throw error
-        this.breakIt()
-        throw error
-      }
-      if (!slept) {
-        const late = this.passedOrBroken(generation)
-        if (late) return late
-        this.breakIt()
-        return undefined
-      }
-    }
+    return runWaitAsync(this.passing(generation), deadline, options.signal)
   }
 
   /**

@@ -18,6 +18,17 @@
  * Spurious wake-ups are
  * possible, as with every condition variable: use {@link Condition.waitFor}.
  *
+ * Why `wait` and `waitAsync` are not one wait loop run by both drivers of
+ * `wait.ts`, as the other primitives' waits are: `wait` sleeps once, for the
+ * whole timeout, and returns on any wake-up, so the wake-up of a `notifyOne`
+ * is never kept by a waiter that goes back to sleep (what `condition.pml`
+ * checks). `waitAsync` cannot tell a wake-up from the end of a slice
+ * (`sleepWhileAsync` answers true for both), so it must loop while SEQ keeps
+ * its value. Run through that loop, `wait` would sleep again after a wake-up
+ * that found SEQ unchanged (a notify whose increment it had already read)
+ * and could keep the wake-up another waiter needed until that waiter's slice
+ * ends: a cost in latency the sync form does not pay today.
+ *
  * @module
  */
 import { LockError } from '../errors.js'

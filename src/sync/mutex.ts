@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { allocateRegion, checkHandle, makeHandle, type Handle, type Region } from '../memory/handle.js'
+import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { MUTEX_BYTES, MutexWord, RobustLock } from './robust-lock.js'
 import { checkTimeout } from './wait.js'
@@ -41,15 +41,6 @@ export class Mutex extends RobustLock<'Mutex'> {
   /** Creates a new, unlocked mutex in its own shared memory. */
   static create(): Mutex {
     return new Mutex(makeHandle('Mutex', allocateRegion('Mutex', MUTEX_BYTES), domainOf().buffer))
-  }
-
-  /**
-   * Creates a mutex in a region whose header the caller wrote (composite
-   * objects place their mutex inside their own buffer).
-   * @internal
-   */
-  static createIn(region: Region, domain: SharedArrayBuffer): Mutex {
-    return new Mutex(makeHandle('Mutex', region, domain))
   }
 
   /**

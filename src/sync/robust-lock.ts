@@ -25,7 +25,18 @@ import {
   withLockOptions,
   type WithLockOptions,
 } from './lockable.js'
-import { Acquired, OWNER_DIED, RobustWord, acquire, acquireAsync, acquireSpinning, lastDeadlockCycle, markConsistent, release, tryAcquire } from './robust-word.js'
+import {
+  Acquired,
+  OWNER_DIED,
+  RobustWord,
+  acquire,
+  acquireAsync,
+  acquireSpinning,
+  markConsistent,
+  release,
+  tryAcquire,
+  type AcquireResult,
+} from './robust-word.js'
 import { cycleMessage } from './wait-graph.js'
 import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
 import { deadlineOf, threadMayBlock, type AsyncWaitOptions } from './wait.js'
@@ -167,7 +178,7 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> {
       return true
     }
     const start = now()
-    let result
+    let result: AcquireResult
     try {
       result = await acquireAsync(this.words, MutexWord.STATE, this.domain, deadline, options.signal)
     } catch (error) {
@@ -178,7 +189,8 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> {
   }
 
   /** Turns an acquisition result into the API's answer. @internal */
-  protected settle(result: number, start: number): boolean {
+  protected settle(result: AcquireResult, start: number): boolean {
+    if (typeof result === 'object') throw new DeadlockError(cycleMessage('lock()', this.what, result.cycle), result.cycle)
     switch (result) {
       case Acquired.Ok:
         this.acquired()
@@ -190,8 +202,6 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> {
         throw ownerDied(this.what, this.words, MutexWord.DEAD_OWNER)
       case Acquired.SelfDeadlock:
         throw this.selfDeadlock('lock()')
-      case Acquired.Deadlock:
-        throw new DeadlockError(cycleMessage('lock()', this.what, lastDeadlockCycle()))
       default:
         this.rec.timedOut()
         return false

@@ -33,11 +33,19 @@
  * the lock orders the holder's later plain reads and writes of the protected
  * data after the previous holder's release CAS on every architecture.
  *
+ * The slow path is one wait loop ({@link acquiring}) run by `wait.ts`'s two
+ * drivers: {@link acquire} blocks, {@link acquireAsync} does not. The
+ * uncontended CAS of `lock()` / `unlock()` / `tryLock()` never reaches it.
+ * The generator costs a slow acquisition ~30-60 ns more (measured here on a
+ * lock taken at the first look, no spin, no sleep), against the ~400 ns such
+ * a `lock()` spends in its two clock reads and wait histogram, the
+ * microseconds of a spin, or the ~7 us of a sleep.
+ *
  * @module
  */
 import { LockError } from '../errors.js'
 import { TID_MASK, type Domain } from '../memory/thread.js'
-import { SPIN, sleepWhile, sleepWhileAsync } from './wait.js'
+import { SPIN, runWait, runWaitAsync, sleepOn, type WaitLoop } from './wait.js'
 import { WaitEdge } from './wait-graph.js'
 
 /** Someone may sleep on the word: a release must notify. */
@@ -48,7 +56,7 @@ export const OWNER_DIED = 1 << 29
 /** Words a robust lock occupies: the lock word, then the last dead holder's tid. */
 export const RobustWord = { STATE: 0, DEAD_OWNER: 1, WORDS: 2 } as const
 
-/** Outcome of an acquisition. */
+/** Outcome of an acquisition, besides a {@link Deadlock}. */
 export const Acquired = {
   /** Acquired, data consistent. */
   Ok: 0,
@@ -58,22 +66,16 @@ export const Acquired = {
   TimedOut: 2,
   /** Sync acquisition by the thread that holds it. */
   SelfDeadlock: 3,
-  /** A confirmed cycle of blocked threads, this one its victim: see {@link lastDeadlockCycle}. */
-  Deadlock: 4,
 } as const
 
-let deadlockCycle: readonly number[] = []
-
-/** The cycle behind this thread's last {@link Acquired.Deadlock} (thread ids, this thread first). */
-export function lastDeadlockCycle(): readonly number[] {
-  return deadlockCycle
+/** A confirmed cycle of blocked threads, this one its victim: the acquisition gave up. */
+export interface Deadlock {
+  /** The cycle's thread ids, this thread first, each waiting for the next (the last for the first). */
+  readonly cycle: readonly number[]
 }
-export type AcquireResult = (typeof Acquired)[keyof typeof Acquired]
 
-/** Whether the word at `i` is held by `tid`. */
-export function heldBy(words: Int32Array, i: number, tid: number): boolean {
-  return (Atomics.load(words, i) & TID_MASK) === tid
-}
+/** What an acquisition ended with: one of {@link Acquired}, or a {@link Deadlock} naming its cycle. */
+export type AcquireResult = (typeof Acquired)[keyof typeof Acquired] | Deadlock
 
 /**
  * One attempt that never waits. Takes a free lock (poisoned or not) or one
@@ -118,15 +120,44 @@ function takeFreeOrDead(
  * deadline, the wait takes part in deadlock detection (wait-graph.ts).
  */
 export function acquire(words: Int32Array, i: number, domain: Domain, deadline: number): AcquireResult {
+  return runWait(acquiring(words, i, domain, deadline, true, undefined), deadline)
+}
+
+/**
+ * The slow path of an acquisition, written once for {@link acquire}
+ * (`blocking`) and {@link acquireAsync}: take the word if it is free or its
+ * holder is dead; otherwise set WAITERS, sleep on the word, and try again.
+ *
+ * Only the blocking form spins first ({@link SPIN} re-reads: an async waiter
+ * would hold up its event loop), treats its own thread as the holder as a
+ * self-deadlock (for an async waiter, another task of this thread may hold
+ * the lock and release it later), and publishes a wait-for edge when it has
+ * no deadline (an async waiter may still move, so no cycle through it is
+ * certain). The async form looks at its signal before every attempt, so an
+ * abort that lands after a wake-up gives up instead of acquiring; an abort
+ * during a sleep reaches the loop at its `yield`.
+ */
+function* acquiring(
+  words: Int32Array,
+  i: number,
+  domain: Domain,
+  deadline: number,
+  blocking: boolean,
+  signal: AbortSignal | undefined,
+): WaitLoop<AcquireResult> {
   let extra = 0
-  let spins = SPIN
+  let spins = blocking ? SPIN : 0
   let edge: WaitEdge | undefined
   try {
     for (;;) {
+      if (signal?.aborted) {
+        giveUp(words, i)
+        throw signal.reason
+      }
       let s = Atomics.load(words, i)
       const took = takeFreeOrDead(words, i, domain, s, extra)
       if (took !== undefined) return took
-      if ((s & TID_MASK) === domain.tid) return Acquired.SelfDeadlock
+      if (blocking && (s & TID_MASK) === domain.tid) return Acquired.SelfDeadlock
       if ((s & TID_MASK) === 0) continue // lost a race for a free word: retry at once
       if (spins > 0) {
         spins--
@@ -136,16 +167,24 @@ export function acquire(words: Int32Array, i: number, domain: Domain, deadline: 
         if (Atomics.compareExchange(words, i, s, s | WAITERS) !== s) continue
         s |= WAITERS
       }
-      if (deadline === Infinity) {
-        // The word says who holds it now: publish or verify our edge, and look for a cycle.
-        const cycle = (edge ??= new WaitEdge(domain)).beforeSleep(s & TID_MASK)
-        if (cycle !== undefined) {
-          deadlockCycle = cycle
-          giveUp(words, i)
-          return Acquired.Deadlock
+      if (blocking) {
+        if (deadline === Infinity) {
+          // The word says who holds it now: publish or verify our edge, and look for a cycle.
+          const cycle = (edge ??= new WaitEdge(domain)).beforeSleep(s & TID_MASK)
+          if (cycle !== undefined) {
+            giveUp(words, i)
+            return { cycle }
+          }
         }
       }
-      if (!sleepWhile(words, i, s, deadline)) return giveUp(words, i)
+      let slept: boolean
+      try {
+        slept = yield sleepOn(words, i, s)
+      } catch (error) {
+        giveUp(words, i) // aborted (or may not block): pass on a wake-up we may have consumed
+        throw error
+      }
+      if (!slept) return giveUp(words, i)
       extra = WAITERS
     }
   } finally {
@@ -188,38 +227,16 @@ function giveUp(words: Int32Array, i: number): AcquireResult {
  * Async acquisition: never blocks the event loop. The holder being this very
  * thread is not a deadlock here (another async task of this thread may hold
  * it and release it later), so it waits like any other contender.
+ * @throws the signal's reason when aborted (the wake-up passed on first)
  */
-export async function acquireAsync(
+export function acquireAsync(
   words: Int32Array,
   i: number,
   domain: Domain,
   deadline: number,
   signal: AbortSignal | undefined,
 ): Promise<AcquireResult> {
-  let extra = 0
-  for (;;) {
-    if (signal?.aborted) {
-      giveUp(words, i)
-      throw signal.reason
-    }
-    let s = Atomics.load(words, i)
-    const took = takeFreeOrDead(words, i, domain, s, extra)
-    if (took !== undefined) return took
-    if ((s & TID_MASK) === 0) continue
-    if ((s & WAITERS) === 0) {
-      if (Atomics.compareExchange(words, i, s, s | WAITERS) !== s) continue
-      s |= WAITERS
-    }
-    let slept: boolean
-    try {
-      slept = await sleepWhileAsync(words, i, s, deadline, signal)
-    } catch (error) {
-      giveUp(words, i)
-      throw error
-    }
-    if (!slept) return giveUp(words, i)
-    extra = WAITERS
-  }
+  return runWaitAsync(acquiring(words, i, domain, deadline, false, signal), deadline, signal)
 }
 
 /**

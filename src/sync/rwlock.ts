@@ -43,6 +43,13 @@
  *   poisoned. A slot whose owner is dead is reclaimed by the owner-word CAS
  *   `dead -> -1`, so exactly one thread zeroes its leaked count.
  *
+ * Why one file of ~600 lines: the two sides are one protocol, and the
+ * argument above is about how they interleave, so they are read together.
+ * The parts that stand alone live elsewhere: the reader slots
+ * (`reader-slots.ts`), the writer word and its wait (`robust-word.ts`), and
+ * the drivers that run this file's two wait loops, `reading` and `draining`,
+ * in both the blocking and the async forms (`wait.ts`).
+ *
  * @module
  */
 import { DeadlockError, LockError, OwnerDiedError, OptionError, describe } from '../errors.js'
@@ -52,11 +59,21 @@ import { Header } from '../memory/layout.js'
 import { domainOf, TID_MASK, type Domain } from '../memory/thread.js'
 import { runLocked, runLockedAsync, withLockOptions, type LockCore, type WithLockOptions } from './lockable.js'
 import { ownerDied } from './robust-lock.js'
-import { Acquired, OWNER_DIED, RobustWord, WAITERS, acquire, acquireAsync, lastDeadlockCycle, markConsistent, tryAcquire } from './robust-word.js'
+import {
+  Acquired,
+  OWNER_DIED,
+  RobustWord,
+  WAITERS,
+  acquire,
+  acquireAsync,
+  markConsistent,
+  tryAcquire,
+  type AcquireResult,
+} from './robust-word.js'
 import { cycleMessage } from './wait-graph.js'
 import { ReaderSlot, ReaderSlots } from './reader-slots.js'
 import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
-import { SPIN, checkTimeout, deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
+import { SPIN, checkTimeout, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Word offsets of an RWLock region (Int32 words from the region start). */
 export const RWLockWord = {
@@ -265,8 +282,15 @@ export class RWLock {
     }
     if (this.isWriteLockedByCurrentThread) throw this.deadlock('readLock()', 'holds the write lock')
     const deadline = deadlineOf(timeoutMs)
-    const start = now()
-    let spins = SPIN
+    return runWait(this.reading(now(), SPIN), deadline)
+  }
+
+  /**
+   * The wait of a reader, for {@link readLock} (with `spins` re-tries before
+   * the first sleep) and {@link readLockAsync} (none): enter, or sleep on
+   * STATE while a writer holds or waits for it.
+   */
+  private *reading(start: number, spins: number): WaitLoop<boolean> {
     for (;;) {
       if (this.enterRead()) {
         this.slotTable.recordRead(start)
@@ -277,7 +301,15 @@ export class RWLock {
         continue
       }
       const s = this.readerBlockedBy()
-      if (s !== undefined && !sleepWhile(this.words, RWLockWord.STATE, s, deadline)) {
+      if (s === undefined) continue
+      let slept: boolean
+      try {
+        slept = yield sleepOn(this.words, RWLockWord.STATE, s)
+      } catch (error) {
+        this.rec.timedOut()
+        throw error
+      }
+      if (!slept) {
         this.rec.timedOut()
         return false
       }
@@ -312,26 +344,7 @@ export class RWLock {
       this.slotTable.recordRead(-1)
       return true
     }
-    const start = now()
-    for (;;) {
-      if (this.enterRead()) {
-        this.slotTable.recordRead(start)
-        return true
-      }
-      const s = this.readerBlockedBy()
-      if (s === undefined) continue
-      let slept: boolean
-      try {
-        slept = await sleepWhileAsync(this.words, RWLockWord.STATE, s, deadline, options.signal)
-      } catch (error) {
-        this.rec.timedOut()
-        throw error
-      }
-      if (!slept) {
-        this.rec.timedOut()
-        return false
-      }
-    }
+    return runWaitAsync(this.reading(now(), 0), deadline, options.signal)
   }
 
   /**
@@ -364,7 +377,7 @@ export class RWLock {
   }
 
   /** Finishes a write acquisition once STATE is ours. */
-  private settleWrite(result: number, start: number): boolean {
+  private settleWrite(result: AcquireResult, start: number): boolean {
     if (result === Acquired.Ok) {
       if (start < 0) this.rec.acquiredFast()
       else this.rec.acquiredSlow(start, false)
@@ -384,7 +397,7 @@ export class RWLock {
   writeLock(timeoutMs?: number): boolean {
     const words = this.words
     let start = -1
-    let result: number = Acquired.Ok
+    let result: AcquireResult = Acquired.Ok
     checkTimeout(timeoutMs)
     // One deadline for both phases (other writers, then readers leaving).
     const deadline = deadlineOf(timeoutMs)
@@ -392,7 +405,9 @@ export class RWLock {
       start = now()
       result = acquire(words, RWLockWord.STATE, this.domain, deadline)
       if (result === Acquired.SelfDeadlock) throw this.deadlock('writeLock()', 'holds the write lock')
-      if (result === Acquired.Deadlock) throw new DeadlockError(cycleMessage('writeLock()', 'readers-writer lock', lastDeadlockCycle()))
+      if (typeof result === 'object') {
+        throw new DeadlockError(cycleMessage('writeLock()', 'readers-writer lock', result.cycle), result.cycle)
+      }
       if (result === Acquired.TimedOut) {
         this.rec.timedOut()
         return false
@@ -404,15 +419,19 @@ export class RWLock {
     }
     if (!this.slotTable.drained()) {
       if (start < 0) start = now()
-      if (!this.drainSync(deadline)) return false
+      if (!runWait(this.draining(SPIN), deadline)) return false
     }
     return this.settleWrite(result, start)
   }
 
-  /** Waits for readers to leave; on timeout gives STATE back and returns false. */
-  private drainSync(deadline: number): boolean {
+  /**
+   * The wait of a writer that holds STATE for the readers to leave, for
+   * {@link writeLock} (with `spins` re-scans before the first sleep) and
+   * {@link writeLockAsync} (none). On a timeout or an abort it gives STATE
+   * back (a timeout returns false).
+   */
+  private *draining(spins: number): WaitLoop<boolean> {
     const words = this.words
-    let spins = SPIN
     while (!this.slotTable.drained()) {
       if (spins > 0) {
         spins--
@@ -420,7 +439,15 @@ export class RWLock {
       }
       const epoch = Atomics.load(words, RWLockWord.DRAIN)
       if (this.slotTable.drained()) break
-      if (!sleepWhile(words, RWLockWord.DRAIN, epoch, deadline)) {
+      let slept: boolean
+      try {
+        slept = yield sleepOn(words, RWLockWord.DRAIN, epoch)
+      } catch (error) {
+        this.abandonWrite()
+        this.rec.timedOut()
+        throw error
+      }
+      if (!slept) {
         this.abandonWrite()
         this.rec.timedOut()
         return false
@@ -458,7 +485,7 @@ export class RWLock {
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
     const start = now()
-    let result: number
+    let result: AcquireResult
     try {
       result = await acquireAsync(words, RWLockWord.STATE, this.domain, deadline, options.signal)
     } catch (error) {
@@ -469,23 +496,7 @@ export class RWLock {
       this.rec.timedOut()
       return false
     }
-    for (;;) {
-      const epoch = Atomics.load(words, RWLockWord.DRAIN)
-      if (this.slotTable.drained()) break
-      let slept: boolean
-      try {
-        slept = await sleepWhileAsync(words, RWLockWord.DRAIN, epoch, deadline, options.signal)
-      } catch (error) {
-        this.abandonWrite()
-        this.rec.timedOut()
-        throw error
-      }
-      if (!slept) {
-        this.abandonWrite()
-        this.rec.timedOut()
-        return false
-      }
-    }
+    if (!this.slotTable.drained() && !(await runWaitAsync(this.draining(0), deadline, options.signal))) return false
     return this.settleWrite(result, start)
   }
 

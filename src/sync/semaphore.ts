@@ -22,7 +22,7 @@ import { LockError, OptionError, TimeoutError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
-import { checkCount, deadlineOf, sleepWhile, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
+import { checkCount, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Word offsets of a Semaphore region. */
 export const SemaphoreWord = {
@@ -156,6 +156,15 @@ export class Semaphore {
     this.checkN(n)
     if (this.take(n)) return true
     const deadline = deadlineOf(timeoutMs)
+    return runWait(this.waiting(n), deadline)
+  }
+
+  /**
+   * The wait for `n` permits, for {@link acquire} and {@link acquireAsync}:
+   * counted in WAITERS for its whole length, it sleeps while PERMITS keeps a
+   * value too small.
+   */
+  private *waiting(n: number): WaitLoop<boolean> {
     const words = this.words
     Atomics.add(words, SemaphoreWord.CONTENDED, 1)
     Atomics.add(words, SemaphoreWord.WAITERS, 1)
@@ -166,7 +175,7 @@ export class Semaphore {
           if (this.take(n)) return true
           continue
         }
-        if (!sleepWhile(words, SemaphoreWord.PERMITS, c, deadline)) {
+        if (!(yield sleepOn(words, SemaphoreWord.PERMITS, c))) {
           Atomics.add(words, SemaphoreWord.TIMEOUTS, 1)
           return false
         }
@@ -186,24 +195,7 @@ export class Semaphore {
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
     if (this.take(n)) return true
-    const words = this.words
-    Atomics.add(words, SemaphoreWord.CONTENDED, 1)
-    Atomics.add(words, SemaphoreWord.WAITERS, 1)
-    try {
-      for (;;) {
-        const c = Atomics.load(words, SemaphoreWord.PERMITS)
-        if (c >= n) {
-          if (this.take(n)) return true
-          continue
-        }
-        if (!(await sleepWhileAsync(words, SemaphoreWord.PERMITS, c, deadline, options.signal))) {
-          Atomics.add(words, SemaphoreWord.TIMEOUTS, 1)
-          return false
-        }
-      }
-    } finally {
-      Atomics.sub(words, SemaphoreWord.WAITERS, 1)
-    }
+    return runWaitAsync(this.waiting(n), deadline, options.signal)
   }
 
   /**

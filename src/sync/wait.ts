@@ -1,12 +1,29 @@
 /**
- * Waiting on a shared word: deadlines, bounded sync waits, and async waits
- * that keep a Node process alive and honour an `AbortSignal`.
+ * Waiting on a shared word: deadlines, bounded sync waits, async waits that
+ * keep a Node process alive and honour an `AbortSignal`, and the two drivers
+ * that run the wait loops of the locks, the semaphore, the barrier and the
+ * version waits.
  *
  * Waits are cut into slices of at most {@link SLICE_MS}: after each slice the
  * caller re-checks its condition, including whether the holder of a lock has
  * been marked dead. That bounds how long a waiter can sleep on a lock whose
  * holder died (the robust-mutex requirement) without any thread having to
  * know which locks the dead thread held.
+ *
+ * **Each wait loop is written once**, as a generator (a {@link WaitLoop}):
+ * it checks its condition, and when it has to sleep it yields a
+ * {@link Sleep} request ("sleep while `view[index] === value`") and gets back
+ * whether a sleep happened (false: the deadline has passed). {@link runWait}
+ * drives it with {@link sleepWhile} (`Atomics.wait`, for the blocking forms),
+ * {@link runWaitAsync} with {@link sleepWhileAsync} (`Atomics.waitAsync`, for
+ * the `*Async` forms), so the sync and async forms of a wait cannot drift
+ * apart. What only one form does (spinning, deadlock detection) is a
+ * parameter of the loop. Both drivers raise an error of a sleep (an abort,
+ * `BlockingNotAllowedError`) at the loop's `yield`, so its `catch` and
+ * `finally` clean up as they would around a direct call. Fast paths (an
+ * uncontended CAS) stay outside the loops: a generator costs an allocation
+ * and a few tens of ns, paid only by waits that already missed the fast
+ * path. (`Condition` says in its file why its two waits are not one loop.)
  *
  * @module
  */
@@ -136,6 +153,73 @@ export function sleepWhileAsync(
       else finish()
     }
   })
+}
+
+/** A wait loop's request: sleep while `view[index] === value` (one slice at most, never past the deadline). */
+export interface Sleep {
+  /** The shared words. */
+  readonly view: Int32Array
+  /** Index of the word to sleep on. */
+  readonly index: number
+  /** The value the loop last read there: a change of the word ends the sleep. */
+  readonly value: number
+}
+
+/**
+ * A wait loop written once for both drivers: yields {@link Sleep} requests,
+ * receives whether the sleep happened (false: the deadline has passed, no
+ * sleep), and returns the wait's result. Run it with {@link runWait} or
+ * {@link runWaitAsync}.
+ */
+export type WaitLoop<R> = Generator<Sleep, R, boolean>
+
+/** Builds a {@link Sleep} request. */
+export function sleepOn(view: Int32Array, index: number, value: number): Sleep {
+  return { view, index, value }
+}
+
+/**
+ * Runs a wait loop on this thread, blocking in {@link sleepWhile} for each
+ * request (until `deadline` at most). An error of a sleep
+ * (`BlockingNotAllowedError`) is thrown into the loop at its `yield`.
+ */
+export function runWait<R>(loop: WaitLoop<R>, deadline: number): R {
+  let step = loop.next()
+  while (step.done !== true) {
+    const { view, index, value } = step.value
+    let slept: boolean
+    try {
+      slept = sleepWhile(view, index, value, deadline)
+    } catch (error) {
+      step = loop.throw(error)
+      continue
+    }
+    step = loop.next(slept)
+  }
+  return step.value
+}
+
+/**
+ * Runs a wait loop without blocking the event loop: each request is a
+ * {@link sleepWhileAsync} (until `deadline` at most). An abort before or
+ * during a sleep is thrown into the loop at its `yield` as `signal.reason`.
+ * A loop that must also notice an abort between sleeps (after a wake-up,
+ * before it acts) checks `signal.aborted` itself.
+ */
+export async function runWaitAsync<R>(loop: WaitLoop<R>, deadline: number, signal: AbortSignal | undefined): Promise<R> {
+  let step = loop.next()
+  while (step.done !== true) {
+    const { view, index, value } = step.value
+    let slept: boolean
+    try {
+      slept = await sleepWhileAsync(view, index, value, deadline, signal)
+    } catch (error) {
+      step = loop.throw(error)
+      continue
+    }
+    step = loop.next(slept)
+  }
+  return step.value
 }
 
 /**
