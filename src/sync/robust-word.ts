@@ -36,10 +36,12 @@
  * The slow path is one wait loop ({@link acquiring}) run by `wait.ts`'s two
  * drivers: {@link acquire} blocks, {@link acquireAsync} does not. The
  * uncontended CAS of `lock()` / `unlock()` / `tryLock()` never reaches it.
- * The generator costs a slow acquisition ~30-60 ns more (measured here on a
- * lock taken at the first look, no spin, no sleep), against the ~400 ns such
- * a `lock()` spends in its two clock reads and wait histogram, the
- * microseconds of a spin, or the ~7 us of a sleep.
+ * The generator costs a slow acquisition that did not sleep some 35-120 ns
+ * (measured here on a lock taken at the first look: `acquire()` alone
+ * +35 ns; a whole slow `lock()`, ~400 ns with its two clock reads and wait
+ * histogram, +40-125 ns under load), against the microseconds of a spin or
+ * the ~7 us of a sleep; contended throughput and hand-off latency did not
+ * move measurably (bench/locks.ts, before and after in alternation).
  *
  * @module
  */
