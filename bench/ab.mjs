@@ -119,7 +119,10 @@ const CASES = [
     name: `SharedMap ${what}`,
     setup: ({ lib }) => {
       const map = lib.SharedMap.create()
-      for (let i = 0; i < 64; i++) map.set(`n${i}`, i), map.set(`o${i}`, { ...OBJECT, i })
+      for (let i = 0; i < 64; i++) {
+        map.set(`n${i}`, i)
+        map.set(`o${i}`, { ...OBJECT, i })
+      }
       return { op: make(map) }
     },
   })),
