@@ -35,7 +35,7 @@ import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { currentThreadId, domainOf } from '../memory/thread.js'
-import { waitUntil, waitUntilAsync } from '../shared/version-wait.js'
+import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
 import { sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
 
 const STATE = Header.WORDS

@@ -14,7 +14,7 @@ import { HandleError, OptionError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
-import { waitUntil, waitUntilAsync } from '../shared/version-wait.js'
+import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
 
 const FLAGS = Header.WORDS

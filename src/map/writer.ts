@@ -29,7 +29,7 @@
  * @module
  */
 import { CapacityError } from '../errors.js'
-import { notifyVersion } from '../shared/version-wait.js'
+import { notifyVersion } from '../sync/version-wait.js'
 import type { SeqWord } from '../sync/seqlock.js'
 import { WriterLock } from '../sync/writer-lock.js'
 import type { SharedMapHandle } from './api.js'

@@ -12,7 +12,7 @@ import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/
 import { domainOf } from '../memory/thread.js'
 import { SourceTable } from '../shared/sources.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../shared/standard-schema.js'
-import { waitForVersion, waitForVersionAsync, type VersionWords } from '../shared/version-wait.js'
+import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
 import { ReadFence, RETRY, RetryWords, VersionRing } from '../sync/seqlock.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
 import { WriterLock } from '../sync/writer-lock.js'

@@ -1,7 +1,9 @@
 /**
- * Waiting for a version of a versioned object (StateBuffer, SnapshotStore):
- * both publish by storing a published-version word PUB and notify sleepers on
- * it when a WAITERS count says someone sleeps.
+ * Waiting for a version of a versioned object (StateBuffer, SnapshotStore,
+ * SharedMap): each publishes by storing a published-version word PUB and
+ * notifies sleepers on it when a WAITERS count says someone sleeps.
+ * {@link waitUntil} is the same wait for any condition that changes only
+ * together with one word (a StateMachine's state, TriggerFlags).
  *
  * A waiter increments WAITERS, re-reads PUB, and sleeps only while PUB keeps
  * the value it read; the writer stores PUB, then reads WAITERS. By sequential
@@ -10,7 +12,7 @@
  *
  * @module
  */
-import { deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from '../sync/wait.js'
+import { deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Where a versioned object keeps its words, and how to read its full version. */
 export interface VersionWords {
