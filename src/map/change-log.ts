@@ -161,7 +161,7 @@ export async function* followChanges<V>(source: ChangeLogSource, signal: AbortSi
     const head = ctl[MapWord.LOG_HEAD]!
     const n = (head - from) >>> 0
     if (whole || n > ring.length / 2) {
-      const entries = reader.readAll()
+      const entries = reader.copyAll()
       if (entries === RETRY) return RETRY
       return { reset: true, entries, head, version: memory.ctlF64[MapF64.VERSION]! }
     }
