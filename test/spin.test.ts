@@ -1,9 +1,11 @@
 /**
  * The SPIN models of verify/spin (Mutex with owner death, RWLock, Condition,
- * the StateBuffer slot protocol, SharedMap commit/rollback): the quick
- * subset of `node verify/spin/run.mjs`, which also checks that the models'
- * layout constants match the code's. Every good model must verify with 0
- * errors and every broken variant must produce a counterexample.
+ * the read protocol of sync/seqlock.ts alone and through StateBuffer,
+ * SharedMap and the StateMachine log, SharedMap commit/rollback, deadlock
+ * detection): the quick subset of `node verify/spin/run.mjs`, which also
+ * checks that the models' layout constants and protocol lines match the
+ * code's. Every good model must verify with 0 errors and every broken
+ * variant must produce a counterexample.
  *
  * The runner installs spin (and gcc) with apt-get when it can (root, apt);
  * where it cannot, it exits 3 and this test is skipped with its message.

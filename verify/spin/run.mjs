@@ -2,27 +2,31 @@
 /**
  * Runs the Promela models of verify/spin with SPIN and prints one table.
  *
- *   node verify/spin/run.mjs            every run (~1.5 min on 2 cores)
- *   node verify/spin/run.mjs --quick    a bounded subset (< 30 s), used by test/spin.test.ts
+ *   node verify/spin/run.mjs            every run (a few minutes)
+ *   node verify/spin/run.mjs --quick    a bounded subset (~40 s of CPU), used by test/spin.test.ts
  *   node verify/spin/run.mjs --deep     also the long runs (minutes each)
  *   options: --only SUBSTRING   runs whose id contains it
  *            --keep             keep the temporary directories (pan.c, trails)
  *            --jobs N           runs at once (default: 2, or 1 on one core)
  *
- * For each run: `spin -a -D... model.pml`, `gcc -O2 [-DSAFETY | -DNP] pan.c`,
- * `./pan -m... [-l -f]` in a temporary directory; parses errors, states
+ * For each run: `spin -a -D... model.pml`, `gcc -O0 [-DSAFETY | -DNP] pan.c`
+ * (-O1 / -O2 for the runs of millions of states), `./pan -m... [-l -f]` in
+ * a temporary directory; parses errors, states
  * stored, depth and time. A good model must report 0 errors over a complete
  * search; a broken variant must report an error, and its counterexample
  * trail (`spin -t -p -g -l`, reduced to the steps that change state) is
  * printed. Before any run, the layout constants #defined in the models are
- * compared with the code's (parsed from src/*.ts; the built dist/ is
- * cross-checked when present). Exit status: 0 all as expected, 1 something
- * not as expected, 3 spin or gcc missing and not installable here.
+ * compared with the code's (src/ modules bundled with esbuild and evaluated,
+ * so layouts built with LayoutPlan are read as the code computes them; the
+ * built dist/ is cross-checked when present, and used when esbuild is not
+ * installed), and the protocol lines the models mirror are looked for in
+ * src/ (src/sync/seqlock.ts above all). Exit status: 0 all as expected, 1
+ * something not as expected, 3 spin or gcc missing and not installable here.
  *
- * No build step: plain Node ESM, no dependencies.
+ * No build step: plain Node ESM; esbuild (a devDependency) to read src/.
  */
 import { spawnSync, spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -49,13 +53,14 @@ const SAFETY = 'safety'
 const MEMLIM_MB = 8192
 const PROGRESS = 'progress'
 
-/** @type {Array<{id: string, model: string, defines: string[], cflags?: string[], memlimMb?: number, search?: 'dfs', mode: string, property: string, expect: 'pass'|'fail'|'finding'|'witness', quick?: boolean, deep?: boolean, note?: string}>} */
+/** @type {Array<{id: string, model: string, defines: string[], cflags?: string[], opt?: string, memlimMb?: number, search?: 'dfs', mode: string, property: string, expect: 'pass'|'fail'|'finding'|'witness', quick?: boolean, deep?: boolean, note?: string}>} */
 const RUNS = [
   // ---- Mutex (mutex.pml + robust-word.pml) ----
   {
     id: 'mutex',
     model: 'mutex.pml',
     defines: ['NT=3', 'ITERS=1', 'TIMED=1'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'mutual exclusion; no lost wake-up with unsliced sleeps (3 threads, one lock(timeout) that may give up)',
     expect: 'pass',
@@ -65,6 +70,7 @@ const RUNS = [
     id: 'mutex/owner-died',
     model: 'mutex.pml',
     defines: ['NT=3', 'ITERS=1', 'DEATHS=1', 'SLICED=1'],
+    opt: '-O2',
     mode: SAFETY,
     property: 'one thread killed at any point: mutual exclusion among the living, OWNER_DIED iff poisoned (exactly one acquirer told), DEAD_OWNER right, nobody stuck',
     expect: 'pass',
@@ -82,6 +88,7 @@ const RUNS = [
     id: 'mutex/two-deaths',
     model: 'mutex.pml',
     defines: ['NT=3', 'ITERS=1', 'DEATHS=2', 'SLICED=1', 'KILL_HOLDERS=1'],
+    opt: '-O2',
     mode: SAFETY,
     property: 'two holders killed while holding (the told one may die before repairing: the next is told again)',
     expect: 'pass',
@@ -107,24 +114,25 @@ const RUNS = [
     id: 'mutex/abort-unsliced',
     model: 'mutex.pml',
     defines: ['NT=3', 'ITERS=1', 'TIMED=2'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'no lost wake-up with unsliced sleeps when a lockAsync waiter is aborted',
     expect: 'pass',
-    quick: true,
   },
   {
     id: 'mutex/BUG_GIVEUP_CHECKS_WAITERS',
     model: 'mutex.pml',
     defines: ['NT=3', 'ITERS=1', 'TIMED=2', 'BUG_GIVEUP_CHECKS_WAITERS'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'broken (the code before the SPIN finding): giveUp() passes the wake-up on only if WAITERS is set',
     expect: 'fail',
-    quick: true,
   },
   {
     id: 'mutex/abort-sliced',
     model: 'mutex.pml',
     defines: ['NT=3', 'ITERS=1', 'TIMED=2', 'SLICED=1'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'the same with 50 ms slices: nobody stuck (the slice recovers it)',
     expect: 'pass',
@@ -133,10 +141,10 @@ const RUNS = [
     id: 'mutex/BUG_NO_WAITERS_AFTER_WAKE',
     model: 'mutex.pml',
     defines: ['NT=3', 'ITERS=1', 'BUG_NO_WAITERS_AFTER_WAKE'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'broken: a woken waiter acquires without WAITERS',
     expect: 'fail',
-    quick: true,
   },
   {
     id: 'mutex/BUG_RELEASE_NO_NOTIFY',
@@ -145,6 +153,7 @@ const RUNS = [
     mode: SAFETY,
     property: 'broken: release without the WAITERS check / notify',
     expect: 'fail',
+    quick: true,
   },
   {
     id: 'mutex/BUG_SILENT_TAKEOVER',
@@ -160,6 +169,7 @@ const RUNS = [
     id: 'rwlock/2r1w',
     model: 'rwlock.pml',
     defines: ['NR=2', 'NWR=1'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'readers/writer exclusion; no lost wake-up on STATE or DRAIN (unsliced); slot claiming and SLOTS_USED',
     expect: 'pass',
@@ -168,6 +178,7 @@ const RUNS = [
     id: 'rwlock/1r2w',
     model: 'rwlock.pml',
     defines: ['NR=1', 'NWR=2'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'the same with two writers',
     expect: 'pass',
@@ -176,6 +187,7 @@ const RUNS = [
     id: 'rwlock/1r1w-death',
     model: 'rwlock.pml',
     defines: ['NR=1', 'NWR=1', 'DEATHS=1', 'SLICED=1'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'a holder (reader or writer) killed at any point: readers refused while poisoned, dead reader\'s hold reclaimed, nobody stuck',
     expect: 'pass',
@@ -187,6 +199,7 @@ const RUNS = [
     defines: ['NR=1', 'NWR=2', 'DEATHS=1', 'SLICED=2', 'VICTIM_LO=2'],
     cflags: ['-DHC4'],
     memlimMb: 16384,
+    opt: '-O2',
     mode: SAFETY,
     property: 'a writer killed while holding: the other writer is told OWNER_DIED, repairs; readers refused until then (~2e8 states: hash-compact HC4)',
     expect: 'pass',
@@ -213,6 +226,7 @@ const RUNS = [
     id: 'rwlock/BUG_LEAVE_NO_DRAIN',
     model: 'rwlock.pml',
     defines: ['NR=2', 'NWR=1', 'BUG_LEAVE_NO_DRAIN'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'broken: leaveRead does not bump DRAIN',
     expect: 'fail',
@@ -252,7 +266,145 @@ const RUNS = [
     property: 'broken: waitFor does not re-check the predicate after a wake-up',
     expect: 'fail',
   },
-  // ---- StateBuffer (state-buffer.pml) ----
+  // ---- The read protocol on its own (seqlock-ring.pml, seqlock-word.pml + seqlock.pml) ----
+  {
+    id: 'seqlock-ring',
+    model: 'seqlock-ring.pml',
+    defines: ['NW=1', 'NU=4', 'DEATHS=0'],
+    mode: SAFETY,
+    property: 'VersionRing: read() accepts only a whole copy of the version PUB named (budgets of 1 retry and of none: the starved exit), readVersion(k) returns version k whole or undefined, versions never go back (S=4, slot words written and copied in either order, 4 publishes)',
+    expect: 'pass',
+    quick: true,
+  },
+  {
+    id: 'seqlock-ring/writer-death',
+    model: 'seqlock-ring.pml',
+    defines: ['NW=2', 'NU=2', 'DEATHS=1', 'VREADER=0'],
+    opt: '-O1',
+    mode: SAFETY,
+    property: 'a writer killed at any point: readers keep the last complete version (the half-filled slot is never accepted), the next writer rewrites it, nobody stalls',
+    expect: 'pass',
+  },
+  {
+    id: 'seqlock-ring/writer-death-version',
+    model: 'seqlock-ring.pml',
+    defines: ['NW=2', 'NU=1', 'DEATHS=1'],
+    opt: '-O1',
+    mode: SAFETY,
+    property: 'the same with readVersion(k) of any k, the version of the half-filled slot included',
+    expect: 'pass',
+  },
+  {
+    id: 'seqlock-ring/BUG_LAG_OFF_BY_ONE',
+    model: 'seqlock-ring.pml',
+    defines: ['NW=1', 'NU=4', 'DEATHS=0', 'BUG_LAG_OFF_BY_ONE'],
+    mode: SAFETY,
+    property: 'broken: maxLag = S - 1 (a copy accepted when PUB moved by S - 1: the writer may be refilling that slot)',
+    expect: 'fail',
+  },
+  {
+    id: 'seqlock-ring/BUG_RING_VALIDATE_BEFORE_COPY',
+    model: 'seqlock-ring.pml',
+    defines: ['NW=1', 'NU=4', 'DEATHS=0', 'BUG_RING_VALIDATE_BEFORE_COPY'],
+    mode: SAFETY,
+    property: 'broken: read() re-checks PUB before the copy instead of after it',
+    expect: 'fail',
+    quick: true,
+  },
+  {
+    id: 'seqlock-ring/BUG_READVERSION_NO_PRECHECK',
+    model: 'seqlock-ring.pml',
+    defines: ['NW=1', 'NU=4', 'DEATHS=0', 'BUG_READVERSION_NO_PRECHECK'],
+    mode: SAFETY,
+    property: 'broken: readVersion(k) copies without its first PUB check (a slot the writer is filling with k, version word first, passes the re-check once k is published)',
+    expect: 'fail',
+    quick: true,
+  },
+  {
+    id: 'seqlock-ring/BUG_PUBLISH_BEFORE_FILL',
+    model: 'seqlock-ring.pml',
+    defines: ['NW=1', 'NU=4', 'DEATHS=0', 'BUG_PUBLISH_BEFORE_FILL'],
+    mode: SAFETY,
+    property: 'broken: the writer stores PUB before filling the slot',
+    expect: 'fail',
+  },
+  {
+    id: 'seqlock-word',
+    model: 'seqlock-word.pml',
+    defines: ['NW=2', 'NU=1', 'DEATHS=1', 'TRIES=2'],
+    mode: SAFETY,
+    property: 'SeqWord over a structure: read() (2 tries, then the read under the writer lock) accepts only whole states, values never go back; a writer killed at any point leaves the word odd: readers give up and the locked read recovers (rollback, word even + 1), nobody stalls',
+    expect: 'pass',
+    quick: true,
+  },
+  {
+    id: 'seqlock-word/2x2',
+    model: 'seqlock-word.pml',
+    defines: ['NW=2', 'NU=2', 'DEATHS=0', 'TRIES=2'],
+    mode: SAFETY,
+    property: 'the same, two writers of two writes each, nobody killed',
+    expect: 'pass',
+  },
+  {
+    id: 'seqlock-word/entry',
+    model: 'seqlock-word.pml',
+    defines: ['ENTRY=1', 'NE=2', 'DEATHS=1'],
+    mode: SAFETY,
+    property: 'SeqWord per entry: readEntry(k) returns version k whole or undefined while the owner rewrites the entry (beginWrite(-1), fields, endWrite(k)); the owner killed mid-write leaves it busy: readers get undefined, nobody stalls',
+    expect: 'pass',
+    quick: true,
+  },
+  {
+    id: 'seqlock-word/BUG_SEQ_VALIDATE_BEFORE_COPY',
+    model: 'seqlock-word.pml',
+    defines: ['NW=2', 'NU=1', 'DEATHS=1', 'TRIES=2', 'BUG_SEQ_VALIDATE_BEFORE_COPY'],
+    mode: SAFETY,
+    property: 'broken: SeqWord.read validates the word before the attempt instead of after it',
+    expect: 'fail',
+    quick: true,
+  },
+  {
+    id: 'seqlock-word/BUG_END_BEFORE_DATA',
+    model: 'seqlock-word.pml',
+    defines: ['NW=2', 'NU=1', 'DEATHS=1', 'TRIES=2', 'BUG_END_BEFORE_DATA'],
+    mode: SAFETY,
+    property: 'broken: the writer calls endWrite before its changes',
+    expect: 'fail',
+  },
+  {
+    id: 'seqlock-word/BUG_ACCEPT_ODD',
+    model: 'seqlock-word.pml',
+    defines: ['NW=2', 'NU=1', 'DEATHS=1', 'TRIES=2', 'BUG_ACCEPT_ODD'],
+    mode: SAFETY,
+    property: 'broken: SeqWord.read attempts (and accepts) at an odd word',
+    expect: 'fail',
+  },
+  {
+    id: 'seqlock-word/BUG_WAIT_FOR_EVEN',
+    model: 'seqlock-word.pml',
+    defines: ['NW=2', 'NU=1', 'DEATHS=1', 'TRIES=2', 'BUG_WAIT_FOR_EVEN'],
+    mode: SAFETY,
+    property: 'broken: SeqWord.begin() waits for an even word instead of giving up after ODD_SPIN loads (a writer killed mid-write stalls the reader)',
+    expect: 'fail',
+  },
+  {
+    id: 'seqlock-word/entry-BUG_ENTRY_NO_PRECHECK',
+    model: 'seqlock-word.pml',
+    defines: ['ENTRY=1', 'NE=2', 'DEATHS=1', 'BUG_ENTRY_NO_PRECHECK'],
+    mode: SAFETY,
+    property: 'broken: readEntry reads without its first check of the entry word',
+    expect: 'fail',
+    quick: true,
+  },
+  {
+    id: 'seqlock-word/entry-BUG_ENTRY_NO_BUSY',
+    model: 'seqlock-word.pml',
+    defines: ['ENTRY=1', 'NE=2', 'DEATHS=1', 'BUG_ENTRY_NO_BUSY'],
+    mode: SAFETY,
+    property: 'broken: the owner rewrites an entry without beginWrite(-1) first',
+    expect: 'fail',
+  },
+  // ---- StateBuffer (state-buffer.pml + seqlock.pml) ----
   {
     id: 'state-buffer/torn',
     model: 'state-buffer.pml',
@@ -266,6 +418,7 @@ const RUNS = [
     id: 'state-buffer/writer-death',
     model: 'state-buffer.pml',
     defines: ['NW=2', 'NU=2', 'DEATHS=1', 'HISTORY=0', 'WAITER=0'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'a writer killed at any point: no torn copy, the other writer takes over, readers never stall',
     expect: 'pass',
@@ -274,6 +427,7 @@ const RUNS = [
     id: 'state-buffer/wait-for-version',
     model: 'state-buffer.pml',
     defines: ['NW=2', 'NU=2', 'DEATHS=1', 'LATEST=0', 'HISTORY=0'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'waitForVersion: no lost wake-up (unsliced), with a writer killed at any point',
     expect: 'pass',
@@ -287,11 +441,12 @@ const RUNS = [
     expect: 'fail',
     quick: true,
   },
-  // ---- SharedMap (shared-map.pml) ----
+  // ---- SharedMap (shared-map.pml + seqlock.pml) ----
   {
     id: 'shared-map',
     model: 'shared-map.pml',
     defines: ['NWM=2', 'DEATHS=1'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'two 2-key commits, one writer killed at any point: reads see one commit; rollback restores every block; nobody stuck',
     expect: 'pass',
@@ -305,6 +460,33 @@ const RUNS = [
     property: 'broken: setData writes before journaling the old value',
     expect: 'fail',
     quick: true,
+  },
+  {
+    id: 'shared-map/BUG_RECOVER_SEQ_BACK',
+    model: 'shared-map.pml',
+    defines: ['NWM=2', 'DEATHS=1', 'BUG_RECOVER_SEQ_BACK'],
+    mode: SAFETY,
+    property: 'broken: recovery puts SEQ back to its value before the dead commit (odd - 1) instead of on (odd + 1): a reader that began before it validates a torn copy',
+    expect: 'fail',
+  },
+  // ---- StateMachine log (state-machine.pml + seqlock.pml) ----
+  {
+    id: 'state-machine',
+    model: 'state-machine.pml',
+    defines: ['NT=2', 'LOG=2', 'DEATHS=1'],
+    mode: SAFETY,
+    property: 'transition log, one winner per entry (LOG >= transitions): readEntry(seq) returns transition seq\'s entry whole or undefined; a winner killed mid-record leaves its entry busy, nobody stalls',
+    expect: 'pass',
+    quick: true,
+  },
+  {
+    id: 'state-machine/log-wrap',
+    model: 'state-machine.pml',
+    defines: ['NT=2', 'LOG=1', 'DEATHS=0'],
+    mode: SAFETY,
+    property: 'the log wrapping during a record: the winners of seq and seq + LOG write the same entry at once',
+    expect: 'finding',
+    note: 'a torn entry accepted: the older winner\'s endWrite(seq) erases the newer one\'s busy mark while the newer is still writing (README, Findings)',
   },
   // ---- Deadlock detection (wait-graph.pml) ----
   {
@@ -337,6 +519,7 @@ const RUNS = [
     id: 'wait-graph/stale-holder',
     model: 'wait-graph.pml',
     defines: ['NT=3', 'NL=2', 'PROG=3', 'DETECTORS=1'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'the walk follows T2\'s edge to T1, who has released the lock (now T3\'s), before T2 re-reads it: no report (every report of thread 1)',
     expect: 'pass',
@@ -345,6 +528,7 @@ const RUNS = [
     id: 'wait-graph/stale-holder-BUG_NO_CYCLE_CHECK',
     model: 'wait-graph.pml',
     defines: ['NT=3', 'NL=2', 'PROG=3', 'DETECTORS=1', 'BUG_NO_CYCLE_CHECK'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'broken (the code before the finding), the same without the finally window: T1, holding nothing, reported in a deadlock with T2',
     expect: 'fail',
@@ -363,6 +547,7 @@ const RUNS = [
     model: 'wait-graph.pml',
     defines: ['NT=3', 'NL=2', 'ACQ=2', 'ACQ_LAST=1', 'DETECTORS=1'],
     cflags: ['-DCOLLAPSE'],
+    opt: '-O2',
     mode: SAFETY,
     property: '3 threads, any programs (2, 2 and 1 acquisitions of 2 locks; every report of thread 1): no false report, one report per cycle',
     expect: 'pass',
@@ -372,6 +557,7 @@ const RUNS = [
     id: 'wait-graph/ring3',
     model: 'wait-graph.pml',
     defines: ['NT=3', 'NL=3', 'PROG=1', 'DETECTORS=1'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'a ring of 3 (thread k takes lock k, then k + 1): no false report, one report per 3-cycle',
     expect: 'pass',
@@ -380,6 +566,7 @@ const RUNS = [
     id: 'wait-graph/bmask7',
     model: 'wait-graph.pml',
     defines: ['NT=2', 'NL=2', 'ACQ=2', 'BMASK=7'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'as wait-graph with verifications counted modulo 8 instead of 4',
     expect: 'pass',
@@ -404,6 +591,7 @@ const RUNS = [
     id: 'wait-graph/progress-ring3',
     model: 'wait-graph.pml',
     defines: ['NT=3', 'NL=3', 'PROG=1', 'ROUNDS=1', 'BMASK=7', 'DETECTORS=1'],
+    opt: '-O2',
     mode: PROGRESS,
     property: 'the 3-cycle is always reported (rounds, weak fairness; verifications modulo 8: modulo 4 loses it, one member a beat behind and one ahead)',
     expect: 'pass',
@@ -438,6 +626,7 @@ const RUNS = [
     id: 'wait-graph/ring3-ALT_NO_RECHECK',
     model: 'wait-graph.pml',
     defines: ['NT=3', 'NL=3', 'PROG=1', 'DETECTORS=1', 'ALT_NO_RECHECK'],
+    opt: '-O1',
     mode: SAFETY,
     property: 'the same slack on the ring of 3',
     expect: 'pass',
@@ -489,188 +678,547 @@ function ensureTools() {
 // ---------------------------------------------------------------------------
 // Constants: the models' #defines against the code
 
-/** Strips comments from a TS snippet. */
-function stripComments(text) {
-  return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '')
-}
+/** The src/ modules whose exports the models' #defines mirror. */
+const CONSTANT_MODULES = [
+  'memory/layout',
+  'memory/thread',
+  'sync/robust-word',
+  'sync/wait',
+  'sync/robust-lock',
+  'sync/rwlock',
+  'sync/condition',
+  'state/layout',
+  'map/layout',
+  'snapshot/layout',
+  'machine/layout',
+]
 
 /**
- * Evaluates `export const NAME = ...` of a TS source file: an object literal
- * (`{ ... } as const`) or a one-line expression, in a scope of already known
- * names (Header, RobustWord, ...). Enough for the layout files, which hold
- * only such constants.
+ * The modules' exports as src/ has them now: each file bundled with esbuild
+ * (a devDependency; `#platform` resolves through tsconfig's `paths`) and
+ * imported. The layouts are evaluated, not parsed: they are built with
+ * LayoutPlan (src/memory/fields.ts), their offsets computed from byte sizes
+ * when the module loads. A module that does not build or load is reported
+ * with its error. Undefined when esbuild is not installed.
  */
-function constOf(file, name, scope = {}) {
-  const text = readFileSync(join(ROOT, file), 'utf8')
-  const at = text.search(new RegExp(`export const ${name}\\b[^=]*=`))
-  if (at < 0) throw new Error(`${file}: no \`export const ${name}\``)
-  let rest = text.slice(text.indexOf('=', at) + 1).trimStart()
-  let expr
-  if (rest.startsWith('{')) {
-    let depth = 0
-    let end = 0
-    for (; end < rest.length; end++) {
-      if (rest[end] === '{') depth++
-      else if (rest[end] === '}' && --depth === 0) break
+async function srcModules() {
+  let esbuild
+  try {
+    esbuild = await import('esbuild')
+  } catch {
+    return undefined
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'threadstate-spin-src-'))
+  try {
+    const out = {}
+    await Promise.all(
+      CONSTANT_MODULES.map(async (name) => {
+        try {
+          const built = await esbuild.build({
+            entryPoints: [join(ROOT, 'src', `${name}.ts`)],
+            absWorkingDir: ROOT,
+            bundle: true,
+            write: false,
+            format: 'esm',
+            platform: 'node',
+            logLevel: 'silent',
+          })
+          const file = join(dir, `${name.replace('/', '-')}.mjs`)
+          writeFileSync(file, built.outputFiles[0].text)
+          out[name] = await import(pathToFileURL(file).href)
+        } catch (error) {
+          out[name] = { error: String(error.message).split('\n')[0] }
+        }
+      }),
+    )
+    return out
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** The same modules from the built dist/ (a cross-check of a stale build); undefined when not built. */
+async function distModules() {
+  if (!existsSync(join(ROOT, 'dist/sync/seqlock.js'))) return undefined
+  const out = {}
+  for (const name of CONSTANT_MODULES) {
+    try {
+      out[name] = await import(pathToFileURL(join(ROOT, 'dist', `${name}.js`)).href)
+    } catch (error) {
+      out[name] = { error: String(error.message).split('\n')[0] }
     }
-    expr = rest.slice(0, end + 1)
-  } else {
-    expr = rest.split('\n')[0].replace(/\bas const\b/, '')
   }
-  expr = stripComments(expr).replace(/\bas const\b/g, '')
-  const names = Object.keys(scope)
-  return new Function(...names, `"use strict"; return (${expr})`)(...names.map((n) => scope[n]))
+  return out
 }
 
-function codeConstants() {
-  const Header = constOf('src/memory/layout.ts', 'Header')
-  const RobustWord = constOf('src/sync/robust-word.ts', 'RobustWord')
-  const scope = { Header, RobustWord }
-  return {
-    'Header.WORDS': Header.WORDS,
-    WAITERS: constOf('src/sync/robust-word.ts', 'WAITERS'),
-    OWNER_DIED: constOf('src/sync/robust-word.ts', 'OWNER_DIED'),
-    TID_MASK: constOf('src/memory/thread.ts', 'TID_MASK'),
-    ThreadState: constOf('src/memory/thread.ts', 'ThreadState'),
-    SLICE_MS: constOf('src/sync/wait.ts', 'SLICE_MS'),
-    MutexWord: constOf('src/sync/robust-lock.ts', 'MutexWord', scope),
-    RWLockWord: constOf('src/sync/rwlock.ts', 'RWLockWord', scope),
-    ConditionWord: constOf('src/sync/condition.ts', 'ConditionWord', scope),
-    StateWord: constOf('src/state/layout.ts', 'StateWord', scope),
-    MapWord: constOf('src/map/layout.ts', 'MapWord', scope),
-  }
+/** `module:Export.path` of a set of modules (undefined if missing). */
+function pick(mods, ref) {
+  const [mod, path] = ref.split(':')
+  let v = mods[mod]
+  for (const k of path.split('.')) v = v?.[k]
+  return v
 }
 
-/** The same from the built JS, when dist/ exists (a cross-check of a stale build). */
-async function distConstants() {
-  const file = (p) => pathToFileURL(join(ROOT, 'dist', p)).href
-  if (!existsSync(join(ROOT, 'dist/sync/robust-word.js'))) return undefined
-  const [layout, word, thread, wait, lock, rw, cond, state, map] = await Promise.all(
-    ['memory/layout.js', 'sync/robust-word.js', 'memory/thread.js', 'sync/wait.js', 'sync/robust-lock.js', 'sync/rwlock.js', 'sync/condition.js', 'state/layout.js', 'map/layout.js'].map(
-      (p) => import(file(p)),
-    ),
-  )
-  return {
-    'Header.WORDS': layout.Header.WORDS,
-    WAITERS: word.WAITERS,
-    OWNER_DIED: word.OWNER_DIED,
-    TID_MASK: thread.TID_MASK,
-    ThreadState: thread.ThreadState,
-    SLICE_MS: wait.SLICE_MS,
-    MutexWord: lock.MutexWord,
-    RWLockWord: rw.RWLockWord,
-    ConditionWord: cond.ConditionWord,
-    StateWord: state.StateWord,
-    MapWord: map.MapWord,
-  }
+/** [model, #define, the code's constant as module:Export.path] */
+const CONSTANTS = [
+  ...['mutex.pml', 'rwlock.pml'].flatMap((model) => [
+    [model, 'WAITERS', 'sync/robust-word:WAITERS'],
+    [model, 'OWNER_DIED', 'sync/robust-word:OWNER_DIED'],
+    [model, 'TID_MASK', 'memory/thread:TID_MASK'],
+    [model, 'ALIVE', 'memory/thread:ThreadState.Alive'],
+    [model, 'DEAD', 'memory/thread:ThreadState.Dead'],
+  ]),
+  ['mutex.pml', 'HEADER_WORDS', 'memory/layout:Header.WORDS'],
+  ['mutex.pml', 'STATE', 'sync/robust-lock:MutexWord.STATE'],
+  ['mutex.pml', 'DEAD_OWNER', 'sync/robust-lock:MutexWord.DEAD_OWNER'],
+  ['rwlock.pml', 'STATE', 'sync/rwlock:RWLockWord.STATE'],
+  ['rwlock.pml', 'DEAD_OWNER', 'sync/rwlock:RWLockWord.DEAD_OWNER'],
+  ['rwlock.pml', 'DRAIN', 'sync/rwlock:RWLockWord.DRAIN'],
+  ['rwlock.pml', 'SLOTS_USED', 'sync/rwlock:RWLockWord.SLOTS_USED'],
+  ['condition.pml', 'C_SEQ', 'sync/condition:ConditionWord.SEQ'],
+  ['condition.pml', 'C_WAITERS', 'sync/condition:ConditionWord.WAITERS'],
+  ['seqlock-ring.pml', 'NSLOTS', 'snapshot/layout:SNAPSHOT_SLOTS'],
+  ['state-buffer.pml', 'PUB', 'state/layout:StateWord.PUB'],
+  ['state-buffer.pml', 'S_WAITERS', 'state/layout:StateWord.WAITERS'],
+  ['shared-map.pml', 'SEQ', 'map/layout:MapWord.SEQ'],
+  ['shared-map.pml', 'JOURNAL_LEN', 'map/layout:MapWord.JOURNAL_LEN'],
+  ['state-machine.pml', 'BUSY', 'machine/layout:ENTRY_BUSY'],
+  ['seqlock-word.pml', 'BUSY', 'machine/layout:ENTRY_BUSY'],
+  ['wait-graph.pml', 'TID_MASK', 'memory/thread:TID_MASK'],
+]
+
+/** The constants the checks read, from one set of modules. */
+function constantsOf(mods) {
+  const out = {}
+  for (const [, , ref] of CONSTANTS) out[ref] = pick(mods, ref)
+  out['sync/wait:SLICE_MS'] = pick(mods, 'sync/wait:SLICE_MS')
+  return out
 }
 
-/** #define NAME value (numbers only) of a model file. */
+/** #define NAME value (numbers, possibly negative or in parentheses) of a model file. */
 function definesOf(model) {
   const out = {}
-  for (const m of readFileSync(join(HERE, model), 'utf8').matchAll(/^#define\s+(\w+)\s+(-?(?:0x[0-9a-fA-F]+|\d+))\b/gm)) {
+  for (const m of readFileSync(join(HERE, model), 'utf8').matchAll(/^#define\s+(\w+)\s+\(?(-?(?:0x[0-9a-fA-F]+|\d+))\)?(?=\s|$)/gm)) {
     out[m[1]] ??= Number(m[2])
   }
   return out
 }
 
-/** [model, #define, the code's value, where] */
-function constantChecks(c) {
-  const rows = []
-  const add = (model, def, value, where) => rows.push({ model, def, value, where })
-  for (const model of ['mutex.pml', 'rwlock.pml']) {
-    add(model, 'WAITERS', c.WAITERS, 'robust-word.ts WAITERS')
-    add(model, 'OWNER_DIED', c.OWNER_DIED, 'robust-word.ts OWNER_DIED')
-    add(model, 'TID_MASK', c.TID_MASK, 'thread.ts TID_MASK')
-    add(model, 'ALIVE', c.ThreadState.Alive, 'thread.ts ThreadState.Alive')
-    add(model, 'DEAD', c.ThreadState.Dead, 'thread.ts ThreadState.Dead')
-  }
-  add('mutex.pml', 'HEADER_WORDS', c['Header.WORDS'], 'layout.ts Header.WORDS')
-  add('mutex.pml', 'STATE', c.MutexWord.STATE, 'robust-lock.ts MutexWord.STATE')
-  add('mutex.pml', 'DEAD_OWNER', c.MutexWord.DEAD_OWNER, 'robust-lock.ts MutexWord.DEAD_OWNER')
-  add('rwlock.pml', 'STATE', c.RWLockWord.STATE, 'rwlock.ts RWLockWord.STATE')
-  add('rwlock.pml', 'DEAD_OWNER', c.RWLockWord.DEAD_OWNER, 'rwlock.ts RWLockWord.DEAD_OWNER')
-  add('rwlock.pml', 'DRAIN', c.RWLockWord.DRAIN, 'rwlock.ts RWLockWord.DRAIN')
-  add('rwlock.pml', 'SLOTS_USED', c.RWLockWord.SLOTS_USED, 'rwlock.ts RWLockWord.SLOTS_USED')
-  add('condition.pml', 'C_SEQ', c.ConditionWord.SEQ, 'condition.ts ConditionWord.SEQ')
-  add('condition.pml', 'C_WAITERS', c.ConditionWord.WAITERS, 'condition.ts ConditionWord.WAITERS')
-  add('state-buffer.pml', 'PUB', c.StateWord.PUB, 'state/layout.ts StateWord.PUB')
-  add('state-buffer.pml', 'S_WAITERS', c.StateWord.WAITERS, 'state/layout.ts StateWord.WAITERS')
-  add('shared-map.pml', 'SEQ', c.MapWord.SEQ, 'map/layout.ts MapWord.SEQ')
-  add('shared-map.pml', 'JOURNAL_LEN', c.MapWord.JOURNAL_LEN, 'map/layout.ts MapWord.JOURNAL_LEN')
-  add('wait-graph.pml', 'TID_MASK', c.TID_MASK, 'thread.ts TID_MASK')
-  return rows
+// ---- protocol lines ---------------------------------------------------------
+
+/**
+ * TS source as the protocol checks read it: comments removed, postfix `!`
+ * (non-null assertions) dropped, all whitespace one space. A path ending in
+ * `/` is every .ts file of that directory, one after the other.
+ */
+function sourceText(path) {
+  const files = path.endsWith('/')
+    ? readdirSync(join(ROOT, path))
+        .filter((f) => f.endsWith('.ts'))
+        .sort()
+        .map((f) => join(ROOT, path, f))
+    : [join(ROOT, path)]
+  return files
+    .map((f) =>
+      readFileSync(f, 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, ' ')
+        .replace(/(^|[^:'"`\\])\/\/[^\n]*/g, '$1')
+        .replace(/([\w\])])!(?!=)/g, '$1')
+        .replace(/\s+/g, ' '),
+    )
+    .join(' ')
 }
 
 /**
- * Protocol lines the models assume, found in the source text (a change to
- * any of them means the model must be revisited). [file, regex, what, model
- * #define and the value the regex's first group must equal (optional)]
+ * The block (`{ ... }`, braces included) of the first declaration `head`
+ * matches in `text`: a class, function or method. From the end of the match
+ * the parameter list is skipped (parentheses counted) and the first `{` at
+ * depth 0 opens the block. Undefined if `head` is not found.
  */
-const PROTOCOL_LINES = [
-  ['src/state/view.ts', /this\.maxLag = this\.slots - (\d+)/, 'maxLag = slots - LAG_MARGIN', ['state-buffer.pml', 'LAG_MARGIN']],
-  ['src/state/state-buffer.ts', /let slots = (\d+)\n/, 'smallest ring', ['state-buffer.pml', 'NSLOTS']],
-  ['src/state/codec.ts', /if \(\(\(Atomics\.load\(words, pub\) - p1\) >>> 0\) <= maxLag\)/, 'readLatest accepts when PUB moved by <= maxLag'],
-  ['src/state/view.ts', /if \(\(\(Atomics\.load\(this\.words, StateWord\.PUB\) - low\) >>> 0\) > this\.maxLag \|\| check !== version\) return false/, 'copyVersion re-checks PUB and the version'],
-  ['src/state/view.ts', /if \(\(\(Atomics\.load\(this\.words, StateWord\.PUB\) - p1\) >>> 0\) <= this\.maxLag\) return version/, 'latestVersion validates by PUB'],
-  ['src/sync/robust-word.ts', /function giveUp\(words: Int32Array, i: number\): AcquireResult \{\n\s*Atomics\.notify\(words, i, 1\)/, 'giveUp always passes a wake-up on'],
-  ['src/sync/robust-word.ts', /extra = WAITERS/, 'a woken waiter acquires with WAITERS'],
-  ['src/sync/condition.ts', /const seq = Atomics\.load\(words, ConditionWord\.SEQ\)\n\s*Atomics\.add\(words, ConditionWord\.WAITERS, 1\)/, 'wait reads SEQ, then counts itself in WAITERS, under the mutex'],
-  ['src/sync/reader-slots.ts', /if \(Atomics\.compareExchange\(words, w \+ ReaderSlot\.OWNER, 0, tid\) === 0\) \{\n\s*this\.raiseSlotsUsed\(k \+ 1\)/, 'a reader raises SLOTS_USED when it claims its slot (before any add)'],
-  ['src/map/writer.ts', /this\.record\(index, d32\[index\]!\)\n\s*d32\[index\] = value/, 'setData journals before it writes'],
-  ['src/sync/wait-graph.ts', /const BEAT_SHIFT = (\d+)\n/, 'edge word: holder | verifications << BEAT_SHIFT', ['wait-graph.pml', 'BEAT_SHIFT']],
-  ['src/sync/wait-graph.ts', /Atomics\.add\(words, WaitGraphWord\.EPISODE \+ this\.tid, 1\)\n\s*Atomics\.store\(words, at, holder\)\n/, 'a new episode: EPISODE + 1, then the edge'],
-  ['src/sync/wait-graph.ts', /const episode = Atomics\.load\(words, WaitGraphWord\.EPISODE \+ tid\)\n\s*const edge = Atomics\.load\(words, WaitGraphWord\.EDGE \+ tid\)\n\s*if \(Atomics\.load\(words, WaitGraphWord\.EPISODE \+ tid\) === episode\)/, 'read(): EPISODE, EDGE, EPISODE until the episodes agree'],
-  ['src/sync/wait-graph.ts', /const a = this\.snapshot\(cycle\)\n\s*const b = this\.snapshot\(cycle\)\n(?:\s*\/\/[^\n]*\n)*\s*if \(sameWaits\(a, b\) && formsCycle\(b\)\) this\.first = b\n/, 'phase A: b kept if it agrees with a and shows the cycle'],
-  ['src/sync/wait-graph.ts', /if \(\(seen\[k\]!\.edge & TID_MASK\) !== seen\[\(k \+ 1\) % seen\.length\]!\.tid\) return false/, 'formsCycle: member k waits for member k + 1'],
-  ['src/sync/wait-graph.ts', /& BEAT_MASK\) < (\d+)\) return undefined/, 'phase B: every member verified MIN_BEATS more times', ['wait-graph.pml', 'MIN_BEATS']],
-  ['src/sync/wait-graph.ts', /if \(!sameWaits\(c, this\.snapshot\(members\)\)\) \{/, 'phase B: read again after the beats'],
-  ['src/sync/wait-graph.ts', /return Math\.min\(\.\.\.members\) === this\.tid \? members : undefined/, 'the victim: the smallest tid of the cycle'],
-  ['src/sync/robust-word.ts', /if \(deadline === Infinity\) \{\n(?:\s*\/\/[^\n]*\n)*\s*const cycle = \(edge \?\?= new WaitEdge\(domain\)\)\.beforeSleep\(s & TID_MASK\)/, 'acquire() without a deadline: beforeSleep(holder just read) before each sleep'],
-  ['src/sync/robust-word.ts', /\} finally \{\n\s*edge\?\.clear\(\)/, 'acquire(): the edge cleared however the acquisition ends'],
+function blockOf(text, head) {
+  const m = head.exec(text)
+  if (m === null) return undefined
+  let i = m.index + m[0].length
+  let parens = (m[0].match(/\(/g) ?? []).length - (m[0].match(/\)/g) ?? []).length
+  for (; i < text.length; i++) {
+    const c = text[i]
+    if (c === '(') parens++
+    else if (c === ')') parens--
+    else if (c === '{' && parens === 0) break
+  }
+  let depth = 0
+  for (let j = i; j < text.length; j++) {
+    if (text[j] === '{') depth++
+    else if (text[j] === '}' && --depth === 0) return text.slice(i, j + 1)
+  }
+  return undefined
+}
+
+/**
+ * Protocol lines the models assume, found in the source (a change to any of
+ * them means a model must be revisited). Each: `file` (a path, or a
+ * directory ending in `/`), `in` (nested declarations to look inside, e.g.
+ * class then method), `steps` (regexes that must match in this order, on
+ * the text of sourceText), `what`, and optionally `def`: the model #define
+ * that the first capture group of the steps must equal.
+ */
+const S = String.raw
+const SEQLOCK = 'src/sync/seqlock.ts'
+const VERSION_RING = /\bclass VersionRing\b/
+const SEQ_WORD = /\bclass SeqWord\b/
+const PROTOCOL = [
+  // ---- the read protocol: src/sync/seqlock.ts (seqlock.pml) ----
+  {
+    file: SEQLOCK,
+    in: [VERSION_RING, /\bconstructor\(/],
+    steps: [S`this\.maxLag = slots - (\d+)`],
+    what: 'maxLag = S - LAG_MARGIN',
+    def: ['seqlock.pml', 'LAG_MARGIN'],
+  },
+  {
+    file: SEQLOCK,
+    in: [VERSION_RING, /\bread<R>\(/],
+    steps: [
+      S`for \(let tries = 0; ; tries\+\+\) \{`,
+      S`const p = Atomics\.load\(this\.words, this\.pubIndex\)`,
+      S`const r = copy\(p\)`,
+      S`this\.fence\.order\(\)`,
+      S`if \(r !== RETRY && \(\(Atomics\.load\(this\.words, this\.pubIndex\) - p\) >>> 0\) <= this\.maxLag\) \{`,
+      S`return r \}`,
+      S`if \(tries >= maxRetries\) return RETRY`,
+    ],
+    what: 'load PUB, copy, fence, accept when PUB moved by <= maxLag, RETRY after maxRetries retries',
+  },
+  {
+    file: SEQLOCK,
+    in: [VERSION_RING, /\bstatic readLoopSource\(/],
+    steps: [
+      S`for \(let tries = 0; ; tries\+\+\) \{`,
+      S`const p1 = Atomics\.load\(words, pub\);`,
+      S`const b = ring \+ \(p1 & mask\) \* stride;`,
+      S`\$\{copy\}`,
+      S`if \(!strong\) Atomics\.exchange\(fw, fi, 0\);`,
+      S`if \(\(\(Atomics\.load\(words, pub\) - p1\) >>> 0\) <= maxLag\) \{`,
+      S`\$\{accept\} return \$\{result\}; \}`,
+      S`if \(tries >= maxRetries\) return -1;`,
+    ],
+    what: "read()'s loop, generated (copy, fence, re-check; accept and result only after it)",
+  },
+  {
+    file: SEQLOCK,
+    in: [VERSION_RING, /\breadVersion<R>\(/],
+    steps: [
+      S`if \(\(\(Atomics\.load\(this\.words, this\.pubIndex\) - low\) >>> 0\) > this\.maxLag\) return undefined`,
+      S`const r = copy\(\)`,
+      S`this\.fence\.order\(\)`,
+      S`if \(r === RETRY \|\| \(\(Atomics\.load\(this\.words, this\.pubIndex\) - low\) >>> 0\) > this\.maxLag\) return undefined`,
+      S`return r`,
+    ],
+    what: 'PUB check, copy, fence, PUB re-check',
+  },
+  {
+    file: SEQLOCK,
+    in: [VERSION_RING, /\bnextSlot\(\)/],
+    steps: [S`return \(this\.words\[this\.pubIndex\] \+ 1\) & this\.mask`],
+    what: 'slot (PUB + 1) mod S',
+  },
+  {
+    file: SEQLOCK,
+    in: [VERSION_RING, /\bpublish\(\)/],
+    steps: [
+      S`Atomics\.store\(words, this\.pubIndex, \(words\[this\.pubIndex\] \+ 1\) \| 0\)`,
+      S`if \(Atomics\.load\(words, this\.waitersIndex\) !== 0\) Atomics\.notify\(words, this\.pubIndex\)`,
+    ],
+    what: 'store PUB + 1, then notify if WAITERS',
+  },
+  {
+    file: SEQLOCK,
+    steps: [S`const ODD_SPIN = (\d+)\b`],
+    what: 'ODD_SPIN a number: begin() gives up on an odd word (seqlock.pml: one load)',
+  },
+  {
+    file: SEQLOCK,
+    in: [SEQ_WORD, /\bbegin\(\)/],
+    steps: [S`let s = Atomics\.load\(words, this\.index\)`, S`\(s & 1\) !== 0 && spin < ODD_SPIN`, S`return s`],
+    what: 'at most ODD_SPIN loads of an odd word, then returns (never waits for the writer)',
+  },
+  {
+    file: SEQLOCK,
+    in: [SEQ_WORD, /\bvalidate\(s: number\)/],
+    steps: [S`this\.fence\.order\(\)`, S`return Atomics\.load\(this\.words, this\.index\) === s`],
+    what: 'fence, then the word still s',
+  },
+  {
+    file: SEQLOCK,
+    in: [SEQ_WORD, /\bread<R>\(/],
+    steps: [
+      S`for \(let n = 0; n < tries; n\+\+\) \{`,
+      S`const s = this\.begin\(\)`,
+      S`if \(\(s & 1\) === 0\) \{`,
+      S`const r = attempt\(\)`,
+      S`this\.fence\.order\(\)`,
+      S`if \(r !== RETRY && Atomics\.load\(this\.words, this\.index\) === s\) \{`,
+      S`return r \} \}`,
+      S`onRetry\(\) \}`,
+      S`return RETRY`,
+    ],
+    what: 'begin, attempt only at an even word, fence, accept if unchanged, RETRY after `tries` lost tries',
+  },
+  {
+    file: SEQLOCK,
+    in: [SEQ_WORD, /\bstatic readEntry<R>\(/],
+    steps: [
+      S`if \(Atomics\.load\(words, index\) !== expected\) return undefined`,
+      S`const r = read\(\)`,
+      S`fence\.order\(\)`,
+      S`return Atomics\.load\(words, index\) === expected \? r : undefined`,
+    ],
+    what: 'the word holds expected, read, fence, still expected',
+  },
+  {
+    file: SEQLOCK,
+    in: [SEQ_WORD, /\bbeginWrite\(/],
+    steps: [
+      S`const before = words\[this\.index\]`,
+      S`const mark = busy \?\? \(before \+ 1\) \| 0`,
+      S`Atomics\.store\(words, this\.index, mark\)`,
+      S`orderAfterBusy\(words, this\.index, mark\)`,
+      S`return before`,
+    ],
+    what: 'store the mark (before + 1, or busy), then the writer barrier',
+  },
+  {
+    file: SEQLOCK,
+    in: [SEQ_WORD, /\bendWrite\(/],
+    steps: [S`Atomics\.store\(this\.words, this\.index, value\)`],
+    what: 'store the value',
+  },
+  // ---- the objects, on the protocol (state-buffer.pml, shared-map.pml, state-machine.pml) ----
+  {
+    file: 'src/',
+    steps: [],
+    absent: [S`\bstrongMemoryOrdering\b`],
+    dirs: ['src/state/', 'src/snapshot/', 'src/map/', 'src/machine/'],
+    what: 'no fence of its own in the object layer (state, snapshot, map, machine): every read goes through seqlock.ts',
+  },
+  {
+    file: 'src/state/',
+    steps: [S`let slots = (\d+)`],
+    what: 'StateBuffer: the smallest ring',
+    def: ['state-buffer.pml', 'NSLOTS'],
+  },
+  {
+    file: 'src/state/',
+    steps: [S`const version = this\.readLatest\(`],
+    what: 'StateBuffer reads the latest state through the generated loop',
+  },
+  {
+    file: 'src/state/',
+    steps: [S`VersionRing\.readLoopSource\(`],
+    what: 'StateBuffer: readLatest is VersionRing.readLoopSource',
+  },
+  {
+    file: 'src/state/',
+    steps: [S`this\.ring\.readVersion\(version, \(\) => \{ if \(f\[base \+ SlotMeta\.VERSION\] !== version\) return RETRY`],
+    what: 'StateBuffer: copyVersion is VersionRing.readVersion, its copy answers RETRY unless the slot holds the version',
+  },
+  {
+    file: 'src/state/',
+    steps: [S`ring\.nextSlot\(\)`, S`f\[base \+ VERSION\] = version`, S`ring\.publish\(\)`],
+    what: 'StateBuffer.publish: fills slot nextSlot(), version first, then ring.publish()',
+  },
+  {
+    file: 'src/snapshot/snapshot-store.ts',
+    steps: [S`this\.ring\.read\(this\.copySlot, `],
+    what: 'SnapshotStore reads through VersionRing.read',
+  },
+  {
+    file: 'src/snapshot/snapshot-store.ts',
+    steps: [S`ring\.nextSlot\(\)`, S`ring\.publish\(\)`],
+    what: 'SnapshotStore: fills slot nextSlot(), then ring.publish()',
+  },
+  {
+    file: 'src/map/',
+    steps: [S`const r = this\.seq\.read\(attempt, OPTIMISTIC_TRIES, `, S`this\.lock\.lock\(\)`, S`locked = attempt\(\)`],
+    what: 'SharedMap reads: SeqWord.read, then the attempt under the writer lock',
+  },
+  {
+    file: 'src/map/',
+    steps: [S`const s = seq\.begin\(\) if \(\(s & 1\) === 0\) \{`, S`!== RETRY && seq\.validate\(s\)\) \{`, S`this\.lostTry\(\) \}`],
+    what: "SharedMap get / getFrozen: SeqWord.read's loop written out (begin, even, attempt, validate)",
+  },
+  {
+    file: 'src/map/',
+    steps: [S`const seq = this\.seq\.beginWrite\(\)`, S`journal\.close\(\)`, S`this\.seq\.endWrite\(\(seq \+ 2\) \| 0\)`],
+    what: 'SharedMap commit: SEQ odd (beginWrite), changes, journal closed, SEQ even (endWrite)',
+  },
+  {
+    file: 'src/map/',
+    steps: [S`this\.journal\.undo\(\)`, S`if \(\(seq & 1\) !== 0\) this\.seq\.endWrite\(\(seq \+ 1\) \| 0\)`],
+    what: "SharedMap recovery: the dead writer's journal undone, then SEQ even by one more (never back)",
+  },
+  {
+    file: 'src/map/',
+    steps: [S`this\.record\(index, d32\[index\]\) d32\[index\] = value`],
+    what: 'setData journals before it writes',
+  },
+  {
+    file: 'src/machine/state-machine.ts',
+    steps: [S`seq\.beginWrite\(ENTRY_BUSY\)`, S`seq\.endWrite\(tr\.seq\)`],
+    what: 'StateMachine record: the entry busy, its fields, then its seq',
+  },
+  {
+    file: 'src/machine/state-machine.ts',
+    steps: [S`SeqWord\.readEntry\(words, w \+ EntryField\.SEQ, seq, this\.fence, `],
+    what: 'StateMachine entry(): SeqWord.readEntry(expected seq)',
+  },
+  {
+    file: 'src/sync/version-wait.ts',
+    in: [/\bfunction\* until\(/],
+    steps: [
+      S`Atomics\.add\(words, waiters, 1\)`,
+      S`const seen = Atomics\.load\(words, word\)`,
+      S`if \(done\(\)\) return true`,
+      S`sleepOn\(words, word, seen\)`,
+      S`Atomics\.sub\(words, waiters, 1\)`,
+    ],
+    what: 'waitUntil: WAITERS + 1, read the word, check, sleep while the word holds what was read (state-buffer.pml Waiter)',
+  },
+  // ---- the sync layer (mutex.pml, rwlock.pml, condition.pml, wait-graph.pml) ----
+  { file: 'src/sync/robust-word.ts', steps: [S`function giveUp\(words: Int32Array, i: number\): AcquireResult \{ Atomics\.notify\(words, i, 1\)`], what: 'giveUp always passes a wake-up on' },
+  { file: 'src/sync/robust-word.ts', steps: [S`extra = WAITERS`], what: 'a woken waiter acquires with WAITERS' },
+  {
+    file: 'src/sync/condition.ts',
+    steps: [S`const seq = Atomics\.load\(words, ConditionWord\.SEQ\) Atomics\.add\(words, ConditionWord\.WAITERS, 1\)`],
+    what: 'wait reads SEQ, then counts itself in WAITERS, under the mutex',
+  },
+  {
+    file: 'src/sync/reader-slots.ts',
+    steps: [S`if \(Atomics\.compareExchange\(words, w \+ ReaderSlot\.OWNER, 0, tid\) === 0\) \{ this\.raiseSlotsUsed\(k \+ 1\)`],
+    what: 'a reader raises SLOTS_USED when it claims its slot (before any add)',
+  },
+  { file: 'src/sync/wait-graph.ts', steps: [S`const BEAT_SHIFT = (\d+)\b`], what: 'edge word: holder | verifications << BEAT_SHIFT', def: ['wait-graph.pml', 'BEAT_SHIFT'] },
+  {
+    file: 'src/sync/wait-graph.ts',
+    steps: [S`Atomics\.add\(words, WaitGraphWord\.EPISODE \+ this\.tid, 1\) Atomics\.store\(words, at, holder\)`],
+    what: 'a new episode: EPISODE + 1, then the edge',
+  },
+  {
+    file: 'src/sync/wait-graph.ts',
+    steps: [
+      S`const episode = Atomics\.load\(words, WaitGraphWord\.EPISODE \+ tid\) const edge = Atomics\.load\(words, WaitGraphWord\.EDGE \+ tid\) if \(Atomics\.load\(words, WaitGraphWord\.EPISODE \+ tid\) === episode\)`,
+    ],
+    what: 'read(): EPISODE, EDGE, EPISODE until the episodes agree',
+  },
+  {
+    file: 'src/sync/wait-graph.ts',
+    steps: [S`const a = this\.snapshot\(cycle\) const b = this\.snapshot\(cycle\) if \(sameWaits\(a, b\) && formsCycle\(b\)\) this\.first = b`],
+    what: 'phase A: b kept if it agrees with a and shows the cycle',
+  },
+  {
+    file: 'src/sync/wait-graph.ts',
+    steps: [S`if \(\(seen\[k\]\.edge & TID_MASK\) !== seen\[\(k \+ 1\) % seen\.length\]\.tid\) return false`],
+    what: 'formsCycle: member k waits for member k + 1',
+  },
+  { file: 'src/sync/wait-graph.ts', steps: [S`& BEAT_MASK\) < (\d+)\) return undefined`], what: 'phase B: every member verified MIN_BEATS more times', def: ['wait-graph.pml', 'MIN_BEATS'] },
+  { file: 'src/sync/wait-graph.ts', steps: [S`if \(!sameWaits\(c, this\.snapshot\(members\)\)\) \{`], what: 'phase B: read again after the beats' },
+  { file: 'src/sync/wait-graph.ts', steps: [S`return Math\.min\(\.\.\.members\) === this\.tid \? members : undefined`], what: 'the victim: the smallest tid of the cycle' },
+  {
+    file: 'src/sync/robust-word.ts',
+    steps: [S`if \(deadline === Infinity\) \{ const cycle = \(edge \?\?= new WaitEdge\(domain\)\)\.beforeSleep\(s & TID_MASK\)`],
+    what: 'acquire() without a deadline: beforeSleep(holder just read) before each sleep',
+  },
+  { file: 'src/sync/robust-word.ts', steps: [S`\} finally \{ edge\?\.clear\(\)`], what: 'acquire(): the edge cleared however the acquisition ends' },
 ]
+
+/** One protocol check: { ok, detail }. */
+function checkProtocol(row, defs) {
+  if (row.absent) {
+    const found = []
+    for (const dir of row.dirs) {
+      for (const f of readdirSync(join(ROOT, dir)).filter((x) => x.endsWith('.ts'))) {
+        const text = sourceText(join(dir, f))
+        for (const re of row.absent) if (new RegExp(re).test(text)) found.push(`${dir}${f}`)
+      }
+    }
+    return { ok: found.length === 0, detail: found.length ? ` (found in ${found.join(', ')})` : '' }
+  }
+  let text = sourceText(row.file)
+  for (const head of row.in ?? []) {
+    text = text === undefined ? undefined : blockOf(text, head)
+    if (text === undefined) return { ok: false, detail: ` (no ${head.source} found)` }
+  }
+  let at = 0
+  let group
+  for (const [k, step] of row.steps.entries()) {
+    const re = new RegExp(step, 'g')
+    re.lastIndex = at
+    const m = re.exec(text)
+    if (m === null) return { ok: false, detail: ` (step ${k + 1} not found${k > 0 ? ' after step ' + k : ''}: /${step}/)` }
+    group ??= m[1]
+    at = re.lastIndex
+  }
+  if (row.def) {
+    defs[row.def[0]] ??= definesOf(row.def[0])
+    const want = defs[row.def[0]][row.def[1]]
+    return { ok: Number(group) === want, detail: ` (${row.def[0]} #define ${row.def[1]} ${want}, code ${group})` }
+  }
+  return { ok: true, detail: '' }
+}
 
 async function checkConstants() {
   const problems = []
   const lines = []
-  let code
-  try {
-    code = codeConstants()
-  } catch (error) {
-    return { problems: [`cannot read the code's constants: ${error.message}`], lines }
-  }
   const defs = {}
-  for (const row of constantChecks(code)) {
-    defs[row.model] ??= definesOf(row.model)
-    const got = defs[row.model][row.def]
-    const ok = got === row.value
-    lines.push(`${ok ? 'ok  ' : 'DRIFT'} ${row.model} #define ${row.def} ${got} <-> ${row.where} = ${row.value}`)
-    if (!ok) problems.push(`${row.model}: #define ${row.def} is ${got}, the code's ${row.where} is ${row.value}`)
+  const src = await srcModules()
+  let dist
+  try {
+    dist = await distModules()
+  } catch {
+    dist = undefined
+  }
+  const mods = src ?? dist
+  if (mods === undefined) {
+    problems.push('cannot read the code\'s constants: esbuild is not installed (npm install) and dist/ is not built (npm run build)')
+    return { problems, lines }
+  }
+  if (src === undefined) lines.push('note esbuild not installed: constants taken from dist/ (run `npm run build` after editing src/)')
+  for (const [name, mod] of Object.entries(mods)) {
+    if (mod.error) {
+      lines.push(`DRIFT ${src ? 'src' : 'dist'}/${name}: not loadable (${mod.error})`)
+      problems.push(`${name}: the module the constants come from does not load: ${mod.error}`)
+    }
+  }
+  const code = constantsOf(mods)
+  for (const [model, def, ref] of CONSTANTS) {
+    defs[model] ??= definesOf(model)
+    const got = defs[model][def]
+    const value = code[ref]
+    const ok = got === value
+    lines.push(`${ok ? 'ok  ' : 'DRIFT'} ${model} #define ${def} ${got} <-> ${ref.replace(':', ' ')} = ${value}`)
+    if (!ok) problems.push(`${model}: #define ${def} is ${got}, the code's ${ref} is ${value}`)
   }
   // The sliced-sleep abstraction needs every slice to end.
-  const sliceOk = Number.isFinite(code.SLICE_MS) && code.SLICE_MS > 0
-  lines.push(`${sliceOk ? 'ok  ' : 'DRIFT'} SLICED models: every sleep ends <-> wait.ts SLICE_MS = ${code.SLICE_MS} (finite, > 0)`)
-  if (!sliceOk) problems.push(`wait.ts SLICE_MS = ${code.SLICE_MS}: the models' sliced sleeps assume a finite slice`)
-  for (const [file, re, what, def] of PROTOCOL_LINES) {
-    const m = readFileSync(join(ROOT, file), 'utf8').match(re)
-    let ok = m !== null
-    let detail = ''
-    if (m && def) {
-      defs[def[0]] ??= definesOf(def[0])
-      ok = Number(m[1]) === defs[def[0]][def[1]]
-      detail = ` (${def[0]} #define ${def[1]} ${defs[def[0]][def[1]]}, code ${m[1]})`
+  const slice = code['sync/wait:SLICE_MS']
+  const sliceOk = Number.isFinite(slice) && slice > 0
+  lines.push(`${sliceOk ? 'ok  ' : 'DRIFT'} SLICED models: every sleep ends <-> wait.ts SLICE_MS = ${slice} (finite, > 0)`)
+  if (!sliceOk) problems.push(`wait.ts SLICE_MS = ${slice}: the models' sliced sleeps assume a finite slice`)
+  for (const row of PROTOCOL) {
+    let r
+    try {
+      r = checkProtocol(row, defs)
+    } catch (error) {
+      r = { ok: false, detail: ` (${error.message.split('\n')[0]})` }
     }
-    lines.push(`${ok ? 'ok  ' : 'DRIFT'} ${file}: ${what}${detail}`)
-    if (!ok) problems.push(`${file}: expected the line the models mirror (${what})${detail}`)
+    const where = row.in ? `${row.file} ${row.in.map((h) => h.source.replace(/\\b|\\/g, '').replace(/^(class|static) /, '').replace(/(<R>)?\(.*$/, '')).join('.')}` : row.file
+    lines.push(`${r.ok ? 'ok  ' : 'DRIFT'} ${where}: ${row.what}${r.detail}`)
+    if (!r.ok) problems.push(`${row.file}: expected the line the models mirror (${row.what})${r.detail}`)
   }
-  try {
-    const dist = await distConstants()
+  if (src !== undefined) {
     if (dist === undefined) lines.push('note dist/ not built: constants taken from src/ only')
-    else if (JSON.stringify(dist) !== JSON.stringify(code)) {
+    else if (JSON.stringify(constantsOf(dist)) !== JSON.stringify(code)) {
       lines.push('WARN dist/ differs from src/ (a stale build: run `npm run build`); src/ is what the models are checked against')
     } else lines.push('ok   dist/ agrees with src/')
-  } catch (error) {
-    lines.push(`note dist/ not importable (${error.message.split('\n')[0]}): constants taken from src/ only`)
   }
   return { problems, lines }
 }
@@ -800,9 +1348,13 @@ async function runOne(run) {
       `-DMEMLIM=${run.memlimMb ?? MEMLIM_MB}`, // stop (and report an incomplete search) rather than exhaust the machine
       ...(run.cflags ?? []),
     ]
-    const c = await sh('gcc', ['-O2', '-w', ...cflags, '-o', 'pan', 'pan.c'], dir)
+    // -O0 compiles pan.c in a third of -O2's time and runs small searches as
+    // fast; runs of millions of states say `opt: '-O1'` or '-O2'.
+    const c = await sh('gcc', [run.opt ?? '-O0', '-w', ...cflags, '-o', 'pan', 'pan.c'], dir)
     if (c.status !== 0) throw new Error(`gcc failed:\n${c.out}`)
-    const panArgs = ['-m1000000', '-n', ...(run.mode === PROGRESS ? ['-l', '-f'] : [])]
+    // Runs without `opt` are small: a hash table of 2^20 slots instead of
+    // SPIN's 2^24, whose allocation alone costs them half a second.
+    const panArgs = ['-m1000000', '-n', ...(run.opt ? [] : ['-w20']), ...(run.mode === PROGRESS ? ['-l', '-f'] : [])]
     const p = await sh('./pan', panArgs, dir, 20 * 60_000)
     result.pan = parsePan(p.out)
     result.panOut = p.out

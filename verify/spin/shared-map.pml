@@ -1,17 +1,20 @@
 /*
- * shared-map.pml: SharedMap commits (global SEQ seqlock, undo journal,
- * free-list block reuse) and the rollback by the next lock holder when a
- * writer dies mid-commit.
+ * shared-map.pml: SharedMap commits (the SEQ word: seqlock.pml's SeqWord,
+ * undo journal, free-list block reuse) and the rollback by the next lock
+ * holder when a writer dies mid-commit.
  *
  * Mirrors:
- *   src/map/shared-map.ts  SharedMap.apply (SEQ odd, changes, SEQ even), lock / recover,
- *                          read (optimistic tries, then lockForRead), settled
- *   src/map/writer.ts      MapWriter.record / setData / touch / setCtl, alloc (free-list
- *                          branch), writeEntry, set, free / flushFrees, commit, rollback
+ *   src/map/writer.ts      MapCommitter.commit (SEQ beginWrite, changes, journal.close(),
+ *                          endWrite(seq + 2)), locked / recoverDeadWriter (journal undo,
+ *                          SEQ even again by + 1); Journal record / setData / setCtl, undo
+ *   src/map/table.ts       alloc (free-list branch), writeEntry, set, free / flushFrees
+ *   src/map/reader.ts      reads: SeqWord.read of an attempt (get / getFrozen write its
+ *                          loop out), then the attempt under the writer lock
  *   src/map/layout.ts      MapWord.SEQ / JOURNAL_LEN, the block layout (a free block's
  *                          link word is a live entry's hash word: here one word per block)
- *   (the writer Mutex is abstracted to an atomic robust test-and-set; a takeover
- *    from a dead holder is the OwnerDiedError that makes the taker recover())
+ *   (the read protocol itself is seqlock.pml, checked alone by seqlock-word.pml;
+ *    the writer lock is writer-lock.pml's abstraction: a takeover from a dead
+ *    holder is the OwnerDiedError that makes the taker recover())
  *
  * The map: two keys A and B, each a slot pointing at an entry block (1..NB;
  * 0 = none); a block's one word is its value while in use and its free-list
@@ -20,7 +23,7 @@
  * freed at the end. Committed state therefore always has value(A) = value(B).
  *
  * Processes: NWM writers (one commit each), a reader (getMany(A, B):
- * optimistic tries, then the locked read), a checker that takes the lock at
+ * SeqWord.read with TRIES tries, then the locked read), a checker that takes the lock at
  * the end (recovering if needed) and checks the structure, and a Killer that
  * may kill one writer at any point.
  *
@@ -29,9 +32,11 @@
  * the two in use plus a well-formed free list (no block lost, none twice);
  * nobody is stuck (invalid end states).
  *
- * Broken variant: BUG_WRITE_BEFORE_JOURNAL (setData writes the word before
+ * Broken variants: BUG_WRITE_BEFORE_JOURNAL (setData writes the word before
  * appending its old value to the journal: a writer dying in between leaves
- * a change the rollback cannot undo).
+ * a change the rollback cannot undo); BUG_RECOVER_SEQ_BACK (recover() puts
+ * SEQ back to its value before the dead commit instead of moving it on: a
+ * reader that began before the commit validates a copy torn by it).
  */
 
 /* ---- layout constants (checked against the code by run.mjs) ---- */
@@ -44,6 +49,11 @@
 #ifndef DEATHS
 #define DEATHS 1
 #endif
+#ifndef TRIES
+#define TRIES SW_ANY      /* SeqWord.read's tries before the locked read: any budget (the code's: OPTIMISTIC_TRIES) */
+#endif
+#define NTIDS (NWM + 3)
+#define KILLABLE NWM
 #define NB   4            /* blocks: 2 in use + 2 free = one commit's worth */
 #define JMAX 8            /* journal records of one commit */
 
@@ -54,6 +64,8 @@
 #define C_VER   21        /* MapF64.VERSION */
 
 int mem[11];              /* control words: SEQ, JOURNAL_LEN */
+#include "seqlock.pml"
+#include "writer-lock.pml"
 byte blk[NB + 1];         /* block words (index 0 unused: offset 0 = none) */
 byte slotA = 1, slotB = 2;
 byte head = 3;
@@ -61,10 +73,6 @@ byte version;
 byte jidx[JMAX];
 byte jold[JMAX];
 
-byte wl;                  /* writer Mutex: holder tid, 0 free (abstracted) */
-bool dead[NWM + 3];
-bool killed[NWM + 3];
-byte deaths;
 byte done;                /* writers and reader finished (or dead) */
 byte writers_died;        /* MapWord.WRITERS_DIED */
 
@@ -133,28 +141,31 @@ inline rollback() {
   mem[JOURNAL_LEN] = 0
 }
 
-/* SharedMap.lock(): Mutex.lock(), and recover() if the previous holder died */
+/* SharedMap.lock(): the writer lock, and recover() if the previous holder died */
 inline map_lock() {
-  atomic {
-    (wl == 0 || dead[wl]) ->
-    took_over = (wl != 0);
-    wl = tid
-  };
+  wl_lock(took_over);
   if
   :: took_over ->
      /* recover(): rollback, make SEQ even, WRITERS_DIED++, markConsistent() */
      rollback();
+#ifdef BUG_RECOVER_SEQ_BACK
+     if
+     :: (mem[SEQ] & 1) != 0 -> mem[SEQ] = mem[SEQ] - 1
+     :: else
+     fi;
+#else
      if
      :: (mem[SEQ] & 1) != 0 -> mem[SEQ] = mem[SEQ] + 1
      :: else
      fi;
+#endif
      writers_died++;
      took_over = false
   :: else
   fi
 }
 
-inline map_unlock() { wl = 0 }
+inline map_unlock() { wl_unlock() }
 
 /* MapWriter.alloc (free-list branch): journal the link, pop the head */
 inline alloc(e) {
@@ -168,14 +179,14 @@ inline alloc(e) {
 
 active [NWM] proctype Writer() {
   byte tid = _pid + 1;
-  byte seq, v, e1, e2, oldA, oldB, nxt, n, i, t;
+  int seq;
+  byte v, e1, e2, oldA, oldB, nxt, n, i, t;
   bool touched_head, touched_ver, took_over;
   ready;
   {
     map_lock();
     /* apply(changes) */
-    seq = mem[SEQ];
-    mem[SEQ] = seq + 1;                /* Atomics.store(SEQ, seq + 1): odd */
+    sw_begin_write(SEQ, seq);          /* seq = SEQ; Atomics.store(SEQ, seq + 1): odd */
     v = version + 1;                   /* nextVersion() */
     /* set(A, v): writeEntry (alloc + unjournaled writes into the new block), then the slot */
     alloc(e1);
@@ -193,8 +204,8 @@ active [NWM] proctype Writer() {
     set_ctl(C_HEAD, oldA, touched_head);
     set_data(oldB, head);
     set_ctl(C_HEAD, oldB, touched_head);
-    mem[JOURNAL_LEN] = 0;
-    mem[SEQ] = seq + 2;                /* Atomics.store(SEQ, seq + 2): even */
+    mem[JOURNAL_LEN] = 0;              /* journal.close(): the commit point */
+    sw_end_write(SEQ, seq + 2);        /* Atomics.store(SEQ, seq + 2): even */
     map_unlock();
     done++
   } unless {
@@ -202,43 +213,42 @@ active [NWM] proctype Writer() {
   }
 }
 
-/* getMany([A, B]): the optimistic seqlock read, then the read under the lock */
+/* the attempt of getMany([A, B]): every offset bounds-checked (garbage -> RETRY) */
+inline seq_attempt(kind, r) {
+  pa = slotA;
+  if
+  :: pa < 1 || pa > NB -> r = RETRY
+  :: else ->
+     va = blk[pa];
+     pb = slotB;
+     if
+     :: pb < 1 || pb > NB -> r = RETRY
+     :: else -> vb = blk[pb]; r = va
+     fi
+  fi
+}
+
+/* onRetry(): READ_RETRIES + 1 in the code; here the lost try's temporaries are dropped */
+inline seq_on_retry(kind) {
+  pa = 0; pb = 0; va = 0; vb = 0
+}
+
+/* getMany([A, B]): SeqWord.read of the attempt, then the read under the lock */
 active proctype Reader() {
   byte tid = NWM + 1;
-  int s1;
-  byte pa, pb, va, vb, i, n, t;
+  SW_READER;
+  byte pa, pb, va, vb, r, i, n, t;
   bool took_over;
   ready;
-  do
-  :: true ->
-     s1 = mem[SEQ];                    /* settled(): still odd after the spin -> a retry */
-     if
-     :: (s1 & 1) == 0 ->
-        pa = slotA;
-        if :: pa < 1 || pa > NB -> goto retry :: else fi;   /* bounds-checked: garbage -> RETRY */
-        va = blk[pa];
-        pb = slotB;
-        if :: pb < 1 || pb > NB -> goto retry :: else fi;
-        vb = blk[pb];
-        /* (fence: Atomics.exchange; a no-op under SC) */
-        if
-        :: mem[SEQ] == s1 -> assert(va == vb); goto finished
-        :: else
-        fi
-     :: else
-     fi;
-retry:
-     pa = 0; pb = 0; va = 0; vb = 0; s1 = 0;
-     if
-     :: true                             /* try again */
-     :: true -> break                    /* OPTIMISTIC_TRIES spent: read under the lock */
-     fi
-  od;
-  map_lock();
-  assert(slotA >= 1 && slotA <= NB && slotB >= 1 && slotB <= NB);
-  assert(blk[slotA] == blk[slotB]);
-  map_unlock();
-finished:
+  sw_read(SEQ, 0, TRIES, r);
+  if
+  :: r != RETRY -> assert(va == vb)    /* accepted: one commit */
+  :: else ->                           /* every try lost: read under the lock */
+     map_lock();
+     assert(slotA >= 1 && slotA <= NB && slotB >= 1 && slotB <= NB);
+     assert(blk[slotA] == blk[slotB]);
+     map_unlock()
+  fi;
   done++
 }
 
@@ -263,11 +273,5 @@ active proctype Checker() {
 }
 
 active proctype Killer() {
-  byte v;
-  if
-  :: deaths < DEATHS ->
-     atomic { select(v : 1 .. NWM); killed[v] = true; deaths++ };
-     dead[v] = true                    /* Domain.markDead, later */
-  :: true
-  fi
+  killer()
 }

@@ -1,23 +1,27 @@
 /*
- * state-buffer.pml: the StateBuffer slot protocol (a seqlock ring: one
- * published-version word PUB over S slots).
+ * state-buffer.pml: StateBuffer on the VersionRing of seqlock.pml (one
+ * published-version word PUB over a ring of S slots).
  *
  * Mirrors:
- *   src/state/state-buffer.ts  StateBuffer.update (writer, under the writer
- *                              Mutex; lockSlow recovers from a dead writer)
- *   src/state/codec.ts         makeReadLatest (readBody: the generated readLatest loop)
- *   src/state/view.ts          StateView.copyVersion (at / history), latestVersion,
- *                              maxLag = slots - 2
- *   src/state/layout.ts        StateWord.PUB / WAITERS, the protocol comment
- *   src/shared/version-wait.ts waitForVersion / notifyVersion
- *   (the writer Mutex is abstracted to an atomic robust test-and-set: free, or
- *    held by a thread the domain marks dead; mutex.pml checks the real one)
+ *   src/state/state-buffer.ts  StateBuffer.publish (writer, holding the writer
+ *                              lock; a dead writer's half-written slot is
+ *                              rewritten by the next publish)
+ *   src/state/view.ts          readLatest (VersionRing.readLoopSource; the copy: the
+ *                              slot's version, the unrolled payload copy, timestamp,
+ *                              source; version 0: nothing published), copyVersion
+ *                              (VersionRing.readVersion), latestVersion (VersionRing.read
+ *                              of the slot's version)
+ *   src/state/layout.ts        StateWord.PUB / WAITERS
+ *   version-wait.ts            waitForVersion (waitUntil) / the notify in VersionRing.publish
+ *   (the read protocol itself is seqlock.pml, checked alone by seqlock-ring.pml;
+ *    the writer lock is writer-lock.pml's abstraction, mutex.pml checks the real one)
  *
- * Processes: NW writers doing NU updates each (version v goes to slot
- * v mod S with payload d0 = v); LATEST: a reader doing readLatest twice;
- * HISTORY: a reader doing copyVersion(k) of a nondeterministic k; WAITER: a
- * thread in waitForVersion(NU); a Killer that may kill DEATHS writers at any
- * point (then marks them dead in the domain table, later).
+ * Processes: NW writers doing NU publishes each (version v goes to slot
+ * v mod S with payload d0 = v, the version word written first and the
+ * payload after, as publish writes them); LATEST: a reader doing readLatest
+ * twice; HISTORY: a reader doing copyVersion(k) of a nondeterministic k;
+ * WAITER: a thread in waitForVersion(NU); a Killer that may kill DEATHS
+ * writers at any point (marked dead in the domain table later).
  *
  * Checked: no torn copy is ever accepted (an accepted copy has d0 = its
  * version = the PUB it was read under, and copyVersion(k) returns version
@@ -25,22 +29,14 @@
  * never stalls anybody (invalid end states); no lost wake-up in
  * waitForVersion when sleeps are unsliced (SLICED 0).
  *
- * Broken variant: BUG_LAG_OFF_BY_ONE (readers accept a copy when PUB moved by
- * S - 1, one too many: the writer may be rewriting that very slot).
+ * Broken variant: BUG_LAG_OFF_BY_ONE (seqlock.pml: readers accept a copy when
+ * PUB moved by S - 1, one too many: the writer may be rewriting that very slot).
  */
 
 /* ---- layout and protocol constants (checked against the code by run.mjs) ---- */
 #define PUB        4   /* StateWord.PUB, src/state/layout.ts */
 #define S_WAITERS  5   /* StateWord.WAITERS */
-#define NSLOTS     4   /* smallest ring: StateBuffer.create, `let slots = 4` */
-#define LAG_MARGIN 2   /* view.ts: maxLag = this.slots - 2 */
-
-#define MASK (NSLOTS - 1)
-#ifdef BUG_LAG_OFF_BY_ONE
-#define MAXLAG (NSLOTS - LAG_MARGIN + 1)
-#else
-#define MAXLAG (NSLOTS - LAG_MARGIN)
-#endif
+#define NSLOTS     4   /* the smallest ring (StateBuffer.create) */
 
 #ifndef NW
 #define NW 2
@@ -64,56 +60,68 @@
 #define WAITER 1
 #endif
 #define NPROC (NW + 4)
+#define NTIDS (NW + 1)
+#define KILLABLE NW
 
 int mem[6];
 #include "futex.pml"
+#include "seqlock.pml"
+#include "writer-lock.pml"
 
 /* the ring: S slots x [version | payload d0] (the timestamp, source id and
    further payload words are copied the same way as d0, between the same checks) */
 byte ver[NSLOTS];
 byte d0[NSLOTS];
 
-byte wl;                 /* writer Mutex word: holder tid, 0 free (abstracted) */
-bool dead[NW + 1];       /* domain table: marked dead */
-bool killed[NW + 1];
-byte deaths;
 byte writers_died;       /* StateWord.WRITERS_DIED */
 
-/* StateBuffer.update's lock: CAS 0 -> tid, else Mutex.lock(), which takes over
-   from a dead holder (OwnerDiedError: WRITERS_DIED++, markConsistent). */
-inline wlock() {
-  atomic {
-    (wl == 0 || dead[wl]) ->
-    if
-    :: wl != 0 -> writers_died++
-    :: else
-    fi;
-    wl = tid
-  }
+/* copy steps (kind: which caller) */
+#define K_LATEST  0      /* readLatest: the version, then the payload */
+#define K_VERSION 1      /* latestVersion: the slot's version */
+#define K_HISTORY 2      /* copyVersion(k) */
+
+inline ring_copy(kind, p, r) {
+  b = p & VR_MASK;
+  if
+  :: kind == K_LATEST ->
+     r = ver[b];                        /* const v = f[b + VERSION] */
+     c0 = d0[b]                         /* the unrolled copy (then timestamp, source) */
+  :: else -> r = ver[b]
+  fi
+}
+
+inline ring_copy_version(kind, k, r) {
+  b = k & VR_MASK;                      /* version % slots */
+  if
+  :: ver[b] != k -> r = RETRY           /* the slot does not hold version k */
+  :: else -> c0 = d0[b]; r = k
+  fi
 }
 
 active [NW] proctype Writer() {
   byte tid = _pid + 1;
   byte pub, version, b, n;
+  bool took_over;
   {
     do
     :: n < NU ->
-       atomic {
-         wlock();
-         /* plain reads of words only the mutex holder writes: one step with the lock */
-         pub = mem[PUB];
-         version = ver[pub & MASK] + 1;   /* f[ring + (pub & mask) * stride] + 1 */
-         b = (pub + 1) & MASK
-       };
-       ver[b] = version;                /* plain stores into the slot */
-       d0[b] = version;
-       mem[PUB] = pub + 1;              /* Atomics.store(words, PUB, pub + 1) */
-       wl = 0;                          /* release */
-       if                               /* notifyVersion */
-       :: mem[S_WAITERS] != 0 -> fnotify(PUB, NOTIFY_ALL)
+       wl_lock(took_over);
+       if
+       :: took_over -> writers_died++; took_over = false   /* OwnerDiedError: count, markConsistent */
        :: else
        fi;
-       pub = 0; version = 0; b = 0;
+       /* plain reads of words only the lock holder writes, one step:
+          published(), the version in its slot (+ 1), nextSlot() */
+       atomic {
+         pub = mem[PUB];
+         version = ver[pub & VR_MASK] + 1;
+         vr_next_slot(PUB, b)
+       };
+       ver[b] = version;                /* plain stores into the slot: version first */
+       d0[b] = version;
+       vr_publish(PUB, S_WAITERS);      /* ring.publish(): store PUB + 1, notify if WAITERS */
+       wl_unlock();
+       d_step { pub = 0; version = 0; b = 0 };
        n++
     :: else -> break
     od
@@ -122,87 +130,43 @@ active [NW] proctype Writer() {
   }
 }
 
-/* The generated readLatest: copy slot PUB mod S, accept if PUB moved by <= maxLag. */
-inline read_latest(v) {
-  do
-  :: true ->
-     p1 = mem[PUB];                     /* Atomics.load */
-     b = p1 & MASK;
-     v = ver[b];
-     if
-     :: v == 0 -> break                 /* nothing published yet */
-     :: else
-     fi;
-     c0 = d0[b];                        /* plain copy */
-     /* (fence: Atomics.exchange on the reader's own word; a no-op under SC) */
-     p2 = mem[PUB];
-     if
-     :: p2 - p1 <= MAXLAG ->
-        assert(c0 == v && v == p1);     /* no torn copy accepted */
-        break
-     :: else                            /* retry */
-     fi
-  od;
-  p1 = 0; p2 = 0; b = 0; c0 = 0
-}
-
 #if LATEST
 active proctype LatestReader() {
-  byte p1, p2, b, c0, v, last;
-  read_latest(v);
-  last = v;
-  read_latest(v);
+  VR_READER;
+  byte b, c0, v, last;
+  vr_read(PUB, K_LATEST, VR_INF, v);
+  assert(c0 == v && v == vr_p);         /* no torn copy accepted (v = 0: nothing published) */
+  d_step { last = v; c0 = 0; b = 0; vr_p = 0; vr_tries = 0 };
+  vr_read(PUB, K_LATEST, VR_INF, v);
+  assert(c0 == v && v == vr_p);
   assert(v >= last)                     /* versions never go back */
 }
 #endif
 
-/* StateView.latestVersion(): version of slot PUB mod S, validated by PUB */
-inline latest_version(v) {
-  do
-  :: true ->
-     p1 = mem[PUB];
-     v = ver[p1 & MASK];
-     p2 = mem[PUB];
-     if
-     :: p2 - p1 <= MAXLAG -> break
-     :: else
-     fi
-  od;
-  p1 = 0; p2 = 0
-}
-
 #if HISTORY
 active proctype HistoryReader() {
-  byte p1, p2, b, c0, check, k;
-  /* StateView.copyVersion(k), k nondeterministic */
-  select(k : 1 .. NW * NU);
-  b = k & MASK;                         /* version % slots */
-  p1 = mem[PUB];
+  VR_READER;
+  byte b, c0, k, r;
+  select(k : 1 .. NW * NU);             /* copyVersion(k) */
+  vr_read_version(PUB, K_HISTORY, k, r);
   if
-  :: p1 < k || p1 - k > MAXLAG -> goto done   /* ((p1 - low) >>> 0) > maxLag: not in the ring */
-  :: else
-  fi;
-  if
-  :: ver[b] != k -> goto done
-  :: else
-  fi;
-  c0 = d0[b];
-  check = ver[b];
-  p2 = mem[PUB];
-  if
-  :: p2 - k > MAXLAG || check != k -> skip
-  :: else -> assert(c0 == k)            /* the copy is version k, whole */
-  fi;
-done:
-  skip
+  :: r != RETRY -> assert(r == k && c0 == k)   /* the copy is version k, whole */
+  :: else                                       /* undefined: not in the ring */
+  fi
 }
 #endif
 
 #if WAITER
+/* latestVersion(): VersionRing.read of the slot's version, no retry budget */
+inline latest_version(v) {
+  vr_read(PUB, K_VERSION, VR_INF, v);
+  d_step { vr_p = 0; vr_tries = 0; b = 0 }
+}
+
 active proctype Waiter() {
-  byte p1, p2, v, pub;
-  byte wres;
-  /* waitForVersion(NU): every surviving writer gets there */
+  VR_READER;
+  byte b, c0, v, seen, wres;
+  /* waitForVersion(NU) = waitUntil(PUB, WAITERS, () => latestVersion() >= NU): every surviving writer gets there */
   do
   :: true ->
      latest_version(v);
@@ -211,26 +175,20 @@ active proctype Waiter() {
      :: else
      fi;
      mem[S_WAITERS] = mem[S_WAITERS] + 1;   /* Atomics.add(WAITERS, 1) */
-     pub = mem[PUB];
+     seen = mem[PUB];
      latest_version(v);
      if
      :: v >= NU -> mem[S_WAITERS] = mem[S_WAITERS] - 1; break
      :: else
      fi;
-     fwait(PUB, pub, SLICED, wres);          /* sleepWhile(words, PUB, pub, deadline) */
+     fwait(PUB, seen, SLICED, wres);         /* sleepWhile(words, PUB, seen, deadline) */
      mem[S_WAITERS] = mem[S_WAITERS] - 1;   /* finally: Atomics.sub(WAITERS, 1) */
-     pub = 0; wres = 0
+     d_step { seen = 0; wres = 0 }
   od;
   assert(mem[PUB] >= NU)
 }
 #endif
 
 active proctype Killer() {
-  byte v;
-  if
-  :: deaths < DEATHS ->
-     atomic { select(v : 1 .. NW); killed[v] = true; deaths++ };
-     dead[v] = true                          /* Domain.markDead, later */
-  :: true
-  fi
+  killer()
 }
