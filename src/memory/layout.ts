@@ -75,8 +75,3 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
 
 /** Version of the handle object format itself (the `threadstate` field). */
 export const HANDLE_FORMAT = 1
-
-/** Rounds `n` up to a multiple of {@link REGION_ALIGN}. */
-export function alignUp(n: number): number {
-  return Math.ceil(n / REGION_ALIGN) * REGION_ALIGN
-}

@@ -1,11 +1,15 @@
 /**
- * Compiles a schema, once, into its flat layout and straight-line functions:
+ * Compiles a schema, once per thread (see {@link codecOf}), into its flat
+ * layout and straight-line functions:
  *
  * - `validateInto(value, out)`: checks a state and writes it, converted to
  *   the fields' units, as flat Float64 words into a thread-local scratch
  *   array; throws `SchemaError` naming the field. Nothing shared is touched.
  * - `decode(words, offset)`: the plain object of a flat state.
- * - `copy(src, srcOffset, dst, dstOffset)`: the flat copy readers use.
+ * - `copy(src, srcOffset, dst, dstOffset)`: the flat copy writers and
+ *   `at()` use.
+ * - `copySource(from)`: the same copy as source text, for the read loop a
+ *   StateBuffer generates around it (`VersionRing.readLoopSource`).
  *
  * Why generated code: the hot paths run at 1 kHz in control loops and their
  * budget is tens of nanoseconds. A generated, unrolled copy of 25 doubles
@@ -46,35 +50,11 @@ export interface Codec {
   readonly decode: (words: Float64Array, offset: number) => unknown
   readonly copy: (src: Float64Array, srcOffset: number, dst: Float64Array, dstOffset: number) => void
   /**
-   * Builds the latest-state read loop of one thread's view, with the copy
-   * written out inside it (see `view.ts`). The returned function copies the
-   * payload into `target` at `offset` and returns the version (0: nothing
-   * published, -1: gave up after `maxRetries`), leaving the timestamp, source
-   * id and retry count in `meta[0..2]`.
+   * Statements copying one flat state from `f` at Float64 index `b + from`
+   * into `t` at `o`, written out word by word (the copy step of a generated
+   * read loop: `VersionRing.readLoopSource` names `f`, `b`, `t` and `o`).
    */
-  readonly makeReadLatest: (ctx: ReadContext) => (target: Float64Array, offset: number) => number
-}
-
-/** What {@link Codec.makeReadLatest} closes over. */
-export interface ReadContext {
-  readonly words: Int32Array
-  readonly f64: Float64Array
-  /** Int32 index of the published-version word. */
-  readonly pubIndex: number
-  /** Float64 index of slot 0, words per slot, S - 1, S - 2. */
-  readonly ring: number
-  readonly stride: number
-  readonly mask: number
-  readonly maxLag: number
-  /** Float64 offsets of version, timestamp, source and payload in a slot. */
-  readonly slotMeta: { readonly VERSION: number; readonly TIMESTAMP: number; readonly SOURCE: number; readonly WORDS: number }
-  /** Skip the fence (x86-64). */
-  readonly strong: boolean
-  readonly fenceWords: Int32Array
-  readonly fenceIndex: number
-  readonly maxRetries: number
-  /** Out: [timestamp, source id, retries]. */
-  readonly meta: Float64Array
+  readonly copySource: (from: number) => string
 }
 
 const UNROLL_LIMIT = 512
@@ -220,11 +200,33 @@ function badKeys(value: unknown, expected: readonly string[], path: string): nev
   throw new SchemaError(at, `Expected field \`${at}\` to be present, got it missing`)
 }
 
-/** Compiles `s` into its layout and generated functions. */
-export function compile(s: Schema): Codec {
+const bySchema = new WeakMap<Schema, Codec>()
+const byFingerprint = new Map<string, Codec>()
+
+/**
+ * The codec of `s`: compiled the first time this thread meets a schema of
+ * its fingerprint, then found by the schema object (no work at all) or by
+ * its fingerprint (a handle's schema, cloned into another thread: one
+ * canonical JSON text, no compilation).
+ * @throws SchemaError / TypeError for a shape that is not a schema's
+ */
+export function codecOf(s: Schema): Codec {
+  const known = bySchema.get(s)
+  if (known !== undefined) return known
+  const fingerprint = fingerprintOf(s)
+  let codec = byFingerprint.get(fingerprint)
+  if (codec === undefined) {
+    codec = compile(s, fingerprint)
+    byFingerprint.set(fingerprint, codec)
+  }
+  bySchema.set(s, codec)
+  return codec
+}
+
+/** Compiles `s` (of fingerprint `fingerprint`) into its layout and generated functions. */
+function compile(s: Schema, fingerprint: string): Codec {
   const fields: FlatField[] = []
   const size = flatten(s.shape, '', fields, 0)
-  const fingerprint = fingerprintOf(s)
   const consts: unknown[] = []
   const constant = (value: unknown): string => {
     consts.push(value)
@@ -317,66 +319,17 @@ export function compile(s: Schema): Codec {
   }
 
   // copy --------------------------------------------------------------------
-  const copyBody =
+  // `${dst}[${dstAt} + i] = ${src}[${srcAt} + from + i]`, with `from + i`
+  // folded into one number per word.
+  const copyLines = (dst: string, dstAt: string, src: string, srcAt: string, from: number): string =>
     size <= UNROLL_LIMIT
-      ? Array.from({ length: size }, (_, i) => `d[q + ${i}] = s[p + ${i}];`).join('\n')
-      : `for (let i = 0; i < ${size}; i++) d[q + i] = s[p + i];`
-
-  // makeReadLatest ----------------------------------------------------------
-  // The read protocol of layout.ts with the copy written out inside the loop:
-  // one call per read instead of two, and every constant in a local.
-  const readBody = (m: ReadContext['slotMeta']): string => {
-    const copyOut =
-      size <= UNROLL_LIMIT
-        ? Array.from({ length: size }, (_, i) => `t[o + ${i}] = f[b + ${m.WORDS + i}];`).join('\n')
-        : `for (let i = 0; i < ${size}; i++) t[o + i] = f[b + ${m.WORDS} + i];`
-    return `return function readLatest(t, o) {
-      for (let tries = 0; ; tries++) {
-        const p1 = Atomics.load(words, pub);
-        const b = ring + (p1 & mask) * stride;
-        const v = f[b + ${m.VERSION}];
-        if (v === 0) return 0;
-        ${copyOut}
-        const ts = f[b + ${m.TIMESTAMP}];
-        const src = f[b + ${m.SOURCE}];
-        if (!strong) Atomics.exchange(fw, fi, 0);
-        if (((Atomics.load(words, pub) - p1) >>> 0) <= maxLag) {
-          meta[0] = ts; meta[1] = src; meta[2] = tries;
-          return v;
-        }
-        if (tries >= maxRetries) return -1;
-      }
-    }`
+      ? Array.from({ length: size }, (_, i) => `${dst}[${dstAt} + ${i}] = ${src}[${srcAt} + ${from + i}];`).join('\n')
+      : `for (let i = 0; i < ${size}; i++) ${dst}[${dstAt} + i] = ${src}[${srcAt} + ${from} + i];`
+  const copyBody = copyLines('d', 'q', 's', 'p', 0)
+  const copySource = (from: number): string => {
+    if (!Number.isSafeInteger(from) || from < 0) throw new TypeError(`Expected a Float64 index >= 0, got ${describe(from)}`)
+    return copyLines('t', 'o', 'f', 'b', from)
   }
-  const makeReadLatest = (ctx: ReadContext): ((target: Float64Array, offset: number) => number) =>
-    new Function(
-      'words',
-      'f',
-      'pub',
-      'ring',
-      'mask',
-      'stride',
-      'maxLag',
-      'strong',
-      'fw',
-      'fi',
-      'maxRetries',
-      'meta',
-      `"use strict"; ${readBody(ctx.slotMeta)}`,
-    )(
-      ctx.words,
-      ctx.f64,
-      ctx.pubIndex,
-      ctx.ring,
-      ctx.mask,
-      ctx.stride,
-      ctx.maxLag,
-      ctx.strong,
-      ctx.fenceWords,
-      ctx.fenceIndex,
-      ctx.maxRetries,
-      ctx.meta,
-    ) as (target: Float64Array, offset: number) => number
 
   const factory = new Function(
     'K',
@@ -392,5 +345,5 @@ export function compile(s: Schema): Codec {
      }`,
   ) as (...args: unknown[]) => Pick<Codec, 'validateInto' | 'decode' | 'copy'>
   const generated = factory(consts, refuse, convertScalar, convertVector, badKeys)
-  return { size, fields, fingerprint, hash: fnv1a(fingerprint), makeReadLatest, ...generated }
+  return { size, fields, fingerprint, hash: fnv1a(fingerprint), copySource, ...generated }
 }

@@ -5,15 +5,14 @@
  *
  * @module
  */
-import { HandleError, OptionError, OwnerDiedError, describe } from '../errors.js'
+import { HandleError, OptionError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
-import { allocateRegion, checkHandle, makeHandle, writeHeader, type Handle } from '../memory/handle.js'
+import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
-import { Mutex } from '../sync/mutex.js'
-import { MutexWord } from '../sync/robust-lock.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
-import { notifyVersion, waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
-import { compile, type Codec, type FlatField } from './codec.js'
+import { WriterLock } from '../sync/writer-lock.js'
+import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
+import { codecOf, fingerprintOf, type Codec, type FlatField } from './codec.js'
 import { SlotMeta, StateArea, StateF64, StateWord, stateBytes } from './layout.js'
 import { StateReader, type ReaderOptions, type StateEntry } from './reader.js'
 import { schema as makeSchema, type Infer, type Input, type Schema } from './schema.js'
@@ -97,29 +96,18 @@ export interface StateBufferStats {
 // object is a lookup on every use).
 const PUB = StateWord.PUB
 const WAITERS = StateWord.WAITERS
-const LOCK = (StateArea.MUTEX >> 2) + MutexWord.STATE
 const VERSION = SlotMeta.VERSION
 const TIMESTAMP = SlotMeta.TIMESTAMP
 const SOURCE = SlotMeta.SOURCE
 const PAYLOAD = SlotMeta.WORDS
 const UPDATES = StateF64.UPDATES
 
-const codecs = new Map<string, Codec>()
-function codecOf(s: Schema): Codec {
-  const fresh = compile(s)
-  const cached = codecs.get(fresh.fingerprint)
-  if (cached) return cached
-  codecs.set(fresh.fingerprint, fresh)
-  return fresh
-}
-
-
 /**
  * A typed, versioned state shared between threads: the estimator publishes,
  * controllers read at 1 kHz. Readers take no lock and never block the
  * writer; no read ever returns a torn state; a writer terminated mid-publish
  * never stalls readers (they keep the last complete version). Several writers
- * are serialized by a Mutex.
+ * are serialized by a writer lock (a Mutex in the buffer's memory).
  *
  * @example
  * ```ts
@@ -138,8 +126,7 @@ export class StateBuffer<S extends Schema = Schema> {
   readonly schema: S
   private readonly view: StateView
   private readonly codec: Codec
-  private readonly mutex: Mutex
-  private readonly tid: number
+  private readonly writer: WriterLock
   private readonly versionWords: VersionWords
   private readonly copy: Codec['copy']
   private readonly scratch: Float64Array
@@ -152,11 +139,12 @@ export class StateBuffer<S extends Schema = Schema> {
     this.codec = codec
     const domain = domainOf(handle.domain)
     this.view = new StateView(handle.buffer, handle.byteOffset, handle.byteLength, codec, domain)
-    this.mutex = Mutex.attach(
-      makeHandle('Mutex', { buffer: handle.buffer, byteOffset: handle.byteOffset + StateArea.MUTEX, byteLength: Mutex.BYTE_LENGTH }, handle.domain),
-    )
+    // A writer that died mid-publish left a slot that was never published and
+    // is rewritten in full by the next publish: nothing to repair but the count.
+    this.writer = new WriterLock(handle.buffer, handle.byteOffset + StateArea.MUTEX, handle.domain, () => {
+      Atomics.add(this.view.words, StateWord.WRITERS_DIED, 1)
+    })
     this.scratch = new Float64Array(codec.size)
-    this.tid = domain.tid
     this.copy = codec.copy
     const view = this.view
     this.versionWords = { words: view.words, pub: PUB, waiters: WAITERS, latestVersion: () => view.latestVersion() }
@@ -177,7 +165,7 @@ export class StateBuffer<S extends Schema = Schema> {
     Atomics.store(words, StateWord.SLOTS, slots)
     Atomics.store(words, StateWord.SIZE, codec.size)
     Atomics.store(words, StateWord.HASH, codec.hash)
-    writeHeader('Mutex', region.buffer, StateArea.MUTEX, Mutex.BYTE_LENGTH)
+    WriterLock.place(region.buffer, StateArea.MUTEX)
     const handle = { ...makeHandle('StateBuffer', region, domainOf().buffer), schema: structuredClone(schema) }
     return new StateBuffer(handle, codec)
   }
@@ -210,7 +198,7 @@ export class StateBuffer<S extends Schema = Schema> {
       throw new HandleError('Expected a StateBuffer handle whose schema matches its memory, got a different schema')
     }
     if (schema !== undefined) {
-      const expected = codecOf(schema).fingerprint
+      const expected = fingerprintOf(schema)
       if (expected !== codec.fingerprint) {
         throw new HandleError(
           `Expected a StateBuffer of the given schema, got one of another schema (expected ${expected.slice(0, 120)}, got ${codec.fingerprint.slice(0, 120)})`,
@@ -242,43 +230,25 @@ export class StateBuffer<S extends Schema = Schema> {
     if (!Number.isFinite(timestamp)) throw new OptionError(`Expected \`timestamp\` to be a finite number, got ${describe(timestamp)}`)
     const source = options?.source
     const view = this.view
-    const words = view.words
-    // The writer lock: the mutex's uncontended CAS inline (its stats are not
-    // exposed for this internal mutex); contention and dead writers go
-    // through Mutex itself.
-    if (Atomics.compareExchange(words, LOCK, 0, this.tid) !== 0) this.lockSlow()
+    const ring = view.ring
+    this.writer.lock()
     let version: number
     try {
       const sourceId = source === undefined ? 0 : view.sources.intern(source, 'StateBuffer')
       const f = view.f64
-      // A plain read: only writers store PUB, and they all hold this mutex.
-      const pub = words[PUB]!
-      version = f[view.ring + (pub & view.mask) * view.stride]! + 1
-      const base = view.ring + ((pub + 1) & view.mask) * view.stride
+      version = f[view.slotOf(ring.published()) + VERSION]! + 1
+      const base = view.slotOf(ring.nextSlot())
       f[base + VERSION] = version
       f[base + TIMESTAMP] = timestamp
       f[base + SOURCE] = sourceId
       this.copy(this.scratch, 0, f, base + PAYLOAD)
-      Atomics.store(words, PUB, (pub + 1) | 0)
       f[UPDATES]!++
       view.sources.count(sourceId)
+      ring.publish()
     } finally {
-      if (Atomics.compareExchange(words, LOCK, this.tid, 0) !== this.tid) this.mutex.unlock()
+      this.writer.unlock()
     }
-    notifyVersion(words, PUB, WAITERS)
     return version
-  }
-
-  private lockSlow(): void {
-    try {
-      this.mutex.lockWriter()
-    } catch (error) {
-      // The previous writer died mid-publish: its half-written slot was never
-      // published and is rewritten by this publish in full. Nothing else to repair.
-      if (!(error instanceof OwnerDiedError)) throw error
-      Atomics.add(this.view.words, StateWord.WRITERS_DIED, 1)
-      this.mutex.markConsistent()
-    }
   }
 
   /** The latest state with its metadata; undefined before the first publish. */
@@ -311,8 +281,9 @@ export class StateBuffer<S extends Schema = Schema> {
     if (!Number.isInteger(version) || version < 1) return undefined
     const view = this.view
     const scratch = new Float64Array(this.codec.size)
-    if (!view.copyVersion(version, scratch, 0)) return undefined
-    return { value: this.codec.decode(scratch, 0) as Infer<S>, version, timestamp: view.timestamp, source: view.sourceName(view.source) }
+    const stamp = view.copyVersion(version, scratch, 0)
+    if (stamp === undefined) return undefined
+    return { value: this.codec.decode(scratch, 0) as Infer<S>, version, timestamp: stamp.timestamp, source: view.sourceName(stamp.source) }
   }
 
   /** The last `n` states, newest first; each a consistent copy. */

@@ -1,17 +1,24 @@
 /**
  * One thread's view of a StateBuffer's memory: typed views, the compiled
- * schema, this thread's read-counter slot, and the validated copy that every
- * read path (readInto, read, latest, history, at) is built on. The protocol is
- * described in `layout.ts`.
+ * schema, this thread's read-counter slot, and the validated copies every
+ * read path (readInto, read, latest, history, at) is built on. They all read
+ * through the one protocol of `sync/seqlock.ts` (VersionRing); the layout is
+ * in `layout.ts`.
  *
  * @module
  */
-import { strongMemoryOrdering } from '#platform'
 import { ThreadstateError } from '../errors.js'
 import type { Domain } from '../memory/thread.js'
+import { ReadFence, RETRY, VersionRing } from '../sync/seqlock.js'
 import type { Codec } from './codec.js'
 import { SourceTable } from '../shared/sources.js'
 import { MAX_RETRIES, Overflow, ReaderCounter, SlotMeta, StateArea, StateF64, StateWord } from './layout.js'
+
+/** Timestamp and source id of a copied slot. */
+export interface SlotStamp {
+  readonly timestamp: number
+  readonly source: number
+}
 
 /** @internal */
 export class StateView {
@@ -21,27 +28,25 @@ export class StateView {
   private readonly big: BigInt64Array
   readonly codec: Codec
   readonly domain: Domain
-  /** Ring length S (power of two) and S - 1. */
+  /** Ring length S (a power of two). */
   readonly slots: number
-  readonly mask: number
-  /** Largest PUB advance during a copy that still proves the copy whole: S - 2. */
-  readonly maxLag: number
   /** Float64 words per slot, and the Float64 index of slot 0. */
   readonly stride: number
-  readonly ring: number
+  readonly ringStart: number
+  /** PUB and the ring of slots: the read protocol, and the writer's publication. */
+  readonly ring: VersionRing
+  /** This thread's barrier: on a private word until it claims a counter slot, then on the slot's FENCE word. */
+  private readonly fence = new ReadFence()
   /** Float64 index of this thread's counter slot, -1 when it has none. */
   private counters = -2
-  /** Word this thread does its fence read-modify-write on. */
-  private fenceWords: Int32Array
-  private fenceIndex = 0
   /** Interned source names. */
   readonly sources: SourceTable
 
   /** Out-parameters of the generated read loop: [timestamp, source id, retries]. */
   readonly meta = new Float64Array(3)
-  /** The generated read loop (layout.ts protocol, copy written out). */
+  /** The generated read loop (VersionRing's loop around the codec's written-out copy). */
   readLatest: (target: Float64Array, offset: number) => number
-  /** Timestamp, source id and retries of the last successful copy. */
+  /** Timestamp, source id and retries of the last {@link copyLatest}. */
   timestamp = 0
   source = 0
   tries = 0
@@ -55,12 +60,15 @@ export class StateView {
     this.domain = domain
     this.sources = new SourceTable(buffer, byteOffset, StateArea.SOURCES, StateWord.SOURCES_USED)
     this.slots = Atomics.load(this.words, StateWord.SLOTS)
-    this.mask = this.slots - 1
-    this.maxLag = this.slots - 2
     this.stride = SlotMeta.WORDS + codec.size
-    this.ring = StateArea.RING / 8
-    this.fenceWords = new Int32Array(new SharedArrayBuffer(4))
+    this.ringStart = StateArea.RING / 8
+    this.ring = new VersionRing(this.words, StateWord.PUB, StateWord.WAITERS, this.slots, this.fence)
     this.readLatest = this.buildReadLatest()
+  }
+
+  /** Float64 index of the slot of version (or PUB value) `v`. */
+  slotOf(v: number): number {
+    return this.ringStart + (v & this.ring.mask) * this.stride
   }
 
   /** Claims (once) this thread's counter slot; -1 if all are taken by live threads. */
@@ -81,8 +89,10 @@ export class StateView {
       if ((owner === 0 || this.domain.isDead(owner)) && Atomics.compareExchange(words, w, owner, tid) === owner) found = k
     }
     if (found >= 0) {
-      this.fenceWords = words
-      this.fenceIndex = first + found * stride + ReaderCounter.FENCE
+      // The fence's read-modify-write goes to a word of this thread's own
+      // cache line from now on; the generated loop inlines the fence word, so
+      // it is built again.
+      this.fence.moveTo(words, first + found * stride + ReaderCounter.FENCE)
       this.readLatest = this.buildReadLatest()
     }
     this.counters = found < 0 ? -1 : (StateArea.READERS + found * ReaderCounter.BYTES) / 8
@@ -105,62 +115,49 @@ export class StateView {
     return version
   }
 
-  /** Builds the generated read loop over this thread's fence word. */
+  /**
+   * Builds the read loop of {@link readLatest}: VersionRing's loop, whose
+   * copy step reads the slot's version, its payload (the codec's written-out
+   * copy), timestamp and source; a whole copy leaves [timestamp, source id,
+   * retries] in {@link meta} and returns the version (0: nothing published).
+   */
   private buildReadLatest(): (target: Float64Array, offset: number) => number {
-    return this.codec.makeReadLatest({
-      words: this.words,
-      f64: this.f64,
-      pubIndex: StateWord.PUB,
-      ring: this.ring,
-      stride: this.stride,
-      mask: this.mask,
-      maxLag: this.maxLag,
-      slotMeta: SlotMeta,
-      strong: strongMemoryOrdering,
-      fenceWords: this.fenceWords,
-      fenceIndex: this.fenceIndex,
-      maxRetries: MAX_RETRIES,
-      meta: this.meta,
-    })
+    const copy = [
+      `const v = f[b + ${SlotMeta.VERSION}];`,
+      this.codec.copySource(SlotMeta.WORDS),
+      `const ts = f[b + ${SlotMeta.TIMESTAMP}];`,
+      `const src = f[b + ${SlotMeta.SOURCE}];`,
+    ].join('\n')
+    const accept = 'meta[0] = ts; meta[1] = src; meta[2] = tries;'
+    const [names, values] = this.ring.readContext(this.f64, this.ringStart, this.stride, MAX_RETRIES, { meta: this.meta })
+    const factory = new Function(...names, `"use strict"; ${VersionRing.readLoopSource(copy, accept, 'v')}`) as (
+      ...args: unknown[]
+    ) => (target: Float64Array, offset: number) => number
+    return factory(...values)
   }
 
   /**
-   * Copies version `version` (payload into `target`), if it is still in the
-   * ring. Returns false if it is not (too old, or not yet written).
+   * Copies version `version` (payload into `target` at `offset`) if it is
+   * still in the ring: its timestamp and source id, or undefined if it is not
+   * (too old, not yet published, or overwritten during the copy).
    */
-  copyVersion(version: number, target: Float64Array, offset: number): boolean {
+  copyVersion(version: number, target: Float64Array, offset: number): SlotStamp | undefined {
     const f = this.f64
-    const low = version % 4294967296 | 0
-    const base = this.ring + (version % this.slots) * this.stride
-    const p1 = Atomics.load(this.words, StateWord.PUB)
-    if (((p1 - low) >>> 0) > this.maxLag) return false
-    if (f[base] !== version) return false
-    this.codec.copy(f, base + SlotMeta.WORDS, target, offset)
-    const timestamp = f[base + SlotMeta.TIMESTAMP]!
-    const source = f[base + SlotMeta.SOURCE]!
-    const check = f[base]
-    if (!strongMemoryOrdering) Atomics.exchange(this.fenceWords, this.fenceIndex, 0)
-    if (((Atomics.load(this.words, StateWord.PUB) - low) >>> 0) > this.maxLag || check !== version) return false
-    this.timestamp = timestamp
-    this.source = source
-    return true
+    const base = this.slotOf(version)
+    return this.ring.readVersion(version, () => {
+      if (f[base + SlotMeta.VERSION] !== version) return RETRY
+      this.codec.copy(f, base + SlotMeta.WORDS, target, offset)
+      return { timestamp: f[base + SlotMeta.TIMESTAMP]!, source: f[base + SlotMeta.SOURCE]! }
+    })
   }
 
   /** Full version of the latest published state (0: none). */
   latestVersion(): number {
-    const f = this.f64
-    for (;;) {
-      const p1 = Atomics.load(this.words, StateWord.PUB)
-      const version = f[this.ring + (p1 & this.mask) * this.stride]!
-      if (!strongMemoryOrdering) Atomics.exchange(this.fenceWords, this.fenceIndex, 0)
-      if (((Atomics.load(this.words, StateWord.PUB) - p1) >>> 0) <= this.maxLag) return version
-    }
+    return this.ring.read(this.slotVersion, Infinity) as number
   }
 
-  /** The word this thread's fence read-modify-write goes to (after `counterSlot()`). */
-  fence(): { words: Int32Array; index: number } {
-    return { words: this.fenceWords, index: this.fenceIndex }
-  }
+  /** Copy step of {@link latestVersion}: the version in the slot of PUB value `p`. */
+  private readonly slotVersion = (p: number): number => this.f64[this.slotOf(p) + SlotMeta.VERSION]!
 
   /** Adds one read to this thread's counters. */
   count(fresh: boolean, stale: boolean, tries: number): void {

@@ -212,20 +212,24 @@ export class VersionRing {
   /**
    * The source of a generated read loop (for a `new Function` whose copy is
    * written out field by field: one call per read, every constant a local).
-   * The function takes `(t, o)`, copies the slot through `copy` (statements
-   * that see `b`, the Float64 index of the slot, and write into `t` at `o`),
-   * runs `accept` (statements) once the copy is whole, and returns `result`;
-   * it returns -1 after `maxRetries` retries. Free variables it expects:
-   * `words`, `f`, `pub`, `ring`, `mask`, `stride`, `maxLag`, `strong`, `fw`,
-   * `fi`, `maxRetries`; the loop counter is `tries`. Same protocol as
-   * {@link read}; {@link readContext} supplies the values.
+   * The function takes `(t, o)` and, in a loop, loads PUB into `p1`, points
+   * `b` at the slot (its Float64 index), runs `copy` (statements that read
+   * the slot through `f` from `b` and write into `t` at `o`, or into locals
+   * of their own), orders the copy before the re-check (the fence of
+   * {@link read}), and once PUB moved by at most {@link maxLag} runs `accept`
+   * (statements; the retries are in `tries`) and returns `result`: only a
+   * whole copy reaches `accept` and `result`. After `maxRetries` retries in a
+   * row it returns -1 (`t` then holds a torn copy). Free variables it expects: `words`, `f`,
+   * `pub`, `ring`, `mask`, `stride`, `maxLag`, `strong`, `fw`, `fi`,
+   * `maxRetries`, supplied by {@link readContext}, plus any the caller's
+   * statements use (passed to `readContext` as `extra`). Same protocol as
+   * {@link read}.
    */
-  static readLoopSource(copy: string, empty: string, accept: string, result: string): string {
+  static readLoopSource(copy: string, accept: string, result: string): string {
     return `return function readLatest(t, o) {
       for (let tries = 0; ; tries++) {
         const p1 = Atomics.load(words, pub);
         const b = ring + (p1 & mask) * stride;
-        ${empty}
         ${copy}
         if (!strong) Atomics.exchange(fw, fi, 0);
         if (((Atomics.load(words, pub) - p1) >>> 0) <= maxLag) {
@@ -237,12 +241,27 @@ export class VersionRing {
     }`
   }
 
-  /** Names and values of the free variables of {@link readLoopSource}, for `new Function`. */
-  readContext(f: Float64Array, ring: number, stride: number, maxRetries: number): [names: string[], values: unknown[]] {
+  /**
+   * Names and values of the free variables of {@link readLoopSource}, for
+   * `new Function`: the fence word is the one the fence uses now (after a
+   * {@link ReadFence.moveTo}, build the loop again).
+   * @param f the object's Float64 view
+   * @param ring Float64 index of slot 0
+   * @param stride Float64 words per slot
+   * @param maxRetries retries in a row before the loop gives up
+   * @param extra further free variables of the caller's statements
+   */
+  readContext(
+    f: Float64Array,
+    ring: number,
+    stride: number,
+    maxRetries: number,
+    extra: Readonly<Record<string, unknown>> = {},
+  ): [names: string[], values: unknown[]] {
     const { words, index } = this.fence.word
     return [
-      ['words', 'f', 'pub', 'ring', 'mask', 'stride', 'maxLag', 'strong', 'fw', 'fi', 'maxRetries'],
-      [this.words, f, this.pubIndex, ring, this.mask, stride, this.maxLag, strongMemoryOrdering, words, index, maxRetries],
+      ['words', 'f', 'pub', 'ring', 'mask', 'stride', 'maxLag', 'strong', 'fw', 'fi', 'maxRetries', ...Object.keys(extra)],
+      [this.words, f, this.pubIndex, ring, this.mask, stride, this.maxLag, strongMemoryOrdering, words, index, maxRetries, ...Object.values(extra)],
     ]
   }
 
