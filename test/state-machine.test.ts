@@ -6,6 +6,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { HandleError, ListenerError, OptionError, StateMachine, TransitionError, TriggerFlags } from '../src/index.js'
+import { LAYOUTS } from '../src/memory/fields.js'
+import { ENTRY_BUSY, ENTRY_BYTES, EntryField, LOG_START, MachineF64, MachineWord } from '../src/machine/layout.js'
 import { STRESS, raise, signals, spawn, until, results } from './helpers.js'
 
 const FIXTURE = 'machine-worker.mjs'
@@ -98,6 +100,33 @@ describe('StateMachine, one thread', () => {
     const tampered = { ...fsm.handle, definition: { ...robot, anyTo: [] } }
     expect(() => StateMachine.attach(tampered as never)).toThrow(HandleError)
     expect(() => StateMachine.attach({ ...fsm.handle, definition: null } as never)).toThrow(HandleError)
+  })
+})
+
+describe('StateMachine log and layout', () => {
+  it('keeps the byte positions of layout version 1, checked by its plans', () => {
+    expect(MachineWord).toEqual({ STATE: 4, WAITERS: 5, REJECTED: 6, STATES: 7, LOG: 8, DEFINITION: 9 })
+    expect(MachineF64).toEqual({ CREATED_AT: 6 })
+    expect([LOG_START, ENTRY_BYTES]).toEqual([64, 128])
+    expect(EntryField).toEqual({ SEQ: 0, FROM: 1, TO: 2, THREAD_ID: 3, REASON_LENGTH: 6, AT: 2, REASON: 16 })
+    for (const kind of ['StateMachine', 'StateMachine log entry', 'TriggerFlags']) expect(LAYOUTS.has(kind), kind).toBe(true)
+  })
+
+  it('an entry whose writer has not finished, or that a later lap took, is left out of the history', () => {
+    const fsm = StateMachine.create({ ...robot, historySize: 4 })
+    fsm.transition('ready', { reason: 'r1' })
+    fsm.transition('walking', { reason: 'r2' })
+    fsm.transition('stopped', { reason: 'r3' })
+    const words = new Int32Array(fsm.handle.buffer, fsm.handle.byteOffset)
+    const seqWord = (seq: number) => (LOG_START + (seq % 4) * ENTRY_BYTES) / 4 + EntryField.SEQ
+    expect(fsm.history().map((t) => t.reason)).toEqual(['r1', 'r2', 'r3'])
+    Atomics.store(words, seqWord(2), ENTRY_BUSY) // its winner is writing it
+    expect(fsm.history().map((t) => t.reason)).toEqual(['r1', 'r3'])
+    Atomics.store(words, seqWord(2), 6) // transition 6 has it now
+    expect(fsm.history().map((t) => t.reason)).toEqual(['r1', 'r3'])
+    Atomics.store(words, seqWord(2), 2)
+    expect(fsm.history().map((t) => t.seq)).toEqual([1, 2, 3])
+    expect(fsm.history()[1]).toMatchObject({ from: 'ready', to: 'walking', reason: 'r2', seq: 2 })
   })
 })
 

@@ -2,54 +2,38 @@
  * StateMachine: a finite state machine shared by every thread, whose
  * transitions are atomic compare-and-set operations on one word.
  *
- * ```
- *  Int32 words
- *     0..3  header (MAGIC, TYPE_TAG=StateMachine, LAYOUT_VERSION, BYTE_LENGTH)
- *     4     STATE     (seq << 8) | state index; seq counts transitions mod 2^24
- *     5     WAITERS   threads sleeping on STATE
- *     6     REJECTED  transitions refused (not allowed, or another thread moved first)
- *     7     STATES    number of states
- *     8     LOG       entries of the transition log (a power of two)
- *     9     DEFINITION hash of the states and transitions (attach checks it)
- *  Float64 at byte 48: CREATED_AT (when the initial state began, shared clock)
- *  bytes 64..: the transition log, LOG entries of 128 bytes:
- *     Int32 [seq | from | to | threadId] · Float64 at · Int32 reasonLength · pad · reason (48 UTF-16 units)
- * ```
- *
  * A transition is one `Atomics.compareExchange` of STATE from the state the
  * caller saw to (seq + 1, target): of several threads racing from the same
  * state exactly one wins, and each winner owns a distinct seq, which is its
- * slot in the log. The winner then fills that slot under a per-slot sequence
- * word (-1 while it writes), so readers of the history never take a torn
- * entry; they skip an entry whose writer has not finished (or died).
+ * entry in the transition log (`log.ts`: written under the entry's own
+ * sequence word, so readers of the history never take a torn entry).
  *
  * Listeners run after the transition is committed, in the thread that made
  * it, outside any lock (seed 003's lesson: a callback run under the state
  * lock that calls back into the machine deadlocks).
  *
+ * Layout: `layout.ts`; the definition's checks and hash: `definition.ts`.
+ * Over ~400 lines: one class with its public types and errors; about half of
+ * it is the TSDoc of its API.
+ *
  * @module
  */
-import { strongMemoryOrdering } from '#platform'
 import { HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
-import { Header } from '../memory/layout.js'
 import { currentThreadId, domainOf } from '../memory/thread.js'
 import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
 import { sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
+import { checkDefinition, definitionHash, type CheckedDefinition } from './definition.js'
+import { MachineF64, MachineWord, REASON_UNITS, machineBytes } from './layout.js'
+import { TransitionLog } from './log.js'
 
-const STATE = Header.WORDS
-const WAITERS = Header.WORDS + 1
-const REJECTED = Header.WORDS + 2
-const STATES = Header.WORDS + 3
-const LOG = Header.WORDS + 4
-const DEFINITION = Header.WORDS + 5
-const CREATED_AT = 6 // Float64 index (byte 48)
-const LOG_START = 64
-const ENTRY_BYTES = 128
-const REASON_UNITS = 48
+// Module-level primitives for the transition path (a property of an
+// imported object is a lookup on every use).
+const STATE = MachineWord.STATE
+const WAITERS = MachineWord.WAITERS
+const REJECTED = MachineWord.REJECTED
 const SEQ_MASK = 0xffffff
-const MAX_STATES = 255
 
 /** Definition of a {@link StateMachine}. */
 export interface StateMachineDefinition<S extends string> {
@@ -141,51 +125,6 @@ export class ListenerError extends ThreadstateError {
   }
 }
 
-/** FNV-1a of the canonical JSON of a definition. */
-function definitionHash(d: StateMachineDefinition<string>): number {
-  const canonical = JSON.stringify([
-    d.states,
-    d.initial,
-    d.states.map((s) => [...(d.transitions[s] ?? [])].sort()),
-    [...(d.anyTo ?? [])].sort(),
-  ])
-  let h = 0x811c9dc5
-  for (let i = 0; i < canonical.length; i++) h = Math.imul(h ^ canonical.charCodeAt(i), 0x01000193)
-  return h | 0
-}
-
-/** Checks a definition; returns the allowed-target table (by index). */
-function compile(d: unknown): { states: readonly string[]; allowed: readonly (readonly boolean[])[]; initial: number } {
-  if (typeof d !== 'object' || d === null) throw new OptionError(`Expected a state machine definition, got ${describe(d)}`)
-  const { states, initial, transitions, anyTo = [] } = d as StateMachineDefinition<string>
-  if (!Array.isArray(states) || states.length === 0 || states.length > MAX_STATES || !states.every((s) => typeof s === 'string')) {
-    throw new OptionError(`Expected \`states\` to be 1 to ${MAX_STATES} state names, got ${describe(states)}`)
-  }
-  if (new Set(states).size !== states.length) throw new OptionError(`Expected unique state names, got ${describe(states)}`)
-  const index = new Map(states.map((s, i) => [s, i]))
-  const known = (s: unknown, where: string): number => {
-    const i = index.get(s as string)
-    if (i === undefined) throw new OptionError(`Expected a state of ${JSON.stringify(states)} in ${where}, got ${describe(s)}`)
-    return i
-  }
-  const start = known(initial, '`initial`')
-  if (typeof transitions !== 'object' || transitions === null) {
-    throw new OptionError(`Expected \`transitions\` to map states to arrays of states, got ${describe(transitions)}`)
-  }
-  const allowed = states.map(() => states.map(() => false))
-  for (const [from, tos] of Object.entries(transitions as Record<string, unknown>)) {
-    const f = known(from, '`transitions` keys')
-    if (!Array.isArray(tos)) throw new OptionError(`Expected \`transitions.${from}\` to be an array of states, got ${describe(tos)}`)
-    for (const to of tos) allowed[f]![known(to, `\`transitions.${from}\``)] = true
-  }
-  if (!Array.isArray(anyTo)) throw new OptionError(`Expected \`anyTo\` to be an array of states, got ${describe(anyTo)}`)
-  for (const to of anyTo) {
-    const t = known(to, '`anyTo`')
-    for (let f = 0; f < states.length; f++) if (f !== t) allowed[f]![t] = true
-  }
-  return { states, allowed, initial: start }
-}
-
 /**
  * A state machine shared by every thread (seeds 000 and 003: a supervisor
  * with trigger flags and an emergency stop reachable from any state).
@@ -211,25 +150,24 @@ export class StateMachine<S extends string = string> {
   readonly states: readonly S[]
   private readonly words: Int32Array
   private readonly f64: Float64Array
-  private readonly units: Uint16Array
+  private readonly log: TransitionLog
   private readonly allowed: readonly (readonly boolean[])[]
   private readonly index: ReadonlyMap<string, number>
   private readonly logSize: number
   private readonly listeners = new Set<(t: Transition<S>) => void>()
-  private readonly fence = new Int32Array(new SharedArrayBuffer(4))
   /** This thread's id (an instance never leaves the thread that made it). */
   private readonly tid: number
 
-  private constructor(handle: StateMachineHandle<S>, compiled: ReturnType<typeof compile>) {
+  private constructor(handle: StateMachineHandle<S>, spec: CheckedDefinition) {
     this.handle = handle
     this.tid = currentThreadId(handle)
-    this.states = compiled.states as readonly S[]
-    this.allowed = compiled.allowed
-    this.index = new Map(compiled.states.map((s, i) => [s, i]))
+    this.states = spec.states as readonly S[]
+    this.allowed = spec.allowed
+    this.index = new Map(spec.states.map((s, i) => [s, i]))
     this.words = new Int32Array(handle.buffer, handle.byteOffset, handle.byteLength >> 2)
     this.f64 = new Float64Array(handle.buffer, handle.byteOffset, handle.byteLength >> 3)
-    this.units = new Uint16Array(handle.buffer, handle.byteOffset, handle.byteLength >> 1)
-    this.logSize = this.words[LOG]!
+    this.logSize = this.words[MachineWord.LOG]!
+    this.log = new TransitionLog(handle.buffer, handle.byteOffset, handle.byteLength, this.logSize)
   }
 
   /**
@@ -237,13 +175,13 @@ export class StateMachine<S extends string = string> {
    * @throws OptionError for a definition that names unknown states, has duplicates, ...
    */
   static create<const S extends string>(options: StateMachineOptions<S>): StateMachine<S> {
-    const compiled = compile(options)
+    const spec = checkDefinition(options)
     const historySize = options.historySize ?? 64
     if (!Number.isInteger(historySize) || historySize < 1 || historySize > 1 << 16) {
       throw new OptionError(`Expected \`historySize\` to be an integer from 1 to 65536, got ${describe(historySize)}`)
     }
     const logSize = 2 ** Math.ceil(Math.log2(historySize))
-    const region = allocateRegion('StateMachine', LOG_START + logSize * ENTRY_BYTES)
+    const region = allocateRegion('StateMachine', machineBytes(logSize))
     const words = new Int32Array(region.buffer)
     const definition: StateMachineDefinition<S> = {
       states: [...options.states],
@@ -251,14 +189,14 @@ export class StateMachine<S extends string = string> {
       transitions: Object.fromEntries(Object.entries(options.transitions).map(([k, v]) => [k, [...(v as S[])]])) as unknown as StateMachineDefinition<S>['transitions'],
       anyTo: [...(options.anyTo ?? [])],
     }
-    words[STATES] = compiled.states.length
-    words[LOG] = logSize
-    words[DEFINITION] = definitionHash(definition)
-    new Float64Array(region.buffer)[CREATED_AT] = wallNow()
-    for (let k = 0; k < logSize; k++) words[(LOG_START + k * ENTRY_BYTES) >> 2] = -2 // never written
-    Atomics.store(words, STATE, compiled.initial)
+    words[MachineWord.STATES] = spec.states.length
+    words[MachineWord.LOG] = logSize
+    words[MachineWord.DEFINITION] = definitionHash(definition)
+    new Float64Array(region.buffer)[MachineF64.CREATED_AT] = wallNow()
+    TransitionLog.clear(words, logSize)
+    Atomics.store(words, STATE, spec.initial)
     const handle: StateMachineHandle<S> = { ...makeHandle('StateMachine', region, domainOf().buffer), definition }
-    return new StateMachine<S>(handle, compiled)
+    return new StateMachine<S>(handle, spec)
   }
 
   /**
@@ -267,24 +205,27 @@ export class StateMachine<S extends string = string> {
    */
   static attach<S extends string = string>(handle: StateMachineHandle<S>): StateMachine<S> {
     const definition = (handle as { definition?: unknown } | null)?.definition
-    let compiled: ReturnType<typeof compile>
+    let spec: CheckedDefinition
     try {
-      compiled = compile(definition)
+      spec = checkDefinition(definition)
     } catch (error) {
       throw new HandleError(`Expected a StateMachine handle with a valid definition, got one whose definition is invalid: ${(error as Error).message}`)
     }
     const logSize = (handle as { byteLength?: unknown }).byteLength
     const checked = checkHandle(handle, 'StateMachine', typeof logSize === 'number' ? logSize : -1) as StateMachineHandle<S>
     const words = new Int32Array(checked.buffer, checked.byteOffset, checked.byteLength >> 2)
-    const n = words[LOG]!
-    if (n < 1 || (n & (n - 1)) !== 0 || LOG_START + n * ENTRY_BYTES !== checked.byteLength) {
-      throw new HandleError(`Expected a StateMachine region of ${LOG_START + n * ENTRY_BYTES} bytes for a log of ${n}, got ${checked.byteLength}`)
+    const n = words[MachineWord.LOG]!
+    if (n < 1 || (n & (n - 1)) !== 0 || machineBytes(n) !== checked.byteLength) {
+      throw new HandleError(`Expected a StateMachine region of ${machineBytes(n)} bytes for a log of ${n}, got ${checked.byteLength}`)
     }
-    if (words[DEFINITION] !== definitionHash(definition as StateMachineDefinition<string>) || words[STATES] !== compiled.states.length) {
+    if (
+      words[MachineWord.DEFINITION] !== definitionHash(definition as StateMachineDefinition<string>) ||
+      words[MachineWord.STATES] !== spec.states.length
+    ) {
       throw new HandleError('Expected a StateMachine handle whose definition matches the one in shared memory, got a different definition')
     }
     domainOf(checked.domain)
-    return new StateMachine<S>(checked, compiled)
+    return new StateMachine<S>(checked, spec)
   }
 
   // ---- reading ------------------------------------------------------------------
@@ -333,7 +274,7 @@ export class StateMachine<S extends string = string> {
    * @throws ListenerError if listeners threw (the transition stands)
    */
   transition(to: S, options: TransitionOptions<S> = {}): boolean {
-    return this.attempt(to, options) !== undefined
+    return this.attempt(to, options)
   }
 
   /**
@@ -343,7 +284,7 @@ export class StateMachine<S extends string = string> {
   transitionOrThrow(to: S, options: TransitionOptions<S> = {}): void {
     const words = this.words
     const seen = Atomics.load(words, STATE)
-    if (this.attempt(to, options) !== undefined) return
+    if (this.attempt(to, options)) return
     const now = Atomics.load(words, STATE)
     const from = this.states[now & 0xff]!
     const allowed = this.allowedFrom(from)
@@ -357,7 +298,7 @@ export class StateMachine<S extends string = string> {
     )
   }
 
-  private attempt(to: S, options: TransitionOptions<S>): Transition<S> | undefined {
+  private attempt(to: S, options: TransitionOptions<S>): boolean {
     const t = this.indexOf(to, 'transition')
     const expected = options.from === undefined ? -1 : this.indexOf(options.from, 'from')
     const reason = options.reason ?? ''
@@ -371,7 +312,7 @@ export class StateMachine<S extends string = string> {
       f = word & 0xff
       if ((expected >= 0 && f !== expected) || !this.allowed[f]![t]) {
         Atomics.add(words, REJECTED, 1)
-        return undefined
+        return false
       }
       seq = ((word >>> 8) + 1) & SEQ_MASK
       if (Atomics.compareExchange(words, STATE, word, (seq << 8) | t) === word) break
@@ -379,42 +320,19 @@ export class StateMachine<S extends string = string> {
       // retry from the state it moved to (an estop must not be lost to a race).
       if (expected >= 0) {
         Atomics.add(words, REJECTED, 1)
-        return undefined
+        return false
       }
     }
-    const transition: Transition<S> = {
-      from: this.states[f]!,
-      to,
-      at: wallNow(),
-      threadId: this.tid,
-      reason: reason.length > REASON_UNITS ? reason.slice(0, REASON_UNITS - 1) + '…' : reason,
-      seq,
-    }
-    this.record(transition, f, t)
+    const at = wallNow()
+    const kept = reason.length > REASON_UNITS ? reason.slice(0, REASON_UNITS - 1) + '…' : reason
+    this.log.record(seq, f, t, this.tid, at, kept)
     if (Atomics.load(words, WAITERS) !== 0) Atomics.notify(words, STATE)
-    this.emit(transition)
-    return transition
-  }
-
-  /** Writes the transition into its log slot under the slot's sequence word. */
-  private record(tr: Transition<S>, from: number, to: number): void {
-    const base = LOG_START + (tr.seq & (this.logSize - 1)) * ENTRY_BYTES
-    const w = base >> 2
-    const words = this.words
-    Atomics.store(words, w, -1)
-    if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
-    words[w + 1] = from
-    words[w + 2] = to
-    words[w + 3] = tr.threadId
-    this.f64[(base + 16) >> 3] = tr.at
-    words[w + 6] = tr.reason.length
-    const u = (base + 32) >> 1
-    for (let i = 0; i < tr.reason.length; i++) this.units[u + i] = tr.reason.charCodeAt(i)
-    Atomics.store(words, w, tr.seq)
+    // The Transition object is made only for listeners (none: no allocation).
+    if (this.listeners.size !== 0) this.emit({ from: this.states[f]!, to, at, threadId: this.tid, reason: kept, seq })
+    return true
   }
 
   private emit(transition: Transition<S>): void {
-    if (this.listeners.size === 0) return
     const errors: unknown[] = []
     for (const listener of [...this.listeners]) {
       try {
@@ -463,22 +381,13 @@ export class StateMachine<S extends string = string> {
 
   /** The log entry of transition `seq`, if it is complete and not overwritten. */
   private entry(seq: number): Transition<S> | undefined {
-    const base = LOG_START + (seq & (this.logSize - 1)) * ENTRY_BYTES
-    const w = base >> 2
-    const words = this.words
-    const s1 = Atomics.load(words, w)
-    if (s1 !== seq) return undefined
-    const from = words[w + 1]!
-    const to = words[w + 2]!
-    const threadId = words[w + 3]!
-    const at = this.f64[(base + 16) >> 3]!
-    const length = Math.min(REASON_UNITS, Math.max(0, words[w + 6]!))
-    let reason = ''
-    const u = (base + 32) >> 1
-    for (let i = 0; i < length; i++) reason += String.fromCharCode(this.units[u + i]!)
-    if (!strongMemoryOrdering) Atomics.exchange(this.fence, 0, 0)
-    if (Atomics.load(words, w) !== s1 || !this.states[from] || !this.states[to]) return undefined
-    return { from: this.states[from], to: this.states[to], at, threadId, reason, seq }
+    const read = this.log.read(seq)
+    // Looked up only once whole (a torn copy is dropped, never decoded).
+    if (read === undefined) return undefined
+    const from = this.states[read.from]
+    const to = this.states[read.to]
+    if (from === undefined || to === undefined) return undefined
+    return { from, to, at: read.at, threadId: read.threadId, reason: read.reason, seq }
   }
 
   /** Blocks until the machine is in `state`, at most `timeoutMs`; false on timeout. */
@@ -523,7 +432,7 @@ export class StateMachine<S extends string = string> {
       for (let seq = first, k = 0; k < Math.min(behind, this.logSize); k++, seq = (seq + 1) & SEQ_MASK) {
         let entry = this.entry(seq)
         // The winner of `seq` may still be writing its entry: give it a moment.
-        for (let spin = 0; entry === undefined && spin < 1000 && Atomics.load(words, (LOG_START + (seq & (this.logSize - 1)) * ENTRY_BYTES) >> 2) === -1; spin++) {
+        for (let spin = 0; entry === undefined && spin < 1000 && this.log.busy(seq); spin++) {
           entry = this.entry(seq)
         }
         if (entry) yield entry
@@ -537,7 +446,7 @@ export class StateMachine<S extends string = string> {
     const word = Atomics.load(this.words, STATE)
     const latest = word >>> 8
     const entry = latest === 0 ? undefined : this.entry(latest)
-    const since = latest === 0 ? this.f64[CREATED_AT]! : (entry?.at ?? wallNow())
+    const since = latest === 0 ? this.f64[MachineF64.CREATED_AT]! : (entry?.at ?? wallNow())
     return {
       state: this.states[word & 0xff]!,
       transitions: latest,

@@ -4,23 +4,20 @@
  * supervisor with one atomic read-and-clear, so no flag set concurrently is
  * ever lost.
  *
- * ```
- *  Int32 words: 0..3 header · 4 FLAGS (bit i = names[i]) · 5 WAITERS · 6 SETS (times a flag was set)
- * ```
+ * Layout: `layout.ts` (FLAGS, bit i = names[i]; WAITERS; SETS, times a flag was set).
  *
  * @module
  */
 import { HandleError, OptionError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
-import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
 import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
+import { FLAGS_BYTES, FlagsWord } from './layout.js'
 
-const FLAGS = Header.WORDS
-const WAITERS = Header.WORDS + 1
-const SETS = Header.WORDS + 2
-const BYTES = 32
+const FLAGS = FlagsWord.FLAGS
+const WAITERS = FlagsWord.WAITERS
+const SETS = FlagsWord.SETS
 
 /** Handle of {@link TriggerFlags}: the region plus the flag names. */
 export interface TriggerFlagsHandle<F extends string = string> extends Handle<'TriggerFlags'> {
@@ -66,19 +63,19 @@ export class TriggerFlags<F extends string = string> {
   private constructor(handle: TriggerFlagsHandle<F>) {
     this.handle = handle
     this.names = handle.names
-    this.words = new Int32Array(handle.buffer, handle.byteOffset, BYTES / 4)
+    this.words = new Int32Array(handle.buffer, handle.byteOffset, FLAGS_BYTES / 4)
     this.bits = new Map(handle.names.map((n, i) => [n, 1 << i]))
   }
 
   /** Creates the flags, all clear. @throws OptionError for bad names (1 to 31, unique) */
   static create<const F extends string>(names: readonly F[]): TriggerFlags<F> {
     const checked = checkNames(names) as readonly F[]
-    return new TriggerFlags<F>({ ...makeHandle('TriggerFlags', allocateRegion('TriggerFlags', BYTES), domainOf().buffer), names: [...checked] })
+    return new TriggerFlags<F>({ ...makeHandle('TriggerFlags', allocateRegion('TriggerFlags', FLAGS_BYTES), domainOf().buffer), names: [...checked] })
   }
 
   /** Rebuilds the flags from their handle, in any thread. @throws HandleError if the handle is invalid */
   static attach<F extends string = string>(handle: TriggerFlagsHandle<F>): TriggerFlags<F> {
-    const checked = checkHandle(handle, 'TriggerFlags', BYTES) as TriggerFlagsHandle<F>
+    const checked = checkHandle(handle, 'TriggerFlags', FLAGS_BYTES) as TriggerFlagsHandle<F>
     try {
       checkNames(checked.names)
     } catch (error) {
