@@ -219,11 +219,11 @@ export class VersionRing {
    * {@link read}), and once PUB moved by at most {@link maxLag} runs `accept`
    * (statements; the retries are in `tries`) and returns `result`: only a
    * whole copy reaches `accept` and `result`. After `maxRetries` retries in a
-   * row it returns -1 (`t` then holds a torn copy). Free variables it expects: `words`, `f`,
-   * `pub`, `ring`, `mask`, `stride`, `maxLag`, `strong`, `fw`, `fi`,
-   * `maxRetries`, supplied by {@link readContext}, plus any the caller's
-   * statements use (passed to `readContext` as `extra`). Same protocol as
-   * {@link read}.
+   * row it returns -1 (`t` then holds a torn copy). Free variables it
+   * expects: `words`, `f`, `pub`, `ring`, `mask`, `stride`, `maxLag`,
+   * `strong`, `fw`, `fi`, `maxRetries`, supplied by {@link readContext},
+   * plus any the caller's statements use (passed to `readContext` as
+   * `extra`). Same protocol as {@link read}.
    */
   static readLoopSource(copy: string, accept: string, result: string): string {
     return `return function readLatest(t, o) {
