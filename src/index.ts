@@ -74,7 +74,7 @@ export type {
   StandardSchemaProps,
   StandardSchemaV1,
   StandardSuccess,
-} from './shared/standard-schema.js'
+} from './encoding/standard-schema.js'
 export {
   SnapshotStore,
   type PublishOptions,

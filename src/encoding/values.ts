@@ -40,7 +40,7 @@
  */
 import { Packr, addExtension } from 'msgpackr/pack'
 import { ThreadstateError, describe } from '../errors.js'
-import { deepFreeze } from '../shared/freeze.js'
+import { deepFreeze } from './freeze.js'
 
 /** A value cannot be encoded; `path` says where (`agents[3].onTick`). Nothing shared was changed. */
 export class EncodeError extends ThreadstateError {

@@ -6,7 +6,7 @@
  */
 import { ThreadstateError, describe } from '../errors.js'
 import type { Handle } from '../memory/handle.js'
-import type { StandardSchemaV1 } from '../shared/standard-schema.js'
+import type { StandardSchemaV1 } from '../encoding/standard-schema.js'
 
 /** Handle of a SharedMap: the control region plus its data, journal and change-log buffers. */
 export interface SharedMapHandle extends Handle<'SharedMap'> {

@@ -18,7 +18,7 @@
 import { HandleError, OptionError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
-import { checkValidator, validateWith, type StandardSchemaV1 } from '../shared/standard-schema.js'
+import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
 import { ReadFence, SeqWord } from '../sync/seqlock.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'

@@ -46,7 +46,7 @@
  * @module
  */
 import { f64At, i32At, LayoutPlan } from '../memory/fields.js'
-import { Source } from '../shared/sources.js'
+import { Source } from '../memory/sources.js'
 import { WRITER_LOCK_BYTES } from '../sync/writer-lock.js'
 
 /** Slots of every store. */

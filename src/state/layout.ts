@@ -36,7 +36,7 @@
  * @module
  */
 import { f64At, i32At, LayoutPlan } from '../memory/fields.js'
-import { Source } from '../shared/sources.js'
+import { Source } from '../memory/sources.js'
 import { WRITER_LOCK_BYTES } from '../sync/writer-lock.js'
 
 /** Reader threads with a counter slot of their own (more share the overflow counters). */

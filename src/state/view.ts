@@ -11,7 +11,7 @@ import { ThreadstateError } from '../errors.js'
 import type { Domain } from '../memory/thread.js'
 import { ReadFence, RETRY, VersionRing } from '../sync/seqlock.js'
 import type { Codec } from './codec.js'
-import { SourceTable } from '../shared/sources.js'
+import { SourceTable } from '../memory/sources.js'
 import { MAX_RETRIES, Overflow, ReaderCounter, SlotMeta, StateArea, StateF64, StateWord } from './layout.js'
 
 /** Timestamp and source id of a copied slot. */
