@@ -1,4 +1,8 @@
-/** StateBuffer on one thread: schema checks, units, reads, staleness, history, subscriptions. */
+/**
+ * StateBuffer on one thread: schema checks, units, the flat form, stats, handles. The behaviour
+ * every WritableState shares (versions, readers, history, subscriptions, waits) is in
+ * test/contract/state.contract.ts.
+ */
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import {
   HandleError,
@@ -62,7 +66,7 @@ describe('schema types', () => {
 })
 
 describe('StateBuffer, one thread', () => {
-  it('update returns strictly increasing versions; latest() round-trips the state', () => {
+  it('publish returns strictly increasing versions; latest() round-trips the state', () => {
     const buf = StateBuffer.create(Drone)
     expect(buf.latest()).toBeUndefined()
     expect(buf.version).toBe(0)
@@ -178,42 +182,6 @@ describe('StateBuffer, one thread', () => {
     expect(buf.at(21)).toBeUndefined() // not yet
     expect(buf.stats().historyCapacity).toBeGreaterThanOrEqual(4)
     expect(() => StateBuffer.create(Drone, { history: 0 })).toThrow(/`history` to be an integer from 1/)
-  })
-
-  it('subscribe latest coalesces and reports skipped versions; every reports overruns; abort ends it', async () => {
-    const buf = StateBuffer.create(Drone, { history: 4 })
-    const controller = new AbortController()
-    const events: { version: number; skipped: number; overrun: boolean }[] = []
-    let firstSeen!: () => void
-    const firstTaken = new Promise<void>((resolve) => (firstSeen = resolve))
-    const done = (async () => {
-      for await (const e of buf.subscribe({ signal: controller.signal })) {
-        events.push({ version: e.version, skipped: e.skipped, overrun: e.overrun })
-        if (events.length === 1) firstSeen()
-        if (events.length === 2) controller.abort()
-      }
-    })()
-    buf.publish(state)
-    await firstTaken // the subscriber has taken version 1: the next five arrive while it waits again
-    for (let i = 0; i < 5; i++) buf.publish(state)
-    await done
-    expect(events[0]).toEqual({ version: 1, skipped: 0, overrun: false })
-    expect(events[1]!.version).toBe(6)
-    expect(events[1]!.skipped).toBe(4)
-
-    const every: { version: number; skipped: number; overrun: boolean }[] = []
-    const iterator = buf.subscribe({ mode: 'every' })
-    const first = iterator.next()
-    buf.publish(state) // 7
-    every.push((await first).value as never)
-    for (let i = 0; i < 20; i++) buf.publish(state) // 8..27: more than the ring holds
-    for (let i = 0; i < 3; i++) every.push((await iterator.next()).value as never)
-    await iterator.return(undefined)
-    expect(every[0]!.version).toBe(7)
-    expect(every[1]!.overrun).toBe(true)
-    expect(every[1]!.skipped).toBeGreaterThan(0)
-    expect(every[2]!.version).toBe(every[1]!.version + 1)
-    expect(every[3]!.version).toBe(every[2]!.version + 1)
   })
 
   it('waitForVersion times out, then succeeds', () => {
