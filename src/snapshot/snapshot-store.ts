@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { WritableSnapshot } from '../contracts.js'
 import { CapacityError, HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
 import { wallNow } from '../memory/clock.js'
@@ -137,7 +138,7 @@ function roundUp(n: number): number {
  * res.end(JSON.stringify(status.get()))
  * ```
  */
-export class SnapshotStore<T = unknown> {
+export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
   /** The structured-cloneable handle. */
   readonly handle: SnapshotStoreHandle
   private readonly words: Int32Array

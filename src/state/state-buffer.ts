@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { WritableState } from '../contracts.js'
 import { HandleError, OptionError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
@@ -119,7 +120,7 @@ const UPDATES = StateF64.UPDATES
  * // in the worker: StateBuffer.attach(workerData.drone, Drone)
  * ```
  */
-export class StateBuffer<S extends Schema = Schema> {
+export class StateBuffer<S extends Schema = Schema> implements WritableState<S> {
   /** The structured-cloneable handle (it carries the schema). */
   readonly handle: StateBufferHandle<S>
   /** The schema. */

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { AsyncLock } from '../contracts.js'
 import { DeadlockError, OwnerDiedError } from '../errors.js'
 import { now } from '../memory/clock.js'
 import type { Handle } from '../memory/handle.js'
@@ -72,7 +73,7 @@ export function ownerDied(what: string, words: Int32Array, deadOwnerIndex: numbe
  * Base of {@link Mutex} and {@link ReentrantMutex}. Not exported from the
  * package: use one of those.
  */
-export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> {
+export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implements AsyncLock {
   /** The structured-cloneable handle: send it to another thread and `attach` it there. */
   readonly handle: Handle<T>
   /** @internal */

@@ -52,6 +52,7 @@
  *
  * @module
  */
+import type { AsyncReadWriteLock } from '../contracts.js'
 import { DeadlockError, LockError, OwnerDiedError, OptionError, describe } from '../errors.js'
 import { now } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
@@ -140,7 +141,7 @@ function slotsOf(byteLength: number): number {
  * rw.withWrite(() => { writeStatus(next) })
  * ```
  */
-export class RWLock {
+export class RWLock implements AsyncReadWriteLock {
   /** The structured-cloneable handle: send it to another thread and `attach` it there. */
   readonly handle: RWLockHandle
   private readonly words: Int32Array

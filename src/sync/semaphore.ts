@@ -18,6 +18,7 @@
  *
  * @module
  */
+import type { AsyncSemaphore } from '../contracts.js'
 import { LockError, OptionError, TimeoutError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
@@ -80,7 +81,7 @@ export interface SemaphoreStats {
  * }
  * ```
  */
-export class Semaphore {
+export class Semaphore implements AsyncSemaphore {
   /** Bytes a Semaphore occupies in its buffer. */
   static readonly BYTE_LENGTH = SEMAPHORE_BYTES
   /** The structured-cloneable handle. */
