@@ -40,6 +40,8 @@ const TEST_FILES = [
   'test/model-based.test.ts',
   'test/shared-map.test.ts',
   'test/fuzz.test.ts',
+  'test/contract/memory.test.ts',
+  'test/state-buffer-protocol.test.ts',
 ]
 
 const summary = []
