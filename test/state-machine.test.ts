@@ -1,13 +1,17 @@
 /**
- * StateMachine and TriggerFlags: definitions and errors on one thread; 4
- * workers racing the same transitions (exactly one winner each, the history a
- * legal path, estop from every state); listeners after the commit, outside
- * any lock; takeAll losing no flag set concurrently.
+ * StateMachine and TriggerFlags: definitions and errors on one thread; the
+ * transition log's claim protocol driven step by step (writers of one entry
+ * exclude each other: the SPIN finding log-wrap); 4 workers racing the same
+ * transitions (exactly one winner each, the history a legal path, estop from
+ * every state); listeners after the commit, outside any lock; takeAll losing
+ * no flag set concurrently.
  */
 import { describe, expect, it } from 'vitest'
 import { HandleError, ListenerError, OptionError, StateMachine, TransitionError, TriggerFlags } from '../src/index.js'
 import { LAYOUTS } from '../src/memory/fields.js'
-import { ENTRY_BUSY, ENTRY_BYTES, EntryField, LOG_START, MachineF64, MachineWord } from '../src/machine/layout.js'
+import { ENTRY_BUSY, ENTRY_BYTES, ENTRY_EMPTY, EntryField, LOG_START, MachineF64, MachineWord, SEQ_MASK } from '../src/machine/layout.js'
+import { CLAIM_SPIN, TransitionLog } from '../src/machine/log.js'
+import { currentThreadId, domainOf } from '../src/memory/thread.js'
 import { STRESS, raise, signals, spawn, until, results } from './helpers.js'
 
 const FIXTURE = 'machine-worker.mjs'
@@ -120,13 +124,119 @@ describe('StateMachine log and layout', () => {
     const words = new Int32Array(fsm.handle.buffer, fsm.handle.byteOffset)
     const seqWord = (seq: number) => (LOG_START + (seq % 4) * ENTRY_BYTES) / 4 + EntryField.SEQ
     expect(fsm.history().map((t) => t.reason)).toEqual(['r1', 'r2', 'r3'])
-    Atomics.store(words, seqWord(2), ENTRY_BUSY) // its winner is writing it
+    Atomics.store(words, seqWord(2), ENTRY_BUSY | 5) // thread 5 (its winner, or another lap's) is writing it
     expect(fsm.history().map((t) => t.reason)).toEqual(['r1', 'r3'])
     Atomics.store(words, seqWord(2), 6) // transition 6 has it now
     expect(fsm.history().map((t) => t.reason)).toEqual(['r1', 'r3'])
     Atomics.store(words, seqWord(2), 2)
     expect(fsm.history().map((t) => t.seq)).toEqual([1, 2, 3])
     expect(fsm.history()[1]).toMatchObject({ from: 'ready', to: 'walking', reason: 'r2', seq: 2 })
+  })
+})
+
+describe('StateMachine log: writers of one entry exclude each other (SPIN finding log-wrap)', () => {
+  const at = (s: string) => robot.states.indexOf(s as never)
+
+  it('a later lap leaves an entry another live thread is still writing; its reader gets that entry whole', () => {
+    // historySize 1: every transition writes entry 0 (the finding needs two concurrent transitions).
+    const fsm = StateMachine.create({ ...robot, historySize: 1 })
+    const { buffer, byteOffset, byteLength } = fsm.handle
+    const words = new Int32Array(buffer, byteOffset, byteLength >> 2)
+    const f64 = new Float64Array(buffer, byteOffset, byteLength >> 3)
+    const units = new Uint16Array(buffer, byteOffset, byteLength >> 1)
+    const e = LOG_START >> 2 // entry 0, Int32 index
+    const reader = new TransitionLog(buffer, byteOffset, byteLength, 1, domainOf(fsm.handle.domain))
+    const me = currentThreadId(fsm.handle)
+    expect(fsm.transition('ready', { reason: 'r1' })).toBe(true) // seq 1, complete
+    // Thread A (an id no thread has: not marked dead, so a live writer to the log) wins seq 2,
+    // ready -> calibrating, claims the entry as claim() does, writes from and to, and is preempted.
+    const a = me + 1000
+    const before = (1 << 8) | at('ready')
+    expect(Atomics.compareExchange(words, MachineWord.STATE, before, (2 << 8) | at('calibrating'))).toBe(before)
+    expect(Atomics.compareExchange(words, e + EntryField.SEQ, 1, ENTRY_BUSY | a)).toBe(1)
+    words[e + EntryField.FROM] = at('ready')
+    words[e + EntryField.TO] = at('calibrating')
+    // This thread wins seq 3 (calibrating -> ready): the same entry. The transition stands,
+    // without waiting for A, and leaves A's entry alone.
+    const t0 = performance.now()
+    expect(fsm.transition('ready', { reason: 'b' })).toBe(true)
+    expect(performance.now() - t0).toBeLessThan(50)
+    expect(fsm.state).toBe('ready')
+    expect(Atomics.load(words, e + EntryField.SEQ)).toBe(ENTRY_BUSY | a)
+    expect([words[e + EntryField.FROM], words[e + EntryField.TO]]).toEqual([at('ready'), at('calibrating')])
+    // A finishes its record and releases the entry with seq 2.
+    words[e + EntryField.THREAD_ID] = a
+    f64[(LOG_START >> 3) + EntryField.AT] = 42
+    words[e + EntryField.REASON_LENGTH] = 1
+    units[(LOG_START >> 1) + EntryField.REASON] = 'a'.charCodeAt(0)
+    Atomics.store(words, e + EntryField.SEQ, 2)
+    // A reader of seq 2 (one that loaded STATE before seq 3) gets A's entry, whole: no field of seq 3.
+    expect(reader.read(2)).toEqual({ from: at('ready'), to: at('calibrating'), threadId: a, at: 42, reason: 'a' })
+    // Seq 3's entry was left out: the history skips it.
+    expect(reader.read(3)).toBeUndefined()
+    expect(fsm.history()).toEqual([])
+  })
+
+  it('claim, write, release: one writer at a time, a newer lap never overwritten, a dead writer taken over, seqs modulo 2^24', () => {
+    const fsm = StateMachine.create({ ...robot, historySize: 2 })
+    const { buffer, byteOffset, byteLength } = fsm.handle
+    const words = new Int32Array(buffer, byteOffset, byteLength >> 2)
+    const dead = new Set<number>()
+    const writer = () => new TransitionLog(buffer, byteOffset, byteLength, 2, { isDead: (tid) => dead.has(tid) })
+    const word = (seq: number) => Atomics.load(words, ((LOG_START + (seq & 1) * ENTRY_BYTES) >> 2) + EntryField.SEQ)
+    const A = 7
+    const B = 8
+    const la = writer()
+    const lb = writer()
+    const entry = (tid: number, reason: string) => ({ from: 1, to: 2, threadId: tid, at: 5, reason })
+
+    // Entry 0 never written: A (winner of seq 2) claims it and writes; B (winner of seq 4) arrives meanwhile.
+    expect(word(2)).toBe(ENTRY_EMPTY)
+    expect(la.claim(2, A)).toBe(true)
+    expect(word(2)).toBe(ENTRY_BUSY | A)
+    la.write(2, 1, 2, A, 5, 'a2')
+    expect(lb.claim(4, B)).toBe(false) // A lives and holds it: CLAIM_SPIN steps, then left out
+    expect(lb.record(4, 3, 4, B, 6, 'b4')).toBe(false)
+    expect(word(2)).toBe(ENTRY_BUSY | A) // B wrote nothing, not even the word
+    expect(lb.read(2)).toBeUndefined() // not complete yet
+    la.release(2)
+    expect(lb.read(2)).toEqual(entry(A, 'a2'))
+    // Now B claims from the older, complete seq 2.
+    expect(lb.record(4, 1, 2, B, 5, 'b4')).toBe(true)
+    expect(word(4)).toBe(4)
+    expect(lb.read(4)).toEqual(entry(B, 'b4'))
+    expect(lb.read(2)).toBeUndefined()
+
+    // A newer lap's entry is never overwritten: the late winner of seq 6 finds seq 8 there.
+    expect(la.record(8, 1, 2, A, 5, 'a8')).toBe(true)
+    expect(lb.record(6, 1, 2, B, 5, 'b6')).toBe(false)
+    expect(lb.read(8)).toEqual(entry(A, 'a8'))
+
+    // A dies holding entry 0: left out while it is not marked dead, taken over once it is.
+    expect(la.claim(10, A)).toBe(true)
+    expect(lb.record(12, 1, 2, B, 5, 'b12')).toBe(false)
+    dead.add(A)
+    expect(lb.record(12, 1, 2, B, 5, 'b12')).toBe(true)
+    expect(lb.read(12)).toEqual(entry(B, 'b12'))
+    expect(lb.read(10)).toBeUndefined()
+
+    // Seqs wrap at 2^24: entry 1 holds 2^24 - 1; the winner of seq 1 of the next lap is newer,
+    // and a late winner of 2^24 - 3 older.
+    expect(lb.record(SEQ_MASK, 1, 2, B, 5, 'last')).toBe(true)
+    expect(lb.record(SEQ_MASK - 2, 1, 2, B, 5, 'late')).toBe(false)
+    expect(lb.read(SEQ_MASK)).toEqual(entry(B, 'last'))
+    expect(lb.record(1, 1, 2, B, 5, 'wrapped')).toBe(true)
+    expect(lb.read(1)).toEqual(entry(B, 'wrapped'))
+    expect(lb.record(SEQ_MASK, 1, 2, B, 5, 'stale')).toBe(false) // 2^24 - 1 is now the older lap
+
+    // A value the code never writes is left alone, and a claim never takes more than CLAIM_SPIN steps.
+    Atomics.store(words, (LOG_START >> 2) + EntryField.SEQ, -7)
+    expect(lb.record(14, 1, 2, B, 5, 'x')).toBe(false)
+    Atomics.store(words, (LOG_START >> 2) + EntryField.SEQ, ENTRY_BUSY | 9)
+    const t0 = performance.now()
+    for (let k = 0; k < 100; k++) lb.claim(16, B)
+    expect((performance.now() - t0) / 100).toBeLessThan(1) // ms per claim left out: CLAIM_SPIN loads, no wait
+    expect(CLAIM_SPIN).toBeGreaterThan(0)
   })
 })
 

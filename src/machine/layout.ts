@@ -14,8 +14,9 @@
  *       64  the transition log: LOG entries of 128 bytes, entry `seq mod LOG`:
  *
  *  log entry
- *  byte  0  SEQ            Int32: the transition's seq when complete; -1 while its
- *                          winner writes it; -2 never written
+ *  byte  0  SEQ            Int32: the transition's seq (0 .. 2^24 - 1) when
+ *                          complete; ENTRY_BUSY | tid while thread tid writes
+ *                          it (claimed: log.ts); -2 never written
  *        4  FROM, 8 TO     Int32: state indices
  *       12  THREAD_ID      Int32: threadstate id of the thread that made it
  *       16  AT             Float64: when (shared clock)
@@ -89,10 +90,17 @@ export const EntryField = {
   REASON: REASON >> 1,
 } as const
 
-/** SEQ of a log entry whose winner is writing it. */
-export const ENTRY_BUSY = -1
+/**
+ * SEQ of a log entry being written: `ENTRY_BUSY | tid`, naming the writer's
+ * thread id (at most 0xffff). Above every seq (< 2^24), so no busy mark is
+ * a complete value.
+ */
+export const ENTRY_BUSY = 0x40000000
 /** SEQ of a log entry never written. */
 export const ENTRY_EMPTY = -2
+
+/** Transition numbers count modulo 2^24 (STATE's upper 24 bits): seq & SEQ_MASK. */
+export const SEQ_MASK = 0xffffff
 
 /** Bytes of a StateMachine whose log has `entries` entries. */
 export function machineBytes(entries: number): number {

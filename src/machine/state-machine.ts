@@ -4,9 +4,13 @@
  *
  * A transition is one `Atomics.compareExchange` of STATE from the state the
  * caller saw to (seq + 1, target): of several threads racing from the same
- * state exactly one wins, and each winner owns a distinct seq, which is its
- * entry in the transition log (`log.ts`: written under the entry's own
- * sequence word, so readers of the history never take a torn entry).
+ * state exactly one wins, and each winner owns a distinct seq. Its entry in
+ * the transition log, `seq mod historySize`, is shared with the winners of
+ * other laps: the winner claims it (a compareExchange of the entry's
+ * sequence word), writes it and releases it, or leaves it out if a newer lap
+ * has it or another live writer keeps it (`log.ts`, with the argument that
+ * readers of the history never take a torn entry and that no transition
+ * waits for another).
  *
  * Listeners run after the transition is committed, in the thread that made
  * it, outside any lock (seed 003's lesson: a callback run under the state
@@ -21,11 +25,11 @@
 import { HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
-import { currentThreadId, domainOf } from '../memory/thread.js'
+import { domainOf } from '../memory/thread.js'
 import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
 import { sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
 import { checkDefinition, definitionHash, type CheckedDefinition } from './definition.js'
-import { MachineF64, MachineWord, REASON_UNITS, machineBytes } from './layout.js'
+import { MachineF64, MachineWord, REASON_UNITS, SEQ_MASK, machineBytes } from './layout.js'
 import { TransitionLog } from './log.js'
 
 // Module-level primitives for the transition path (a property of an
@@ -33,7 +37,6 @@ import { TransitionLog } from './log.js'
 const STATE = MachineWord.STATE
 const WAITERS = MachineWord.WAITERS
 const REJECTED = MachineWord.REJECTED
-const SEQ_MASK = 0xffffff
 
 /** Definition of a {@link StateMachine}. */
 export interface StateMachineDefinition<S extends string> {
@@ -160,14 +163,15 @@ export class StateMachine<S extends string = string> {
 
   private constructor(handle: StateMachineHandle<S>, spec: CheckedDefinition) {
     this.handle = handle
-    this.tid = currentThreadId(handle)
+    const domain = domainOf(handle.domain)
+    this.tid = domain.tid
     this.states = spec.states as readonly S[]
     this.allowed = spec.allowed
     this.index = new Map(spec.states.map((s, i) => [s, i]))
     this.words = new Int32Array(handle.buffer, handle.byteOffset, handle.byteLength >> 2)
     this.f64 = new Float64Array(handle.buffer, handle.byteOffset, handle.byteLength >> 3)
     this.logSize = this.words[MachineWord.LOG]!
-    this.log = new TransitionLog(handle.buffer, handle.byteOffset, handle.byteLength, this.logSize)
+    this.log = new TransitionLog(handle.buffer, handle.byteOffset, handle.byteLength, this.logSize, domain)
   }
 
   /**
@@ -366,7 +370,8 @@ export class StateMachine<S extends string = string> {
   /**
    * The last `n` committed transitions (at most the log size), oldest first.
    * An entry whose writer has not finished (or died after its commit) is
-   * left out.
+   * left out, and so is one its writer could not claim (another lap's
+   * writer held it: `log.ts`).
    */
   history(n = this.logSize): Transition<S>[] {
     const latest = Atomics.load(this.words, STATE) >>> 8

@@ -25,7 +25,12 @@
  *   writer changes it (`beginWrite`), even again after (`endWrite`). A reader
  *   loads an even value, reads, and accepts what it read only if the word
  *   still has that value. Used by SharedMap (one word for the whole table) and
- *   the StateMachine log (one word per entry: {@link SeqWord.at}).
+ *   the StateMachine log (one word per entry, through static forms that take
+ *   `(words, index)`: the entry's writer claims the word with a busy mark
+ *   ({@link SeqWord.claimEntry}), writes, and stores the entry's complete
+ *   value ({@link SeqWord.releaseEntry}); a reader takes the entry only if
+ *   the word holds the value it expects before and after its copy
+ *   ({@link SeqWord.readEntry})).
  *
  * Readers never act on what they copied before validating it: a torn copy is
  * dropped and retried, never decoded; offsets read during a change are
@@ -48,7 +53,13 @@
  * - Writer of a {@link SeqWord}: plain stores written after the odd
  *   `Atomics.store` may become visible before it, so a reader could see a
  *   changed structure with the word still even. `beginWrite` puts a
- *   read-modify-write after the store.
+ *   read-modify-write after the store. The same holds for an entry claimed
+ *   with `compareExchange` ({@link SeqWord.claimEntry}): on ARM64 V8 makes it
+ *   a load-acquire / store-release exclusive pair (or one CASAL), and a plain
+ *   store written after the store-release half may become visible before it,
+ *   so `claimEntry` also puts the read-modify-write after a successful claim:
+ *   its load-acquire cannot pass the claim's store-release (RCsc), and the
+ *   plain stores cannot pass that load-acquire.
  * - Writer of a {@link VersionRing}: between storing PUB = v and writing any
  *   plain byte of a slot a reader may still copy (version v + 1 onwards goes
  *   to other slots), the writer releases and re-acquires its writer lock, two
@@ -102,10 +113,12 @@ export class ReadFence {
   }
 }
 
-/** The writer's barrier after marking a structure busy (module comment). Nothing on x86-64. */
+/** The writer's barrier after marking a structure or an entry busy (module comment). Nothing on x86-64. */
 function orderAfterBusy(words: Int32Array, index: number, value: number): void {
   // Exchanging the word with the value it already holds: a read-modify-write
-  // that changes nothing, on a word only the writer (lock held) stores to.
+  // that changes nothing, on a word only the writer (lock held, or the
+  // entry's claim won) stores to; other writers of an entry only try
+  // compareExchanges from other values there, which fail and store nothing.
   if (!strongMemoryOrdering) Atomics.exchange(words, index, value)
 }
 
@@ -363,20 +376,46 @@ export class SeqWord {
     return Atomics.load(words, index) === expected ? r : undefined
   }
 
-  // ---- writer (holding the object's writer lock, or owning the entry) ------------------
+  // ---- writer of a structure (holding the object's writer lock) ------------------------
 
-  /** Marks the structure busy (odd; or `busy` for an entry word) before changing it. @returns the word's value before */
-  beginWrite(busy?: number): number {
+  /** Marks the structure busy (odd) before changing it. @returns the word's value before */
+  beginWrite(): number {
     const words = this.words
     const before = words[this.index]!
-    const mark = busy ?? (before + 1) | 0
+    const mark = (before + 1) | 0
     Atomics.store(words, this.index, mark)
     orderAfterBusy(words, this.index, mark)
     return before
   }
 
-  /** Marks the structure consistent again with `value` (even; or an entry's complete value). */
+  /** Marks the structure consistent again with `value` (even). */
   endWrite(value: number): void {
     Atomics.store(this.words, this.index, value)
+  }
+
+  // ---- writer of an entry (static: no object per entry) -------------------------------
+
+  /**
+   * Claims the entry whose sequence word is `words[index]`: replaces `from`
+   * (the value the caller saw there and judged it may take over: a complete
+   * value it may overwrite, or the busy mark of a dead writer) by `mark`, a
+   * busy mark no complete value equals, in one compareExchange, so of
+   * writers racing for one entry at most one claims it, and while the word
+   * holds `mark` no other writer does. After a successful claim, the writer
+   * barrier (module comment). Write the entry only after a successful claim,
+   * then {@link releaseEntry}. Static, taking `(words, index)`: the
+   * StateMachine log makes no SeqWord per entry (calls on per-entry objects
+   * cost 6-9 % of a transition).
+   * @returns the value found: `from` if the claim succeeded, else what the word held instead
+   */
+  static claimEntry(words: Int32Array, index: number, from: number, mark: number): number {
+    const found = Atomics.compareExchange(words, index, from, mark)
+    if (found === from) orderAfterBusy(words, index, mark)
+    return found
+  }
+
+  /** Ends a claim: stores the entry's complete value (after its plain stores: a sequentially consistent store). */
+  static releaseEntry(words: Int32Array, index: number, value: number): void {
+    Atomics.store(words, index, value)
   }
 }

@@ -12,13 +12,16 @@
  *   even by one more step (SharedMap.recover()).
  *   Processes: NW writers (NU writes each), a Reader reading twice, a Killer.
  *
- * ENTRY 1, one word per entry (the StateMachine log): the entry's owner
- *   marks it busy (beginWrite(-1)), writes it, and stores its complete value
- *   (endWrite(k)); readers call readEntry(expected k). A writer killed
- *   mid-write leaves the entry busy: readers get undefined.
- *   Processes: an EntryWriter writing versions 1 .. NE of one entry (owning
- *   it: one writer per entry at a time), an EntryReader of a nondeterministic
- *   k, a Killer.
+ * ENTRY 1, one word per entry (the StateMachine log), the static forms:
+ *   the entry's writer claims it (claimEntry: compareExchange from the
+ *   complete value it found to its busy mark BUSY + tid), writes it, and
+ *   stores its complete value (releaseEntry(k)); readers call
+ *   readEntry(expected k). A writer killed mid-write leaves the entry busy:
+ *   readers get undefined.
+ *   Processes: an EntryWriter writing versions 1 .. NE of one entry (its
+ *   claims always succeed: the claim among several writers, and when a
+ *   writer may claim, is the StateMachine's and is checked in
+ *   state-machine.pml), an EntryReader of a nondeterministic k, a Killer.
  *
  * The structure (and the entry) is two words, consistent when equal; the
  * writer stores them, and the attempt loads them, in either order.
@@ -31,12 +34,12 @@
  * Broken variants: those of seqlock.pml's SeqWord (BUG_SEQ_VALIDATE_BEFORE_COPY,
  * BUG_ACCEPT_ODD, BUG_ENTRY_NO_PRECHECK) and the writers' orders:
  * BUG_END_BEFORE_DATA (endWrite before the changes), BUG_ENTRY_NO_BUSY (an
- * entry rewritten without beginWrite(-1) first).
+ * entry rewritten without claiming it first: no busy mark).
  */
 
 #define W 0                /* the structure's sequence word (SharedMap: MapWord.SEQ) */
 #define E 1                /* an entry's sequence word (a StateMachine log entry) */
-#define BUSY (-1)          /* StateMachine: beginWrite(-1) */
+#define BUSY 1073741824     /* ENTRY_BUSY (0x40000000): an entry's busy mark is BUSY + tid */
 /* an entry never written: -2 in the StateMachine, 0 here (readers expect k >= 1 either way) */
 
 #ifndef ENTRY
@@ -172,20 +175,21 @@ active proctype Reader() {
 
 active proctype EntryWriter() {
   byte tid = 1;
-  int before;
+  int found;
   byte k = 1;
   {
     do
     :: k <= NE ->
 #ifndef BUG_ENTRY_NO_BUSY
-       sw_begin_write_busy(E, BUSY, before);
+       sw_claim_entry(E, k - 1, BUSY + tid, found);   /* from the complete value before (0: never written) */
+       assert(found == k - 1);
 #endif
        if
        :: e[0] = k; e[1] = k
        :: e[1] = k; e[0] = k
        fi;
-       sw_end_write(E, k);
-       before = 0;
+       sw_release_entry(E, k);
+       found = 0;
        k++
     :: else -> break
     od

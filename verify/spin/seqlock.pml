@@ -12,11 +12,12 @@
  *                maxLag = slots - 2            VR_MAXLAG
  *   SeqWord      read(attempt, tries, onRetry) sw_read (begin(): one load, see below)
  *                readEntry(...)                sw_read_entry
- *                beginWrite() / beginWrite(busy) / endWrite(value)
- *                                              sw_begin_write / sw_begin_write_busy / sw_end_write
+ *                beginWrite() / endWrite(value) sw_begin_write / sw_end_write
+ *                claimEntry(words, index, from, mark) / releaseEntry(words, index, value)
+ *                                              sw_claim_entry / sw_release_entry
  *
  * Every Atomics access and every plain word access is one step, in the
- * code's order. ReadFence.order() and orderAfterBusy() are read-modify-writes
+ * code's order (a compareExchange is one step). ReadFence.order() and orderAfterBusy() are read-modify-writes
  * that order plain accesses on ARM64; under the models' sequential
  * consistency they change nothing and are comments here (README: what the
  * models leave out). SeqWord.begin()'s spin of ODD_SPIN loads while the word
@@ -255,7 +256,7 @@ inline sw_read_entry(word_i, expected, kind, r) {
   od
 }
 
-/* ================================================================ SeqWord, writer (lock held, or entry owned) */
+/* ================================================================ SeqWord, writer of a structure (lock held) */
 
 /* beginWrite(): before = words[index] (plain); Atomics.store(words, index, before + 1); orderAfterBusy */
 inline sw_begin_write(word_i, before) {
@@ -263,13 +264,33 @@ inline sw_begin_write(word_i, before) {
   mem[word_i] = before + 1
 }
 
-/* beginWrite(busy): the same with `busy` as the mark (a StateMachine log entry: -1) */
-inline sw_begin_write_busy(word_i, busy, before) {
-  before = mem[word_i];
-  mem[word_i] = busy
-}
-
 /* endWrite(value): Atomics.store(words, index, value) */
 inline sw_end_write(word_i, value) {
+  mem[word_i] = value
+}
+
+/* ================================================================ SeqWord, writer of an entry (static) */
+
+/*
+ * claimEntry(words, index, from, mark): one compareExchange; the writer
+ * barrier (orderAfterBusy) after a successful one. `found` is what it
+ * returns: `from` if the entry is now claimed (holds `mark`).
+ *
+ *   const found = Atomics.compareExchange(words, index, from, mark)
+ *   if (found === from) orderAfterBusy(words, index, mark)
+ *   return found
+ */
+inline sw_claim_entry(word_i, from, mark, found) {
+  atomic {
+    found = mem[word_i];
+    if
+    :: found == from -> mem[word_i] = mark
+    :: else
+    fi
+  }
+}
+
+/* releaseEntry(words, index, value): Atomics.store(words, index, value) */
+inline sw_release_entry(word_i, value) {
   mem[word_i] = value
 }
