@@ -67,7 +67,7 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
   StateBuffer: 2,
   SnapshotStore: 2,
   SharedMap: 2,
-  StateMachine: 1,
+  StateMachine: 2,
   Watchdog: 1,
   StateManager: 1,
   TriggerFlags: 1,
