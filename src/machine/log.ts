@@ -163,13 +163,7 @@ export class TransitionLog {
     const w = base >> 2
     const words = this.words
     if (!this.claimAt(words, w + SEQ, seq, threadId)) return false
-    words[w + FROM] = from
-    words[w + TO] = to
-    words[w + THREAD_ID] = threadId
-    this.f64[(base >> 3) + AT] = at
-    words[w + REASON_LENGTH] = reason.length
-    const u = (base >> 1) + REASON
-    for (let i = 0; i < reason.length; i++) this.units[u + i] = reason.charCodeAt(i)
+    this.write(seq, from, to, threadId, at, reason)
     releaseEntry(words, w + SEQ, seq)
     return true
   }
@@ -212,8 +206,7 @@ export class TransitionLog {
 
   /**
    * The fields of transition `seq`, plain stores: only while this thread
-   * holds the entry's claim ({@link claim} returned true). {@link record}
-   * makes the same stores, written out (one call less per transition).
+   * holds the entry's claim ({@link claim} returned true).
    */
   write(seq: number, from: number, to: number, threadId: number, at: number, reason: string): void {
     const base = entryByte(seq & (this.size - 1))

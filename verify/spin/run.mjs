@@ -1161,11 +1161,16 @@ const PROTOCOL = [
     in: [/\bclass TransitionLog\b/, /\brecord\(seq: number/],
     steps: [
       S`if \(!this\.claimAt\(words, w \+ SEQ, seq, threadId\)\) return false`,
-      S`words\[w \+ FROM\] = from`,
-      S`this\.units\[u \+ i\] = reason\.charCodeAt\(i\)`,
+      S`this\.write\(seq, from, to, threadId, at, reason\)`,
       S`releaseEntry\(words, w \+ SEQ, seq\)`,
     ],
-    what: 'claim the entry (or leave it out), its fields, then releaseEntry(seq)',
+    what: 'claim the entry (or leave it out), its fields (write), then releaseEntry(seq)',
+  },
+  {
+    file: 'src/machine/log.ts',
+    in: [/\bclass TransitionLog\b/, /\bwrite\(seq: number/],
+    steps: [S`words\[w \+ FROM\] = from`, S`this\.units\[u \+ i\] = reason\.charCodeAt\(i\)`],
+    what: 'write: the fields of the entry, plain stores (no atomic, no fence)',
   },
   {
     file: 'src/machine/log.ts',
