@@ -183,10 +183,7 @@ export async function* followChanges<V>(source: ChangeLogSource, signal: AbortSi
         throw error
       }
       const from = position
-      const got = reader.read(
-        () => readLog(from, false),
-        (r) => r,
-      )
+      const got = reader.read(() => readLog(from, false))
       if (got.reset) {
         position = got.head
         version = got.version
@@ -196,10 +193,7 @@ export async function* followChanges<V>(source: ChangeLogSource, signal: AbortSi
       position = got.head
       for (const event of parseLog<V>(got.bytes)) {
         if (event === 'reset') {
-          const all = reader.read(
-            () => readLog(position, true),
-            (r) => r,
-          )
+          const all = reader.read(() => readLog(position, true))
           if (!all.reset) throw new ThreadstateError('Expected a whole-map read, got change records')
           position = all.head
           version = all.version

@@ -21,6 +21,17 @@ import { FROZEN_CACHE_KEYS, FrozenCache } from './frozen-cache.js'
 import { ARENA_START, MapF64, MapWord, OPTIMISTIC_TRIES, hashKey } from './layout.js'
 import type { MapMemory } from './memory.js'
 
+/** What {@link MapReader.readKey} reads of a key's entry (getFrozen has a loop of its own). */
+const Kind = {
+  /** The value (get). */
+  VALUE: 0,
+  /** Whether it is there (has). */
+  PRESENT: 1,
+  /** Value and version (getEntry). */
+  ENTRY: 2,
+} as const
+type Kind = (typeof Kind)[keyof typeof Kind]
+
 /** The consistent part of a map's figures (the rest are counters read on their own). */
 export interface TableFigures {
   readonly size: number
@@ -53,37 +64,11 @@ export class MapReader {
     Atomics.add(this.ctl, MapWord.READ_RETRIES, 1)
   }
 
-  // ---- the hot reads ----------------------------------------------------------------
-  //
-  // get and getFrozen write the loop of SeqWord.read out with its begin() and
-  // validate() (the fence stays in seqlock.ts): through read() with an attempt
-  // bound once per instance, key and hash passed in fields, get of a number
-  // measured 8-11 % slower than before the split (~37 ns -> ~41 ns, three
-  // interleaved runs) and getFrozen 18-27 %; this way within a few percent.
-  // The hot paths may lose at most 5 %. Retry counting and the fallback are
-  // those of read().
+  // ---- one key: get, getFrozen, has, getEntry -------------------------------------------
 
   /** The value of `key` (a private copy), or undefined. */
   get(key: string): unknown {
-    const hash = hashKey(key)
-    const seq = this.seq
-    const copy = this.copy
-    for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
-      const s = seq.begin()
-      if ((s & 1) === 0) {
-        const value = copy.valueOf(key, hash)
-        if (value !== RETRY && seq.validate(s)) {
-          if (tries > 0) atomicMax(this.ctl, MapWord.LONGEST_RETRY_STREAK, tries)
-          return copy.resolve(value)
-        }
-      }
-      this.lostTry()
-    }
-    return this.read(
-      () => copy.valueOf(key, hash),
-      (value) => copy.resolve(value),
-      OPTIMISTIC_TRIES,
-    )
+    return this.copy.resolve(this.readKey(key, Kind.VALUE))
   }
 
   /**
@@ -91,6 +76,9 @@ export class MapReader {
    * the key is written again: an entry's version is that of the commit that
    * wrote it, and versions only grow, so (key, version) names one value for
    * ever and a cached value is returned only while the map holds that write.
+   * Its own copy of {@link readKey}'s loop: through readKey (the cache
+   * check as one more kind, its findings in fields) it measured 10-23 %
+   * slower than before the split, this way within a few percent.
    */
   getFrozen(key: string): unknown {
     const hash = hashKey(key)
@@ -123,14 +111,13 @@ export class MapReader {
       }
       this.lostTry()
     }
-    return this.read(
-      () => {
-        const e = copy.lookup(key, hash)
-        return e <= 0 ? (e === 0 ? undefined : RETRY) : copy.entry(e)
-      },
-      (entry) => (entry === undefined ? undefined : this.keepFrozen(key, entry.version, entry.value)),
-      OPTIMISTIC_TRIES,
-    )
+    return this.getFrozenStarved(key, hash)
+  }
+
+  /** {@link getFrozen} after {@link OPTIMISTIC_TRIES} lost tries (as {@link readKeyStarved}). */
+  private getFrozenStarved(key: string, hash: number): unknown {
+    const entry = this.read(() => this.copyKey(key, hash, Kind.ENTRY) as Copied | undefined | Retry, OPTIMISTIC_TRIES)
+    return entry === undefined ? undefined : this.keepFrozen(key, entry.version, entry.value)
   }
 
   /** Decodes a validated copy frozen and caches it as `key`'s value at `version` (primitives pass through). */
@@ -141,112 +128,123 @@ export class MapReader {
     return frozen
   }
 
-  // ---- the other reads ---------------------------------------------------------------
-
   /** Whether `key` is present. */
   has(key: string): boolean {
-    const hash = hashKey(key)
-    return this.read(
-      () => {
-        const e = this.copy.lookup(key, hash)
-        return e < 0 ? RETRY : e > 0
-      },
-      (found) => found,
-    )
+    return this.readKey(key, Kind.PRESENT) as boolean
   }
 
   /** The value of `key` with its entry's version, or undefined. */
   getEntry(key: string): Copied | undefined {
-    const hash = hashKey(key)
-    const copy = this.copy
-    return this.read(
-      () => {
-        const e = copy.lookup(key, hash)
-        return e <= 0 ? (e === 0 ? undefined : RETRY) : copy.entry(e)
-      },
-      (entry) => (entry === undefined ? undefined : { value: copy.resolve(entry.value), version: entry.version }),
-    )
+    const entry = this.readKey(key, Kind.ENTRY) as Copied | undefined
+    return entry === undefined ? undefined : { value: this.copy.resolve(entry.value), version: entry.version }
   }
+
+  /**
+   * One key's read (get, has, getEntry): {@link read}'s protocol with the
+   * loop of SeqWord.read written out around its begin() and validate() (the
+   * odd check and the fence stay in seqlock.ts), so a read allocates
+   * nothing. Through read(), with an attempt closure per call or one bound
+   * per instance (key and hash passed in fields), these reads measured 8-17 %
+   * slower than before the split (get of a number ~37 -> ~40 ns, has ~36 ->
+   * ~42 ns, interleaved runs on this machine); the hot paths may lose at
+   * most 5 %. Retry counting and the fallback are read()'s.
+   */
+  private readKey(key: string, kind: Kind): unknown {
+    const hash = hashKey(key)
+    const seq = this.seq
+    for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
+      const s = seq.begin()
+      if ((s & 1) === 0) {
+        const r = this.copyKey(key, hash, kind)
+        if (r !== RETRY && seq.validate(s)) {
+          if (tries > 0) atomicMax(this.ctl, MapWord.LONGEST_RETRY_STREAK, tries)
+          return r
+        }
+      }
+      this.lostTry()
+    }
+    return this.readKeyStarved(key, hash, kind)
+  }
+
+  /** {@link readKey} after {@link OPTIMISTIC_TRIES} lost tries (its closure kept out of readKey, which then allocates nothing). */
+  private readKeyStarved(key: string, hash: number, kind: Kind): unknown {
+    return this.read(() => this.copyKey(key, hash, kind), OPTIMISTIC_TRIES)
+  }
+
+  /** The copy step of {@link readKey}: what `kind` asks for of `key`'s entry, or RETRY. */
+  private copyKey(key: string, hash: number, kind: Kind): unknown {
+    const copy = this.copy
+    const e = copy.lookup(key, hash)
+    if (e <= 0) return e < 0 ? RETRY : kind === Kind.PRESENT ? false : undefined
+    if (kind === Kind.PRESENT) return true
+    copy.rewind()
+    return kind === Kind.VALUE ? copy.value(e) : copy.entry(e)
+  }
+
+  // ---- several keys, the whole map, the counters -------------------------------------
 
   /** The values of `keys`, all from one version (undefined where absent). */
   getMany(keys: readonly string[]): unknown[] {
     const hashes = keys.map(hashKey)
     const copy = this.copy
-    return this.read(
-      () => {
-        const values: unknown[] = []
-        for (let i = 0; i < keys.length; i++) {
-          const e = copy.lookup(keys[i]!, hashes[i]!)
-          if (e < 0) return RETRY
-          const value = e === 0 ? undefined : copy.value(e)
-          if (value === RETRY) return RETRY
-          values.push(value)
-        }
-        return values
-      },
-      (values) => values.map((value) => copy.resolve(value)),
-    )
+    const values = this.read(() => {
+      const values: unknown[] = []
+      for (let i = 0; i < keys.length; i++) {
+        const e = copy.lookup(keys[i]!, hashes[i]!)
+        if (e < 0) return RETRY
+        const value = e === 0 ? undefined : copy.value(e)
+        if (value === RETRY) return RETRY
+        values.push(value)
+      }
+      return values
+    })
+    return values.map((value) => copy.resolve(value))
   }
 
   /** Every entry at one version, decoded. */
   snapshot(): Map<string, unknown> {
-    const copy = this.copy
-    return this.read(
-      () => copy.all(),
-      (entries) => {
-        const map = new Map<string, unknown>()
-        for (const [key, value] of entries) map.set(key, copy.resolve(value))
-        return map
-      },
-    )
+    const map = new Map<string, unknown>()
+    for (const [key, value] of this.read(this.copyAll)) map.set(key, this.copy.resolve(value))
+    return map
   }
 
   /** Every key at one version. */
   keys(): string[] {
-    return this.read(
-      () => this.copy.all(true),
-      (entries) => entries.map(([key]) => key),
-    )
+    return this.read(this.copyKeys).map(([key]) => key)
   }
 
   /** Number of entries. */
   size(): number {
-    return this.read(
-      () => this.ctl[MapWord.COUNT]!,
-      (n) => n,
-    )
+    return this.read(this.copyCount)
   }
 
   /** Latest version. */
   version(): number {
-    return this.read(
-      () => this.m.ctlF64[MapF64.VERSION]!,
-      (v) => v,
-    )
+    return this.read(this.copyVersion)
   }
 
   /** The figures that must agree with each other, from one version. */
   figures(): TableFigures {
-    return this.read(
-      () => {
-        const tableCapacity = this.copy.tableCapacity()
-        if (tableCapacity === RETRY) return RETRY
-        return {
-          size: this.ctl[MapWord.COUNT]!,
-          version: this.m.ctlF64[MapF64.VERSION]!,
-          writes: this.m.ctlF64[MapF64.WRITES]!,
-          tableCapacity,
-          usedBytes: this.ctl[MapWord.TOP]! - ARENA_START,
-          freeBytes: this.ctl[MapWord.FREE_BYTES]!,
-        }
-      },
-      (r) => r,
-    )
+    return this.read(this.copyFigures)
   }
 
-  /** Every entry copied (values still {@link Pending} where packed): for the change log's whole-map read, inside {@link read}. */
-  copyAll(): [string, unknown][] | Retry {
-    return this.copy.all()
+  // The copy steps that take no argument, bound once (a read then allocates no closure).
+  /** Every entry copied (values still {@link Pending} where packed); also the change log's whole-map read, inside {@link read}. */
+  readonly copyAll = (): [string, unknown][] | Retry => this.copy.all()
+  private readonly copyKeys = (): [string, unknown][] | Retry => this.copy.all(true)
+  private readonly copyCount = (): number => this.ctl[MapWord.COUNT]!
+  private readonly copyVersion = (): number => this.m.ctlF64[MapF64.VERSION]!
+  private readonly copyFigures = (): TableFigures | Retry => {
+    const tableCapacity = this.copy.tableCapacity()
+    if (tableCapacity === RETRY) return RETRY
+    return {
+      size: this.ctl[MapWord.COUNT]!,
+      version: this.m.ctlF64[MapF64.VERSION]!,
+      writes: this.m.ctlF64[MapF64.WRITES]!,
+      tableCapacity,
+      usedBytes: this.ctl[MapWord.TOP]! - ARENA_START,
+      freeBytes: this.ctl[MapWord.FREE_BYTES]!,
+    }
   }
 
   /** Decodes a value copied by the read that just ended ({@link copyAll}). */
@@ -268,18 +266,19 @@ export class MapReader {
   // ---- the protocol --------------------------------------------------------------------
 
   /**
-   * Runs `attempt` under the sequence word until it copies a consistent
-   * state, then `finish` on its result outside it. After
-   * {@link OPTIMISTIC_TRIES} lost tries (`lostBefore` more were lost by the
-   * caller already) it runs `attempt` under the writers' lock instead.
+   * Runs `attempt` under the sequence word (SeqWord.read) until it copies a
+   * consistent state, and returns what it copied (decode it before the next
+   * read: the scratch is reused). After {@link OPTIMISTIC_TRIES} lost tries
+   * (`lostBefore` more were lost by the caller already) it runs `attempt`
+   * under the writers' lock instead.
    */
-  read<R, T>(attempt: () => R | Retry, finish: (r: R) => T, lostBefore = 0): T {
+  read<R>(attempt: () => R | Retry, lostBefore = 0): R {
     this.copy.rewind()
     const r = this.seq.read(attempt, OPTIMISTIC_TRIES, this.lostTry)
     if (r !== RETRY) {
       const lost = lostBefore + this.seq.lost
       if (lost > 0) atomicMax(this.ctl, MapWord.LONGEST_RETRY_STREAK, lost)
-      return finish(r)
+      return r
     }
     atomicMax(this.ctl, MapWord.LONGEST_RETRY_STREAK, lostBefore + OPTIMISTIC_TRIES)
     this.lock.lock() // spins on a thread that may not block (Mutex.lockWriter)
@@ -293,7 +292,7 @@ export class MapReader {
       this.lock.unlock()
     }
     if (locked === RETRY) throw corrupted()
-    return finish(locked)
+    return locked
   }
 }
 
