@@ -317,8 +317,7 @@ describe('SharedMap, one thread', () => {
     const events: MapChangeEvent<unknown>[] = []
     const controller = new AbortController()
     const it = map.subscribe({ signal: controller.signal })
-    const pending = it.next() // starts the subscription
-    await new Promise((r) => setTimeout(r, 5))
+    const pending = it.next() // starts the subscription, synchronously: the writes below are all delivered
     map.set('a', 1)
     map.setMany({ b: { deep: [1] }, c: 'x' }, { delete: ['a'] })
     map.clear()

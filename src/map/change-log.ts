@@ -29,7 +29,6 @@
 import { ThreadstateError } from '../errors.js'
 import { decode } from '../encoding/values.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
-import type { WriterLock } from '../sync/writer-lock.js'
 import type { MapChange, MapChangeEvent } from './api.js'
 import { MapF64, MapWord, ValueTag } from './layout.js'
 import type { MapMemory } from './memory.js'
@@ -126,8 +125,6 @@ export interface ChangeLogSource {
   readonly memory: MapMemory
   /** Consistent reads of the log and, after a reset, of the whole map. */
   readonly reader: MapReader
-  /** The writers' lock: a subscription starts at a commit boundary. */
-  readonly lock: WriterLock
   /** The change-log ring. */
   readonly log: SharedArrayBuffer
   /** Resolves once the map's version is at least `version` (false: timed out or aborted). */
@@ -143,19 +140,19 @@ type LogRead = { reset: false; bytes: Uint8Array; head: number } | { reset: true
  */
 export async function* followChanges<V>(source: ChangeLogSource, signal: AbortSignal | undefined): AsyncGenerator<MapChangeEvent<V>, void, undefined> {
   if (signal?.aborted) return
-  const { memory, reader, lock } = source
+  const { memory, reader } = source
   const ctl = memory.ctl
   const ring = new Uint8Array(source.log)
-  await lock.lockAsync()
-  let position: number
-  let version: number
-  try {
-    Atomics.add(ctl, MapWord.SUBSCRIBERS, 1)
-    position = ctl[MapWord.LOG_HEAD]!
-    version = memory.ctlF64[MapF64.VERSION]!
-  } finally {
-    lock.unlock()
-  }
+  // The subscription starts here, synchronously, at the first next(): a write
+  // this thread makes right after it is delivered (taking the writers' lock
+  // here, across an await, made such a write throw DeadlockError). Writers
+  // decide whether to log while SEQ is odd (mid-commit), so once SUBSCRIBERS
+  // is raised, a commit either logs its record or is over before the
+  // consistent read below, whose version then includes it.
+  Atomics.add(ctl, MapWord.SUBSCRIBERS, 1)
+  const start = reader.read(() => ({ position: ctl[MapWord.LOG_HEAD]!, version: memory.ctlF64[MapF64.VERSION]! }))
+  let position = start.position
+  let version = start.version
   /** The ring's bytes from `from` to the head, or (overwritten, or `whole`) every entry with the head and version. */
   const readLog = (from: number, whole: boolean): LogRead | Retry => {
     const head = ctl[MapWord.LOG_HEAD]!

@@ -105,7 +105,6 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     this.changeSource = {
       memory: m,
       reader: this.reader,
-      lock: this.writer.lock,
       log: handle.log,
       waitForVersionAsync: (version, options) => this.waitForVersionAsync(version, options),
     }
