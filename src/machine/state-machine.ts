@@ -22,6 +22,7 @@
  *
  * @module
  */
+import type { SharedStateMachine } from '../contracts.js'
 import { HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
@@ -146,7 +147,7 @@ export class ListenerError extends ThreadstateError {
  * StateMachine.attach(handle).transition('estop', { reason: 'watchdog' })
  * ```
  */
-export class StateMachine<S extends string = string> {
+export class StateMachine<S extends string = string> implements SharedStateMachine<S> {
   /** The structured-cloneable handle. */
   readonly handle: StateMachineHandle<S>
   /** The state names, in definition order. */

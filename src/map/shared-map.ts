@@ -15,6 +15,7 @@
  *
  * @module
  */
+import type { WritableMap } from '../contracts.js'
 import { HandleError, OptionError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
@@ -75,7 +76,7 @@ function checkInteger(value: unknown, name: string, min: number, max: number): n
  * status.get('qsfp_service')                                     // true
  * ```
  */
-export class SharedMap<V = unknown> implements Iterable<[string, V]> {
+export class SharedMap<V = unknown> implements WritableMap<V> {
   /** The structured-cloneable handle. */
   readonly handle: SharedMapHandle
   private readonly m: MapMemory
