@@ -12,10 +12,13 @@
  * @module
  */
 import { decodeRange, decodeRangeFrozen } from '../encoding/values.js'
-import { RETRY, type Retry } from '../sync/seqlock.js'
+import { RETRY as SEQLOCK_RETRY, type Retry } from '../sync/seqlock.js'
 import { ARENA_START, Entry, MIN_TABLE, MapWord, Table, ValueTag, valueOffset } from './layout.js'
 import type { MapMemory } from './memory.js'
 import { unitsToString } from './value.js'
+
+/** seqlock.ts's RETRY as a constant of this module: compared by reference when optimized (see reader.ts). */
+const RETRY: Retry = SEQLOCK_RETRY
 
 /** A PACKED value copied into the scratch, decoded once the copy is known to be consistent. */
 export class Pending {
