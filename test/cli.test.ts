@@ -101,10 +101,12 @@ describe('threadstate demo (drone control stack)', () => {
   })
 
   it('serves GET /status (the snapshot) and GET /metrics (every object) while it runs', async () => {
-    const flying = await pollStatus(clean, (s) => s.machine.state === 'flying' && s.estimator.version > 0)
-    expect(flying?.machine.state).toBe('flying')
+    // Flying, or already landed on a loaded machine whose polls were slower than the flight: either
+    // way the served status must show the estimator publishing and the path through 'flying'.
+    const flying = await pollStatus(clean, (s) => (s.machine.state === 'flying' || s.machine.state === 'landed') && s.estimator.version > 0)
+    expect(['flying', 'landed']).toContain(flying?.machine.state)
     expect(flying!.estimator.version).toBeGreaterThan(0)
-    expect(flying!.machine.history.map((t) => t.to)).toEqual(['ready', 'flying'])
+    expect(flying!.machine.history.map((t) => t.to).slice(0, 2)).toEqual(['ready', 'flying'])
     const response = await fetch(`${await clean.url}/metrics`)
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toMatch(/text\/plain/)
