@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { SharedMapStats } from './api.js'
 import { ThreadstateError } from '../errors.js'
 import { atomicMax } from '../memory/atomics.js'
 import { RETRY as SEQLOCK_RETRY, type Retry, type SeqWord } from '../sync/seqlock.js'
@@ -42,14 +43,7 @@ const Kind = {
 type Kind = (typeof Kind)[keyof typeof Kind]
 
 /** The consistent part of a map's figures (the rest are counters read on their own). */
-export interface TableFigures {
-  readonly size: number
-  readonly version: number
-  readonly writes: number
-  readonly tableCapacity: number
-  readonly usedBytes: number
-  readonly freeBytes: number
-}
+export type TableFigures = Pick<SharedMapStats, 'size' | 'version' | 'writes' | 'tableCapacity' | 'usedBytes' | 'freeBytes'>
 
 /** One thread's reader of one map. */
 export class MapReader {
