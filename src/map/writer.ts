@@ -37,7 +37,10 @@ import { ChangeLogWriter } from './change-log.js'
 import { MAP_CONTROL_BYTES, MapArea, MapF64, MapWord, hashKey } from './layout.js'
 import type { MapMemory } from './memory.js'
 import { MapTable } from './table.js'
-import { DELETE, type Changes } from './value.js'
+import { DELETE as DELETE_MARK, type Changes } from './value.js'
+
+/** value.ts's DELETE as a constant of this module: compared by reference when optimized, not by the generic StrictEqual builtin an imported binding gets (see reader.ts, RETRY). */
+const DELETE: typeof DELETE_MARK = DELETE_MARK
 
 /** The undo journal of the commit in progress. Used with the writers' lock held. */
 export class Journal {
