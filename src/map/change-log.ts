@@ -150,7 +150,13 @@ export async function* followChanges<V>(source: ChangeLogSource, signal: AbortSi
   // is raised, a commit either logs its record or is over before the
   // consistent read below, whose version then includes it.
   Atomics.add(ctl, MapWord.SUBSCRIBERS, 1)
-  const start = reader.read(() => ({ position: ctl[MapWord.LOG_HEAD]!, version: memory.ctlF64[MapF64.VERSION]! }))
+  let start: { position: number; version: number }
+  try {
+    start = reader.read(() => ({ position: ctl[MapWord.LOG_HEAD]!, version: memory.ctlF64[MapF64.VERSION]! }))
+  } catch (error) {
+    Atomics.sub(ctl, MapWord.SUBSCRIBERS, 1) // a read that threw (a corrupted map) leaves no subscriber counted
+    throw error
+  }
   let position = start.position
   let version = start.version
   /** The ring's bytes from `from` to the head, or (overwritten, or `whole`) every entry with the head and version. */

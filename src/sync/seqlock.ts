@@ -347,7 +347,7 @@ export class SeqWord {
    * tries are counted through `onRetry`.
    */
   read<R>(attempt: () => R | Retry, tries: number, onRetry: () => void): R | Retry {
-    // Written out here once; SharedMap.get calls it with a pre-bound attempt.
+    // Written out here once. SharedMap's one-key reads write this loop out around begin()/validate() for speed (map/reader.ts says why).
     for (let n = 0; n < tries; n++) {
       const s = this.begin()
       if ((s & 1) === 0) {
