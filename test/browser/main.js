@@ -28,6 +28,7 @@ async function main() {
   const buf = StateBuffer.create(schema({ a: vec(25) }), { history: 16 })
   const flags = new Int32Array(new SharedArrayBuffer(64))
   const writer = run('writer', { handle: buf.handle, flags })
+  await buf.waitForVersionAsync(1) // the readers start once the writer runs, so they see it write
   const readers = await Promise.all([0, 1].map(() => run('reader', { handle: buf.handle, reads: 300_000 })))
   // The readers may finish before the writer worker has even started (seen in CI): stop it only
   // after it has published more than 100 versions, whatever the speed.
