@@ -102,7 +102,7 @@ inline set_word(id, val) {
   fi
 }
 
-/* MapWriter.record: journalView[2n] = index; journalView[2n + 1] = old; JOURNAL_LEN = n + 1 */
+/* Journal.record (src/map/writer.ts): journalView[2n] = index; journalView[2n + 1] = old; JOURNAL_LEN = n + 1 */
 inline record(id, old) {
   n = mem[JOURNAL_LEN];
   jidx[n] = id;
@@ -111,7 +111,7 @@ inline record(id, old) {
   n = 0
 }
 
-/* MapWriter.setData / setCtl (a control word is journaled once per commit: touch) */
+/* Journal.setData / setCtl (a control word is journaled once per commit: touch) */
 inline set_data(id, val) {
   get_word(id, t);                     /* the old value, d32[index] */
 #ifdef BUG_WRITE_BEFORE_JOURNAL
@@ -131,7 +131,7 @@ inline set_ctl(id, val, touched) {
   set_word(id, val)
 }
 
-/* MapWriter.rollback: undo the journal newest first, then JOURNAL_LEN = 0 */
+/* Journal.undo: undo the journal newest first, then JOURNAL_LEN = 0 */
 inline rollback() {
   i = mem[JOURNAL_LEN];
   do
@@ -167,7 +167,7 @@ inline map_lock() {
 
 inline map_unlock() { wl_unlock() }
 
-/* MapWriter.alloc (free-list branch): journal the link, pop the head */
+/* MapTable.alloc (src/map/table.ts, free-list branch): journal the link, pop the head */
 inline alloc(e) {
   e = head;
   assert(e != 0);                      /* pool sized for one commit */
