@@ -4,7 +4,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 import globals from 'globals'
 
-const nodeOnly = ['src/node/**', 'src/cli/**', 'src/platform/node.ts']
+const nodeOnly = ['src/node/**', 'src/cli/**', 'src/redis/**', 'src/platform/node.ts']
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**'] },

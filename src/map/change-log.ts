@@ -16,7 +16,8 @@
  *  record (little-endian):
  *    +0  Int32 bytes   the record's length
  *    +4  Int32 changes how many follow; LOG_RESET: re-read the whole map
- *                      (a record too large for the ring); LOG_CLEAR: cleared
+ *                      (a record too large for the ring, or a mirror reloaded
+ *                      from its remote truth: map/mirror.ts); LOG_CLEAR: cleared
  *    +8  Float64 version
  *    +16 changes, each:
  *        +0 Int32 keyLength (UTF-16 units) | +4 Int32 tag (ValueTag | flags << 8,
@@ -68,17 +69,18 @@ export class ChangeLogWriter {
   }
 
   /**
-   * Writes the record of a commit after LOG_HEAD, if anybody subscribes.
+   * Writes the record of a commit after LOG_HEAD, if anybody subscribes
+   * ('reset': the whole map was replaced, subscribers re-read it).
    * @returns the new LOG_HEAD for the commit to store (journaled), or undefined if nothing was written
    */
-  append(version: number, changes: Changes | 'clear'): number | undefined {
+  append(version: number, changes: Changes | 'clear' | 'reset'): number | undefined {
     if (Atomics.load(this.ctl, MapWord.SUBSCRIBERS) <= 0) return undefined
     const ring = this.ring
     let bytes = RECORD_HEADER
-    if (changes !== 'clear') {
+    if (typeof changes !== 'string') {
       for (const [key, value] of changes) bytes += CHANGE_HEADER + align4(2 * key.length) + (value === DELETE ? 0 : align4(value.length))
     }
-    let n = changes === 'clear' ? LOG_CLEAR : changes.length
+    let n = changes === 'clear' ? LOG_CLEAR : changes === 'reset' ? LOG_RESET : changes.length
     if (bytes > ring.length / 2) {
       n = LOG_RESET
       bytes = RECORD_HEADER
@@ -89,7 +91,7 @@ export class ChangeLogWriter {
     view.setInt32(0, bytes, true)
     view.setInt32(4, n, true)
     view.setFloat64(8, version, true)
-    if (n >= 0 && changes !== 'clear') {
+    if (n >= 0 && typeof changes !== 'string') {
       let at = RECORD_HEADER
       for (const [key, value] of changes) {
         const deleted = value === DELETE

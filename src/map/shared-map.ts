@@ -30,7 +30,7 @@ import { MapMemory } from './memory.js'
 import { MapReader } from './reader.js'
 import { pow2 } from './table.js'
 import { runTransaction, type MapTransaction, type TransactionHost } from './transaction.js'
-import { DELETE, prepare, type Changes, type Prepared } from './value.js'
+import { DELETE, collectChanges, prepare, type Changes, type Prepared } from './value.js'
 import { MapCommitter } from './writer.js'
 
 export { KeyError } from './api.js'
@@ -47,6 +47,14 @@ function checkInteger(value: unknown, name: string, min: number, max: number): n
   }
   return value
 }
+
+/**
+ * The commit path of a map, for the one role that writes a map other than
+ * through its public methods: a mirror of a remote map (map/mirror.ts),
+ * which applies commits at versions assigned elsewhere. Not exported from
+ * the package.
+ */
+export let committerOf: (map: SharedMap<unknown>) => MapCommitter
 
 /**
  * A concurrent string-keyed map shared by every thread (seed 001's service
@@ -87,6 +95,10 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
   /** What `transaction()` may do with this map (lock held): read committed entries, prepare values. */
   private readonly transactionHost: TransactionHost<V>
   private readonly changeSource: ChangeLogSource
+
+  static {
+    committerOf = (map) => map.writer
+  }
 
   private constructor(handle: SharedMapHandle, validator: StandardSchemaV1<V> | undefined) {
     this.handle = handle
@@ -285,21 +297,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
    * @throws OptionError if a key is both set and deleted
    */
   setMany(entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>, options: SetManyOptions = {}): number {
-    const changes = new Map<string, Prepared | typeof DELETE>()
-    const pairs: Iterable<readonly [string, V]> =
-      entries instanceof Map || Symbol.iterator in Object(entries)
-        ? (entries as Iterable<readonly [string, V]>)
-        : Object.keys(entries).map((key) => [key, (entries as Record<string, V>)[key]!] as const)
-    for (const [key, value] of pairs) {
-      checkKey(key)
-      changes.set(key, this.prepare(value))
-    }
-    for (const key of options.delete ?? []) {
-      checkKey(key)
-      if (changes.has(key) && changes.get(key) !== DELETE) throw new OptionError(`Expected each key to be either set or deleted, got ${describe(key)} in both`)
-      changes.set(key, DELETE)
-    }
-    const list: Changes = [...changes]
+    const list = collectChanges(entries, options, (value) => this.prepare(value))
     return this.writer.locked(() => this.writer.commit(list))
   }
 

@@ -7,7 +7,9 @@
  *
  * @module
  */
+import { OptionError, describe } from '../errors.js'
 import { encodeWithFlags } from '../encoding/values.js'
+import { checkKey, type SetManyOptions } from './api.js'
 import { ValueTag } from './layout.js'
 
 /** A value checked and encoded, ready to be written by a commit (outside the lock). */
@@ -70,3 +72,32 @@ export const DELETE = Symbol('threadstate.map.delete')
 
 /** The changes of one commit, each key at most once: [key, new value or {@link DELETE}]. */
 export type Changes = readonly (readonly [string, Prepared | typeof DELETE])[]
+
+/**
+ * The changes of a `setMany(entries, { delete })`, checked and encoded
+ * (before any lock is taken or anything is sent). `entries` is an object
+ * (its own enumerable string keys, `__proto__` included when it is an own
+ * key), a `Map` or an iterable of `[key, value]` pairs.
+ * @throws KeyError / EncodeError / ValidationError (from `prepare`); OptionError if a key is both set and deleted
+ */
+export function collectChanges<V>(
+  entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>,
+  options: SetManyOptions,
+  prepare: (value: V) => Prepared,
+): Changes {
+  const changes = new Map<string, Prepared | typeof DELETE>()
+  const pairs: Iterable<readonly [string, V]> =
+    entries instanceof Map || Symbol.iterator in Object(entries)
+      ? (entries as Iterable<readonly [string, V]>)
+      : Object.keys(entries).map((key) => [key, (entries as Record<string, V>)[key]!] as const)
+  for (const [key, value] of pairs) {
+    checkKey(key)
+    changes.set(key, prepare(value))
+  }
+  for (const key of options.delete ?? []) {
+    checkKey(key)
+    if (changes.has(key) && changes.get(key) !== DELETE) throw new OptionError(`Expected each key to be either set or deleted, got ${describe(key)} in both`)
+    changes.set(key, DELETE)
+  }
+  return [...changes]
+}

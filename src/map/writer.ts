@@ -37,7 +37,7 @@ import { ChangeLogWriter } from './change-log.js'
 import { MAP_CONTROL_BYTES, MapArea, MapF64, MapWord, hashKey } from './layout.js'
 import type { MapMemory } from './memory.js'
 import { MapTable } from './table.js'
-import { DELETE as DELETE_MARK, type Changes } from './value.js'
+import { DELETE as DELETE_MARK, type Changes, type Prepared } from './value.js'
 
 /** value.ts's DELETE as a constant of this module: compared by reference when optimized, not by the generic StrictEqual builtin an imported binding gets (see reader.ts, RETRY). */
 const DELETE: typeof DELETE_MARK = DELETE_MARK
@@ -216,6 +216,37 @@ export class MapCommitter {
       journal.close()
       this.seq.endWrite((seq + 2) | 0)
       return version
+    } catch (error) {
+      journal.undo()
+      table.dropFrees()
+      Atomics.add(m.ctl, MapWord.ROLLBACKS, 1)
+      this.seq.endWrite((seq + 2) | 0)
+      throw error
+    }
+  }
+
+  /**
+   * Replaces the whole map by `entries`, each with the version of the commit
+   * that wrote it, at `version` (a mirror reloading from its remote truth:
+   * map/mirror.ts): one commit, so readers see the old map or the new one;
+   * subscribers get a reset event. Lock held.
+   */
+  commitReload(version: number, entries: readonly (readonly [string, Prepared, number])[]): void {
+    const m = this.m
+    const table = this.table
+    const journal = this.journal
+    const seq = this.seq.beginWrite()
+    try {
+      table.clear()
+      if (entries.length > 0) table.reserve(entries.length)
+      for (const [key, value, entryVersion] of entries) table.set(key, hashKey(key), value, entryVersion)
+      journal.setCtlF64(MapF64.VERSION, version)
+      journal.setCtlF64(MapF64.WRITES, m.ctlF64[MapF64.WRITES]! + 1)
+      const head = this.log.append(version, 'reset')
+      if (head !== undefined) journal.setCtl(MapWord.LOG_HEAD, head)
+      table.flushFrees()
+      journal.close()
+      this.seq.endWrite((seq + 2) | 0)
     } catch (error) {
       journal.undo()
       table.dropFrees()

@@ -1,0 +1,143 @@
+/**
+ * The per-process bridge: one connection blocked in `XREAD BLOCK` on the
+ * streams of every object the process follows, applying each commit to its
+ * object's mirror in version order. A Stream, not pub/sub: pub/sub drops
+ * what is published while a connection is down, a stream is read on from
+ * the last id applied, so a reconnect (or a `CLIENT KILL` of this
+ * connection) misses nothing.
+ *
+ * A new object joins at once: the XREAD in progress is ended with `CLIENT
+ * UNBLOCK` (from the command connection) and a new one is sent with its
+ * stream added. When a read times out (an idle second) and after every
+ * reconnect, each object checks its epoch (its data may be gone).
+ *
+ * @module
+ */
+import type { RedisLink } from './client.js'
+
+/** One stream the bridge follows. */
+export interface Followed {
+  /** The stream's key. */
+  readonly log: string
+  /** The id of the last entry read (the next XREAD starts after it). */
+  position: string
+  /** Applies entries read from the stream, in order (may reload the mirror). */
+  apply(entries: readonly (readonly [string, readonly Buffer[]])[]): Promise<void>
+  /** Checks that the object's data still exists on the server (its epoch); called when idle and after reconnects. */
+  check(): Promise<void>
+}
+
+const BLOCK_MS = 1000
+const COUNT = 512
+
+/** The bridge of one domain. */
+export class Bridge {
+  private readonly followed = new Map<string, Followed>()
+  private closed = false
+  private clientId: number | undefined
+  private reading = false
+  private checkDue = false
+  private wake: (() => void) | undefined
+  private readonly done: Promise<void>
+  /** Commits applied from the stream (figures). */
+  applied = 0
+  /** Errors of the read loop (a dropped connection, say): it reconnects and reads on. */
+  errors = 0
+
+  constructor(
+    /** The bridge's own connection, for blocking reads (no command timeout). */
+    private readonly blocking: RedisLink,
+    /** The domain's command connection (CLIENT UNBLOCK). */
+    private readonly commands: RedisLink,
+  ) {
+    blocking.onReady(() => {
+      this.clientId = undefined
+      this.checkDue = true
+    })
+    this.done = this.loop()
+  }
+
+  /** Starts following `f` (at `f.position`). */
+  follow(f: Followed): void {
+    this.followed.set(f.log, f)
+    this.interrupt()
+  }
+
+  /** Stops following `log`. */
+  unfollow(log: string): void {
+    this.followed.delete(log)
+  }
+
+  /** Ends the XREAD in progress so the next one includes new streams. */
+  private interrupt(): void {
+    if (this.wake) {
+      this.wake()
+      return
+    }
+    if (this.reading && this.clientId !== undefined) void this.commands.send(['CLIENT', 'UNBLOCK', this.clientId]).catch(() => {})
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0
+    while (!this.closed) {
+      if (this.followed.size === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve))
+        this.wake = undefined
+        continue
+      }
+      try {
+        if (this.checkDue) {
+          this.checkDue = false
+          for (const f of [...this.followed.values()]) await f.check()
+        }
+        if (this.clientId === undefined) this.clientId = Number(await this.blocking.send(['CLIENT', 'ID']))
+        const streams = [...this.followed.values()]
+        this.reading = true
+        const reply = (await this.blocking.send(['XREAD', 'COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams.map((f) => f.log), ...streams.map((f) => f.position)])) as
+          | unknown[]
+          | null
+        this.reading = false
+        failures = 0
+        if (reply === null) {
+          this.checkDue = true
+          continue
+        }
+        for (const [name, entries] of streamsOf(reply)) {
+          const f = this.followed.get(name.toString())
+          if (f === undefined || entries.length === 0) continue
+          f.position = entries[entries.length - 1]![0].toString()
+          await f.apply(entries.map(([id, fields]) => [id.toString(), fields] as const))
+          this.applied += entries.length
+        }
+      } catch {
+        this.reading = false
+        if (this.closed) break
+        this.errors++
+        this.checkDue = true
+        this.clientId = undefined
+        await new Promise((resolve) => setTimeout(resolve, Math.min(20 * 2 ** failures++, 500)))
+      }
+    }
+  }
+
+  /** Stops reading and closes the bridge's connection. */
+  async close(): Promise<void> {
+    this.closed = true
+    this.wake?.()
+    await this.blocking.close()
+    await this.done
+  }
+}
+
+/**
+ * The streams of an XREAD reply: RESP2 gives `[[name, entries], ...]`;
+ * RESP3 a map, which ioredis 6 hands over flattened: `[name, entries, ...]`.
+ */
+function streamsOf(reply: readonly unknown[]): [Buffer, [Buffer, Buffer[]][]][] {
+  if (reply.length > 0 && Buffer.isBuffer(reply[0])) {
+    const out: [Buffer, [Buffer, Buffer[]][]][] = []
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push([reply[i] as Buffer, reply[i + 1] as [Buffer, Buffer[]][]])
+    return out
+  }
+  return reply as [Buffer, [Buffer, Buffer[]][]][]
+}

@@ -1,0 +1,25 @@
+/**
+ * `threadstate/redis`: threadstate's objects shared across processes and
+ * machines through a Redis server (7.0 or later, or Valkey). Redis holds
+ * the truth; every process reads a mirror in its own shared memory at
+ * memory speed, from any of its threads; writes are one server-side
+ * script each. Node only: this entry point never enters the core's import
+ * graph.
+ *
+ * @example
+ * ```ts
+ * import { RedisDomain } from 'threadstate/redis'
+ * const redis = await RedisDomain.connect({ url: 'redis://127.0.0.1:6379', namespace: 'fleet' })
+ * const status = await redis.sharedMap<boolean>('status')
+ * await status.set('qsfp_service', true)
+ * status.get('qsfp_service') // true, from the mirror
+ * ```
+ *
+ * @module
+ */
+export { RedisDomain, type RedisDomainOptions } from './domain.js'
+export { RedisSharedMap, type RedisSharedMapHandle, type RedisSharedMapOptions, type RedisSharedMapStats } from './shared-map.js'
+export { closeThreadConnections } from './thread-links.js'
+export type { ConnectOptions, LinkDescriptor } from './client.js'
+export type { RemoteSpec } from './remote-map.js'
+export { RedisConnectionError, RedisDataLostError, RedisOutcomeUnknownError, RedisShapeError } from './errors.js'

@@ -1,0 +1,121 @@
+/**
+ * The Lua scripts that are the only writers of an object's keys on the
+ * server. Each runs atomically (Redis runs one script at a time), so a
+ * commit's checks, its version, its data and its stream entry can never
+ * disagree, and no reader anywhere sees part of one.
+ *
+ * Keys of one object share a hash tag (`{namespace:name}`), so every script
+ * touches one Redis Cluster slot:
+ *
+ * ```
+ *   {ns:name}:meta    hash: kind, shape, epoch, version
+ *   {ns:name}:data    hash: key -> value bytes (wire.ts)
+ *   {ns:name}:ver     hash: key -> version of the commit that wrote it
+ *   {ns:name}:log     stream: one entry per commit: v version, o operation id,
+ *                     c 1 if it cleared the map first, d the changes blob
+ *   {ns:name}:op:<id> string: the version operation <id> committed (expires)
+ * ```
+ *
+ * Every script first checks the object's epoch: a random id written when the
+ * object was created. Redis losing its data (restart without persistence,
+ * flush, failover) removes it or, once the object is created again,
+ * changes it: the script then answers THREADSTATE_EPOCH and nothing is
+ * written, so versions never silently restart at 1.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto'
+
+/** A script with its SHA-1 (for EVALSHA; EVAL of the source after NOSCRIPT). */
+export interface Script {
+  readonly source: string
+  readonly sha: string
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') }
+}
+
+/**
+ * Creates the object if it does not exist, else checks its kind and shape.
+ * KEYS: meta. ARGV: kind, shape, a new epoch. Returns {epoch, created 1|0}.
+ */
+export const OPEN = script(`
+local kind = redis.call('HGET', KEYS[1], 'kind')
+if not kind then
+  redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'shape', ARGV[2], 'epoch', ARGV[3], 'version', 0)
+  return {ARGV[3], 1}
+end
+if kind ~= ARGV[1] then return redis.error_reply('THREADSTATE_SHAPE a ' .. kind .. ', not a ' .. ARGV[1]) end
+local shape = redis.call('HGET', KEYS[1], 'shape')
+if shape ~= ARGV[2] then return redis.error_reply('THREADSTATE_SHAPE shape ' .. tostring(shape) .. ', not ' .. ARGV[2]) end
+return {redis.call('HGET', KEYS[1], 'epoch'), 0}
+`)
+
+/**
+ * A map's whole state at one version, with the id of its last stream entry
+ * (the bridge reads on from there). KEYS: meta, data, ver, log. ARGV: epoch.
+ * Returns {version, last id, {key, value, ...}, {key, version, ...}}.
+ */
+export const MAP_SNAPSHOT = script(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch ~= ARGV[1] then return redis.error_reply('THREADSTATE_EPOCH ' .. tostring(epoch)) end
+local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #last > 0 then id = last[1][1] end
+return {redis.call('HGET', KEYS[1], 'version'), id, redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+`)
+
+/**
+ * One map commit. KEYS: meta, data, ver, log, op. ARGV: epoch, operation
+ * id, operation record ttl (ms), stream length (MAXLEN ~), clear (1|0),
+ * number of checks n, then n pairs (key, expected version: the entry's
+ * version, 0 absent, -1 present), then the changes blob (wire.ts).
+ * Returns {1, version} committed, {1, version, 1} committed earlier by this
+ * operation id (a retry), {0, current version} a check failed (nothing written).
+ */
+export const MAP_COMMIT = script(`
+local meta, data, ver, log, op = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local epoch = redis.call('HGET', meta, 'epoch')
+if epoch ~= ARGV[1] then return redis.error_reply('THREADSTATE_EPOCH ' .. tostring(epoch)) end
+local done = redis.call('GET', op)
+if done then return {1, tonumber(done), 1} end
+local n = tonumber(ARGV[6])
+local at = 7
+for i = 1, n do
+  local want = tonumber(ARGV[at + 1])
+  local have = tonumber(redis.call('HGET', ver, ARGV[at]) or '0')
+  if (want < 0 and have == 0) or (want >= 0 and have ~= want) then
+    return {0, tonumber(redis.call('HGET', meta, 'version'))}
+  end
+  at = at + 2
+end
+local blob = ARGV[at]
+local version = redis.call('HINCRBY', meta, 'version', 1)
+if ARGV[5] == '1' then redis.call('DEL', data, ver) end
+local pos = 1
+local size = #blob
+while pos <= size do
+  local kl = struct.unpack('<I4', blob, pos)
+  local key = string.sub(blob, pos + 4, pos + 3 + kl)
+  pos = pos + 4 + kl
+  local vl = struct.unpack('<I4', blob, pos)
+  pos = pos + 4
+  if vl == 0 then
+    redis.call('HDEL', data, key)
+    redis.call('HDEL', ver, key)
+  else
+    redis.call('HSET', data, key, string.sub(blob, pos, pos + vl - 1))
+    redis.call('HSET', ver, key, version)
+    pos = pos + vl
+  end
+end
+redis.call('XADD', log, 'MAXLEN', '~', ARGV[4], '*', 'v', version, 'o', ARGV[2], 'c', ARGV[5], 'd', blob)
+redis.call('SET', op, version, 'PX', ARGV[3])
+return {1, version}
+`)
+
+/** The object's version and epoch. KEYS: meta. Returns {epoch or false, version}. */
+export const VERSION = script(`
+return {redis.call('HGET', KEYS[1], 'epoch'), tonumber(redis.call('HGET', KEYS[1], 'version') or '0')}
+`)
