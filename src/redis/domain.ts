@@ -116,6 +116,7 @@ export class RedisDomain {
       what,
     })) as [Buffer, number]
     const spec: RemoteSpec = {
+      name,
       tag,
       what,
       epoch: epoch.toString(),

@@ -24,6 +24,8 @@ import { changesBlob, changesFrom, keyBytes, keyFrom, valueFrom } from './wire.j
 
 /** The server-side names and settings of one object (structured-cloneable: part of a handle). */
 export interface RemoteSpec {
+  /** The object's name (unique in its namespace). */
+  readonly name: string
   /** `{namespace:name}`: the hash tag every key of the object starts with. */
   readonly tag: string
   /** What messages call it, e.g. `RedisSharedMap 'status'`. */

@@ -91,6 +91,11 @@ export interface RedisSharedMapOptions<V> {
 export class RedisSharedMap<V = unknown> implements WritableMap<V> {
   /** Send this to a worker; `RedisSharedMap.attach(handle)` there. */
   readonly handle: RedisSharedMapHandle
+  /** The name it was opened by (every process that opens this name in the namespace shares it). */
+  get name(): string {
+    return this.handle.spec.name
+  }
+
   /** The mirror: an ordinary SharedMap in this process's shared memory (read it, never write it). */
   private readonly mirror: SharedMap<V>
   private readonly remote: RemoteMap

@@ -1,0 +1,34 @@
+/**
+ * The contract suites (test/contract/*.contract.ts) against the Redis-backed
+ * implementations, on a real redis-server started for this file. A "peer"
+ * is the same object opened through a second RedisDomain: its own
+ * connections, bridge and mirror, as another process would have.
+ */
+import { afterAll, beforeAll } from 'vitest'
+import { RedisDomain, type RedisSharedMap } from '../../src/redis/index.js'
+import type { WritableMap } from '../../src/index.js'
+import { describeWritableMap } from '../contract/map.contract.js'
+import { describeRedis, startRedisServer, type RedisServer } from './server.js'
+
+describeRedis('contracts on Redis', () => {
+  let server: RedisServer
+  let one: RedisDomain
+  let two: RedisDomain
+  let n = 0
+  beforeAll(async () => {
+    server = await startRedisServer()
+    one = await RedisDomain.connect({ url: server.url, namespace: 'contract' })
+    two = await RedisDomain.connect({ url: server.url, namespace: 'contract' })
+  })
+  afterAll(async () => {
+    await one?.close()
+    await two?.close()
+    await server?.stop()
+  })
+
+  describeWritableMap('RedisSharedMap', {
+    create: (options) => one.sharedMap(`map-${n++}`, options),
+    peer: <V>(map: WritableMap<V>) => two.sharedMap<V>((map as RedisSharedMap<V>).name),
+    overrunCommits: 200,
+  })
+})
