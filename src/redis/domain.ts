@@ -11,9 +11,17 @@ import { SharedMap } from '../map/shared-map.js'
 import { Bridge } from './bridge.js'
 import { openLink, type ConnectOptions, type RedisLink } from './client.js'
 import { evalScript, withRetries } from './call.js'
-import { RemoteMap, Status, keysOf, type RemoteSpec } from './remote-map.js'
-import { OPEN } from './scripts.js'
+import { decode, encodeWithFlags } from '../encoding/values.js'
+import { validateWith } from '../encoding/standard-schema.js'
+import { SnapshotStore } from '../snapshot/snapshot-store.js'
+import { wallNow } from '../memory/clock.js'
+import { type Followed } from './bridge.js'
+import { RemoteMap } from './remote-map.js'
+import { RemoteSnapshot } from './remote-snapshot.js'
+import { RemoteObject, Status, keysOf, type RemoteSpec } from './remote.js'
+import { OPEN, SNAPSHOT_OPEN } from './scripts.js'
 import { RedisSharedMap, type RedisSharedMapHandle, type RedisSharedMapOptions } from './shared-map.js'
+import { RedisSnapshotStore, type RedisSnapshotStoreHandle, type RedisSnapshotStoreOptions } from './snapshot-store.js'
 
 /** Options of {@link RedisDomain.connect}. */
 export interface RedisDomainOptions extends ConnectOptions {
@@ -54,7 +62,7 @@ function checkName(value: unknown, what: string): string {
  * ```
  */
 export class RedisDomain {
-  private readonly maps = new Map<string, Promise<RedisSharedMap<unknown>>>()
+  private readonly objects = new Map<string, Promise<unknown>>()
   private closed = false
 
   private constructor(
@@ -62,6 +70,10 @@ export class RedisDomain {
     private readonly bridge: Bridge,
     private readonly namespace: string,
     private readonly settings: { readonly timeoutMs: number; readonly streamLength: number; readonly operationTtlMs: number; readonly commandTimeoutMs: number },
+    /** The server's clock minus this machine's wall clock (ms), from the TIME round trip with the smallest delay. */
+    readonly clockOffsetMs: number,
+    /** Half that round trip (ms): the most the offset can be off by. */
+    readonly clockErrorMs: number,
   ) {}
 
   /**
@@ -84,8 +96,9 @@ export class RedisDomain {
       await link.close()
       throw error
     }
+    const clock = await estimateClock(link, timeoutMs)
     const bridge = new Bridge(link.duplicate(), link)
-    return new RedisDomain(link, bridge, namespace, { timeoutMs, streamLength, operationTtlMs, commandTimeoutMs })
+    return new RedisDomain(link, bridge, namespace, { timeoutMs, streamLength, operationTtlMs, commandTimeoutMs }, clock.offsetMs, clock.errorMs)
   }
 
   /**
@@ -96,39 +109,89 @@ export class RedisDomain {
    * @throws RedisShapeError if `name` is another kind of object
    */
   sharedMap<V = unknown>(name: string, options: RedisSharedMapOptions<V> = {}): Promise<RedisSharedMap<V>> {
+    return this.opened(name, 'map', () => this.openMap(name, options as RedisSharedMapOptions<unknown>)) as Promise<RedisSharedMap<V>>
+  }
+
+  /**
+   * Opens the snapshot store `name`, creating it with `options.initial` as
+   * version 1 if it does not exist; every process that opens `name` shares
+   * it. Resolves once this process's mirror holds its latest snapshot.
+   * @throws RedisShapeError if `name` is another kind of object
+   * @throws EncodeError / ValidationError if a new store's `initial` cannot be stored
+   */
+  snapshotStore<T>(name: string, options: RedisSnapshotStoreOptions<T>): Promise<RedisSnapshotStore<T>> {
+    if (typeof options !== 'object' || options === null || !('initial' in options)) {
+      throw new OptionError(`Expected options with an \`initial\` snapshot, got ${describe(options)}`)
+    }
+    return this.opened(name, 'snapshot', () => this.openSnapshot(name, options as RedisSnapshotStoreOptions<unknown>)) as Promise<RedisSnapshotStore<T>>
+  }
+
+  /** The object opened as `name` in this domain, opening it once. */
+  private opened(name: string, kind: string, open: () => Promise<unknown>): Promise<unknown> {
     this.checkOpen()
     checkName(name, 'the name')
-    let map = this.maps.get(name)
-    if (map === undefined) {
-      map = this.openMap(name, options as RedisSharedMapOptions<unknown>)
-      this.maps.set(name, map)
-      map.catch(() => this.maps.delete(name))
+    const key = `${kind}:${name}`
+    let object = this.objects.get(key)
+    if (object === undefined) {
+      object = open()
+      this.objects.set(key, object)
+      object.catch(() => this.objects.delete(key))
     }
-    return map as Promise<RedisSharedMap<V>>
+    return object
+  }
+
+  /** The spec of object `name` with epoch `epoch`. */
+  private spec(name: string, what: string, epoch: Buffer, streamLength = this.settings.streamLength): RemoteSpec {
+    return {
+      name,
+      tag: this.tag(name),
+      what: `${what} '${name}'`,
+      epoch: epoch.toString(),
+      timeoutMs: this.settings.timeoutMs,
+      streamLength,
+      operationTtlMs: this.settings.operationTtlMs,
+      clockOffsetMs: this.clockOffsetMs,
+    }
+  }
+
+  private tag(name: string): string {
+    return `{${this.namespace}:${name}}`
+  }
+
+  /** Runs an opening command with the domain's retries. */
+  private run<T>(what: string, command: () => Promise<unknown>): Promise<T> {
+    return withRetries(command, { timeoutMs: this.settings.timeoutMs, what }) as Promise<T>
+  }
+
+  /** Follows an object's stream from `position`: `apply` gets what the bridge reads; idle checks verify its epoch and catch up. */
+  private follow(remote: RemoteObject & { catchUp(target: number): Promise<void> }, position: string, apply: Followed['apply'], version: () => number): void {
+    const bridge = this.bridge
+    const log = remote.keys.log
+    bridge.follow({
+      log,
+      position,
+      apply,
+      async check() {
+        try {
+          const server = await remote.serverVersion()
+          // Behind without having been told (an entry trimmed away before it was read): catch up.
+          if (server > version()) await remote.catchUp(server)
+        } catch {
+          if (Atomics.load(remote.status, Status.LOST) !== 0) bridge.unfollow(log)
+        }
+      },
+    })
   }
 
   private async openMap(name: string, options: RedisSharedMapOptions<unknown>): Promise<RedisSharedMap<unknown>> {
-    const tag = `{${this.namespace}:${name}}`
-    const what = `RedisSharedMap '${name}'`
-    const keys = keysOf(tag)
-    const [epoch] = (await withRetries(() => evalScript(this.link, OPEN, [keys.meta], ['map', '1', randomUUID()]), {
-      timeoutMs: this.settings.timeoutMs,
-      what,
-    })) as [Buffer, number]
-    const spec: RemoteSpec = {
-      name,
-      tag,
-      what,
-      epoch: epoch.toString(),
-      timeoutMs: this.settings.timeoutMs,
-      streamLength: this.settings.streamLength,
-      operationTtlMs: this.settings.operationTtlMs,
-    }
+    const meta = keysOf(this.tag(name)).meta
+    const [epoch] = await this.run<[Buffer, number]>(`RedisSharedMap '${name}'`, () => evalScript(this.link, OPEN, [meta], ['map', '1', randomUUID()]))
+    const spec = this.spec(name, 'RedisSharedMap', epoch)
     const mirror = SharedMap.create<unknown>({
       ...(options.changeLogBytes === undefined ? {} : { changeLogBytes: options.changeLogBytes }),
       ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
     })
-    const status = RedisSharedMap.statusBuffer()
+    const status = new SharedArrayBuffer(Status.WORDS * 4)
     const remote = new RemoteMap(spec, mirror, new Int32Array(status), () => this.commandLink())
     const position = await remote.reload(true)
     const handle: RedisSharedMapHandle = {
@@ -141,27 +204,50 @@ export class RedisDomain {
       commandTimeoutMs: this.settings.commandTimeoutMs,
     }
     const map = new RedisSharedMap<unknown>(handle, remote, checkValidator(options.validate) as StandardSchemaV1<unknown> | undefined)
-    const s = new Int32Array(status)
-    const bridge = this.bridge
-    bridge.follow({
-      log: keys.log,
+    this.follow(
+      remote,
       position,
-      async apply(entries) {
+      async (entries) => {
         const before = mirror.version
         const reloaded = await remote.applyEntries(entries)
-        if (!reloaded) Atomics.add(s, Status.BRIDGED, Math.max(0, mirror.version - before))
+        if (!reloaded) Atomics.add(remote.status, Status.BRIDGED, Math.max(0, mirror.version - before))
       },
-      async check() {
-        try {
-          const version = await remote.serverVersion()
-          // Behind without having been told (a stream entry trimmed away before it was read): catch up.
-          if (version > mirror.version) await remote.catchUp(version)
-        } catch {
-          if (remote.status[Status.LOST] !== 0) bridge.unfollow(keys.log)
-        }
-      },
-    })
+      () => mirror.version,
+    )
     return map
+  }
+
+  private async openSnapshot(name: string, options: RedisSnapshotStoreOptions<unknown>): Promise<RedisSnapshotStore<unknown>> {
+    const validator = checkValidator(options.validate) as StandardSchemaV1<unknown> | undefined
+    const streamLength = checkPositive(options.streamLength, 'streamLength', 16)
+    const initial = encodeWithFlags(validator ? validateWith(validator, options.initial, 'RedisSnapshotStore') : options.initial)
+    const keys = keysOf(this.tag(name))
+    const [epoch, version, bytes, flags, ts, source, position] = await this.run<[Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer]>(
+      `RedisSnapshotStore '${name}'`,
+      () =>
+        evalScript(this.link, SNAPSHOT_OPEN, [keys.meta, keys.log], ['1', randomUUID(), Buffer.from(initial.bytes.buffer, initial.bytes.byteOffset, initial.bytes.length), initial.flags, streamLength]),
+    )
+    const spec = this.spec(name, 'RedisSnapshotStore', epoch, streamLength)
+    const mirror = SnapshotStore.create<unknown>({
+      initial: decode(bytes),
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+    })
+    const status = new SharedArrayBuffer(Status.WORDS * 4)
+    const remote = new RemoteSnapshot(spec, mirror, new Int32Array(status), () => this.commandLink())
+    // The server's version, timestamp and source (a new mirror starts at version 1 stamped now).
+    remote.mirror.publishAt(Number(version.toString()), bytes, Number(flags.toString()), remote.localTime(ts), source.length > 0 ? source.toString() : undefined, true)
+    const handle: RedisSnapshotStoreHandle = {
+      kind: 'RedisSnapshotStore',
+      format: RedisSnapshotStore.handleFormat,
+      mirror: mirror.handle,
+      status,
+      spec,
+      link: this.link.descriptor,
+      commandTimeoutMs: this.settings.commandTimeoutMs,
+    }
+    const store = new RedisSnapshotStore<unknown>(handle, remote, validator)
+    this.follow(remote, position.toString(), async (entries) => remote.applyEntries(entries), () => mirror.version)
+    return store
   }
 
   /** The command connection, while the domain is open. */
@@ -184,4 +270,23 @@ export class RedisDomain {
     await this.bridge.close()
     await this.link.close()
   }
+}
+
+/**
+ * The server's clock minus this machine's (ms): five TIME round trips, the
+ * one with the smallest delay kept (NTP's rule); its error is at most half
+ * that round trip. Staleness (`maxAgeMs`, ages) is then measured against one
+ * clock in every process.
+ */
+async function estimateClock(link: RedisLink, timeoutMs: number): Promise<{ offsetMs: number; errorMs: number }> {
+  let best = { offsetMs: 0, errorMs: Infinity }
+  for (let i = 0; i < 5; i++) {
+    const sent = wallNow()
+    const [seconds, micros] = (await withRetries(() => link.send(['TIME']), { timeoutMs, what: 'the clock' })) as [Buffer, Buffer]
+    const received = wallNow()
+    const server = Number(seconds.toString()) * 1000 + Number(micros.toString()) / 1000
+    const errorMs = (received - sent) / 2
+    if (errorMs < best.errorMs) best = { offsetMs: server - (sent + received) / 2, errorMs }
+  }
+  return best
 }

@@ -19,7 +19,8 @@
  */
 export { RedisDomain, type RedisDomainOptions } from './domain.js'
 export { RedisSharedMap, type RedisSharedMapHandle, type RedisSharedMapOptions, type RedisSharedMapStats } from './shared-map.js'
+export { RedisSnapshotStore, type RedisSnapshotStoreHandle, type RedisSnapshotStoreOptions, type RedisSnapshotStoreStats } from './snapshot-store.js'
 export { closeThreadConnections } from './thread-links.js'
 export type { ConnectOptions, LinkDescriptor } from './client.js'
-export type { RemoteSpec } from './remote-map.js'
+export type { RemoteSpec } from './remote.js'
 export { RedisConnectionError, RedisDataLostError, RedisOutcomeUnknownError, RedisShapeError } from './errors.js'

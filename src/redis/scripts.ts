@@ -115,7 +115,53 @@ redis.call('SET', op, version, 'PX', ARGV[3])
 return {1, version}
 `)
 
-/** The object's version and epoch. KEYS: meta. Returns {epoch or false, version}. */
-export const VERSION = script(`
-return {redis.call('HGET', KEYS[1], 'epoch'), tonumber(redis.call('HGET', KEYS[1], 'version') or '0')}
+
+/** The server's time as microseconds since the epoch, a decimal string (exact: no float formatting). */
+const NOW_MICROS = `local now = redis.call('TIME')
+local ts = now[1] .. string.format('%06d', tonumber(now[2]))`
+
+/**
+ * Creates a snapshot store holding version 1 if it does not exist, else
+ * checks its kind; returns its latest snapshot either way.
+ * KEYS: meta, log. ARGV: shape, a new epoch, initial bytes, flags, stream length.
+ * Returns {epoch, version, bytes, flags, timestamp (us), source, last stream id}.
+ */
+export const SNAPSHOT_OPEN = script(`
+local kind = redis.call('HGET', KEYS[1], 'kind')
+if not kind then
+  ${NOW_MICROS}
+  redis.call('HSET', KEYS[1], 'kind', 'snapshot', 'shape', ARGV[1], 'epoch', ARGV[2], 'version', 1, 'value', ARGV[3], 'flags', ARGV[4], 'ts', ts, 'source', '')
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], '*', 'v', 1, 't', ts, 'f', ARGV[4], 's', '', 'd', ARGV[3])
+elseif kind ~= 'snapshot' then
+  return redis.error_reply('THREADSTATE_SHAPE a ' .. kind .. ', not a snapshot')
+end
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'version', 'value', 'flags', 'ts', 'source')
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #last > 0 then id = last[1][1] end
+return {m[1], m[2], m[3], m[4], m[5], m[6], id}
+`)
+
+/**
+ * One snapshot publish. KEYS: meta, log, op. ARGV: epoch, operation id,
+ * record ttl (ms), stream length (exact MAXLEN: entries hold whole
+ * snapshots), expected version (-1: any), source, flags, bytes.
+ * Returns {1, version, 0, timestamp (us)}, {1, version, 1} (a retry of a
+ * committed operation), or {0, current version} (expected version not met).
+ */
+export const SNAPSHOT_PUBLISH = script(`
+local meta, log, op = KEYS[1], KEYS[2], KEYS[3]
+local epoch = redis.call('HGET', meta, 'epoch')
+if epoch ~= ARGV[1] then return redis.error_reply('THREADSTATE_EPOCH ' .. tostring(epoch)) end
+local done = redis.call('GET', op)
+if done then return {1, tonumber(done), 1} end
+local current = tonumber(redis.call('HGET', meta, 'version'))
+local want = tonumber(ARGV[5])
+if want >= 0 and current ~= want then return {0, current} end
+local version = current + 1
+${NOW_MICROS}
+redis.call('HSET', meta, 'version', version, 'value', ARGV[8], 'flags', ARGV[7], 'ts', ts, 'source', ARGV[6])
+redis.call('XADD', log, 'MAXLEN', ARGV[4], '*', 'v', version, 't', ts, 'f', ARGV[7], 's', ARGV[6], 'd', ARGV[8])
+redis.call('SET', op, version, 'PX', ARGV[3])
+return {1, version, 0, ts}
 `)

@@ -21,7 +21,8 @@ import { runTransaction } from '../map/transaction.js'
 import { DELETE, collectChanges, prepare, type Changes, type Prepared } from '../map/value.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
 import type { LinkDescriptor } from './client.js'
-import { RemoteMap, Status, type RemoteSpec } from './remote-map.js'
+import { RemoteMap } from './remote-map.js'
+import { Status, type RemoteSpec } from './remote.js'
 import { threadLink } from './thread-links.js'
 
 /** The structured-cloneable handle of a RedisSharedMap: send it to a worker, `RedisSharedMap.attach` it there. */
@@ -136,11 +137,6 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
       throw new HandleError(`Expected a RedisSharedMap handle whose \`status\` is a SharedArrayBuffer of ${Status.WORDS * 4} bytes, got ${describe(handle.status)}`)
     }
     return new RedisSharedMap<V>(handle, undefined, checkValidator(options.validate) as StandardSchemaV1<V> | undefined)
-  }
-
-  /** @internal the domain's: the status words of a new map. */
-  static statusBuffer(): SharedArrayBuffer {
-    return new SharedArrayBuffer(Status.WORDS * 4)
   }
 
   /** @internal */

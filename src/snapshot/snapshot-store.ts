@@ -116,6 +116,25 @@ function roundUp(n: number): number {
   return Math.ceil(n / 64) * 64
 }
 
+/** The writing side of a store used as the mirror of a remote one (threadstate/redis). */
+export interface SnapshotMirror {
+  /**
+   * Publishes encoded bytes as `version` with the remote publication's
+   * timestamp and source, if the store holds an older version (or, with
+   * `replace`, the same one: a new mirror's first snapshot gets its remote
+   * timestamp and source).
+   * @returns whether it published
+   */
+  publishAt(version: number, bytes: Uint8Array, flags: number, timestamp: number, source: string | undefined, replace?: boolean): boolean
+}
+
+/**
+ * The mirror role of a store (threadstate/redis): versions assigned
+ * elsewhere. Not exported from the package. Assigned by SnapshotStore's
+ * static block.
+ */
+export let snapshotMirrorOf: (store: SnapshotStore<unknown>) => SnapshotMirror
+
 /**
  * A whole-object snapshot shared between threads: the runtime loop publishes
  * its state, HTTP handlers in any worker read a consistent, deep-frozen copy.
@@ -156,6 +175,29 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
   /** This thread's decoded latest snapshot, and the PUB it was read at. */
   private cachedPub = 0
   private cached: Snapshot<T> | undefined
+
+  static {
+    snapshotMirrorOf = (store) => ({
+      publishAt(version, bytes, flags, timestamp, source, replace = false) {
+        store.writer.lock()
+        try {
+          if (store.version > version || (store.version === version && !replace)) return false
+          let sourceId = 0
+          if (source !== undefined) {
+            try {
+              sourceId = store.sources.intern(source, 'SnapshotStore')
+            } catch {
+              // More distinct sources than a store keeps names for, across processes: published unnamed.
+            }
+          }
+          store.publishLocked({ bytes, flags }, undefined, { version, timestamp, sourceId })
+          return true
+        } finally {
+          store.writer.unlock()
+        }
+      },
+    })
+  }
 
   private constructor(handle: SnapshotStoreHandle, validator: StandardSchemaV1<T> | undefined) {
     this.handle = handle
@@ -349,10 +391,18 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     return new Publisher<T>((value) => this.publish(value), () => this.get(), options)
   }
 
-  private publishLocked({ bytes, flags }: { bytes: Uint8Array; flags: number }, source: string | undefined): number {
+  /**
+   * Publishes encoded bytes as version `at.version` (default: the next) with
+   * `at.timestamp` (default: now). Lock held.
+   */
+  private publishLocked(
+    { bytes, flags }: { bytes: Uint8Array; flags: number },
+    source: string | undefined,
+    at?: { readonly version: number; readonly timestamp: number; readonly sourceId: number },
+  ): number {
     const words = this.words
     const f64 = this.f64
-    const sourceId = source === undefined ? 0 : this.sources.intern(source, 'SnapshotStore')
+    const sourceId = at !== undefined ? at.sourceId : source === undefined ? 0 : this.sources.intern(source, 'SnapshotStore')
     const ring = this.ring
     const latest = f64[metaOf(ring.published()) / 8 + SlotInfo.VERSION]!
     const meta = metaOf(ring.nextSlot())
@@ -361,9 +411,9 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     if (bytes.length > capacity) offset = this.rehome(meta, bytes.length, capacity)
     if (this.data.length < offset + bytes.length) this.data = fixedView(this.handle.data)
     this.data.set(bytes, offset)
-    const version = latest + 1
+    const version = at !== undefined ? at.version : latest + 1
     f64[meta / 8 + SlotInfo.VERSION] = version
-    f64[meta / 8 + SlotInfo.TIMESTAMP] = wallNow()
+    f64[meta / 8 + SlotInfo.TIMESTAMP] = at !== undefined ? at.timestamp : wallNow()
     words[meta / 4 + SlotInfo.LENGTH] = bytes.length
     words[meta / 4 + SlotInfo.SOURCE] = sourceId
     words[meta / 4 + SlotInfo.FLAGS] = flags

@@ -5,9 +5,10 @@
  * connections, bridge and mirror, as another process would have.
  */
 import { afterAll, beforeAll } from 'vitest'
-import { RedisDomain, type RedisSharedMap } from '../../src/redis/index.js'
-import type { WritableMap } from '../../src/index.js'
+import { RedisDomain, type RedisSharedMap, type RedisSnapshotStore } from '../../src/redis/index.js'
+import type { WritableMap, WritableSnapshot } from '../../src/index.js'
 import { describeWritableMap } from '../contract/map.contract.js'
+import { describeWritableSnapshot } from '../contract/snapshot.contract.js'
 import { describeRedis, startRedisServer, type RedisServer } from './server.js'
 
 describeRedis('contracts on Redis', () => {
@@ -30,5 +31,11 @@ describeRedis('contracts on Redis', () => {
     create: (options) => one.sharedMap(`map-${n++}`, options),
     peer: <V>(map: WritableMap<V>) => two.sharedMap<V>((map as RedisSharedMap<V>).name),
     overrunCommits: 200,
+  })
+
+  describeWritableSnapshot('RedisSnapshotStore', {
+    create: (initial) => one.snapshotStore(`snapshot-${n++}`, { initial }),
+    // The peer opens by name: its `initial` is ignored, the store exists.
+    peer: <T>(store: WritableSnapshot<T>) => two.snapshotStore<T>((store as RedisSnapshotStore<T>).name, { initial: undefined as T }),
   })
 })

@@ -1,0 +1,126 @@
+/**
+ * What every Redis-backed object's per-thread core shares (remote-map.ts,
+ * remote-snapshot.ts): where it lives on the server, the status words its
+ * threads share, running a command with retries inside the write timeout,
+ * and the epoch check that turns data lost on the server into an error
+ * instead of versions going back.
+ *
+ * @module
+ */
+import type { RedisLink } from './client.js'
+import { replyError, withRetries } from './call.js'
+import { RedisDataLostError } from './errors.js'
+
+/** The server-side names and settings of one object (structured-cloneable: part of a handle). */
+export interface RemoteSpec {
+  /** The object's name (unique in its namespace). */
+  readonly name: string
+  /** `{namespace:name}`: the hash tag every key of the object starts with. */
+  readonly tag: string
+  /** What messages call it, e.g. `RedisSharedMap 'status'`. */
+  readonly what: string
+  /** The epoch the object had when this process opened it. */
+  readonly epoch: string
+  /** Write timeout (ms). */
+  readonly timeoutMs: number
+  /** Stream entries kept (MAXLEN). */
+  readonly streamLength: number
+  /** How long the server keeps a write's operation record (ms). */
+  readonly operationTtlMs: number
+  /** The server's clock minus this machine's wall clock (ms), estimated when the domain connected. */
+  readonly clockOffsetMs: number
+}
+
+/** Status words shared by every thread of the process (the handle's `status` buffer). */
+export const enum Status {
+  /** 1 once the object's data was found gone or replaced (RedisDataLostError). */
+  LOST = 0,
+  /** Commits applied from the stream by the bridge. */
+  BRIDGED = 1,
+  /** Reloads of the whole object (a fresh open, or the stream no longer reached back far enough). */
+  RELOADS = 2,
+  /** Commits this process's threads applied themselves (read-your-writes). */
+  OWN = 3,
+  /** Writes resent after a lost connection (deduplicated on the server). */
+  RETRIES = 4,
+  WORDS = 5,
+}
+
+/** The keys of an object. */
+export function keysOf(tag: string): { meta: string; data: string; ver: string; log: string } {
+  return { meta: `${tag}:meta`, data: `${tag}:data`, ver: `${tag}:ver`, log: `${tag}:log` }
+}
+
+/** The key of operation `id`'s record. */
+export function operationKey(tag: string, id: string): string {
+  return `${tag}:op:${id}`
+}
+
+/** One thread's access to a remote object: the parts every kind shares. */
+export class RemoteObject {
+  readonly keys: ReturnType<typeof keysOf>
+
+  constructor(
+    readonly spec: RemoteSpec,
+    readonly status: Int32Array,
+    /** This thread's command connection. */
+    protected readonly link: () => Promise<RedisLink>,
+  ) {
+    this.keys = keysOf(spec.tag)
+  }
+
+  /** Throws RedisDataLostError if the data was found gone (by any thread). */
+  checkNotLost(): void {
+    if (Atomics.load(this.status, Status.LOST) !== 0) {
+      throw new RedisDataLostError(`Expected ${this.spec.what} to still hold its data on the server, got it gone or replaced (found earlier): open it again`)
+    }
+  }
+
+  /** Marks the object lost for every thread of the process. */
+  markLost(): void {
+    Atomics.store(this.status, Status.LOST, 1)
+  }
+
+  /**
+   * Runs `command` on this thread's connection, retried after connection
+   * failures until the write timeout (a write passes its operation id:
+   * unanswered, it is then an unknown outcome). Data found lost marks the
+   * object lost.
+   */
+  protected async run<T>(command: (link: RedisLink) => Promise<unknown>, operationId?: string): Promise<T> {
+    let tries = 0
+    try {
+      return (await withRetries(
+        async () => {
+          if (tries++ > 0 && operationId !== undefined) Atomics.add(this.status, Status.RETRIES, 1)
+          return command(await this.link())
+        },
+        { timeoutMs: this.spec.timeoutMs, what: this.spec.what, ...(operationId === undefined ? {} : { operationId }) },
+      )) as T
+    } catch (error) {
+      if (error instanceof RedisDataLostError) this.markLost()
+      throw error
+    }
+  }
+
+  /** Fields of the object's meta hash, after checking its epoch (RedisDataLostError if gone or replaced). */
+  async meta(fields: readonly string[]): Promise<(Buffer | null)[]> {
+    const [epoch, ...rest] = await this.run<(Buffer | null)[]>((link) => link.send(['HMGET', this.keys.meta, 'epoch', ...fields]))
+    if (epoch === null || epoch === undefined || epoch.toString() !== this.spec.epoch) {
+      this.markLost()
+      throw replyError(new Error(`THREADSTATE_EPOCH ${epoch == null ? 'nil' : epoch.toString()}`), this.spec.what)
+    }
+    return rest
+  }
+
+  /** The server's version of the object, after checking its epoch. */
+  async serverVersion(): Promise<number> {
+    const [version] = await this.meta(['version'])
+    return Number(version?.toString() ?? '0')
+  }
+
+  /** A server timestamp (microseconds, as the scripts give it) on this machine's wall clock (ms). */
+  localTime(micros: Buffer | string | number): number {
+    return Number(micros.toString()) / 1000 - this.spec.clockOffsetMs
+  }
+}
