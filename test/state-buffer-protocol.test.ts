@@ -4,7 +4,7 @@
  * Proxy target whose setter runs the writer), so the lag bound of the ring
  * (accept PUB - p <= S - 2, retry at S - 1) is checked exactly, not only
  * when a stress run happens to hit the window. The layout keeps its byte
- * positions (handles of layout version 2 stay valid); a schema is compiled
+ * positions (layout version 3: version 2's positions plus DELTA); a schema is compiled
  * once per thread.
  */
 import { describe, expect, it } from 'vitest'
@@ -12,6 +12,7 @@ import { StateBuffer, schema, vec } from '../src/index.js'
 import { LAYOUTS } from '../src/memory/fields.js'
 import { LAYOUT_VERSION } from '../src/memory/layout.js'
 import { codecOf } from '../src/state/codec.js'
+import { stateMirrorOf } from '../src/state/state-buffer.js'
 import { Overflow, ReaderCounter, SlotMeta, StateArea, StateF64, StateWord, stateBytes } from '../src/state/layout.js'
 
 const Flat25 = schema({ a: vec(25) })
@@ -75,10 +76,38 @@ describe('StateBuffer read protocol: the lag bound of the ring', () => {
   })
 })
 
+describe('StateBuffer as a mirror: a publish that jumps over versions (threadstate/redis)', () => {
+  const flat = (k: number) => Float64Array.from(stateOf(k).a)
+
+  it('a jump lands in the next slot (DELTA says where): a copy in progress stays whole; versions before the jump are gone, later ones found', async () => {
+    const buf = StateBuffer.create(Flat25, { history: 1 })
+    const mirror = stateMirrorOf(buf as unknown as StateBuffer)
+    const slots = new Int32Array(buf.handle.buffer)[StateWord.SLOTS]!
+    for (let v = 1; v <= 3; v++) expect(mirror.publishAt(v, flat(v), 1000 + v, undefined)).toBe(true)
+    const every = buf.subscribe({ mode: 'every' })
+    const next = every.next() // starts at version 3
+    const reader = buf.reader()
+    // Mid-copy of version 3, the mirror jumps to 3 + S (its slot by version would be version 3's own).
+    const { target, copied } = interruptedTarget(12, () => expect(mirror.publishAt(3 + slots, flat(50), 2000, 'remote')).toBe(true))
+    expect(reader.readInto(target)).toBe(3)
+    expect(Array.from(copied)).toEqual(stateOf(3).a)
+    expect(buf.version).toBe(3 + slots)
+    expect(buf.at(3 + slots)).toMatchObject({ version: 3 + slots, timestamp: 2000, source: 'remote', value: stateOf(50) })
+    expect(buf.at(3)).toBeUndefined()
+    expect(buf.at(2 + slots)).toBeUndefined()
+    expect(mirror.publishAt(4 + slots, flat(51), 2001, undefined)).toBe(true)
+    expect(mirror.publishAt(4 + slots, flat(52), 2002, undefined)).toBe(false) // already held
+    expect(buf.history().map((e) => e.version)).toEqual([4 + slots, 3 + slots])
+    expect((await next).value).toMatchObject({ version: 3 + slots, overrun: true, skipped: slots - 1 })
+    expect((await every.next()).value).toMatchObject({ version: 4 + slots, overrun: false })
+    await every.return(undefined)
+  })
+})
+
 describe('StateBuffer layout', () => {
-  it('keeps the byte positions of layout version 2 (handles stay compatible), checked by its plans', () => {
-    expect(LAYOUT_VERSION.StateBuffer).toBe(2)
-    expect(StateWord).toEqual({ PUB: 4, WAITERS: 5, SLOTS: 6, SIZE: 7, HASH: 8, SOURCES_USED: 9, WRITERS_DIED: 10 })
+  it('keeps the byte positions of layout version 3 (version 2 plus DELTA in a spare word), checked by its plans', () => {
+    expect(LAYOUT_VERSION.StateBuffer).toBe(3)
+    expect(StateWord).toEqual({ PUB: 4, WAITERS: 5, SLOTS: 6, SIZE: 7, HASH: 8, SOURCES_USED: 9, WRITERS_DIED: 10, DELTA: 11 })
     expect(StateF64).toEqual({ UPDATES: 8 })
     expect(Overflow).toEqual({ READS: 9, FRESH: 10, STALE: 11, RETRIES: 12 })
     expect(StateArea).toEqual({ MUTEX: 128, SOURCES: 448, READERS: 704, RING: 1216 })

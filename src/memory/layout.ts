@@ -64,7 +64,7 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
   Condition: 1,
   Semaphore: 1,
   Barrier: 1,
-  StateBuffer: 2,
+  StateBuffer: 3,
   SnapshotStore: 2,
   SharedMap: 2,
   StateMachine: 2,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { OptionError, describe } from '../errors.js'
 import { checkValidator, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { SharedMap } from '../map/shared-map.js'
@@ -19,7 +19,12 @@ import { type Followed } from './bridge.js'
 import { RemoteMap } from './remote-map.js'
 import { RemoteSnapshot } from './remote-snapshot.js'
 import { RemoteObject, Status, keysOf, type RemoteSpec } from './remote.js'
-import { OPEN, SNAPSHOT_OPEN } from './scripts.js'
+import { OPEN, SNAPSHOT_OPEN, STATE_OPEN } from './scripts.js'
+import { RemoteState } from './remote-state.js'
+import { RedisStateBuffer, type RedisStateBufferHandle, type RedisStateBufferOptions } from './state-buffer.js'
+import { StateBuffer } from '../state/state-buffer.js'
+import { fingerprintOf } from '../state/codec.js'
+import type { Schema } from '../state/schema.js'
 import { RedisSharedMap, type RedisSharedMapHandle, type RedisSharedMapOptions } from './shared-map.js'
 import { RedisSnapshotStore, type RedisSnapshotStoreHandle, type RedisSnapshotStoreOptions } from './snapshot-store.js'
 
@@ -124,6 +129,17 @@ export class RedisDomain {
       throw new OptionError(`Expected options with an \`initial\` snapshot, got ${describe(options)}`)
     }
     return this.opened(name, 'snapshot', () => this.openSnapshot(name, options as RedisSnapshotStoreOptions<unknown>)) as Promise<RedisSnapshotStore<T>>
+  }
+
+  /**
+   * Opens the state buffer `name` of `schema`, creating it (nothing
+   * published yet) if it does not exist; every process that opens `name`
+   * shares it. Resolves once this process's mirror holds the versions the
+   * server's stream still has (up to `history`).
+   * @throws RedisShapeError if `name` is another kind of object or a buffer of another schema
+   */
+  stateBuffer<S extends Schema>(name: string, schema: S, options: RedisStateBufferOptions = {}): Promise<RedisStateBuffer<S>> {
+    return this.opened(name, 'state', () => this.openState(name, schema, options)) as Promise<RedisStateBuffer<S>>
   }
 
   /** The object opened as `name` in this domain, opening it once. */
@@ -248,6 +264,44 @@ export class RedisDomain {
     const store = new RedisSnapshotStore<unknown>(handle, remote, validator)
     this.follow(remote, position.toString(), async (entries) => remote.applyEntries(entries), () => mirror.version)
     return store
+  }
+
+  private async openState<S extends Schema>(name: string, schema: S, options: RedisStateBufferOptions): Promise<RedisStateBuffer<S>> {
+    const streamLength = checkPositive(options.streamLength, 'streamLength', 1024)
+    const mirror = StateBuffer.create(schema, { history: options.history ?? 16 })
+    const shape = createHash('sha1').update(fingerprintOf(schema)).digest('hex')
+    const keys = keysOf(this.tag(name))
+    const [epoch, version, position] = await this.run<[Buffer, Buffer, Buffer]>(`RedisStateBuffer '${name}'`, () =>
+      evalScript(this.link, STATE_OPEN, [keys.meta, keys.log], [shape, randomUUID()]),
+    )
+    const spec = this.spec(name, 'RedisStateBuffer', epoch, streamLength)
+    const status = new SharedArrayBuffer(Status.WORDS * 4)
+    const remote = new RemoteState(spec, mirror as unknown as StateBuffer<Schema>, new Int32Array(status), () => this.commandLink())
+    // The history the stream still has, in order (up to what the mirror keeps).
+    const server = Number(version.toString())
+    if (server > 0) {
+      const newest = await this.run<[Buffer, Buffer[]][]>(spec.what, () => this.link.send(['XREVRANGE', keys.log, position, '-', 'COUNT', options.history ?? 16]))
+      remote.applyEntries(newest.reverse().map(([id, fields]) => [id.toString(), fields] as const))
+    }
+    const handle: RedisStateBufferHandle<S> = {
+      kind: 'RedisStateBuffer',
+      format: RedisStateBuffer.handleFormat,
+      mirror: mirror.handle,
+      status,
+      spec,
+      link: this.link.descriptor,
+      commandTimeoutMs: this.settings.commandTimeoutMs,
+    }
+    const buffer = new RedisStateBuffer<S>(handle, remote)
+    this.follow(
+      remote,
+      position.toString(),
+      async (entries) => {
+        Atomics.add(remote.status, Status.BRIDGED, remote.applyEntries(entries))
+      },
+      () => mirror.version,
+    )
+    return buffer
   }
 
   /** The command connection, while the domain is open. */

@@ -20,6 +20,7 @@
 export { RedisDomain, type RedisDomainOptions } from './domain.js'
 export { RedisSharedMap, type RedisSharedMapHandle, type RedisSharedMapOptions, type RedisSharedMapStats } from './shared-map.js'
 export { RedisSnapshotStore, type RedisSnapshotStoreHandle, type RedisSnapshotStoreOptions, type RedisSnapshotStoreStats } from './snapshot-store.js'
+export { RedisStateBuffer, type RedisStateBufferHandle, type RedisStateBufferOptions, type RedisStateBufferStats } from './state-buffer.js'
 export { closeThreadConnections } from './thread-links.js'
 export type { ConnectOptions, LinkDescriptor } from './client.js'
 export type { RemoteSpec } from './remote.js'

@@ -165,3 +165,49 @@ redis.call('XADD', log, 'MAXLEN', ARGV[4], '*', 'v', version, 't', ts, 'f', ARGV
 redis.call('SET', op, version, 'PX', ARGV[3])
 return {1, version, 0, ts}
 `)
+
+/**
+ * Creates a state buffer (version 0: nothing published) if it does not
+ * exist, else checks its kind and schema. KEYS: meta, log. ARGV: schema
+ * fingerprint hash, a new epoch. Returns {epoch, version, last stream id}.
+ */
+export const STATE_OPEN = script(`
+local kind = redis.call('HGET', KEYS[1], 'kind')
+if not kind then
+  redis.call('HSET', KEYS[1], 'kind', 'state', 'shape', ARGV[1], 'epoch', ARGV[2], 'version', 0)
+elseif kind ~= 'state' then
+  return redis.error_reply('THREADSTATE_SHAPE a ' .. kind .. ', not a state buffer')
+elseif redis.call('HGET', KEYS[1], 'shape') ~= ARGV[1] then
+  return redis.error_reply('THREADSTATE_SHAPE a state buffer of another schema')
+end
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #last > 0 then id = last[1][1] end
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'version')
+return {m[1], m[2], id}
+`)
+
+/**
+ * One state publish. KEYS: meta, log, op. ARGV: epoch, operation id, record
+ * ttl (ms), stream length (MAXLEN ~: the history other processes can catch
+ * up from), timestamp (us on the server's clock; empty: now), source, the
+ * flat state (Float64 LE). Returns {1, version, 0, timestamp (us)} or
+ * {1, version, 1} (a retry of a committed operation).
+ */
+export const STATE_PUBLISH = script(`
+local meta, log, op = KEYS[1], KEYS[2], KEYS[3]
+local epoch = redis.call('HGET', meta, 'epoch')
+if epoch ~= ARGV[1] then return redis.error_reply('THREADSTATE_EPOCH ' .. tostring(epoch)) end
+local done = redis.call('GET', op)
+if done then return {1, tonumber(done), 1} end
+local version = redis.call('HINCRBY', meta, 'version', 1)
+local ts = ARGV[5]
+if ts == '' then
+  local now = redis.call('TIME')
+  ts = now[1] .. string.format('%06d', tonumber(now[2]))
+end
+redis.call('HSET', meta, 'value', ARGV[7], 'ts', ts, 'source', ARGV[6])
+redis.call('XADD', log, 'MAXLEN', '~', ARGV[4], '*', 'v', version, 't', ts, 's', ARGV[6], 'd', ARGV[7])
+redis.call('SET', op, version, 'PX', ARGV[3])
+return {1, version, 0, ts}
+`)

@@ -10,6 +10,10 @@
  *         32  HASH          Int32: hash of the schema's fingerprint
  *         36  SOURCES_USED  Int32: interned source names
  *         40  WRITERS_DIED  Int32: publishes that found the previous writer dead mid-publish
+ *         44  DELTA         Int32: version minus PUB (mod 2^32) of the latest publish: 0, except
+ *                           in a mirror whose remote source skipped versions (threadstate/redis),
+ *                           where a publish may jump; version v is then in the slot of PUB value
+ *                           v - DELTA (versions before the jump are no longer found)
  *         64  UPDATES       Float64: publishes (written by the writer holding the lock)
  *         72  OVERFLOW      4 x BigInt64 read counters (reads, fresh, stale, retries) of
  *                           threads that found no counter slot, added atomically; kept off
@@ -26,7 +30,7 @@
  *
  * Protocol: the version ring of `sync/seqlock.ts` (VersionRing) with S
  * slots: the writer, holding the writer lock, writes version v into slot
- * `v mod S` and only then stores PUB; a reader accepts its copy of slot
+ * `(PUB + 1) mod S` (`v mod S` unless DELTA says otherwise) and only then stores PUB; a reader accepts its copy of slot
  * `PUB mod S` only if PUB moved by at most S - 2 meanwhile. The memory
  * ordering argument is written there.
  *
@@ -52,6 +56,7 @@ const SIZE = plan.i32('SIZE')
 const HASH = plan.i32('HASH')
 const SOURCES_USED = plan.i32('SOURCES_USED')
 const WRITERS_DIED = plan.i32('WRITERS_DIED')
+const DELTA = plan.i32('DELTA')
 // The second cache line: the writer's counter and the shared overflow counters.
 const UPDATES = plan.at('UPDATES', 64, 8)
 const OVERFLOW_READS = plan.i64('OVERFLOW_READS')
@@ -90,6 +95,7 @@ export const StateWord = {
   HASH: i32At(HASH),
   SOURCES_USED: i32At(SOURCES_USED),
   WRITERS_DIED: i32At(WRITERS_DIED),
+  DELTA: i32At(DELTA),
 } as const
 
 /** BigInt64 indices (from the region start) of the overflow read counters. */

@@ -103,6 +103,26 @@ const SOURCE = SlotMeta.SOURCE
 const PAYLOAD = SlotMeta.WORDS
 const UPDATES = StateF64.UPDATES
 
+/** The writing side of a buffer used as the mirror of a remote one (threadstate/redis). */
+export interface StateMirror {
+  /** The buffer's codec (validates and flattens states). */
+  readonly codec: Codec
+  /**
+   * Publishes a flat state as `version` with the remote publication's
+   * timestamp and source, if the buffer holds an older version; a version
+   * more than one ahead jumps (the versions between are not in the history).
+   * @returns whether it published
+   */
+  publishAt(version: number, state: Float64Array, timestamp: number, source: string | undefined): boolean
+}
+
+/**
+ * The mirror role of a buffer (threadstate/redis): versions assigned
+ * elsewhere. Not exported from the package. Assigned by StateBuffer's
+ * static block.
+ */
+export let stateMirrorOf: (buffer: StateBuffer<Schema>) => StateMirror
+
 /**
  * A typed, versioned state shared between threads: the estimator publishes,
  * controllers read at 1 kHz. Readers take no lock and never block the
@@ -133,6 +153,45 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
   private readonly scratch: Float64Array
   private readonly latestScratch: Float64Array
   private lastLatest = 0
+
+  static {
+    stateMirrorOf = (buffer) => ({
+      codec: buffer.codec,
+      publishAt(version, state, timestamp, source) {
+        const view = buffer.view
+        const ring = view.ring
+        buffer.writer.lock()
+        try {
+          const f = view.f64
+          const latest = f[view.slotOf(ring.published()) + VERSION]!
+          if (version <= latest) return false
+          let sourceId = 0
+          if (source !== undefined) {
+            try {
+              sourceId = view.sources.intern(source, 'StateBuffer')
+            } catch {
+              // More distinct sources than a buffer keeps names for, across processes: published unnamed.
+            }
+          }
+          const base = view.slotOf(ring.nextSlot())
+          f[base + VERSION] = version
+          f[base + TIMESTAMP] = timestamp
+          f[base + SOURCE] = sourceId
+          f.set(state, base + PAYLOAD)
+          f[UPDATES]!++
+          view.sources.count(sourceId)
+          // A jump over versions the remote source no longer has: the new
+          // version goes to the next slot all the same (the ring's write
+          // order is what keeps reads whole), and DELTA says where it is.
+          if (version !== latest + 1) Atomics.store(view.words, StateWord.DELTA, (version - ring.published() - 1) | 0)
+          ring.publish()
+          return true
+        } finally {
+          buffer.writer.unlock()
+        }
+      },
+    })
+  }
 
   private constructor(handle: StateBufferHandle<S>, codec: Codec) {
     this.handle = handle
@@ -360,7 +419,7 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
           next = oldest
           continue
         }
-        yield { ...survivor, skipped: oldest - next, overrun: true }
+        yield { ...survivor, skipped: oldest - last - 1, overrun: true }
         last = oldest
         next = oldest + 1
       }

@@ -143,8 +143,11 @@ export class StateView {
    */
   copyVersion(version: number, target: Float64Array, offset: number): SlotStamp | undefined {
     const f = this.f64
-    const base = this.slotOf(version)
-    return this.ring.readVersion(version, () => {
+    // The PUB value version was published at (DELTA is 0 unless a mirror's publish jumped;
+    // a stale DELTA names a wrong slot, which the version check below refuses).
+    const pub = (version - Atomics.load(this.words, StateWord.DELTA)) | 0
+    const base = this.slotOf(pub)
+    return this.ring.readVersion(pub, () => {
       if (f[base + SlotMeta.VERSION] !== version) return RETRY
       this.codec.copy(f, base + SlotMeta.WORDS, target, offset)
       return { timestamp: f[base + SlotMeta.TIMESTAMP]!, source: f[base + SlotMeta.SOURCE]! }

@@ -5,10 +5,11 @@
  * connections, bridge and mirror, as another process would have.
  */
 import { afterAll, beforeAll } from 'vitest'
-import { RedisDomain, type RedisSharedMap, type RedisSnapshotStore } from '../../src/redis/index.js'
-import type { WritableMap, WritableSnapshot } from '../../src/index.js'
+import { RedisDomain, type RedisSharedMap, type RedisSnapshotStore, type RedisStateBuffer } from '../../src/redis/index.js'
+import type { Schema, WritableMap, WritableSnapshot, WritableState } from '../../src/index.js'
 import { describeWritableMap } from '../contract/map.contract.js'
 import { describeWritableSnapshot } from '../contract/snapshot.contract.js'
+import { describeWritableState } from '../contract/state.contract.js'
 import { describeRedis, startRedisServer, type RedisServer } from './server.js'
 
 describeRedis('contracts on Redis', () => {
@@ -37,5 +38,13 @@ describeRedis('contracts on Redis', () => {
     create: (initial) => one.snapshotStore(`snapshot-${n++}`, { initial }),
     // The peer opens by name: its `initial` is ignored, the store exists.
     peer: <T>(store: WritableSnapshot<T>) => two.snapshotStore<T>((store as RedisSnapshotStore<T>).name, { initial: undefined as T }),
+  })
+
+  describeWritableState('RedisStateBuffer', {
+    create: <S extends Schema>(s: S, options: { readonly history: number }) => one.stateBuffer(`state-${n++}`, s, options),
+    peer: <S extends Schema>(buf: WritableState<S>) => {
+      const b = buf as unknown as RedisStateBuffer<S>
+      return two.stateBuffer(b.name, b.schema)
+    },
   })
 })
