@@ -57,6 +57,7 @@ export class RemoteMap extends RemoteObject {
         ),
       operationId,
     )
+    if (reply[0] === 2) return { ok: true, version: reply[1] }
     if (reply[0] !== 1) {
       // Lost a check: let this thread see what beat it.
       await this.catchUp(reply[1])

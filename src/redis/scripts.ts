@@ -72,7 +72,9 @@ return {redis.call('HGET', KEYS[1], 'version'), id, redis.call('HGETALL', KEYS[2
  * number of checks n, then n pairs (key, expected version: the entry's
  * version, 0 absent, -1 present), then the changes blob (wire.ts).
  * Returns {1, version} committed, {1, version, 1} committed earlier by this
- * operation id (a retry), {0, current version} a check failed (nothing written).
+ * operation id (a retry), {0, current version} a check failed (nothing
+ * written), {2, current version} the checks held and there was nothing to
+ * write (a read-only transaction, validated).
  */
 export const MAP_COMMIT = script(`
 local meta, data, ver, log, op = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -91,6 +93,10 @@ for i = 1, n do
   at = at + 2
 end
 local blob = ARGV[at]
+if n > 0 and ARGV[5] ~= '1' and #blob == 0 then
+  -- Checks and nothing to write: a read-only transaction, validated.
+  return {2, tonumber(redis.call('HGET', meta, 'version'))}
+end
 local version = redis.call('HINCRBY', meta, 'version', 1)
 if ARGV[5] == '1' then redis.call('DEL', data, ver) end
 local pos = 1

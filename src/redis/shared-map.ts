@@ -281,7 +281,9 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
    * against the mirror (synchronously, the mirror held still), its writes
    * commit only if no key it read changed meanwhile on the server (in any
    * process); otherwise the mirror catches up and `fn` runs again. So `fn`
-   * must have no side effects and must not return a Promise.
+   * must have no side effects and must not return a Promise. A transaction
+   * that only reads is checked on the server the same way (one round trip),
+   * so its answer is never one a lagging mirror made up.
    * @returns what `fn` returned in the run that committed
    */
   async transaction<R>(fn: (tx: MapTransaction<V>) => R): Promise<R> {
@@ -302,7 +304,9 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
           fn,
         ),
       )
-      if (changes.length === 0) return result
+      // Even a transaction that writes nothing has its reads checked on the
+      // server: this process's mirror may be behind another process's commit.
+      if (changes.length === 0 && reads.size === 0) return result
       if ((await this.remote.commit([...reads], changes as Changes)).ok) return result
     }
   }

@@ -223,6 +223,19 @@ export function describeWritableMap(name: string, factory: MapFactory): void {
       expect(await map.compareAndDelete('k', 0)).toBe(false)
     })
 
+    it("a transaction answers from the latest commit of any holder, even one that only reads; an empty setMany is a commit", async () => {
+      const map = await factory.create<number>()
+      const peer = await factory.peer(map)
+      await map.set('n', 1)
+      for (let i = 2; i < 12; i++) {
+        await peer.set('n', i) // this holder may not have seen it yet (another process's mirror lags)
+        expect(await map.transaction((tx) => tx.get('n'))).toBe(i)
+      }
+      const before = map.version
+      expect(await map.setMany({})).toBe(before + 1)
+      expect(map.version).toBe(before + 1)
+    })
+
     it('iteration is over a consistent copy: writes meanwhile neither skip nor repeat keys', async () => {
       const map = await factory.create<number>()
       await map.setMany(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i])))
