@@ -37,6 +37,8 @@ export class Bridge {
   private clientId: number | undefined
   private reading = false
   private checkDue = false
+  /** A CLIENT UNBLOCK was sent for the read in progress. */
+  private interrupted = false
   private wake: (() => void) | undefined
   private readonly done: Promise<void>
   /** Commits applied from the stream (figures). */
@@ -57,6 +59,11 @@ export class Bridge {
     this.done = this.loop()
   }
 
+  /** Streams followed. */
+  get following(): number {
+    return this.followed.size
+  }
+
   /** Starts following `f` (at `f.position`). */
   follow(f: Followed): void {
     this.followed.set(f.log, f)
@@ -74,7 +81,10 @@ export class Bridge {
       this.wake()
       return
     }
-    if (this.reading && this.clientId !== undefined) void this.commands.send(['CLIENT', 'UNBLOCK', this.clientId]).catch(() => {})
+    if (this.reading && this.clientId !== undefined) {
+      this.interrupted = true
+      void this.commands.send(['CLIENT', 'UNBLOCK', this.clientId]).catch(() => {})
+    }
   }
 
   private async loop(): Promise<void> {
@@ -94,14 +104,18 @@ export class Bridge {
         const streams = [...this.followed.values()]
         this.reading = true
         const reply = (await this.blocking.send(['XREAD', 'COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams.map((f) => f.log), ...streams.map((f) => f.position)])) as
-          | unknown[]
+          | unknown
           | null
         this.reading = false
         failures = 0
         if (reply === null) {
-          this.checkDue = true
+          // A read that timed out (an idle second: check the objects), or one
+          // ended by follow() (a stream joined: read again at once).
+          if (!this.interrupted) this.checkDue = true
+          this.interrupted = false
           continue
         }
+        this.interrupted = false
         for (const [name, entries] of streamsOf(reply)) {
           const f = this.followed.get(name.toString())
           if (f === undefined || entries.length === 0) continue
@@ -131,9 +145,13 @@ export class Bridge {
 
 /**
  * The streams of an XREAD reply: RESP2 gives `[[name, entries], ...]`;
- * RESP3 a map, which ioredis 6 hands over flattened: `[name, entries, ...]`.
+ * RESP3 a map, which ioredis 6 hands over flattened (`[name, entries, ...]`)
+ * and node-redis as an object or a Map.
  */
-function streamsOf(reply: readonly unknown[]): [Buffer, [Buffer, Buffer[]][]][] {
+function streamsOf(reply: unknown): [Buffer, [Buffer, Buffer[]][]][] {
+  // node-redis with RESP3 gives the map as a Map or a plain object (keys as strings).
+  if (reply instanceof Map) return [...reply].map(([name, entries]) => [Buffer.from(name as string | Buffer), entries as [Buffer, Buffer[]][]])
+  if (!Array.isArray(reply)) return Object.entries(reply as Record<string, [Buffer, Buffer[]][]>).map(([name, entries]) => [Buffer.from(name), entries])
   if (reply.length > 0 && Buffer.isBuffer(reply[0])) {
     const out: [Buffer, [Buffer, Buffer[]][]][] = []
     for (let i = 0; i + 1 < reply.length; i += 2) out.push([reply[i] as Buffer, reply[i + 1] as [Buffer, Buffer[]][]])

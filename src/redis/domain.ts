@@ -28,6 +28,20 @@ import type { Schema } from '../state/schema.js'
 import { RedisSharedMap, type RedisSharedMapHandle, type RedisSharedMapOptions } from './shared-map.js'
 import { RedisSnapshotStore, type RedisSnapshotStoreHandle, type RedisSnapshotStoreOptions } from './snapshot-store.js'
 
+/** Figures of a {@link RedisDomain}. */
+export interface RedisDomainStats {
+  /** Objects whose streams the bridge follows. */
+  readonly followed: number
+  /** Stream entries the bridge read and handed to its objects. */
+  readonly bridged: number
+  /** Reads of the bridge that failed (a dropped connection, a reply it could not read); it reconnects and reads on from where it was. */
+  readonly bridgeErrors: number
+  /** The server's clock minus this machine's (ms). */
+  readonly clockOffsetMs: number
+  /** The most {@link clockOffsetMs} can be off by (ms). */
+  readonly clockErrorMs: number
+}
+
 /** Options of {@link RedisDomain.connect}. */
 export interface RedisDomainOptions extends ConnectOptions {
   /** Prefix of every key (inside the hash tag `{namespace:name}`); default `'threadstate'`. */
@@ -302,6 +316,11 @@ export class RedisDomain {
       () => mirror.version,
     )
     return buffer
+  }
+
+  /** Figures of the domain's bridge. */
+  stats(): RedisDomainStats {
+    return { followed: this.bridge.following, bridged: this.bridge.applied, bridgeErrors: this.bridge.errors, clockOffsetMs: this.clockOffsetMs, clockErrorMs: this.clockErrorMs }
   }
 
   /** The command connection, while the domain is open. */

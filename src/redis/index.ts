@@ -17,7 +17,7 @@
  *
  * @module
  */
-export { RedisDomain, type RedisDomainOptions } from './domain.js'
+export { RedisDomain, type RedisDomainOptions, type RedisDomainStats } from './domain.js'
 export { RedisSharedMap, type RedisSharedMapHandle, type RedisSharedMapOptions, type RedisSharedMapStats } from './shared-map.js'
 export { RedisSnapshotStore, type RedisSnapshotStoreHandle, type RedisSnapshotStoreOptions, type RedisSnapshotStoreStats } from './snapshot-store.js'
 export { RedisStateBuffer, type RedisStateBufferHandle, type RedisStateBufferOptions, type RedisStateBufferStats } from './state-buffer.js'

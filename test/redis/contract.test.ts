@@ -2,9 +2,12 @@
  * The contract suites (test/contract/*.contract.ts) against the Redis-backed
  * implementations, on a real redis-server started for this file. A "peer"
  * is the same object opened through a second RedisDomain: its own
- * connections, bridge and mirror, as another process would have.
+ * connections, bridge and mirror, as another process would have. The first
+ * domain talks through ioredis (the default), the second through a
+ * node-redis client, so every suite runs both client libraries.
  */
-import { afterAll, beforeAll } from 'vitest'
+import { createClient } from 'redis'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import { RedisDomain, type RedisSharedMap, type RedisSnapshotStore, type RedisStateBuffer } from '../../src/redis/index.js'
 import type { Schema, WritableMap, WritableSnapshot, WritableState } from '../../src/index.js'
 import { describeWritableMap } from '../contract/map.contract.js'
@@ -16,15 +19,19 @@ describeRedis('contracts on Redis', () => {
   let server: RedisServer
   let one: RedisDomain
   let two: RedisDomain
+  let nodeRedis: ReturnType<typeof createClient>
   let n = 0
   beforeAll(async () => {
     server = await startRedisServer()
     one = await RedisDomain.connect({ url: server.url, namespace: 'contract' })
-    two = await RedisDomain.connect({ url: server.url, namespace: 'contract' })
+    nodeRedis = createClient({ url: server.url })
+    await nodeRedis.connect()
+    two = await RedisDomain.connect({ client: nodeRedis, namespace: 'contract' })
   })
   afterAll(async () => {
     await one?.close()
     await two?.close()
+    nodeRedis?.destroy()
     await server?.stop()
   })
 
@@ -46,5 +53,13 @@ describeRedis('contracts on Redis', () => {
       const b = buf as unknown as RedisStateBuffer<S>
       return two.stateBuffer(b.name, b.schema)
     },
+  })
+
+  it('both bridges (ioredis and node-redis) carried the commits, with no failed read', async () => {
+    // Runs last (vitest runs a file's tests in order): the suites above made thousands of commits.
+    for (const domain of [one, two]) {
+      expect(domain.stats().bridgeErrors).toBe(0)
+      expect(domain.stats().bridged).toBeGreaterThan(0)
+    }
   })
 })
