@@ -12,6 +12,7 @@ import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding
 import { encodeWithFlags } from '../encoding/values.js'
 import { SnapshotStore, type PublishOptions, type Snapshot, type SnapshotEvent, type SnapshotStoreHandle } from '../snapshot/snapshot-store.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
+import { Publisher, type PublisherOptions } from '../snapshot/publisher.js'
 import type { LinkDescriptor } from './client.js'
 import { Status, type RemoteSpec } from './remote.js'
 import { RemoteSnapshot } from './remote-snapshot.js'
@@ -198,6 +199,17 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
       const result = await this.remote.publish(bytes, flags, source, latest.version)
       if (result.ok) return result.version
     }
+  }
+
+  /**
+   * A throttling publisher (as `SnapshotStore.publisher`): offer every
+   * tick's state; it publishes every `everyTicks` offers, on a `significant`
+   * change, and never more often than `minIntervalMs`. `offer` returns the
+   * publication's promise (or 0 when held back); an unawaited rejection is
+   * yours to catch.
+   */
+  publisher(options: PublisherOptions<T>): Publisher<T, Promise<number>> {
+    return new Publisher<T, Promise<number>>((value) => this.publish(value), () => this.get(), options)
   }
 
   /** Figures of this process's mirror and bridge. */

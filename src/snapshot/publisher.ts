@@ -23,6 +23,8 @@ export interface PublisherOptions<T> {
 
 /**
  * Decides which offered states are published. Use one per writer loop.
+ * `R` is what a publication returns: a version, or (a store on a remote
+ * server: `RedisSnapshotStore.publisher`) a promise of one.
  *
  * @example
  * ```ts
@@ -30,8 +32,8 @@ export interface PublisherOptions<T> {
  * for (;;) { tick(state); pub.offer(state) }
  * ```
  */
-export class Publisher<T> {
-  private readonly publish: (value: T) => number
+export class Publisher<T, R extends number | Promise<number> = number> {
+  private readonly publish: (value: T) => R
   private readonly latest: () => Readonly<T>
   private readonly everyTicks: number
   private readonly minIntervalMs: number
@@ -46,7 +48,7 @@ export class Publisher<T> {
   publications = 0
 
   /** @internal use `store.publisher()` */
-  constructor(publish: (value: T) => number, latest: () => Readonly<T>, options: PublisherOptions<T>) {
+  constructor(publish: (value: T) => R, latest: () => Readonly<T>, options: PublisherOptions<T>) {
     const { everyTicks, minIntervalMs = 0, significant } = options ?? {}
     if (everyTicks !== undefined && (!Number.isInteger(everyTicks) || everyTicks < 1)) {
       throw new OptionError(`Expected \`everyTicks\` to be an integer >= 1, got ${describe(everyTicks)}`)
@@ -66,9 +68,9 @@ export class Publisher<T> {
 
   /**
    * Offers the current state.
-   * @returns the version published, or 0 if the policy held it back (it stays pending)
+   * @returns the version published (or its promise), or 0 if the policy held it back (it stays pending)
    */
-  offer(value: T): number {
+  offer(value: T): R | 0 {
     this.offers++
     this.ticks++
     this.pendingValue = { value }
@@ -80,7 +82,7 @@ export class Publisher<T> {
   }
 
   /** Publishes the pending state now, whatever the policy. @returns its version, 0 if none was pending */
-  flush(): number {
+  flush(): R | 0 {
     const pending = this.pendingValue
     if (pending === undefined) return 0
     const version = this.publish(pending.value)

@@ -1,0 +1,132 @@
+/**
+ * What the Redis-backed objects add to the contracts: opening by name,
+ * kinds and schemas checked on the server, options and handles checked
+ * before anything is sent, a closed domain, the throttling publisher,
+ * stats, and clocks.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { HandleError, OptionError, f64, schema, vec3 } from '../../src/index.js'
+import { RedisDomain, RedisShapeError, RedisSharedMap, RedisSnapshotStore, RedisStateBuffer } from '../../src/redis/index.js'
+import { describeRedis, startRedisServer, type RedisServer } from './server.js'
+
+const Pose = schema({ position: vec3({ unit: 'm' }), battery: f64() })
+const Other = schema({ position: vec3({ unit: 'm' }) })
+
+describeRedis('Redis objects', () => {
+  let server: RedisServer
+  let domain: RedisDomain
+  let n = 0
+  const name = () => `obj-${n++}`
+  beforeAll(async () => {
+    server = await startRedisServer()
+    domain = await RedisDomain.connect({ url: server.url, namespace: 'objects' })
+  })
+  afterAll(async () => {
+    await domain?.close()
+    await server?.stop()
+  })
+
+  it('opening a name twice in a domain gives the same object; another domain shares its data', async () => {
+    const id = name()
+    const map = await domain.sharedMap<number>(id)
+    expect(await domain.sharedMap<number>(id)).toBe(map)
+    await map.set('a', 1)
+    const other = await RedisDomain.connect({ url: server.url, namespace: 'objects' })
+    try {
+      const same = await other.sharedMap<number>(id)
+      expect(same.get('a')).toBe(1) // loaded when opened
+      expect(same.version).toBe(map.version)
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('a name is one kind of object with one schema: anything else is a RedisShapeError', async () => {
+    const id = name()
+    await domain.sharedMap(id)
+    const other = await RedisDomain.connect({ url: server.url, namespace: 'objects' })
+    try {
+      await expect(other.snapshotStore(id, { initial: {} })).rejects.toThrow(RedisShapeError)
+      await expect(other.stateBuffer(id, Pose)).rejects.toThrow(RedisShapeError)
+      const state = name()
+      await domain.stateBuffer(state, Pose)
+      await expect(other.stateBuffer(state, Other)).rejects.toThrow(/another schema/)
+      expect(await other.stateBuffer(state, Pose)).toBeInstanceOf(RedisStateBuffer)
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('bad options and names are OptionErrors before anything is sent', async () => {
+    await expect(RedisDomain.connect({ url: server.url, timeoutMs: -1 })).rejects.toThrow(OptionError)
+    await expect(RedisDomain.connect({ url: server.url, namespace: 'a{b}' })).rejects.toThrow(OptionError)
+    await expect(RedisDomain.connect({ url: server.url, timeoutMs: 5000, operationTtlMs: 1000 })).rejects.toThrow(/operationTtlMs/)
+    await expect(RedisDomain.connect({ client: { not: 'a client' } })).rejects.toThrow(OptionError)
+    expect(() => domain.sharedMap('')).toThrow(OptionError)
+    expect(() => domain.sharedMap('x}y')).toThrow(OptionError)
+    expect(() => domain.snapshotStore(name(), {} as never)).toThrow(/initial/)
+    const store = await domain.snapshotStore(name(), { initial: { n: 0 } })
+    await expect(store.publish({ n: 1 }, { source: 'x'.repeat(21) })).rejects.toThrow(OptionError)
+    await expect(store.modify(() => Promise.resolve({ n: 2 }) as never)).rejects.toThrow(OptionError)
+    expect(store.version).toBe(1)
+    const pose = await domain.stateBuffer(name(), Pose)
+    await expect(pose.publish({ position: [0, 0, 0], battery: 1 }, { timestamp: Number.NaN })).rejects.toThrow(OptionError)
+    expect(pose.version).toBe(0)
+  })
+
+  it('handles: another kind or another format is a HandleError; a good one attaches to the same mirror', async () => {
+    const map = await domain.sharedMap<number>(name())
+    await map.set('k', 7)
+    expect(() => RedisSharedMap.attach({ ...map.handle, format: 99 })).toThrow(HandleError)
+    expect(() => RedisSharedMap.attach({ kind: 'SharedMap' } as never)).toThrow(HandleError)
+    expect(() => RedisSnapshotStore.attach(map.handle as never)).toThrow(HandleError)
+    const attached = RedisSharedMap.attach<number>(map.handle)
+    expect(attached.get('k')).toBe(7)
+    const pose = await domain.stateBuffer(name(), Pose)
+    expect(() => RedisStateBuffer.attach(pose.handle, Other)).toThrow(HandleError)
+    expect(RedisStateBuffer.attach(pose.handle, Pose).version).toBe(0)
+  })
+
+  it("the publisher throttles a RedisSnapshotStore's publications (every N offers, or on a significant change)", async () => {
+    const store = await domain.snapshotStore(name(), { initial: { tick: 0, mode: 'idle' } })
+    const pub = store.publisher({ everyTicks: 5, significant: (a, b) => a.mode !== b.mode })
+    const versions: number[] = []
+    for (let tick = 1; tick <= 12; tick++) {
+      const v = pub.offer({ tick, mode: tick < 8 ? 'idle' : 'flying' })
+      if (v !== 0) versions.push(await v)
+    }
+    expect(versions).toEqual([2, 3]) // tick 5 (every 5 offers), tick 8 (the mode changed); 9..12 are 4 offers: held back
+    expect(store.get()).toEqual({ tick: 8, mode: 'flying' })
+    expect(pub.pending).toBe(true)
+    expect(await pub.flush()).toBe(4)
+    expect(store.get()).toEqual({ tick: 12, mode: 'flying' })
+  })
+
+  it("timestamps are on this machine's clock: a fresh publish is young, an explicit timestamp is kept", async () => {
+    const stats = domain.stats()
+    expect(Math.abs(stats.clockOffsetMs)).toBeLessThan(60_000) // same machine: the clocks agree within any bound a bug could not break
+    expect(stats.clockErrorMs).toBeGreaterThanOrEqual(0)
+    const pose = await domain.stateBuffer(name(), Pose)
+    const before = performance.timeOrigin + performance.now()
+    await pose.publish({ position: [1, 2, 3], battery: 50 })
+    const after = performance.timeOrigin + performance.now()
+    const t = pose.latest()!.timestamp
+    expect(t).toBeGreaterThanOrEqual(before - 2 * stats.clockErrorMs - 1)
+    expect(t).toBeLessThanOrEqual(after + 2 * stats.clockErrorMs + 1)
+    const old = after - 10_000
+    await pose.publish({ position: [1, 2, 3], battery: 50 }, { timestamp: old })
+    expect(Math.abs(pose.latest()!.timestamp - old)).toBeLessThan(0.01)
+    expect(pose.reader({ maxAgeMs: 5000 }).read()!.stale).toBe(true)
+  })
+
+  it('a closed domain: reads keep the last state, writes reject with an OptionError at once', async () => {
+    const other = await RedisDomain.connect({ url: server.url, namespace: 'objects' })
+    const map = await other.sharedMap<number>(name())
+    await map.set('a', 1)
+    await other.close()
+    expect(map.get('a')).toBe(1)
+    await expect(map.set('a', 2)).rejects.toThrow(/closed/)
+    expect(() => other.sharedMap(name())).toThrow(/closed/)
+    await other.close() // twice is fine
+  })
+})
