@@ -76,9 +76,39 @@ export class RemoteObject {
     }
   }
 
-  /** Marks the object lost for every thread of the process. */
+  /** Marks the object lost for every thread of the process (and wakes their subscriptions: {@link whileNotLost}). */
   markLost(): void {
     Atomics.store(this.status, Status.LOST, 1)
+    Atomics.notify(this.status, Status.LOST)
+  }
+
+  /**
+   * The events of `events(signal)` until the caller's `signal` aborts, or
+   * the object is found lost in any thread of the process: then it throws
+   * RedisDataLostError (a subscriber must not wait for ever for versions a
+   * lost object will never have).
+   */
+  async *whileNotLost<E>(events: (signal: AbortSignal) => AsyncGenerator<E, void, undefined>, signal: AbortSignal | undefined): AsyncGenerator<E, void, undefined> {
+    const status = this.status
+    const lost = new AbortController()
+    let done = false
+    // Wakes when markLost() notifies; re-armed after other wake-ups (the notify below ends it).
+    void (async () => {
+      while (!done && Atomics.load(status, Status.LOST) === 0) {
+        const wait = Atomics.waitAsync(status, Status.LOST, 0)
+        if (wait.async) await wait.value
+      }
+      if (!done) lost.abort()
+    })()
+    try {
+      this.checkNotLost()
+      const combined = signal === undefined ? lost.signal : AbortSignal.any([signal, lost.signal])
+      yield* events(combined)
+      if (lost.signal.aborted && !signal?.aborted) this.checkNotLost()
+    } finally {
+      done = true
+      Atomics.notify(status, Status.LOST)
+    }
   }
 
   /**

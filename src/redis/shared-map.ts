@@ -233,7 +233,7 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
    * or when `signal` aborts.
    */
   subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<MapChangeEvent<V>, void, undefined> {
-    return this.mirror.subscribe(options)
+    return this.remote.whileNotLost((signal) => this.mirror.subscribe({ signal }), options.signal)
   }
 
   // ---- writes: one script each ---------------------------------------------------------

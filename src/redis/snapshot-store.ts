@@ -160,7 +160,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
 
   /** New snapshots of any process, coalesced (`skipped` counts versions passed over). */
   subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<SnapshotEvent<T>, void, undefined> {
-    return this.mirror.subscribe(options)
+    return this.remote.whileNotLost((signal) => this.mirror.subscribe({ signal }), options.signal)
   }
 
   /** Resolves once the mirror holds the snapshot the server had when called. @returns that version */

@@ -175,7 +175,7 @@ export class RedisStateBuffer<S extends Schema = Schema> implements WritableStat
 
   /** New versions of any process: the latest (coalesced) or every one in order, `overrun` when some were lost. */
   subscribe(options?: SubscribeOptions): AsyncGenerator<StateEvent<Infer<S>>, void, undefined> {
-    return this.mirror.subscribe(options)
+    return this.remote.whileNotLost((signal) => this.mirror.subscribe({ ...options, signal }), options?.signal)
   }
 
   /** Resolves once the mirror holds the version the server had when called. @returns that version */

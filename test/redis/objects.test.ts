@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { HandleError, OptionError, f64, schema, vec3 } from '../../src/index.js'
-import { RedisDomain, RedisShapeError, RedisSharedMap, RedisSnapshotStore, RedisStateBuffer } from '../../src/redis/index.js'
+import { RedisDataLostError, RedisDomain, RedisShapeError, RedisSharedMap, RedisSnapshotStore, RedisStateBuffer } from '../../src/redis/index.js'
 import { describeRedis, startRedisServer, type RedisServer } from './server.js'
 
 const Pose = schema({ position: vec3({ unit: 'm' }), battery: f64() })
@@ -117,6 +117,36 @@ describeRedis('Redis objects', () => {
     await pose.publish({ position: [1, 2, 3], battery: 50 }, { timestamp: old })
     expect(Math.abs(pose.latest()!.timestamp - old)).toBeLessThan(0.01)
     expect(pose.reader({ maxAgeMs: 5000 }).read()!.stale).toBe(true)
+  })
+
+  it('data lost on the server (its keys deleted): the bridge finds it when idle; subscriptions end with RedisDataLostError, writes reject, reads keep the last state', async () => {
+    const id = name()
+    const map = await domain.sharedMap<number>(id)
+    const store = await domain.snapshotStore(name(), { initial: { n: 0 } })
+    await map.set('a', 1)
+    const events = map.subscribe()
+    const first = events.next()
+    const storeEvents = store.subscribe()
+    const storeFirst = storeEvents.next()
+    await map.set('a', 2)
+    expect((await first).value).toMatchObject({ version: 2 })
+    const other = await RedisDomain.connect({ url: server.url, namespace: 'objects' })
+    try {
+      const raw = (await other.sharedMap(id)).handle.spec.tag
+      const client = new (await import('ioredis')).Redis(server.url)
+      await client.del(`${raw}:meta`, `${raw}:data`, `${raw}:ver`, `${raw}:log`, `${store.handle.spec.tag}:meta`)
+      client.disconnect()
+    } finally {
+      await other.close()
+    }
+    await expect(events.next()).rejects.toThrow(RedisDataLostError) // within the bridge's idle check (~1 s)
+    await expect(storeFirst).rejects.toThrow(RedisDataLostError)
+    expect(map.lost).toBe(true)
+    expect(map.get('a')).toBe(2)
+    await expect(map.set('a', 3)).rejects.toThrow(RedisDataLostError)
+    await expect(store.publish({ n: 1 })).rejects.toThrow(RedisDataLostError)
+    const late = map.subscribe()
+    await expect(late.next()).rejects.toThrow(RedisDataLostError)
   })
 
   it('a closed domain: reads keep the last state, writes reject with an OptionError at once', async () => {
