@@ -128,6 +128,77 @@ describe('snapshot persistence', () => {
     const again = await restoreSnapshotStore(path, { initial: { boot: 0 } })
     expect(again.restored?.version).toBe(2)
     expect(again.store.get()).toEqual({ boot: 2 })
+    expect(again.store.version).toBe(2)
+  })
+
+  it('a save cut short by a file-size limit fails loudly and leaves the previous file as it was (ulimit -f in a child process)', async () => {
+    const path = join(dir, 'limited.snap')
+    const store = SnapshotStore.create({ initial: { v: 1, pad: 'a'.repeat(100) } })
+    await saveSnapshot(store, path)
+    const persist = fileURLToPath(new URL('../dist/node/index.js', import.meta.url))
+    const index = fileURLToPath(new URL('../dist/index.js', import.meta.url))
+    // The child saves a ~200 KB snapshot with files limited to 64 KB: its writes come back short.
+    const code = `
+      const { SnapshotStore } = await import(${JSON.stringify(index)})
+      const { saveSnapshot, persistSnapshots } = await import(${JSON.stringify(persist)})
+      const store = SnapshotStore.create({ initial: { v: 2, pad: 'b'.repeat(200000) } })
+      const outcome = await saveSnapshot(store, ${JSON.stringify(path)}).then(() => 'saved', (e) => 'failed: ' + e.name + ': ' + e.message)
+      const reported = []
+      const p = persistSnapshots(store, ${JSON.stringify(path)}, { intervalMs: 5, onError: (e) => reported.push(e.name) })
+      await new Promise((r) => setTimeout(r, 100))
+      const stop = await p.stop().then(() => 'stopped', (e) => 'stop failed')
+      console.log(JSON.stringify({ outcome, reported: reported.length, stop }))`
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawnProcess('bash', ['-c', `ulimit -f 64; exec "${process.execPath}" --input-type=module -e "$0"`, code], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let text = ''
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk))
+      child.once('error', reject)
+      child.once('exit', () => resolve(text))
+    })
+    const result = JSON.parse(out) as { outcome: string; reported: number; stop: string }
+    expect(result.outcome).toMatch(/^failed: /)
+    expect(result.reported).toBeGreaterThan(0) // persistSnapshots reports every failed save
+    expect(result.stop).toBe('stop failed') // and its final save fails loudly too
+    expect((await loadSnapshot<{ v: number }>(path)).value.v).toBe(1) // the good file is untouched
+    // The next save in a process without the limit cleans the failed saves' temporary files up.
+    store.publish({ v: 3, pad: '' })
+    await saveSnapshot(store, path)
+    expect((await readdir(dir)).filter((f) => f.startsWith('.limited.snap.'))).toEqual([])
+  })
+
+  it('a FIFO at the path is refused at once (never a hung read); a payload that passes the checksum but does not decode is a SnapshotFileError', async () => {
+    const fifo = join(dir, 'fifo.snap')
+    await new Promise<void>((resolve, reject) => spawnProcess('mkfifo', [fifo]).once('exit', (c) => (c === 0 ? resolve() : reject(new Error(`mkfifo ${c}`)))))
+    await expect(loadSnapshot(fifo)).rejects.toThrow(/regular file, got a FIFO/)
+    await expect(restoreSnapshotStore(fifo, { initial: {} })).rejects.toThrow(SnapshotFileError)
+    // A file whose checksum matches a payload that is not MessagePack (0xc1 is never used).
+    const { createHash } = await import('node:crypto')
+    const payload = Buffer.from([0xc1, 0xc1])
+    const file = Buffer.alloc(64 + payload.length)
+    Buffer.from('TSSNAP\0\n', 'latin1').copy(file, 0)
+    file.writeUInt32LE(2, 8)
+    file.writeUInt32LE(payload.length, 12)
+    file.writeDoubleLE(3, 16)
+    file.writeDoubleLE(0, 24)
+    payload.copy(file, 64)
+    createHash('sha256').update(file.subarray(8, 32)).update(payload).digest().copy(file, 32)
+    const bad = join(dir, 'undecodable.snap')
+    await writeFile(bad, file)
+    await expect(loadSnapshot(bad)).rejects.toThrow(SnapshotFileError)
+    await expect(loadSnapshot(bad)).rejects.toThrow(/decode/)
+  })
+
+  it('restore keeps the saved version and timestamp: versions never go back across a restart', async () => {
+    const path = join(dir, 'versions.snap')
+    const store = SnapshotStore.create({ initial: { n: 0 } })
+    for (let n = 1; n <= 4; n++) store.publish({ n })
+    const saved = store.latest()
+    await saveSnapshot(store, path)
+    const { store: restored } = await restoreSnapshotStore(path, { initial: { n: -1 } })
+    expect(restored.latest()).toMatchObject({ version: 5, value: { n: 4 }, timestamp: saved.timestamp })
+    expect(restored.publish({ n: 5 })).toBe(6)
+    await saveSnapshot(restored, path)
+    expect((await loadSnapshot(path)).version).toBe(6)
   })
 
   it('persistSnapshots saves changed versions periodically and on stop', async () => {

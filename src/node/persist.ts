@@ -18,18 +18,26 @@
  *      64     n  payload: the snapshot, encoded as in shared memory (msgpack)
  * ```
  *
- * A file that is truncated, has another magic or format version, or whose
- * checksum does not match is refused with `SnapshotFileError`; a save never
- * replaces a good file with such a one.
+ * A file that is truncated, has another magic or format version, whose
+ * checksum does not match or whose payload does not decode is refused with
+ * `SnapshotFileError`; so is a path that is not a regular file (a FIFO
+ * would hang the read). A save writes every byte (a write may write fewer
+ * than asked, e.g. under a file-size limit), reads the temporary file back
+ * and renames it only if it holds exactly what was meant: it never replaces
+ * a good file with a bad one, and it fails loudly. Temporary files left by
+ * a killed save are removed by the next save or restore of that path.
+ * `restoreSnapshotStore` keeps the saved version, so versions never go back
+ * across a restart.
  *
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { decode, encode } from '../encoding/values.js'
+import { decode, encode, encodeWithFlags } from '../encoding/values.js'
 import { OptionError, ThreadstateError, describe } from '../errors.js'
-import { SnapshotStore, type SnapshotStoreOptions } from '../snapshot/snapshot-store.js'
+import { SnapshotStore, snapshotMirrorOf, type SnapshotStoreOptions } from '../snapshot/snapshot-store.js'
 
 /** SHA-256 of a file's header fields (bytes 8..32) and payload: every byte but the magic and the checksum itself. */
 function checksum(file: Buffer): Buffer {
@@ -118,7 +126,15 @@ export async function writeSnapshotFile(
   const file = encodeFile(value, version, timestamp)
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
   const crash = options.crashAt
-  const handle = await open(temp, 'w', 0o644)
+  await removeStaleTemps(path)
+  inFlight.add(temp)
+  let handle: FileHandle
+  try {
+    handle = await open(temp, 'w', 0o644)
+  } catch (error) {
+    inFlight.delete(temp)
+    throw error
+  }
   let renamed = false
   try {
     if (crash === 'after-open') throw new SimulatedCrash()
@@ -126,11 +142,17 @@ export async function writeSnapshotFile(
       await handle.write(file, 0, file.length >> 1, 0)
       throw new SimulatedCrash()
     }
-    await handle.write(file, 0, file.length, 0)
+    await writeWhole(handle, file, temp)
     if (crash === 'after-write') throw new SimulatedCrash()
     await handle.sync()
     if (crash === 'after-fsync') throw new SimulatedCrash()
     await handle.close()
+    // Read back before it replaces anything: a file system that lost or
+    // changed bytes (or a limit that cut the file) leaves the old file alone.
+    const written = await readFile(temp)
+    if (!written.equals(file)) {
+      throw new SnapshotFileError(`Expected the temporary file ${temp} to read back as the ${file.length} bytes written, got ${written.length} bytes that differ: ${path} was left as it was`)
+    }
     await rename(temp, path)
     renamed = true
     if (crash === 'after-rename') throw new SimulatedCrash()
@@ -143,6 +165,53 @@ export async function writeSnapshotFile(
     throw error
   } finally {
     if (crash !== undefined && !renamed) await handle.close().catch(() => {})
+    inFlight.delete(temp)
+  }
+}
+
+/**
+ * Writes all of `file` (a write may write less than asked: a file-size limit
+ * cuts it short; the next write then fails with the reason).
+ */
+async function writeWhole(handle: FileHandle, file: Buffer, temp: string): Promise<void> {
+  for (let at = 0; at < file.length; ) {
+    const { bytesWritten } = await handle.write(file, at, file.length - at, at)
+    if (bytesWritten <= 0) throw new SnapshotFileError(`Expected to write ${file.length} bytes to ${temp}, got ${at} written and then none`)
+    at += bytesWritten
+  }
+}
+
+/** Temporary files of saves to `path` in progress in this process (not to be cleaned up). */
+const inFlight = new Set<string>()
+
+/**
+ * Removes temporary files a killed save of `path` left behind: those of
+ * processes that no longer run, and this process's that no save is writing.
+ */
+async function removeStaleTemps(path: string): Promise<void> {
+  const prefix = `.${basename(path)}.`
+  let names: string[]
+  try {
+    names = await readdir(dirname(path))
+  } catch {
+    return
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue
+    const pid = Number(name.slice(prefix.length).split('.')[0])
+    const full = join(dirname(path), name)
+    if (!Number.isInteger(pid) || inFlight.has(full)) continue
+    if (pid !== process.pid && processRuns(pid)) continue
+    await unlink(full).catch(() => {})
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
@@ -163,8 +232,18 @@ async function syncDirectory(dir: string): Promise<void> {
  * @throws the file system's error (ENOENT, ...) if it cannot be read
  */
 export async function loadSnapshot<T = unknown>(path: string): Promise<SnapshotFile<T>> {
-  const file = await readFile(path)
   const where = `snapshot file ${path}`
+  // Opened without blocking and checked before reading: a FIFO (or a device)
+  // at the path would otherwise hang the read until somebody writes to it.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  let file: Buffer
+  try {
+    const info = await handle.stat()
+    if (!info.isFile()) throw new SnapshotFileError(`Expected a ${where} that is a regular file, got ${info.isFIFO() ? 'a FIFO' : info.isDirectory() ? 'a directory' : 'another kind of file'}`)
+    file = await handle.readFile()
+  } finally {
+    await handle.close()
+  }
   if (file.length < HEADER_BYTES) throw new SnapshotFileError(`Expected a ${where} of at least ${HEADER_BYTES} bytes, got ${file.length}: truncated`)
   if (!file.subarray(0, 8).equals(MAGIC)) throw new SnapshotFileError(`Expected a ${where} starting with the threadstate magic, got other bytes: not a snapshot file`)
   const format = file.readUInt32LE(8)
@@ -177,7 +256,13 @@ export async function loadSnapshot<T = unknown>(path: string): Promise<SnapshotF
   if (!checksum(file).equals(file.subarray(32, 64))) {
     throw new SnapshotFileError(`Expected the checksum of ${where} to match its contents, got a mismatch: the file is corrupted`)
   }
-  return { value: decode(payload) as T, version: file.readDoubleLE(16), timestamp: file.readDoubleLE(24) }
+  let value: T
+  try {
+    value = decode(payload) as T
+  } catch (error) {
+    throw new SnapshotFileError(`Expected the payload of ${where} to decode, got: ${(error as Error).message} (its checksum matched: it was written so)`)
+  }
+  return { value, version: file.readDoubleLE(16), timestamp: file.readDoubleLE(24) }
 }
 
 /**
@@ -197,7 +282,14 @@ export async function restoreSnapshotStore<T>(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
+  await removeStaleTemps(path)
   const store = SnapshotStore.create<T>({ ...options, initial: restored ? restored.value : options.initial })
+  if (restored !== undefined) {
+    // The saved version and timestamp, so versions never go back across a
+    // restart (a reader comparing versions is not fooled) and saves go on from there.
+    const { bytes, flags } = encodeWithFlags(restored.value)
+    snapshotMirrorOf(store as SnapshotStore<unknown>).publishAt(restored.version, bytes, flags, restored.timestamp, undefined, true)
+  }
   return { store, restored }
 }
 
