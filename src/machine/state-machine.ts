@@ -28,7 +28,7 @@ import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
-import { sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
+import { checkWaitOptions, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
 import { checkDefinition, definitionHash, type CheckedDefinition } from './definition.js'
 import { MachineF64, MachineWord, REASON_UNITS, SEQ_MASK, machineBytes } from './layout.js'
 import { TransitionLog } from './log.js'
@@ -404,6 +404,7 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
 
   /** Async form of {@link waitFor}; keeps a Node process alive while waiting. */
   waitForAsync(state: S, options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     const target = this.indexOf(state, 'waitForAsync')
     return waitUntilAsync(this.words, STATE, WAITERS, () => (Atomics.load(this.words, STATE) & 0xff) === target, options)
   }
@@ -415,6 +416,7 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
    * gap). Ends on `break` or when `signal` aborts.
    */
   async *subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Transition<S>, void, undefined> {
+    checkWaitOptions(options)
     const { signal } = options
     const words = this.words
     let last = Atomics.load(words, STATE) >>> 8

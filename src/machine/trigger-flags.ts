@@ -8,11 +8,11 @@
  *
  * @module
  */
+import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { HandleError, OptionError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
-import type { AsyncWaitOptions } from '../sync/wait.js'
 import { FLAGS_BYTES, FlagsWord } from './layout.js'
 
 const FLAGS = FlagsWord.FLAGS
@@ -130,6 +130,7 @@ export class TriggerFlags<F extends string = string> {
 
   /** Async form of {@link waitAny}. */
   waitAnyAsync(options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     return waitUntilAsync(this.words, FLAGS, WAITERS, () => Atomics.load(this.words, FLAGS) !== 0, options)
   }
 

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableMap } from '../contracts.js'
 import { HandleError, OptionError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle } from '../memory/handle.js'
@@ -22,7 +23,6 @@ import { domainOf } from '../memory/thread.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
 import { ReadFence, SeqWord } from '../sync/seqlock.js'
-import type { AsyncWaitOptions } from '../sync/wait.js'
 import { checkKey, type MapChangeEvent, type MapEntry, type SetManyOptions, type SharedMapHandle, type SharedMapOptions, type SharedMapStats } from './api.js'
 import { followChanges, type ChangeLogSource } from './change-log.js'
 import { ARENA_START, MAP_CONTROL_BYTES, MIN_TABLE, MapWord, Table, classOf, classSize, hashKey } from './layout.js'
@@ -365,6 +365,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
 
   /** Async form of {@link waitForVersion}; keeps a Node process alive while waiting. */
   waitForVersionAsync(version: number, options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     return waitForVersionAsync(this.versionWords, version, options)
   }
 
@@ -376,6 +377,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
    * `break` or when `signal` aborts.
    */
   subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<MapChangeEvent<V>, void, undefined> {
+    checkWaitOptions(options)
     return followChanges<V>(this.changeSource, options.signal)
   }
 

@@ -10,6 +10,7 @@
 import type { RedisLink } from './client.js'
 import { replyError, withRetries } from './call.js'
 import { RedisDataLostError } from './errors.js'
+import { checkWaitOptions } from '../sync/wait.js'
 
 /** The server-side names and settings of one object (structured-cloneable: part of a handle). */
 export interface RemoteSpec {
@@ -89,6 +90,7 @@ export class RemoteObject {
    * lost object will never have).
    */
   async *whileNotLost<E>(events: (signal: AbortSignal) => AsyncGenerator<E, void, undefined>, signal: AbortSignal | undefined): AsyncGenerator<E, void, undefined> {
+    checkWaitOptions(signal === undefined ? undefined : { signal })
     const status = this.status
     const lost = new AbortController()
     let done = false

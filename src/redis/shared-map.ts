@@ -19,7 +19,7 @@ import { checkKey, type MapChangeEvent, type MapEntry, type SetManyOptions, type
 import { SharedMap, type MapTransaction } from '../map/shared-map.js'
 import { runTransaction } from '../map/transaction.js'
 import { DELETE, collectChanges, prepare, type Changes, type Prepared } from '../map/value.js'
-import type { AsyncWaitOptions } from '../sync/wait.js'
+import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { LinkDescriptor } from './client.js'
 import { RemoteMap } from './remote-map.js'
 import { Status, type RemoteSpec } from './remote.js'
@@ -233,6 +233,7 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
    * or when `signal` aborts.
    */
   subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<MapChangeEvent<V>, void, undefined> {
+    checkWaitOptions(options)
     return this.remote.whileNotLost((signal) => this.mirror.subscribe({ signal }), options.signal)
   }
 

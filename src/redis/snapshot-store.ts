@@ -11,7 +11,7 @@ import { HandleError, OptionError, describe } from '../errors.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { encodeWithFlags } from '../encoding/values.js'
 import { SnapshotStore, type PublishOptions, type Snapshot, type SnapshotEvent, type SnapshotStoreHandle } from '../snapshot/snapshot-store.js'
-import type { AsyncWaitOptions } from '../sync/wait.js'
+import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { Publisher, type PublisherOptions } from '../snapshot/publisher.js'
 import type { LinkDescriptor } from './client.js'
 import { Status, type RemoteSpec } from './remote.js'
@@ -160,6 +160,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
 
   /** New snapshots of any process, coalesced (`skipped` counts versions passed over). */
   subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<SnapshotEvent<T>, void, undefined> {
+    checkWaitOptions(options)
     return this.remote.whileNotLost((signal) => this.mirror.subscribe({ signal }), options.signal)
   }
 

@@ -15,7 +15,7 @@ import { HandleError, OptionError, describe } from '../errors.js'
 import type { ReaderOptions, StateEntry, StateReader } from '../state/reader.js'
 import type { Infer, Input, Schema } from '../state/schema.js'
 import { StateBuffer, type StateBufferHandle, type StateEvent, type StatePublishOptions, type SubscribeOptions } from '../state/state-buffer.js'
-import type { AsyncWaitOptions } from '../sync/wait.js'
+import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { LinkDescriptor } from './client.js'
 import { RemoteState } from './remote-state.js'
 import { Status, type RemoteSpec } from './remote.js'
@@ -175,6 +175,7 @@ export class RedisStateBuffer<S extends Schema = Schema> implements WritableStat
 
   /** New versions of any process: the latest (coalesced) or every one in order, `overrun` when some were lost. */
   subscribe(options?: SubscribeOptions): AsyncGenerator<StateEvent<Infer<S>>, void, undefined> {
+    checkWaitOptions(options)
     return this.remote.whileNotLost((signal) => this.mirror.subscribe({ ...options, signal }), options?.signal)
   }
 

@@ -58,7 +58,7 @@ import { Mutex, type MutexHandle } from '../sync/mutex.js'
 import { ReentrantMutex, type ReentrantMutexHandle } from '../sync/reentrant-mutex.js'
 import { RWLock, type RWLockHandle } from '../sync/rwlock.js'
 import { Semaphore, type SemaphoreHandle } from '../sync/semaphore.js'
-import { deadlineOf, sleepWhile, type AsyncWaitOptions } from '../sync/wait.js'
+import { checkWaitOptions, deadlineOf, sleepWhile, type AsyncWaitOptions } from '../sync/wait.js'
 import { now } from '../memory/clock.js'
 
 /** Word offsets of a StateManager region. */
@@ -475,6 +475,7 @@ export class StateManager<out T extends RegistryEntries = RegistryEntries> imple
    * @throws RegistryError `closed` after `close()` (also if closed while waiting)
    */
   async waitForAsync<K extends keyof T & string>(name: K, options: AsyncWaitOptions = {}): Promise<T[K] | undefined> {
+    options = checkWaitOptions(options)
     checkName(name)
     const deadline = deadlineOf(options.timeoutMs)
     const signal = options.signal

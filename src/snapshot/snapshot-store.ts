@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableSnapshot } from '../contracts.js'
 import { CapacityError, HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
@@ -15,7 +16,6 @@ import { SourceTable } from '../memory/sources.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
 import { ReadFence, RETRY, RetryWords, VersionRing } from '../sync/seqlock.js'
-import type { AsyncWaitOptions } from '../sync/wait.js'
 import { WriterLock } from '../sync/writer-lock.js'
 import { CONTROL_BYTES, SNAPSHOT_MAX_RETRIES, SNAPSHOT_SLOTS, SlotInfo, SnapArea, SnapF64, SnapWord } from './layout.js'
 import { Publisher, type PublisherOptions } from './publisher.js'
@@ -461,6 +461,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
 
   /** Async form of {@link waitForVersion}; keeps a Node process alive while waiting. */
   waitForVersionAsync(version: number, options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     return waitForVersionAsync(this.versionWords, version, options)
   }
 
@@ -470,6 +471,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * `break` or when `signal` aborts.
    */
   async *subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<SnapshotEvent<T>, void, undefined> {
+    checkWaitOptions(options)
     const { signal } = options
     let last = this.version
     for (;;) {

@@ -5,12 +5,12 @@
  *
  * @module
  */
+import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableState } from '../contracts.js'
 import { HandleError, OptionError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
-import type { AsyncWaitOptions } from '../sync/wait.js'
 import { WriterLock } from '../sync/writer-lock.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
 import { codecOf, fingerprintOf, type Codec, type FlatField } from './codec.js'
@@ -375,6 +375,7 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
    * @throws the signal's reason when aborted
    */
   waitForVersionAsync(version: number, options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     return waitForVersionAsync(this.versionWords, version, options)
   }
 
@@ -383,6 +384,7 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
    * `break` or when `signal` aborts; keeps a Node process alive meanwhile.
    */
   async *subscribe(options: SubscribeOptions = {}): AsyncGenerator<StateEvent<Infer<S>>, void, undefined> {
+    checkWaitOptions(options)
     const { signal, mode = 'latest' } = options
     if (mode !== 'latest' && mode !== 'every') {
       throw new OptionError(`Expected \`mode\` to be 'latest' or 'every', got ${describe(mode)}`)

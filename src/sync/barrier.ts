@@ -22,7 +22,7 @@ import { BarrierBrokenError } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
-import { checkCount, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
+import { checkWaitOptions, checkCount, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Word offsets of a Barrier region. */
 export const BarrierWord = {
@@ -178,6 +178,7 @@ export class Barrier {
    * @throws the signal's reason when aborted (breaking the barrier)
    */
   async waitAsync(options: AsyncWaitOptions = {}): Promise<BarrierPassage | undefined> {
+    options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
     const { generation, passage } = this.arrive()

@@ -37,7 +37,7 @@ import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
 import type { Mutex } from './mutex.js'
-import { blockingNotAllowed, deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
+import { checkWaitOptions, blockingNotAllowed, deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
 
 /** Word offsets of a Condition region. */
 export const ConditionWord = {
@@ -167,6 +167,7 @@ export class Condition {
    * @throws the signal's reason when aborted (with the mutex re-acquired first)
    */
   async waitAsync(mutex: Mutex, options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     const words = this.words
     const seq = this.enter(mutex, 'waitAsync()')
@@ -193,6 +194,7 @@ export class Condition {
 
   /** Async form of {@link waitFor}. */
   async waitForAsync(mutex: Mutex, predicate: () => boolean, options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     while (!predicate()) {
       const remaining = deadline - now()

@@ -40,7 +40,7 @@ import {
 } from './robust-word.js'
 import { cycleMessage } from './wait-graph.js'
 import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
-import { deadlineOf, threadMayBlock, type AsyncWaitOptions } from './wait.js'
+import { checkWaitOptions, deadlineOf, threadMayBlock, type AsyncWaitOptions } from './wait.js'
 
 /** Word offsets of a Mutex / ReentrantMutex region (Int32 words from the region start). */
 export const MutexWord = {
@@ -171,6 +171,7 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
    * @throws OwnerDiedError (holding the lock) if the previous holder died
    */
   async lockAsync(options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
     if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {

@@ -74,7 +74,7 @@ import {
 import { cycleMessage } from './wait-graph.js'
 import { ReaderSlot, ReaderSlots } from './reader-slots.js'
 import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
-import { SPIN, checkTimeout, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
+import { checkWaitOptions, SPIN, checkTimeout, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Word offsets of an RWLock region (Int32 words from the region start). */
 export const RWLockWord = {
@@ -339,6 +339,7 @@ export class RWLock implements AsyncReadWriteLock {
    * @throws the signal's reason when aborted
    */
   async readLockAsync(options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
     if (this.enterRead()) {
@@ -482,6 +483,7 @@ export class RWLock implements AsyncReadWriteLock {
    * @throws OwnerDiedError (holding the lock) if the previous writer died
    */
   async writeLockAsync(options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     const words = this.words
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason

@@ -23,7 +23,7 @@ import { LockError, OptionError, TimeoutError, describe } from '../errors.js'
 import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
-import { checkCount, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
+import { checkWaitOptions, checkCount, checkTimeout, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Word offsets of a Semaphore region. */
 export const SemaphoreWord = {
@@ -155,6 +155,7 @@ export class Semaphore implements AsyncSemaphore {
    */
   acquire(n = 1, timeoutMs?: number): boolean {
     this.checkN(n)
+    checkTimeout(timeoutMs) // a bad timeout is refused even when a permit is free
     if (this.take(n)) return true
     const deadline = deadlineOf(timeoutMs)
     return runWait(this.waiting(n), deadline)
@@ -192,6 +193,7 @@ export class Semaphore implements AsyncSemaphore {
    * @throws the signal's reason when aborted
    */
   async acquireAsync(n = 1, options: AsyncWaitOptions = {}): Promise<boolean> {
+    options = checkWaitOptions(options)
     this.checkN(n)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
@@ -221,6 +223,7 @@ export class Semaphore implements AsyncSemaphore {
 
   /** Runs `fn` holding `n` permits. @throws TimeoutError if not taken in time */
   async withPermitsAsync<R>(fn: () => R | Promise<R>, n = 1, options: AsyncWaitOptions = {}): Promise<R> {
+    options = checkWaitOptions(options)
     if (!(await this.acquireAsync(n, options))) throw timeoutError(n, options.timeoutMs)
     try {
       return await fn()

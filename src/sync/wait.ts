@@ -222,6 +222,31 @@ export async function runWaitAsync<R>(loop: WaitLoop<R>, deadline: number, signa
   return step.value
 }
 
+/** Whether `value` behaves as an AbortSignal (checked by shape: signals of another realm count). */
+function isSignal(value: unknown): value is AbortSignal {
+  const s = value as AbortSignal
+  return typeof value === 'object' && value !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function' && typeof s.removeEventListener === 'function'
+}
+
+/**
+ * Checks the options of an async wait before anything is armed: an object
+ * (or undefined), `timeoutMs` a number >= 0 (or undefined / Infinity),
+ * `signal` an AbortSignal (or undefined). A signal of another shape used to
+ * fail later, from a library timer, where nobody could catch it.
+ * @returns the options (an empty object for undefined)
+ * @throws OptionError naming what is wrong
+ */
+export function checkWaitOptions(options: AsyncWaitOptions | undefined): AsyncWaitOptions {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null) {
+    throw new OptionError(`Expected wait options ({ timeoutMs?, signal? }) or undefined, got ${describe(options)}`)
+  }
+  const { timeoutMs, signal } = options
+  checkTimeout(timeoutMs)
+  if (signal !== undefined && !isSignal(signal)) throw new OptionError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`)
+  return options
+}
+
 /**
  * Cheap check of a timeout argument on a fast path (no clock read): throws
  * the same `OptionError` as {@link deadlineOf} for a bad value.
