@@ -65,6 +65,33 @@ describe('schema types', () => {
   })
 })
 
+describe('StateBuffer units: a conversion that overflows or that the unit library refuses is a SchemaError (issue 15 item 13)', () => {
+  it('1e308 km/s is not stored as Infinity m/s; -500 tempC is not a raw QtyError; nothing is published', () => {
+    const Motion = schema({ speed: f64({ unit: 'm/s' }), temperature: f64({ unit: 'tempK' }), v: vec3({ unit: 'm/s' }) })
+    const buf = StateBuffer.create(Motion)
+    const good = { speed: 1, temperature: 300, v: [0, 0, 0] }
+    const cases: [unknown, string, RegExp][] = [
+      [{ ...good, speed: { value: 1e308, unit: 'km/s' } }, 'speed', /finite number in m\/s/],
+      [{ ...good, temperature: { value: -500, unit: 'tempC' } }, 'temperature', /convertible from tempC/],
+      [{ ...good, v: { value: [1, 1e308, 0], unit: 'km/s' } }, 'v[1]', /finite number in m\/s/],
+    ]
+    for (const [bad, path, message] of cases) {
+      let error: unknown
+      try {
+        buf.publish(bad as never)
+      } catch (e) {
+        error = e
+      }
+      expect(error, path).toBeInstanceOf(SchemaError)
+      expect((error as SchemaError).path).toBe(path)
+      expect((error as Error).message).toMatch(message)
+    }
+    expect(buf.version).toBe(0)
+    expect(buf.publish({ ...good, speed: { value: 36, unit: 'km/h' } })).toBe(1)
+    expect(buf.latest()!.value.speed).toBeCloseTo(10)
+  })
+})
+
 describe('StateBuffer, one thread', () => {
   it('publish returns strictly increasing versions; latest() round-trips the state', () => {
     const buf = StateBuffer.create(Drone)

@@ -153,9 +153,30 @@ function convertScalar(got: unknown, path: string, field: Field): number {
       throw new SchemaError(path, `Expected \`${path}\` in a unit convertible to ${unit}, got ${from}: ${c}`)
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) refuse(path, field, value)
-    return c(value)
+    return converted(c, value, from, path, field)
   }
   return refuse(path, field, got)
+}
+
+/**
+ * `value` (in `from`) converted by `c`, checked again: a finite value can
+ * overflow on the way (1e308 km/s is Infinity m/s), and js-quantities throws
+ * its own error for what cannot be converted (a temperature below absolute
+ * zero): both are SchemaErrors naming the field.
+ */
+function converted(c: (x: number) => number, value: number, from: string, path: string, field: Field, index?: number): number {
+  const where = index === undefined ? path : `${path}[${index}]`
+  let x: number
+  try {
+    x = c(value)
+  } catch (error) {
+    throw new SchemaError(where, `Expected \`${where}\` to be convertible from ${from}, got ${value} ${from}: ${(error as Error).message}`)
+  }
+  if (!Number.isFinite(x)) {
+    const unit = 'unit' in field ? field.unit : undefined
+    throw new SchemaError(where, `Expected \`${where}\` to be a finite number in ${unit}, got ${value} ${from}, which is ${x} ${unit}`)
+  }
+  return x
 }
 
 /** Slow path of a vector that is not a plain array of the right length. */
@@ -171,7 +192,7 @@ function convertVector(got: unknown, path: string, field: Field & { kind: 'vec' 
       throw new SchemaError(path, `Expected \`${path}\` in a unit convertible to ${field.unit}, got ${from}: ${c}`)
     }
     const raw = convertVector(value, path, { ...field, unit: undefined } as never)
-    return Array.from(raw, (x, i) => (Number.isFinite(x) ? c(x) : refuse(path, field, x, i)))
+    return Array.from(raw, (x, i) => (Number.isFinite(x) ? converted(c, x, from, path, field, i) : refuse(path, field, x, i)))
   }
   if (got === undefined) throw new SchemaError(path, `Expected field \`${path}\` to be present, got it missing`)
   const isList = typeof got === 'object' && got !== null && typeof (got as ArrayLike<number>).length === 'number'
