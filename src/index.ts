@@ -67,7 +67,7 @@ export {
   type SubscribeOptions,
   type StatePublishOptions,
 } from './state/state-buffer.js'
-export { DecodeError, EncodeError } from './encoding/values.js'
+export { DecodeError, EncodeError, MAX_DEPTH } from './encoding/values.js'
 export type {
   StandardFailure,
   StandardResult,

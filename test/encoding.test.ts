@@ -1,7 +1,7 @@
 /** The value codec: round trips, EncodeError paths, corrupted bytes, property-based round trips. */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { DecodeError, EncodeError, checkEncodable, decode, encode } from '../src/encoding/values.js'
+import { DecodeError, EncodeError, MAX_DEPTH, checkEncodable, decode, decodeFrozen, encode, encodeWithFlags } from '../src/encoding/values.js'
 
 describe('value codec', () => {
   it('round-trips JSON-like values plus Date, Map, Set, BigInt, typed arrays, undefined', () => {
@@ -90,12 +90,35 @@ describe('value codec', () => {
     )
   })
 
-  it('any JSON value round-trips as JSON would (property-based; -0 becomes 0, as in JSON)', () => {
+  it('any JSON value round-trips exactly (property-based; -0 included, which JSON would turn into 0)', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {
-        expect(decode(encode(value))).toEqual(JSON.parse(JSON.stringify(value)))
+        expect(Object.is(value, -0) ? Object.is(decode(encode(value)), -0) : true).toBe(true)
+        expect(decode(encode(value))).toEqual(value)
       }),
       { numRuns: 1000 },
     )
+  })
+
+  it('round trips are exact or refused (issue 15 items 2 and 12): -0 kept anywhere, lone surrogates and values nested past MAX_DEPTH refused with the path', () => {
+    const zeros = { a: -0, list: [0, -0], deep: { m: new Map([['z', -0]]) } }
+    const back = decode(encode(zeros)) as typeof zeros
+    expect(Object.is(back.a, -0) && Object.is(back.list[1], -0) && Object.is(back.list[0], 0)).toBe(true)
+    expect(Object.is(back.deep.m.get('z'), -0)).toBe(true)
+    expect(Object.is(decode(encode(-0)), -0)).toBe(true)
+    const { bytes, flags } = encodeWithFlags(zeros)
+    expect(Object.is((decodeFrozen(bytes, flags) as typeof zeros).list[1], -0)).toBe(true)
+    expect(() => encode({ ok: 'fine', bad: ['x', 'a\ud800b'] })).toThrow(expect.objectContaining({ name: 'EncodeError', path: 'bad[1]' }))
+    expect(() => encode({ ['k\udc00']: 1 })).toThrow(/lone surrogate/)
+    expect(() => encode(new Map([['\ud800', 1]]))).toThrow(EncodeError)
+    expect(decode(encode({ emoji: '🚀', ['ключ']: 'значение' }))).toEqual({ emoji: '🚀', ['ключ']: 'значение' })
+    const nest = (n: number): unknown => {
+      let v: unknown = 'leaf'
+      for (let i = 0; i < n; i++) v = i % 2 ? [v] : { v }
+      return v
+    }
+    expect(decode(encode(nest(MAX_DEPTH)))).toEqual(nest(MAX_DEPTH))
+    expect(() => encode(nest(MAX_DEPTH + 1))).toThrow(/nested at most 1000 levels/)
+    expect(() => encode(nest(50_000))).toThrow(EncodeError) // not a raw RangeError
   })
 })

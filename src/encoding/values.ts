@@ -1,6 +1,6 @@
 /**
  * Encoding of JSON-like values (plus `Date`, `Map`, `Set`, `BigInt`, typed
- * arrays, `ArrayBuffer`, `RegExp`, `undefined`, nested to any depth) to bytes
+ * arrays, `ArrayBuffer`, `RegExp`, `undefined`, nested up to {@link MAX_DEPTH} levels) to bytes
  * and back: the codec of the snapshot and map layers.
  *
  * The bytes are MessagePack written by msgpackr (structured-clone mode, with
@@ -11,8 +11,10 @@
  * `JSON.parse`, a 2 KB one about the same as it; the bytes are 35-60 % of
  * the JSON.
  * Records are self-describing, so a thread decodes bytes written by any
- * other thread's encoder. As in JSON, a plain `-0` comes back as `0`
- * (MessagePack integers have no sign of zero); typed arrays keep it.
+ * other thread's encoder. Round trips are exact or refused: a `-0` is
+ * written as an extension (msgpackr would write the integer 0); a string or
+ * key with a lone surrogate, which UTF-8 cannot hold, is an EncodeError; so
+ * is a value nested deeper than {@link MAX_DEPTH}.
  *
  * msgpackr silently writes a function as `undefined` and a class instance as
  * a plain object. Values are therefore checked first ({@link checkEncodable}):
@@ -90,8 +92,25 @@ addExtension({
   },
 })
 
-/** A copy of `value` with every object that has an own `__proto__` key written as {@link ProtoKeyed}. */
+/** A `-0` (MessagePack integers have no sign of zero, and msgpackr writes -0 as the integer 0). */
+class NegativeZero {}
+const NEGATIVE_ZERO = new NegativeZero()
+/** MessagePack extension type of {@link NegativeZero}. */
+const NEGATIVE_ZERO_TYPE = 0x4c
+addExtension({
+  Class: NegativeZero,
+  type: NEGATIVE_ZERO_TYPE,
+  write: () => 0,
+  read: () => -0,
+})
+
+/**
+ * A copy of `value` in which every object with an own `__proto__` key is a
+ * {@link ProtoKeyed} and every `-0` a {@link NegativeZero}: what msgpackr
+ * would otherwise change silently.
+ */
 function protectProtoKeys(value: unknown, done: Map<object, unknown>): unknown {
+  if (value === 0 && 1 / value < 0) return NEGATIVE_ZERO
   if (typeof value !== 'object' || value === null) return value
   if (done.has(value)) return done.get(value)
   if (Array.isArray(value)) {
@@ -148,7 +167,23 @@ export const ValueFlags = {
   PROTO_KEY: 1,
   /** A Map or a Set (deep freezing must shadow their mutators). */
   COLLECTIONS: 2,
+  /** A `-0` inside the value (needs the NegativeZero extension: MessagePack integers have no sign). */
+  NEGATIVE_ZERO: 4,
 } as const
+
+/**
+ * How deep a value may nest (arrays, objects, Maps, Sets inside each other).
+ * Decoding recurses once per level, so a value nested deeper than a thread's
+ * stack allows would be readable by the thread that wrote it (a worker with
+ * a larger stack) and throw in every other: past this depth a write is an
+ * EncodeError instead, whatever the writer's stack. Measured here, a Node
+ * thread with the default stack decodes ~8,000 levels; 1,000 leaves room
+ * for workers started with a smaller `resourceLimits.stackSizeMb`.
+ */
+export const MAX_DEPTH = 1000
+
+/** The flags `scanFast` answers when the value is too deep (negative: not encodable). */
+const TOO_DEEP = -2
 
 /**
  * Throws `EncodeError` naming the first path whose value would not survive
@@ -165,24 +200,30 @@ export function checkEncodable(value: unknown): void {
  * when it meets a bad value does a second walk find the path for the error.
  */
 export function scan(value: unknown): number {
-  const flags = scanFast(value, new Set())
-  if (flags < 0) walk(value, '', new Set()) // throws with the path
+  const flags = scanFast(value, new Set(), 0)
+  if (flags < 0) walk(value, '', new Set(), 0) // throws with the path
   return flags < 0 ? 0 : flags
 }
 
-/** Flags, or -1 if something cannot be encoded. */
-function scanFast(value: unknown, seen: Set<object>): number {
+/** Flags, or a negative number if something cannot be encoded. */
+function scanFast(value: unknown, seen: Set<object>, depth: number): number {
   const type = typeof value
-  if (type !== 'object') return type === 'function' || type === 'symbol' ? -1 : 0
+  if (type !== 'object') {
+    if (type === 'string') return (value as string).isWellFormed() ? 0 : -1
+    if (type === 'number') return value === 0 && 1 / (value as number) < 0 ? ValueFlags.NEGATIVE_ZERO : 0
+    return type === 'function' || type === 'symbol' ? -1 : 0
+  }
   if (value === null) return 0
   const object = value as object
   if (seen.has(object)) return 0
+  if (depth >= MAX_DEPTH) return TOO_DEEP
   seen.add(object)
+  const below = depth + 1
   let flags = 0
   if (Array.isArray(object)) {
     for (let i = 0; i < object.length; i++) {
-      const f = scanFast(object[i], seen)
-      if (f < 0) return -1
+      const f = scanFast(object[i], seen, below)
+      if (f < 0) return f
       flags |= f
     }
     return flags
@@ -190,9 +231,10 @@ function scanFast(value: unknown, seen: Set<object>): number {
   if (object instanceof Map) {
     flags = ValueFlags.COLLECTIONS
     for (const [k, v] of object) {
-      const a = scanFast(k, seen)
-      const b = scanFast(v, seen)
-      if (a < 0 || b < 0) return -1
+      const a = scanFast(k, seen, below)
+      if (a < 0) return a
+      const b = scanFast(v, seen, below)
+      if (b < 0) return b
       flags |= a | b
     }
     return flags
@@ -200,8 +242,8 @@ function scanFast(value: unknown, seen: Set<object>): number {
   if (object instanceof Set) {
     flags = ValueFlags.COLLECTIONS
     for (const v of object) {
-      const f = scanFast(v, seen)
-      if (f < 0) return -1
+      const f = scanFast(v, seen, below)
+      if (f < 0) return f
       flags |= f
     }
     return flags
@@ -213,17 +255,22 @@ function scanFast(value: unknown, seen: Set<object>): number {
   if (Object.getOwnPropertySymbols(object).length > 0) return -1
   for (const key in object) {
     if (key === '__proto__') flags |= ValueFlags.PROTO_KEY
-    const f = scanFast((object as Record<string, unknown>)[key], seen)
-    if (f < 0) return -1
+    else if (!key.isWellFormed()) return -1
+    const f = scanFast((object as Record<string, unknown>)[key], seen, below)
+    if (f < 0) return f
     flags |= f
   }
   return flags
 }
 
 /** The slow walk: same checks, with paths, throwing at the first bad value. */
-function walk(value: unknown, path: string, seen: Set<object>): void {
+function walk(value: unknown, path: string, seen: Set<object>, depth: number): void {
   switch (typeof value) {
     case 'string':
+      if (!value.isWellFormed()) {
+        throw new EncodeError(path, `Expected a well-formed string at ${path || 'the root'}, got one with a lone surrogate (MessagePack strings are UTF-8, which cannot hold it: it would come back as U+FFFD)`)
+      }
+      return
     case 'number':
     case 'boolean':
     case 'bigint':
@@ -236,23 +283,27 @@ function walk(value: unknown, path: string, seen: Set<object>): void {
   if (value === null) return
   const object = value as object
   if (seen.has(object)) return // cycles and shared references are encoded as such
+  if (depth >= MAX_DEPTH) {
+    throw new EncodeError(path, `Expected a value nested at most ${MAX_DEPTH} levels deep, got deeper at ${path || 'the root'} (every thread must be able to decode it, whatever its stack)`)
+  }
   seen.add(object)
+  const below = depth + 1
   if (Array.isArray(object)) {
-    for (let i = 0; i < object.length; i++) walk(object[i], `${path}[${i}]`, seen)
+    for (let i = 0; i < object.length; i++) walk(object[i], `${path}[${i}]`, seen, below)
     return
   }
   if (object instanceof Map) {
     let i = 0
     for (const [k, v] of object) {
-      walk(k, `${path}.<key ${i}>`, seen)
-      walk(v, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`, seen)
+      walk(k, `${path}.<key ${i}>`, seen, below)
+      walk(v, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`, seen, below)
       i++
     }
     return
   }
   if (object instanceof Set) {
     let i = 0
-    for (const v of object) walk(v, `${path}.<item ${i++}>`, seen)
+    for (const v of object) walk(v, `${path}.<item ${i++}>`, seen, below)
     return
   }
   if (object instanceof SharedArrayBuffer) {
@@ -269,7 +320,12 @@ function walk(value: unknown, path: string, seen: Set<object>): void {
   if (Object.getOwnPropertySymbols(object).length > 0) {
     throw new EncodeError(path, `Expected only string keys at ${path || 'the root'}, got a symbol-keyed property`)
   }
-  for (const key in object) walk((object as Record<string, unknown>)[key], keyPath(path, key), seen)
+  for (const key in object) {
+    if (!key.isWellFormed()) {
+      throw new EncodeError(path, `Expected well-formed keys at ${path || 'the root'}, got ${JSON.stringify(key)} with a lone surrogate (MessagePack strings are UTF-8, which cannot hold it)`)
+    }
+    walk((object as Record<string, unknown>)[key], keyPath(path, key), seen, below)
+  }
 }
 
 /** Checks and encodes `value`. @throws EncodeError naming the path of what cannot be encoded */
@@ -280,7 +336,7 @@ export function encode(value: unknown): Uint8Array {
 /** {@link encode}, also returning the {@link ValueFlags} of the value. */
 export function encodeWithFlags(value: unknown): { bytes: Uint8Array; flags: number } {
   const flags = scan(value)
-  const bytes = packr.pack((flags & ValueFlags.PROTO_KEY) !== 0 ? protectProtoKeys(value, new Map()) : value)
+  const bytes = packr.pack((flags & (ValueFlags.PROTO_KEY | ValueFlags.NEGATIVE_ZERO)) !== 0 ? protectProtoKeys(value, new Map()) : value)
   return { bytes, flags }
 }
 
