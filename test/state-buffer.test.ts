@@ -297,4 +297,13 @@ describe('StateBuffer versions past 2^32', () => {
     expect(live).toBeGreaterThan(0)
     expect(silent).toBeLessThan(live / 3)
   })
+
+  it('three seconds after a 100 Hz writer died, updateRateHz is at most one update per silence (issue 15 item 20: it said 17 Hz)', () => {
+    const buf = StateBuffer.create(schema({ x: f64() }), { history: 64 })
+    const died = performance.timeOrigin + performance.now() - 3000
+    for (let i = 0; i < 64; i++) buf.publish({ x: i }, { timestamp: died - (63 - i) * 10 })
+    const rate = buf.stats().updateRateHz
+    expect(rate).toBeGreaterThan(0)
+    expect(rate).toBeLessThanOrEqual(1000 / 3000 + 1e-9) // the silence has lasted at least 3 s by now
+  })
 })
