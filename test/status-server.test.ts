@@ -66,6 +66,37 @@ describe('metrics and status endpoint', () => {
     expect(bucket('object="rw",type="RWLock",side="write"', '0.000001')).toBe(4)
   })
 
+  it('/status encodes a snapshot once per version, however many requests (issue 15 item 15); slow clients are timed out', async () => {
+    const store = SnapshotStore.create({ initial: { tick: 0, items: Array.from({ length: 100 }, (_, i) => ({ i })) } })
+    let encodes = 0
+    // Counts the encodings of the object the store hands out (toJSON runs once per JSON.stringify).
+    const values = new WeakMap<object, object>()
+    const status = {
+      get: () => {
+        const snapshot = store.get() as object
+        let wrapped = values.get(snapshot)
+        if (wrapped === undefined) {
+          wrapped = { toJSON: () => (encodes++, snapshot) }
+          values.set(snapshot, wrapped)
+        }
+        return wrapped
+      },
+    }
+    const server = await serveStatus({ status })
+    try {
+      const bodies = await Promise.all(Array.from({ length: 20 }, () => fetch(`${server.url}/status`).then((r) => r.json())))
+      expect(bodies.every((b) => (b as { tick: number }).tick === 0)).toBe(true)
+      expect(encodes).toBe(1)
+      store.publish({ tick: 1, items: [] })
+      expect(await (await fetch(`${server.url}/status`)).json()).toEqual({ tick: 1, items: [] })
+      expect(encodes).toBe(2)
+      expect(server.server.headersTimeout).toBeLessThanOrEqual(10_000)
+      expect(server.server.requestTimeout).toBeLessThanOrEqual(15_000)
+    } finally {
+      await server.close()
+    }
+  })
+
   it('toJson carries Map, Set, BigInt and typed arrays', () => {
     expect(toJson({ m: new Map([[1, 'a']]), b: 2n, t: new Float64Array([1.5]) })).toBe('{"m":[[1,"a"]],"b":"2","t":[1.5]}')
   })
