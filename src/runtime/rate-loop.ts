@@ -15,8 +15,10 @@
  * deadline, then spin on the clock; the sleep overshoots by ~0.1 ms here, so
  * the spin absorbs it and 1 kHz keeps microsecond jitter. **Timer** (a main
  * thread): `setTimeout` until `spinMs` before the deadline, then poll the clock
- * from macrotasks (a `MessageChannel` message to itself), so the event loop
- * keeps running between polls. Node's `setTimeout` fires up to ~2 ms early or
+ * from event-loop turns (`setImmediate`, or a `MessageChannel` message to
+ * itself where there is none: browsers), so the event loop keeps running
+ * between polls. An async run lets the event loop turn at least once per
+ * tick, even when it is behind. Node's `setTimeout` fires up to ~2 ms early or
  * late, hence the re-check and the poll.
  *
  * A tick that starts after later deadlines have passed (a long `onTick`, an
@@ -199,14 +201,25 @@ interface Port {
   close(): void
 }
 
-/** Yields to the event loop for one macrotask: a message to itself (~2 us in Node), else a timer. */
+/** `setImmediate` where the runtime has it (Node, Bun, Deno), read from the global object: the core imports nothing from Node. */
+const immediate = (globalThis as unknown as { setImmediate?: (callback: () => void) => unknown }).setImmediate
+
+/**
+ * Yields to the event loop for one turn. Where `setImmediate` exists, with
+ * it: a callback queued from the check phase runs in the next turn, after
+ * timers, I/O and other ports' messages. A message to itself (what browsers
+ * have, and what this used before) is not a turn in Node: a port drains its
+ * queue, messages posted meanwhile included, ~1,000 of them before the event
+ * loop moves on, so a `stop()` sent by message took seconds to get through
+ * and a `setInterval` in the same worker never fired. Else a timer.
+ */
 class Yielder {
   private readonly ports: { port1: Port; port2: Port } | undefined
   private resume: (() => void) | undefined
 
   constructor() {
     const Channel = (globalThis as unknown as { MessageChannel?: new () => { port1: Port; port2: Port } }).MessageChannel
-    this.ports = Channel ? new Channel() : undefined
+    this.ports = immediate === undefined && Channel ? new Channel() : undefined
     if (this.ports) {
       this.ports.port1.onmessage = () => {
         const resume = this.resume
@@ -218,7 +231,8 @@ class Yielder {
 
   next(): Promise<void> {
     return new Promise<void>((resolve) => {
-      if (this.ports) {
+      if (immediate !== undefined) immediate(resolve)
+      else if (this.ports) {
         this.resume = resolve
         this.ports.port2.postMessage(null)
       } else setTimeout(resolve, 0)
@@ -381,7 +395,9 @@ export class RateLoop {
           await this.waitUntilAsync(run.start + durationMs, yielder)
           break
         }
-        await this.waitUntilAsync(deadline, yielder)
+        // At least one event-loop turn per tick, even when behind (a tick
+        // longer than the period): messages and a stop() they call get through.
+        if (!(await this.waitUntilAsync(deadline, yielder))) await yielder.next()
         if (this.stopRequested) break
         k = this.tick(run, k)
         if (k < 0) break
@@ -503,26 +519,31 @@ export class RateLoop {
     }
   }
 
-  private async waitUntilAsync(deadline: number, yielder: Yielder): Promise<void> {
+  /** Waits for `deadline` without holding the event loop longer than a slice. @returns whether it let the event loop turn */
+  private async waitUntilAsync(deadline: number, yielder: Yielder): Promise<boolean> {
     const spinMs = this.spinMs
+    let turned = false
     for (;;) {
-      if (this.stopRequested) return
+      if (this.stopRequested) return turned
       const remaining = deadline - now()
-      if (remaining <= 0) return
+      if (remaining <= 0) return turned
       if (this.blocking) {
         if (remaining <= spinMs) {
           this.blockUntil(deadline, spinMs) // a spin of at most spinMs
-          return
+          return turned
         }
         // Let the event loop run (messages, a stop() they call), then sleep one slice.
         await yielder.next()
-        if (this.stopRequested) return
+        turned = true
+        if (this.stopRequested) return turned
         const left = deadline - now() - spinMs
         if (left > 0) sleepBlocking(left < ASYNC_BLOCK_SLICE_MS ? left : ASYNC_BLOCK_SLICE_MS)
       } else if (remaining > spinMs) {
         await this.sleepTimer(remaining - spinMs)
+        turned = true
       } else {
         await yielder.next() // poll: one macrotask at a time, the event loop keeps running
+        turned = true
       }
     }
   }
