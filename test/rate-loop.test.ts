@@ -29,12 +29,18 @@ interface LoopRun {
   lastIndex: number
 }
 
+/**
+ * What holds at any load (the machine may be busy: a rate is a benchmark's
+ * business, bench/runtime-loops.ts): the run ticked, never more often than
+ * its deadlines, served or skipped every deadline exactly once, in order,
+ * never early and never a whole period late.
+ */
 function expectSaneRun(r: LoopRun, hz: number, durationMs: number): void {
   const expected = (hz * durationMs) / 1000
   expect(r.stats.mode).toBe('blocking')
   expect(r.stats.ticks).toBe(r.calls)
-  expect(r.stats.ticks).toBeGreaterThanOrEqual(expected * 0.5)
-  expect(r.stats.ticks).toBeLessThanOrEqual(expected * 1.01)
+  expect(r.stats.ticks).toBeGreaterThan(0)
+  expect(r.stats.ticks).toBeLessThanOrEqual(expected)
   // Absolute deadlines: every deadline of the run was either served or skipped.
   expect(r.stats.ticks + r.stats.skipped).toBe(expected)
   // Deadlines skipped after the last tick (the thread descheduled as the run ends) are seen by no tick.
@@ -42,7 +48,6 @@ function expectSaneRun(r: LoopRun, hz: number, durationMs: number): void {
   expect(r.lastIndex).toBeLessThan(expected)
   expect(r.disorder).toBe(0)
   expect(r.early).toBe(0)
-  expect(r.stats.jitterP50Ms).toBeLessThan(5)
   // Each tick serves the latest passed deadline: none starts a period late (a burst would).
   expect(r.stats.jitterMaxMs).toBeLessThan(1000 / hz + 0.05)
   expect(r.stats.jitterP50Ms).toBeLessThanOrEqual(r.stats.jitterP99Ms)
@@ -51,7 +56,7 @@ function expectSaneRun(r: LoopRun, hz: number, durationMs: number): void {
 }
 
 describe('RateLoop in a worker (blocking)', () => {
-  it('1 kHz for 2 s with runFor: ticks within 50..101 %, every deadline served or skipped, p50 jitter < 5 ms', async () => {
+  it('1 kHz for 2 s with runFor: every deadline served or skipped, in order, never early, never a period late', async () => {
     const r = await run<LoopRun>('rateLoop', { hz: 1000, durationMs: 2000, mode: 'sync' }, FIXTURE)
     figures('worker runFor 1 kHz', r.stats)
     expectSaneRun(r, 1000, 2000)
@@ -186,9 +191,10 @@ describe('RateLoop schedule', () => {
             // a 3.5 ms tick at 1 kHz
           }
         }
+        return ticks.length < 20 // a few ticks after the long one, however slow the machine
       },
     })
-    const stats = loop.runFor(50)
+    const stats = loop.runFor(60_000)
     const long = ticks[10]!
     const next = ticks[11]!
     expect(stats.overruns).toBeGreaterThanOrEqual(1)
@@ -201,8 +207,8 @@ describe('RateLoop schedule', () => {
       expect(t.actualTime).toBeGreaterThanOrEqual(t.scheduledTime)
       expect(t.jitterMs).toBeLessThan(loop.periodMs + 0.05)
     }
-    expect(stats.ticks + stats.skipped).toBe(50)
     expect(stats.ticks).toBe(ticks.length)
+    expect(stats.skipped).toBe(ticks.reduce((sum, t) => sum + t.skipped, 0)) // every skip reported to the tick after it
   })
 
   it('stats before any run, and a second run starts a new schedule', async () => {
