@@ -97,7 +97,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
     optionHelp: [
       ['-d, --duration <seconds>', 'how long the run lasts (default: 10, at least 1)'],
-      ['-k, --kill-estimator-after <seconds>', 'terminate the estimator then: the watchdog drives the machine to estop'],
+      ['-k, --kill-estimator-after <seconds>', 'terminate the estimator then (not before its first state): the watchdog drives the machine to estop'],
       ['-p, --port <n>', 'port of the status server on 127.0.0.1 (default: 0, any free port)'],
       ['--plain', 'print plain lines even on a terminal (they are the default when stdout is not one)'],
     ],

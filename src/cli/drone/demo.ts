@@ -282,11 +282,20 @@ export async function runDroneDemo(options: DroneDemoOptions = {}): Promise<numb
     event('operator: land')
   })
   if (killAfterMs !== undefined) {
-    at(killAfterMs, () => {
+    const terminate = (): void => {
       kill = { atMs: elapsed(), exitCode: undefined, markedDead: [] }
       event('main: terminating the estimator worker', true)
       void running.get('estimator')!.worker.terminate()
-    })
+    }
+    // Not before the estimator's first state: on a busy machine a worker can
+    // take longer than `killAfterMs` to start, and the scenario is a
+    // publishing estimator that dies (one that never starts is the
+    // supervisor's start-up deadline, STARTUP_DEADLINE_MS).
+    const whenPublishing = (): void => {
+      if (pose.version > 0) terminate()
+      else timers.push(setTimeout(whenPublishing, 10))
+    }
+    at(killAfterMs, whenPublishing)
   }
 
   // Run, until the duration is over or Ctrl-C.

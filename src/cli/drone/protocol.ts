@@ -49,6 +49,12 @@ export const SUPERVISOR_HZ = 100
 export const STALE_AFTER_MS = 50
 /** The watchdog expires when the estimator's latest state is older than this, in ms. */
 export const WATCHDOG_TIMEOUT_MS = 250
+/**
+ * Before the first pose, silence is start-up (a worker being spawned), up to
+ * this long after the supervisor started, in ms; past it, an estimator that
+ * never published (it died or never came up) is an emergency too.
+ */
+export const STARTUP_DEADLINE_MS = 3000
 /** The supervisor publishes the status every this many ticks (10 Hz), and on every machine change. */
 export const STATUS_EVERY_TICKS = 10
 /** The controller publishes its telemetry every this many ticks (20 Hz). */

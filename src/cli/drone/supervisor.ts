@@ -11,6 +11,7 @@
 import { RateLoop, Watchdog, domainOf } from '../../index.js'
 import {
   STALE_AFTER_MS,
+  STARTUP_DEADLINE_MS,
   STATUS_EVERY_TICKS,
   SUPERVISOR_HZ,
   type DemoStatus,
@@ -86,6 +87,8 @@ runRole(({ registry }) => {
     significant: (previous, next) => previous.machine.state !== next.machine.state,
   })
 
+  const startedAt = wallNow()
+  let startupExpired = false
   const loop = new RateLoop({
     hz: SUPERVISOR_HZ,
     onTick: () => {
@@ -96,9 +99,16 @@ runRole(({ registry }) => {
       if (machine.is('init') && pose.version > 0 && command.version > 0) {
         machine.transition('ready', { from: 'init', reason: 'estimator and controller up' })
       }
-      // Checked once the first pose is in (before that, the silence is start-up),
-      // in every state: a silent estimator is an emergency even before takeoff.
+      // Checked once the first pose is in, in every state: a silent estimator
+      // is an emergency even before takeoff. Before it, silence is start-up,
+      // up to a deadline: an estimator that never publishes is one too.
       if (pose.version > 0) watchdog.check()
+      else if (!startupExpired && wallNow() - startedAt > STARTUP_DEADLINE_MS) {
+        startupExpired = true
+        const ageMs = wallNow() - startedAt
+        const stopped = machine.transition('estop', { reason: `watchdog: no pose for ${Math.round(ageMs)} ms since start (start-up deadline ${STARTUP_DEADLINE_MS} ms)` })
+        expiries.push({ ageMs, stopped })
+      }
       publisher.offer(buildStatus())
     },
   })
