@@ -107,6 +107,26 @@ describe('RWLock across threads', () => {
     await reader.result
   })
 
+  it('a nested readLock by a reader counted in the overflow counter gets in at once, even with a writer waiting (issue 15 item 5)', async () => {
+    const rw = RWLock.create({ readerSlots: 1 })
+    const data = new Int32Array(new SharedArrayBuffer(8))
+    const flags = signals()
+    const holder = spawn('readHold', { handle: rw.handle, data, flags, slot: 1 }) // takes the only slot
+    await until(flags, 1, 1)
+    expect(rw.readLock(0)).toBe(true) // this thread has no slot: its hold is in the overflow counter
+    const writer = spawn<{ ok?: boolean }>('lockAndReport', { kind: 'RWLock', handle: rw.handle, flags, timeoutMs: 5000 })
+    while (!rw.isWriteLocked) await new Promise((resolve) => setTimeout(resolve, 1)) // it holds the word, draining
+    const start = performance.now()
+    // Nesting: waiting for the writer would wait for ourselves (the writer waits for our first hold).
+    expect(rw.readLock(1000)).toBe(true)
+    expect(performance.now() - start).toBeLessThan(900) // not the whole timeout
+    rw.readUnlock()
+    rw.readUnlock()
+    raise(flags, 7)
+    await holder.result
+    expect(await writer.result).toMatchObject({ ok: true, value: { ok: true } })
+  })
+
   it('two readers are inside at once', async () => {
     const rw = RWLock.create()
     const data = new Int32Array(new SharedArrayBuffer(8))

@@ -209,7 +209,12 @@ export class RWLock implements AsyncReadWriteLock {
     const c = this.slotTable.countIndex()
     const before = Atomics.add(words, c, 1)
     const s = Atomics.load(words, RWLockWord.STATE)
-    if (s === 0 || (before > 0 && c !== RWLockWord.OVERFLOW)) return this.readEntered(c)
+    // A thread already holding a read lock nests even with a writer present
+    // (the writer waits for its first hold). Its own count says so: its slot's,
+    // or for a thread without a slot its own tally of holds in the shared
+    // overflow counter (whose total counts other threads' holds too).
+    const nested = c === RWLockWord.OVERFLOW ? this.overflowHolds > 0 : before > 0
+    if (s === 0 || nested) return this.readEntered(c)
     if ((s & TID_MASK) === 0) {
       if ((s & OWNER_DIED) === 0) return this.readEntered(c) // only WAITERS set
       this.leaveRead(c)
