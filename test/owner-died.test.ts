@@ -32,6 +32,24 @@ async function expectOwnerDied(p: Promise<unknown>): Promise<OwnerDiedError> {
   throw new Error('expected OwnerDiedError')
 }
 
+describe('owner died, without superviseWorker (issue 15 item 17)', () => {
+  it('a Worker this thread created is watched anyway: its death hands the lock to the next acquirer with OwnerDiedError (a timed lock used to time out, an untimed one to wait for ever)', async () => {
+    const m = Mutex.create()
+    const flags = signals()
+    const holder = spawn('holdForever', { kind: 'Mutex', handle: m.handle, flags })
+    await until(flags, 0, 1) // it holds the lock
+    const waiting = m.lockAsync({ timeoutMs: 20_000 }) // already waiting when the holder dies
+    await holder.worker.terminate()
+    const error = await expectOwnerDied(waiting)
+    expect(error.deadOwner).toBeGreaterThan(0)
+    expect(m.isPoisoned).toBe(true)
+    m.markConsistent()
+    m.unlock()
+    expect(m.lock(0)).toBe(true)
+    m.unlock()
+  })
+})
+
 describe('owner died', () => {
   it('Mutex: the next acquirer gets OwnerDiedError holding the lock, repairs, and work goes on', async () => {
     const m = Mutex.create()
@@ -133,14 +151,17 @@ describe('owner died', () => {
     expect(rw.readers).toBe(0)
   })
 
-  it('an unsupervised dead holder is not guessed at: the lock stays held (timeouts still work)', async () => {
+  it('a holder is never guessed dead: one that is alive but stuck keeps the lock (timeouts still work); its real death is reported', async () => {
     const m = Mutex.create()
     const flags = signals()
     const holder = spawn('holdForever', { kind: 'Mutex', handle: m.handle, flags })
     await until(flags, 0, 1)
-    await holder.worker.terminate()
     expect(await m.lockAsync({ timeoutMs: 150 })).toBe(false)
     const r = await run<{ ok?: boolean }>('lockAndReport', { kind: 'Mutex', handle: m.handle, flags, timeoutMs: 100 })
     expect(r.ok).toBe(false)
+    await holder.worker.terminate()
+    await expectOwnerDied(m.lockAsync({ timeoutMs: 20_000 }))
+    m.markConsistent()
+    m.unlock()
   })
 })

@@ -33,7 +33,7 @@
  *
  * @module
  */
-import { nativeThreadId } from '#platform'
+import { nativeThreadId, onWorkerExit } from '#platform'
 import { HandleError, ThreadstateError, describe } from '../errors.js'
 import { Header, LAYOUT_VERSION, MAGIC, TypeTag } from './layout.js'
 import { writeHeader } from './handle.js'
@@ -103,15 +103,13 @@ export class Domain {
     return true
   }
 
-  /** Ids of live threads whose runtime thread id is `native` (Node: `worker.threadId`). */
-  threadsWithNativeId(native: number): number[] {
+  /** Ids of threads whose runtime thread id is `native` (Node: `worker.threadId`): the live ones, or with `dead` the ones marked dead. */
+  threadsWithNativeId(native: number, dead = false): number[] {
     const found: number[] = []
+    const state = dead ? ThreadState.Dead : ThreadState.Alive
     const last = Math.min(Atomics.load(this.words, DomainWord.NEXT_TID), MAX_THREADS)
     for (let tid = 1; tid <= last; tid++) {
-      if (
-        Atomics.load(this.words, NATIVE + tid) === native + 1 &&
-        Atomics.load(this.words, DomainWord.STATE + tid) === ThreadState.Alive
-      ) {
+      if (Atomics.load(this.words, NATIVE + tid) === native + 1 && Atomics.load(this.words, DomainWord.STATE + tid) === state) {
         found.push(tid)
       }
     }
@@ -204,7 +202,28 @@ export function domainOf(buffer?: SharedArrayBuffer): Domain {
   return domain
 }
 
+/** Whether this thread watches the Workers it creates (see {@link watchWorkers}). */
+let watching = false
+
+/**
+ * From the first domain this thread joins on, every Worker it creates is
+ * watched: when one exits, its thread ids are marked dead in every domain
+ * this thread has joined, so a lock it held is taken over by the next
+ * acquirer (OwnerDiedError) instead of hanging it. `superviseWorker` did this
+ * for the workers it was given; now it is automatic where the runtime
+ * announces new workers (Node: `process.on('worker')`), and
+ * `superviseWorker` adds the report of what was marked.
+ */
+function watchWorkers(): void {
+  if (watching) return
+  watching = true
+  onWorkerExit((native) => {
+    for (const domain of joined.values()) for (const tid of domain.threadsWithNativeId(native)) domain.markDead(tid)
+  })
+}
+
 function join(buffer: SharedArrayBuffer): Domain {
+  watchWorkers()
   const words = new Int32Array(buffer)
   const tid = Atomics.add(words, DomainWord.NEXT_TID, 1) + 1
   if (tid > MAX_THREADS) {

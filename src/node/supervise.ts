@@ -27,7 +27,10 @@ export interface SuperviseOptions {
  * `terminate()`, or by a crash), its threadstate thread ids are marked dead in
  * every domain this thread has joined: a lock it held is then taken over by
  * the next acquirer, who gets an `OwnerDiedError`, and threads already waiting
- * for it notice within 50 ms.
+ * for it notice within 50 ms. In Node this happens anyway for every Worker a
+ * thread creates once it has joined a domain (threadstate watches them);
+ * `superviseWorker` adds the report (`onExit`: which ids were marked) and
+ * covers a Worker created before this thread first used threadstate.
  *
  * The exit is handled on this thread's event loop, so the supervising thread
  * must not be blocked in a synchronous wait for a lock the worker holds: wait
@@ -46,9 +49,9 @@ export function superviseWorker(worker: Worker, options: SuperviseOptions = {}):
   const onExit = (exitCode: number): void => {
     const markedDead: number[] = []
     for (const domain of joinedDomains()) {
-      for (const tid of domain.threadsWithNativeId(workerThreadId)) {
-        if (domain.markDead(tid)) markedDead.push(tid)
-      }
+      // Marked here, or already by the watch every thread keeps on the workers it creates.
+      for (const tid of domain.threadsWithNativeId(workerThreadId)) domain.markDead(tid)
+      markedDead.push(...domain.threadsWithNativeId(workerThreadId, true))
     }
     options.onExit?.({ workerThreadId, exitCode, markedDead })
   }

@@ -33,3 +33,11 @@ export function receiveMessageSync(_channel: object): { readonly message: unknow
  * the event loop (so a thread in a tight loop still receives them).
  */
 export const canReceiveMessagesSync = false
+
+/**
+ * Calls `listener` when a worker this thread created has exited, where the
+ * runtime says so. Browsers, Deno and Bun without Node compatibility do not:
+ * nothing is called (a worker's death is reported by `superviseWorker`-like
+ * code of the application, or not at all).
+ */
+export function onWorkerExit(_listener: (nativeThreadId: number) => void): void {}

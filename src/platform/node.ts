@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { receiveMessageOnPort, threadId } from 'node:worker_threads'
+import { receiveMessageOnPort, threadId, type Worker } from 'node:worker_threads'
 
 /** The runtime's own id of the calling thread: Node's `threadId` (0 = main). */
 export function nativeThreadId(): number | undefined {
@@ -36,3 +36,17 @@ export function receiveMessageSync(channel: object): { readonly message: unknown
 
 /** Whether {@link receiveMessageSync} can take messages without returning to the event loop: yes in Node. */
 export const canReceiveMessagesSync = true
+
+/**
+ * Calls `listener` with the Node `threadId` of every Worker this thread
+ * creates from now on, once it has exited (normally, by `terminate()` or by
+ * a crash): Node announces each new Worker to its creating thread
+ * (`process.on('worker')`). The listeners keep nothing alive.
+ */
+export function onWorkerExit(listener: (nativeThreadId: number) => void): void {
+  process.on('worker', (worker: Worker) => {
+    // Read now: after the worker stops, worker.threadId may no longer name it.
+    const id = worker.threadId
+    worker.once('exit', () => listener(id))
+  })
+}
