@@ -1073,7 +1073,10 @@ const PROTOCOL = [
   },
   {
     file: SEQLOCK,
-    steps: [S`function orderAfterBusy\(words: Int32Array, index: number, value: number\): void \{ if \(!strongMemoryOrdering\) Atomics\.exchange\(words, index, value\)`],
+    steps: [
+      S`const STRONG: boolean = strongMemoryOrdering`,
+      S`function orderAfterBusy\(words: Int32Array, index: number, value: number\): void \{ if \(!STRONG\) Atomics\.exchange\(words, index, value\)`,
+    ],
     what: 'the writer barrier: a read-modify-write of the marked word (skipped on x86-64 only)',
   },
   // ---- the objects, on the protocol (state-buffer.pml, shared-map.pml, state-machine.pml) ----
@@ -1102,8 +1105,12 @@ const PROTOCOL = [
   },
   {
     file: 'src/state/',
-    steps: [S`this\.ring\.readVersion\(version, \(\) => \{ if \(f\[base \+ SlotMeta\.VERSION\] !== version\) return RETRY`],
-    what: 'StateBuffer: copyVersion is VersionRing.readVersion, its copy answers RETRY unless the slot holds the version',
+    steps: [
+      S`const pub = \(version - Atomics\.load\(this\.words, StateWord\.DELTA\)\) \| 0`,
+      S`const base = this\.slotOf\(pub\)`,
+      S`this\.ring\.readVersion\(pub, \(\) => \{ if \(f\[base \+ SlotMeta\.VERSION\] !== version\) return RETRY`,
+    ],
+    what: 'StateBuffer: copyVersion is VersionRing.readVersion at the PUB value of the version (DELTA: 0 unless a mirror jumped), its copy answers RETRY unless the slot holds the version',
   },
   {
     file: 'src/state/',
