@@ -37,6 +37,7 @@ import { MapCommitter } from '../dist/map/writer.js'
 import { SnapArea } from '../dist/snapshot/layout.js'
 import { StateArea } from '../dist/state/layout.js'
 import { TID_MASK } from '../dist/memory/thread.js'
+import { LAYOUT_VERSION } from '../dist/memory/layout.js'
 import { ReaderSlot } from '../dist/sync/reader-slots.js'
 import { RWLockWord } from '../dist/sync/rwlock.js'
 import { Fault, progressWord } from '../test/fixtures/common.mjs'
@@ -107,7 +108,8 @@ function percentile(values, p) {
 }
 
 /** The writer mutex inside a StateBuffer, SnapshotStore or SharedMap (at byte `offset` of its region). */
-const innerMutex = (handle, offset) => Mutex.attach({ ...handle, type: 'Mutex', byteOffset: handle.byteOffset + offset, byteLength: Mutex.BYTE_LENGTH })
+const innerMutex = (handle, offset) =>
+  Mutex.attach({ ...handle, type: 'Mutex', layoutVersion: LAYOUT_VERSION.Mutex, byteOffset: handle.byteOffset + offset, byteLength: Mutex.BYTE_LENGTH })
 
 /**
  * Runs one row. `spec`:
