@@ -112,6 +112,14 @@ describe('value codec', () => {
     expect(() => encode({ ['k\udc00']: 1 })).toThrow(/lone surrogate/)
     expect(() => encode(new Map([['\ud800', 1]]))).toThrow(EncodeError)
     expect(decode(encode({ emoji: '🚀', ['ключ']: 'значение' }))).toEqual({ emoji: '🚀', ['ключ']: 'значение' })
+    // Long strings and keys (written by the runtime's encoder, checked one by one) and short ones (found in the bytes).
+    const long = 'x'.repeat(100)
+    expect(() => encode({ a: [long + '\udfff'] })).toThrow(expect.objectContaining({ path: 'a[0]' }))
+    expect(() => encode({ [long + '\ud800']: 1 })).toThrow(/lone surrogate/)
+    expect(() => encode(new Set(['ok', '\udbff']))).toThrow(EncodeError)
+    // Bytes that look like a surrogate in binary data are not strings: no error, exact round trip.
+    const binary = { bytes: new Uint8Array([0xed, 0xa0, 0x80, 0xed, 0xbf, 0xbf]), s: 'fine' }
+    expect(decode(encode(binary))).toEqual(binary)
     const nest = (n: number): unknown => {
       let v: unknown = 'leaf'
       for (let i = 0; i < n; i++) v = i % 2 ? [v] : { v }
