@@ -109,3 +109,16 @@ export function machineModel(initial: string, allowed: (from: string, to: string
     },
   }
 }
+
+/** A counter whose increment returns the value after it (a fetch-and-add), read with `sync`: the transactions of test/redis/cross-process.test.ts. */
+export type CounterInput = { op: 'increment' } | { op: 'read' }
+
+/** Starts at 0; each increment returns the next value; a read returns the current one. */
+export const counterModel: Model<number, CounterInput, unknown> = {
+  init: () => 0,
+  key: (s) => String(s),
+  step(s, input, output) {
+    if (input.op === 'increment') return { ok: output === s + 1, next: s + 1 }
+    return { ok: output === s, next: s }
+  },
+}

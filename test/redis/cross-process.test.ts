@@ -3,13 +3,16 @@
  * threads each (6 writers on 2 cores), sharing one RedisSharedMap through a
  * real redis-server. Every thread runs read-modify-write transactions on
  * shared counters and checksummed multi-key records; each process's main
- * thread subscribes. Then one process is killed with SIGKILL mid-run.
+ * thread subscribes; the history of the counter is checked for
+ * linearizability. Then one process is killed with SIGKILL mid-run.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { RedisDomain } from '../../src/redis/index.js'
 import { STRESS } from '../helpers.js'
+import { checkLinearizable, type Operation } from '../lin/checker.js'
+import { counterModel, type CounterInput } from '../lin/models.js'
 import { describeRedis, startRedisServer, type RedisServer } from './server.js'
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/redis-cross.mjs', import.meta.url))
@@ -20,6 +23,7 @@ interface ThreadResult {
   readonly acks: number
   readonly mixed: number
   readonly reads: number
+  readonly history: Operation<CounterInput, unknown>[]
 }
 interface ProcessResult {
   readonly proc: number
@@ -101,6 +105,12 @@ describeRedis('several processes on one RedisSharedMap', () => {
       // Each round is two commits: the transaction and the record.
       expect(r.server).toBe(2 * total)
     }
+    // The increments (each returns the total it made) and sync()ed reads during and after the run,
+    // of all 6 threads, stamped by one Redis counter: a linearizable history of a fetch-and-add counter.
+    const history = results.flatMap((r) => r.threads.flatMap((t) => t.history))
+    expect(history.length).toBe(total + Math.floor(rounds / 2) * 3 * THREADS + 3 * THREADS)
+    const check = checkLinearizable(history, counterModel)
+    expect(check.linearizable, JSON.stringify(check)).toBe(true)
   })
 
   it('one process killed with SIGKILL mid-run loses nothing that was acknowledged, and nothing is applied twice', async () => {
