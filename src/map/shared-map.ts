@@ -297,7 +297,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
    * @throws OptionError if a key is both set and deleted
    */
   setMany(entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>, options: SetManyOptions = {}): number {
-    const list = collectChanges(entries, options, (value) => this.prepare(value))
+    const list = collectChanges(entries, options, this.prepareValue)
     return this.writer.locked(() => this.writer.commit(list))
   }
 
@@ -349,6 +349,9 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
       return true
     })
   }
+
+  /** {@link prepare}, bound once (setMany passes it on each call). */
+  private readonly prepareValue = (value: V): Prepared => this.prepare(value)
 
   /** Validates and encodes a value, before any lock is taken. */
   private prepare(value: V): Prepared {
