@@ -81,6 +81,8 @@ export class RemoteMap extends RemoteObject {
       else if (name === 'c') clear = fields[i + 1]!.toString() === '1'
       else if (name === 'd') blob = fields[i + 1]
     }
+    // Most often the writing thread of this process applied it already: skip decoding then.
+    if (this.mirror.map.version >= version) return 'had'
     if (clear) return this.mirror.apply(version, 'clear')
     return this.mirror.apply(version, blob === undefined ? [] : changesFrom(blob))
   }
