@@ -377,7 +377,9 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
    * first `next()`), in commit order, with the values written. If the
    * subscriber falls behind by more than half the change log, or the map is
    * cleared, it gets a `reset` event listing the whole map instead. Ends on
-   * `break` or when `signal` aborts.
+   * `break` or when `signal` aborts. **Keeps a Node process alive** while it
+   * waits for the next commit (a subscription is work in progress): end it
+   * with `break`, `return()` or the signal when you are done.
    */
   subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<MapChangeEvent<V>, void, undefined> {
     checkWaitOptions(options)

@@ -329,7 +329,11 @@ export class Watchdog {
    * re-armed when a kick has moved that moment; while expired, a poll every
    * `timeoutMs / 2` notices the kick that re-arms it in time to report the
    * next silence on time. Never blocks the event loop. Does nothing if
-   * already watching.
+   * already watching. **Keeps a Node process alive** while watching, by
+   * default and on purpose: a watchdog that silently stopped because nothing
+   * else was pending would miss the silence it exists for. Pass
+   * `keepAlive: false` (a background watchdog that must not hold the process
+   * open), or call `stop()`.
    * @throws OptionError if there is no handler (`create({ onExpire })` or `watch(onExpire)`)
    */
   start(): void {

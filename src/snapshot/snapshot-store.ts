@@ -468,7 +468,8 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
   /**
    * Async iteration over new snapshots (coalescing: each event is the latest
    * at the time; `skipped` says how many versions were passed over). Ends on
-   * `break` or when `signal` aborts.
+   * `break` or when `signal` aborts. Keeps a Node process alive while it
+   * waits (a subscription is work in progress).
    */
   async *subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<SnapshotEvent<T>, void, undefined> {
     checkWaitOptions(options)

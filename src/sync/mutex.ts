@@ -53,7 +53,12 @@ export class Mutex extends RobustLock<'Mutex'> {
 
   /**
    * Acquires the lock, waiting at most `timeoutMs` (default: forever).
-   * Blocks the thread: on a main thread prefer {@link lockAsync}.
+   * Blocks the thread: on a main thread prefer {@link lockAsync}. On a Node
+   * main thread a wait here freezes the event loop (no timers, no I/O, no
+   * `Worker` exit events: a dead holder's death is not noticed there) until
+   * it ends; it is allowed because Node allows `Atomics.wait` there, and a
+   * short, uncontended lock is fine. A browser main thread refuses it
+   * (BlockingNotAllowedError).
    *
    * @returns true when acquired, false on timeout
    * @throws DeadlockError if this thread already holds it
