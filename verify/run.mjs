@@ -10,8 +10,10 @@
 //   4. the verification test files at THREADSTATE_STRESS (default 5): linearizability
 //      histories, fault injection (workers killed mid-operation), model-based and
 //      fuzz tests, each with the broken variants the suite keeps
+//   5. busy machine (verify/busy.mjs): the whole suite 3 times with every core
+//      loaded by a busy loop, 0 failures
 //
-//   node verify/run.mjs [--scale N] [--skip stress,faults,spin,tests]
+//   node verify/run.mjs [--scale N] [--skip stress,faults,spin,tests,busy]
 //
 // `npm test` runs the same test files at size 1 (a bounded slice) and the quick SPIN models.
 import { spawnSync } from 'node:child_process'
@@ -75,6 +77,8 @@ if (!skip.has('tests')) {
     }
   }
 }
+
+if (!skip.has('busy')) step('the whole suite 3 times, every core busy', process.execPath, ['verify/busy.mjs', '--runs', '3'])
 
 console.log('\n| step | result | seconds |\n|---|---|---|')
 for (const s of summary) console.log(`| ${s.name} | ${s.ok ? 'pass' : `FAIL${s.note ? ` (${s.note})` : ''}`} | ${s.seconds.toFixed(0)} |`)
