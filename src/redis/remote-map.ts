@@ -28,6 +28,14 @@ export type CommitResult = { readonly ok: true; readonly version: number } | { r
 /** One thread's access to a remote map. */
 export class RemoteMap extends RemoteObject {
   readonly mirror: MapMirror
+  /**
+   * The id and version of the newest stream entry this thread has seen (a
+   * reload's, or one read from the stream). In one epoch's stream, ids and
+   * versions grow together; a later id with a version not above it is an
+   * entry of another stream: the keys were deleted and the object created
+   * again (a new epoch at version 1) while this process stayed connected.
+   */
+  private newest: { id: string; version: number } | undefined
 
   constructor(spec: RemoteSpec, map: SharedMap<unknown>, status: Int32Array, link: () => Promise<RedisLink>) {
     super(spec, status, link)
@@ -87,9 +95,22 @@ export class RemoteMap extends RemoteObject {
     return this.mirror.apply(version, blob === undefined ? [] : changesFrom(blob))
   }
 
-  /** Applies stream entries in order; reloads the whole map on a gap. @returns whether it reloaded */
+  /**
+   * Applies stream entries in order; reloads the whole map on a gap.
+   * @returns whether it reloaded
+   * @throws RedisDataLostError (and marks the object lost) for entries of another epoch's stream
+   */
   async applyEntries(entries: readonly (readonly [string, readonly Buffer[]])[]): Promise<boolean> {
-    for (const [, fields] of entries) {
+    for (const [id, fields] of entries) {
+      // Without this check, the bridge (blocked in XREAD from its last id, so never disconnected
+      // by a FLUSHALL or a DEL of the keys) applied the commits of an object recreated under the
+      // same name on top of the old state, as soon as their versions passed the mirror's: a map
+      // of two epochs' keys at a version neither had. The idle epoch check came too late.
+      if (!this.saw(id, versionOf(fields))) {
+        await this.serverVersion() // RedisDataLostError (marked lost) if the epoch changed
+        await this.reload(true) // same epoch, yet the stream was replaced: take the server's map
+        return true
+      }
       if (this.applyEntry(fields) === 'gap') {
         await this.reload()
         return true
@@ -141,7 +162,30 @@ export class RemoteMap extends RemoteObject {
       entries.push([key, valueFrom(reply[2][i + 1]!), versions.get(key) ?? version])
     }
     if (this.mirror.reload(version, entries, force)) Atomics.add(this.status, Status.RELOADS, 1)
-    return reply[1].toString()
+    // The script checked the epoch: its last entry and version are this stream's.
+    const last = reply[1].toString()
+    if (!this.saw(last, version)) this.newest = { id: last, version }
+    return last
+  }
+
+  /**
+   * Records stream entry `id` at `version`. @returns false if it cannot be
+   * an entry of the stream this thread saw before (a later id with a version
+   * not above the newest seen, or the same id with another version)
+   */
+  private saw(id: string, version: number): boolean {
+    const newest = this.newest
+    if (newest === undefined || id === '0-0') {
+      if (newest === undefined) this.newest = { id, version }
+      return true
+    }
+    const order = compareIds(id, newest.id)
+    if (order > 0) {
+      if (version <= newest.version) return false
+      this.newest = { id, version }
+      return true
+    }
+    return order === 0 ? version === newest.version : version < newest.version
   }
 
   /** Resolves once the mirror holds every commit the server had when called. @returns that version */
@@ -151,6 +195,13 @@ export class RemoteMap extends RemoteObject {
     await this.catchUp(version)
     return version
   }
+}
+
+/** Orders two stream ids (`<ms>-<seq>`): negative, 0 or positive. */
+function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-')
+  const [bm = '0', bs = '0'] = b.split('-')
+  return Number(am) - Number(bm) || Number(as) - Number(bs)
 }
 
 /** The version field of a stream entry. */
