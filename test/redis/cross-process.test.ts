@@ -113,7 +113,7 @@ describeRedis('several processes on one RedisSharedMap', () => {
     expect(check.linearizable, JSON.stringify(check)).toBe(true)
   })
 
-  it('one process killed with SIGKILL mid-run loses nothing that was acknowledged, and nothing is applied twice', async () => {
+  it('one process killed with SIGKILL mid-run loses nothing that was acknowledged; the survivors are exact', async () => {
     const rounds = 60 * STRESS
     const procs = [0, 1, 2].map((p) => startProcess(server.url, 'killed', p, rounds))
     await procs[1]!.acked(THREADS * 10)
@@ -131,12 +131,10 @@ describeRedis('several processes on one RedisSharedMap', () => {
       expect(map.get('total')).toBe(counts.reduce((a, b) => a + b, 0))
       // The survivors: exactly their acknowledged increments.
       for (const p of [0, 2]) for (let t = 0; t < THREADS; t++) expect(map.get(`count:${p}:${t}`)).toBe(rounds)
-      // The killed one: every acknowledged increment is there, plus at most the one in flight per thread.
-      for (let t = 0; t < THREADS; t++) {
-        const count = map.get(`count:1:${t}`) ?? 0
-        expect(count).toBeGreaterThanOrEqual(ackedByKilled[t]!)
-        expect(count).toBeLessThanOrEqual(ackedByKilled[t]! + 1)
-      }
+      // The killed one: every increment it acknowledged is there. (No upper bound from here: acks
+      // still on their way to this process die with it; test/redis/processes.test.ts checks that
+      // nothing was applied twice with a per-thread last-round key.)
+      for (let t = 0; t < THREADS; t++) expect(map.get(`count:1:${t}`) ?? 0).toBeGreaterThanOrEqual(ackedByKilled[t]!)
       for (const r of results) {
         expect(r.mixed).toBe(0)
         expect(r.gaps).toBe(0)
