@@ -102,6 +102,7 @@ export class RemoteMap extends RemoteObject {
    */
   async applyEntries(entries: readonly (readonly [string, readonly Buffer[]])[]): Promise<boolean> {
     for (const [id, fields] of entries) {
+      if (this.foreignEntry(fields)) this.checkNotLost() // throws RedisDataLostError: another epoch's stream
       // Without this check, the bridge (blocked in XREAD from its last id, so never disconnected
       // by a FLUSHALL or a DEL of the keys) applied the commits of an object recreated under the
       // same name on top of the old state, as soon as their versions passed the mirror's: a map

@@ -64,7 +64,7 @@ export class RemoteSnapshot extends RemoteObject {
   /** Applies the newest of stream entries read by the bridge. */
   applyEntries(entries: readonly (readonly [string, readonly Buffer[]])[]): void {
     const last = entries[entries.length - 1]
-    if (last === undefined) return
+    if (last === undefined || this.foreignEntry(last[1])) return // another epoch's stream: marked lost, not applied
     const f = fieldsOf(last[1])
     if (this.mirror.publishAt(Number(f['v']!.toString()), f['d']!, Number(f['f']!.toString()), this.localTime(f['t']!), sourceOf(f['s']))) {
       Atomics.add(this.status, Status.BRIDGED, 1)

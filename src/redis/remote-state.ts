@@ -64,6 +64,7 @@ export class RemoteState extends RemoteObject {
   applyEntries(entries: readonly (readonly [string, readonly Buffer[]])[]): number {
     let applied = 0
     for (const [, fields] of entries) {
+      if (this.foreignEntry(fields)) return applied // another epoch's stream: marked lost, not applied
       let version = 0
       let ts: Buffer | undefined
       let source: Buffer | undefined

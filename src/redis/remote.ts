@@ -135,6 +135,24 @@ export class RemoteObject {
     }
   }
 
+  /**
+   * Whether a stream entry belongs to another epoch than this process opened
+   * (the object was lost and recreated under the same name while the bridge
+   * kept reading the stream): then the object is marked lost, and the entry
+   * must not be applied. Entries carry their epoch (`e`); one without it is
+   * taken as this epoch's.
+   */
+  foreignEntry(fields: readonly Buffer[]): boolean {
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i]!.length === 1 && fields[i]![0] === 0x65 /* 'e' */) {
+        if (fields[i + 1]!.toString() === this.spec.epoch) return false
+        this.markLost()
+        return true
+      }
+    }
+    return false
+  }
+
   /** Fields of the object's meta hash, after checking its epoch (RedisDataLostError if gone or replaced). */
   async meta(fields: readonly string[]): Promise<(Buffer | null)[]> {
     const [epoch, ...rest] = await this.run<(Buffer | null)[]>((link) => link.send(['HMGET', this.keys.meta, 'epoch', ...fields]))

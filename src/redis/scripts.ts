@@ -11,8 +11,10 @@
  *   {ns:name}:meta    hash: kind, shape, epoch, version
  *   {ns:name}:data    hash: key -> value bytes (wire.ts)
  *   {ns:name}:ver     hash: key -> version of the commit that wrote it
- *   {ns:name}:log     stream: one entry per commit: v version, o operation id,
- *                     c 1 if it cleared the map first, d the changes blob
+ *   {ns:name}:log     stream: one entry per commit: v version, e epoch, o operation
+ *                     id, c 1 if it cleared the map first, d the changes blob (a
+ *                     mirror applies no entry of another epoch: a stream
+ *                     recreated under the same name after a loss)
  *   {ns:name}:op:<id> string: the version operation <id> committed (expires)
  * ```
  *
@@ -116,7 +118,7 @@ while pos <= size do
     pos = pos + vl
   end
 end
-redis.call('XADD', log, 'MAXLEN', '~', ARGV[4], '*', 'v', version, 'o', ARGV[2], 'c', ARGV[5], 'd', blob)
+redis.call('XADD', log, 'MAXLEN', '~', ARGV[4], '*', 'v', version, 'e', ARGV[1], 'o', ARGV[2], 'c', ARGV[5], 'd', blob)
 redis.call('SET', op, version, 'PX', ARGV[3])
 return {1, version}
 `)
@@ -137,7 +139,7 @@ local kind = redis.call('HGET', KEYS[1], 'kind')
 if not kind then
   ${NOW_MICROS}
   redis.call('HSET', KEYS[1], 'kind', 'snapshot', 'shape', ARGV[1], 'epoch', ARGV[2], 'version', 1, 'value', ARGV[3], 'flags', ARGV[4], 'ts', ts, 'source', '')
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], '*', 'v', 1, 't', ts, 'f', ARGV[4], 's', '', 'd', ARGV[3])
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], '*', 'v', 1, 'e', ARGV[2], 't', ts, 'f', ARGV[4], 's', '', 'd', ARGV[3])
 elseif kind ~= 'snapshot' then
   return redis.error_reply('THREADSTATE_SHAPE a ' .. kind .. ', not a snapshot')
 end
@@ -167,7 +169,7 @@ if want >= 0 and current ~= want then return {0, current} end
 local version = current + 1
 ${NOW_MICROS}
 redis.call('HSET', meta, 'version', version, 'value', ARGV[8], 'flags', ARGV[7], 'ts', ts, 'source', ARGV[6])
-redis.call('XADD', log, 'MAXLEN', ARGV[4], '*', 'v', version, 't', ts, 'f', ARGV[7], 's', ARGV[6], 'd', ARGV[8])
+redis.call('XADD', log, 'MAXLEN', ARGV[4], '*', 'v', version, 'e', ARGV[1], 't', ts, 'f', ARGV[7], 's', ARGV[6], 'd', ARGV[8])
 redis.call('SET', op, version, 'PX', ARGV[3])
 return {1, version, 0, ts}
 `)
@@ -213,7 +215,7 @@ if ts == '' then
   ts = now[1] .. string.format('%06d', tonumber(now[2]))
 end
 redis.call('HSET', meta, 'value', ARGV[7], 'ts', ts, 'source', ARGV[6])
-redis.call('XADD', log, 'MAXLEN', '~', ARGV[4], '*', 'v', version, 't', ts, 's', ARGV[6], 'd', ARGV[7])
+redis.call('XADD', log, 'MAXLEN', '~', ARGV[4], '*', 'v', version, 'e', ARGV[1], 't', ts, 's', ARGV[6], 'd', ARGV[7])
 redis.call('SET', op, version, 'PX', ARGV[3])
 return {1, version, 0, ts}
 `)

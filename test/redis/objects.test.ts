@@ -149,6 +149,36 @@ describeRedis('Redis objects', () => {
     await expect(late.next()).rejects.toThrow(RedisDataLostError)
   })
 
+  it("recreated under the same name while this process stayed connected: the old snapshot store and state buffer never take the new epoch's commits", async () => {
+    const storeName = name()
+    const bufferName = name()
+    const store = await domain.snapshotStore(storeName, { initial: { n: 0 } })
+    const buf = await domain.stateBuffer(bufferName, Pose)
+    await store.publish({ n: 1 })
+    await buf.publish({ position: [1, 1, 1], battery: 1 })
+    const client = new (await import('ioredis')).Redis(server.url)
+    for (const tag of [store.handle.spec.tag, buf.handle.spec.tag]) await client.del(`${tag}:meta`, `${tag}:log`)
+    client.disconnect()
+    const other = await RedisDomain.connect({ url: server.url, namespace: 'objects' })
+    try {
+      const store2 = await other.snapshotStore(storeName, { initial: { n: 100 } })
+      const buf2 = await other.stateBuffer(bufferName, Pose)
+      for (let i = 1; i <= 10; i++) {
+        await store2.publish({ n: 100 + i })
+        await buf2.publish({ position: [9, 9, 9], battery: 50 + i })
+      }
+      // The bridge reads the recreated streams right away (it never disconnected): it must refuse them.
+      for (let waited = 0; !(store.lost && buf.lost) && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20))
+      expect(store.lost && buf.lost).toBe(true)
+      expect(store.get()).toEqual({ n: 1 })
+      expect(store.version).toBe(2)
+      expect(buf.version).toBe(1)
+      expect(buf.latest()!.value.battery).toBe(1)
+    } finally {
+      await other.close()
+    }
+  })
+
   it('a closed domain: reads keep the last state, writes reject with an OptionError at once', async () => {
     const other = await RedisDomain.connect({ url: server.url, namespace: 'objects' })
     const map = await other.sharedMap<number>(name())
