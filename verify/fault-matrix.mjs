@@ -12,8 +12,9 @@
 // 3,000-key map commit the matrix sees it hold the lock with SEQ odd), the
 // others after a random number of operations, wherever terminate() lands.
 // Whether a kill landed mid-operation is read from shared memory on the
-// victim's 'exit', before superviseWorker marks it dead (nothing can change
-// hands in between). For those kills, recovery time runs from that 'exit'
+// victim's 'exit' (its lock words still name it: nothing can change hands
+// before this turn ends, even though the automatic watch of created workers
+// has marked it dead already). For those kills, recovery time runs from that 'exit'
 // (terminate() resolves in the same turn) to the first write-side step another
 // thread completes afterwards (a lock taken; an update, publish or commit
 // returned), stamped by that thread on the clock every thread shares
@@ -166,12 +167,14 @@ async function runRow(spec) {
       let mid = false
       victim.worker.once('exit', () => {
         deathAt = wallNow()
-        const tids = domain.threadsWithNativeId(victim.threadId)
+        // Its ids, alive or already marked dead (every thread watches the workers it creates, and
+        // that watch, set up when the worker was created, runs before this listener).
+        const tids = [...domain.threadsWithNativeId(victim.threadId), ...domain.threadsWithNativeId(victim.threadId, true)]
         mid = spec.midOp(tids, flags)
         if (spec.midCommit?.(tids)) midCommits++
         Atomics.store(words, Fault.DEAD, t)
       })
-      superviseWorker(victim.worker) // after the listener above: it marks the victim dead
+      superviseWorker(victim.worker) // marks it dead if the automatic watch has not (it has: this is the report)
       raise(gates, t)
       const point = v.point
       if (point.flag !== undefined) await must(until(flags, point.flag, 1, 30_000), `${v.scenario} to reach its kill point`)
