@@ -18,7 +18,7 @@ import { wallNow } from '../memory/clock.js'
 import { type Followed } from './bridge.js'
 import { RemoteMap } from './remote-map.js'
 import { RemoteSnapshot } from './remote-snapshot.js'
-import { RemoteObject, Status, keysOf, type RemoteSpec } from './remote.js'
+import { REMOTE_HANDLE_FORMAT, RemoteObject, Status, keysOf, type RemoteSpec } from './remote.js'
 import { OPEN, SNAPSHOT_OPEN, STATE_OPEN } from './scripts.js'
 import { RemoteState } from './remote-state.js'
 import { RedisStateBuffer, type RedisStateBufferHandle, type RedisStateBufferOptions } from './state-buffer.js'
@@ -226,7 +226,7 @@ export class RedisDomain {
     const position = await remote.reload(true)
     const handle: RedisSharedMapHandle = {
       kind: 'RedisSharedMap',
-      format: RedisSharedMap.handleFormat,
+      format: REMOTE_HANDLE_FORMAT,
       mirror: mirror.handle,
       status,
       spec,
@@ -268,7 +268,7 @@ export class RedisDomain {
     remote.mirror.publishAt(Number(version.toString()), bytes, Number(flags.toString()), remote.localTime(ts), source.length > 0 ? source.toString() : undefined, true)
     const handle: RedisSnapshotStoreHandle = {
       kind: 'RedisSnapshotStore',
-      format: RedisSnapshotStore.handleFormat,
+      format: REMOTE_HANDLE_FORMAT,
       mirror: mirror.handle,
       status,
       spec,
@@ -299,7 +299,7 @@ export class RedisDomain {
     }
     const handle: RedisStateBufferHandle<S> = {
       kind: 'RedisStateBuffer',
-      format: RedisStateBuffer.handleFormat,
+      format: REMOTE_HANDLE_FORMAT,
       mirror: mirror.handle,
       status,
       spec,

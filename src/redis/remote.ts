@@ -7,9 +7,11 @@
  *
  * @module
  */
-import type { RedisLink } from './client.js'
+import { HandleError, OptionError, describe } from '../errors.js'
+import type { LinkDescriptor, RedisLink } from './client.js'
 import { replyError, withRetries } from './call.js'
 import { RedisDataLostError } from './errors.js'
+import { threadLink } from './thread-links.js'
 import { checkWaitOptions } from '../sync/wait.js'
 
 /** The server-side names and settings of one object (structured-cloneable: part of a handle). */
@@ -45,6 +47,64 @@ export const enum Status {
   /** Writes resent after a lost connection (deduplicated on the server). */
   RETRIES = 4,
   WORDS = 5,
+}
+
+/** The handle format of every Redis-backed object; another library version's handle is refused. */
+export const REMOTE_HANDLE_FORMAT = 1
+
+/** What every Redis-backed object's handle carries besides its mirror. */
+export interface RemoteHandle {
+  /** `'RedisSharedMap'`, `'RedisSnapshotStore'` or `'RedisStateBuffer'`. */
+  readonly kind: string
+  /** The handle format; another library version's handle is refused. */
+  readonly format: number
+  /** Status words shared by the process's threads. */
+  readonly status: SharedArrayBuffer
+  /** The object on the server. */
+  readonly spec: RemoteSpec
+  /** How a worker opens its own connection for writes (undefined: writes only where the domain is). */
+  readonly link: LinkDescriptor | undefined
+  /** Timeout of one command (ms). */
+  readonly commandTimeoutMs: number
+}
+
+/** Checks what `attach` relies on in a handle of `kind`. @throws HandleError */
+export function checkRemoteHandle(handle: unknown, kind: string): void {
+  const h = handle as Partial<RemoteHandle> | null
+  if (typeof h !== 'object' || h === null || h.kind !== kind) throw new HandleError(`Expected a ${kind} handle, got ${describe(handle)}`)
+  if (h.format !== REMOTE_HANDLE_FORMAT) {
+    throw new HandleError(`Expected a ${kind} handle of format ${REMOTE_HANDLE_FORMAT}, got format ${describe(h.format)}: another threadstate version made it`)
+  }
+  if (!(h.status instanceof SharedArrayBuffer) || h.status.byteLength < Status.WORDS * 4) {
+    throw new HandleError(`Expected a ${kind} handle whose \`status\` is a SharedArrayBuffer of ${Status.WORDS * 4} bytes, got ${describe(h.status)}`)
+  }
+}
+
+/** The connection an attached object writes through: this thread's own (thread-links.ts). */
+export function attachedLink(handle: RemoteHandle): () => Promise<RedisLink> {
+  return () =>
+    handle.link === undefined
+      ? Promise.reject(
+          new OptionError(`Expected ${handle.spec.what} to be written where its RedisDomain is, or a domain connected by \`url\`/client options a worker can reuse, got a client threadstate cannot describe`),
+        )
+      : threadLink(handle.link, handle.commandTimeoutMs)
+}
+
+/** The figures every Redis-backed object reports from its status words. */
+export function statusFigures(status: Int32Array): { bridged: number; ownApplied: number; reloads: number; retries: number; lost: boolean } {
+  return {
+    bridged: Atomics.load(status, Status.BRIDGED),
+    ownApplied: Atomics.load(status, Status.OWN),
+    reloads: Atomics.load(status, Status.RELOADS),
+    retries: Atomics.load(status, Status.RETRIES),
+    lost: Atomics.load(status, Status.LOST) !== 0,
+  }
+}
+
+/** {@link statusFigures} as the snapshot store and state buffer name them (a reload of theirs is a catch-up). */
+export function catchUpFigures(status: Int32Array): { bridged: number; ownApplied: number; catchUps: number; retries: number; lost: boolean } {
+  const { reloads, ...rest } = statusFigures(status)
+  return { ...rest, catchUps: reloads }
 }
 
 /** The keys of an object. */

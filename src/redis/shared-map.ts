@@ -13,37 +13,24 @@
  * @module
  */
 import type { WritableMap } from '../contracts.js'
-import { HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
+import { OptionError, ThreadstateError, describe } from '../errors.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { checkKey, type MapChangeEvent, type MapEntry, type SetManyOptions, type SharedMapHandle } from '../map/api.js'
 import { SharedMap, type MapTransaction } from '../map/shared-map.js'
 import { runTransaction } from '../map/transaction.js'
 import { DELETE, collectChanges, prepare, type Changes, type Prepared } from '../map/value.js'
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
-import type { LinkDescriptor } from './client.js'
 import { RemoteMap } from './remote-map.js'
-import { Status, type RemoteSpec } from './remote.js'
-import { threadLink } from './thread-links.js'
+import { Status, attachedLink, checkRemoteHandle, statusFigures, type RemoteHandle } from './remote.js'
 
 /** The structured-cloneable handle of a RedisSharedMap: send it to a worker, `RedisSharedMap.attach` it there. */
-export interface RedisSharedMapHandle {
+export interface RedisSharedMapHandle extends RemoteHandle {
   /** Always `'RedisSharedMap'`. */
   readonly kind: 'RedisSharedMap'
-  /** The handle format; another library version's handle is refused. */
-  readonly format: number
   /** The mirror. */
   readonly mirror: SharedMapHandle
-  /** Status words shared by the process's threads. */
-  readonly status: SharedArrayBuffer
-  /** The object on the server. */
-  readonly spec: RemoteSpec
-  /** How a worker opens its own connection for writes (undefined: writes only where the domain is). */
-  readonly link: LinkDescriptor | undefined
-  /** Timeout of one command (ms). */
-  readonly commandTimeoutMs: number
 }
 
-const HANDLE_FORMAT = 1
 
 /** Figures of a RedisSharedMap: the mirror's, plus the bridge's work. */
 export interface RedisSharedMapStats {
@@ -110,14 +97,7 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
     this.status = new Int32Array(handle.status)
     this.remote =
       remote ??
-      new RemoteMap(handle.spec, this.mirror as SharedMap<unknown>, this.status, () => {
-        if (handle.link === undefined) {
-          throw new OptionError(
-            `Expected ${handle.spec.what} to be written where its RedisDomain is, or a domain connected by \`url\`/client options a worker can reuse, got a client threadstate cannot describe`,
-          )
-        }
-        return threadLink(handle.link, handle.commandTimeoutMs)
-      })
+      new RemoteMap(handle.spec, this.mirror as SharedMap<unknown>, this.status, attachedLink(handle))
     this.validator = validator
   }
 
@@ -129,20 +109,10 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
    * @throws HandleError for something that is not such a handle, or one from another threadstate version
    */
   static attach<V = unknown>(handle: RedisSharedMapHandle, options: { readonly validate?: StandardSchemaV1<V> } = {}): RedisSharedMap<V> {
-    if (typeof handle !== 'object' || handle === null || (handle as { kind?: unknown }).kind !== 'RedisSharedMap') {
-      throw new HandleError(`Expected a RedisSharedMap handle, got ${describe(handle)}`)
-    }
-    if (handle.format !== HANDLE_FORMAT) throw new HandleError(`Expected a RedisSharedMap handle of format ${HANDLE_FORMAT}, got format ${describe(handle.format)}: another threadstate version made it`)
-    if (!(handle.status instanceof SharedArrayBuffer) || handle.status.byteLength < Status.WORDS * 4) {
-      throw new HandleError(`Expected a RedisSharedMap handle whose \`status\` is a SharedArrayBuffer of ${Status.WORDS * 4} bytes, got ${describe(handle.status)}`)
-    }
+    checkRemoteHandle(handle, 'RedisSharedMap')
     return new RedisSharedMap<V>(handle, undefined, checkValidator(options.validate) as StandardSchemaV1<V> | undefined)
   }
 
-  /** @internal */
-  static get handleFormat(): number {
-    return HANDLE_FORMAT
-  }
 
   // ---- reads: the mirror's -------------------------------------------------------------
 
@@ -318,11 +288,7 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
     return {
       version: this.mirror.version,
       size: this.mirror.size,
-      bridged: Atomics.load(s, Status.BRIDGED),
-      ownApplied: Atomics.load(s, Status.OWN),
-      reloads: Atomics.load(s, Status.RELOADS),
-      retries: Atomics.load(s, Status.RETRIES),
-      lost: Atomics.load(s, Status.LOST) !== 0,
+      ...statusFigures(s),
     }
   }
 

@@ -7,36 +7,23 @@
  * @module
  */
 import type { WritableSnapshot } from '../contracts.js'
-import { HandleError, OptionError, describe } from '../errors.js'
+import { OptionError, describe } from '../errors.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { encodeWithFlags } from '../encoding/values.js'
 import { SnapshotStore, type PublishOptions, type Snapshot, type SnapshotEvent, type SnapshotStoreHandle } from '../snapshot/snapshot-store.js'
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { Publisher, type PublisherOptions } from '../snapshot/publisher.js'
-import type { LinkDescriptor } from './client.js'
-import { Status, type RemoteSpec } from './remote.js'
+import { Status, attachedLink, catchUpFigures, checkRemoteHandle, type RemoteHandle } from './remote.js'
 import { RemoteSnapshot } from './remote-snapshot.js'
-import { threadLink } from './thread-links.js'
 
 /** The structured-cloneable handle of a RedisSnapshotStore: `RedisSnapshotStore.attach(handle)` in a worker. */
-export interface RedisSnapshotStoreHandle {
+export interface RedisSnapshotStoreHandle extends RemoteHandle {
   /** Always `'RedisSnapshotStore'`. */
   readonly kind: 'RedisSnapshotStore'
-  /** The handle format; another library version's handle is refused. */
-  readonly format: number
   /** The mirror. */
   readonly mirror: SnapshotStoreHandle
-  /** Status words shared by the process's threads. */
-  readonly status: SharedArrayBuffer
-  /** The object on the server. */
-  readonly spec: RemoteSpec
-  /** How a worker opens its own connection for writes. */
-  readonly link: LinkDescriptor | undefined
-  /** Timeout of one command (ms). */
-  readonly commandTimeoutMs: number
 }
 
-const HANDLE_FORMAT = 1
 
 /** Options of `RedisDomain.snapshotStore`. */
 export interface RedisSnapshotStoreOptions<T> {
@@ -98,12 +85,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
     this.status = new Int32Array(handle.status)
     this.remote =
       remote ??
-      new RemoteSnapshot(handle.spec, this.mirror as SnapshotStore<unknown>, this.status, () => {
-        if (handle.link === undefined) {
-          return Promise.reject(new OptionError(`Expected ${handle.spec.what} to be written where its RedisDomain is, got a worker without a describable connection`))
-        }
-        return threadLink(handle.link, handle.commandTimeoutMs)
-      })
+      new RemoteSnapshot(handle.spec, this.mirror as SnapshotStore<unknown>, this.status, attachedLink(handle))
     this.validator = validator
   }
 
@@ -113,20 +95,10 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * @throws HandleError for something that is not such a handle, or one from another threadstate version
    */
   static attach<T = unknown>(handle: RedisSnapshotStoreHandle, options: { readonly validate?: StandardSchemaV1<T> } = {}): RedisSnapshotStore<T> {
-    if (typeof handle !== 'object' || handle === null || (handle as { kind?: unknown }).kind !== 'RedisSnapshotStore') {
-      throw new HandleError(`Expected a RedisSnapshotStore handle, got ${describe(handle)}`)
-    }
-    if (handle.format !== HANDLE_FORMAT) throw new HandleError(`Expected a RedisSnapshotStore handle of format ${HANDLE_FORMAT}, got format ${describe(handle.format)}: another threadstate version made it`)
-    if (!(handle.status instanceof SharedArrayBuffer) || handle.status.byteLength < Status.WORDS * 4) {
-      throw new HandleError(`Expected a RedisSnapshotStore handle whose \`status\` is a SharedArrayBuffer of ${Status.WORDS * 4} bytes, got ${describe(handle.status)}`)
-    }
+    checkRemoteHandle(handle, 'RedisSnapshotStore')
     return new RedisSnapshotStore<T>(handle, undefined, checkValidator(options.validate) as StandardSchemaV1<T> | undefined)
   }
 
-  /** @internal */
-  static get handleFormat(): number {
-    return HANDLE_FORMAT
-  }
 
   /** The name it was opened by. */
   get name(): string {
@@ -218,11 +190,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
     const s = this.status
     return {
       version: this.mirror.version,
-      bridged: Atomics.load(s, Status.BRIDGED),
-      ownApplied: Atomics.load(s, Status.OWN),
-      catchUps: Atomics.load(s, Status.RELOADS),
-      retries: Atomics.load(s, Status.RETRIES),
-      lost: Atomics.load(s, Status.LOST) !== 0,
+      ...catchUpFigures(s),
       lastPublishAgeMs: this.mirror.stats().lastPublishAgeMs,
     }
   }

@@ -11,35 +11,22 @@
  * @module
  */
 import type { WritableState } from '../contracts.js'
-import { HandleError, OptionError, describe } from '../errors.js'
+import { OptionError, describe } from '../errors.js'
 import type { ReaderOptions, StateEntry, StateReader } from '../state/reader.js'
 import type { Infer, Input, Schema } from '../state/schema.js'
 import { StateBuffer, type StateBufferHandle, type StateEvent, type StatePublishOptions, type SubscribeOptions } from '../state/state-buffer.js'
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
-import type { LinkDescriptor } from './client.js'
 import { RemoteState } from './remote-state.js'
-import { Status, type RemoteSpec } from './remote.js'
-import { threadLink } from './thread-links.js'
+import { Status, attachedLink, catchUpFigures, checkRemoteHandle, type RemoteHandle } from './remote.js'
 
 /** The structured-cloneable handle of a RedisStateBuffer: `RedisStateBuffer.attach(handle)` in a worker. */
-export interface RedisStateBufferHandle<S extends Schema = Schema> {
+export interface RedisStateBufferHandle<S extends Schema = Schema> extends RemoteHandle {
   /** Always `'RedisStateBuffer'`. */
   readonly kind: 'RedisStateBuffer'
-  /** The handle format; another library version's handle is refused. */
-  readonly format: number
   /** The mirror (it carries the schema). */
   readonly mirror: StateBufferHandle<S>
-  /** Status words shared by the process's threads. */
-  readonly status: SharedArrayBuffer
-  /** The object on the server. */
-  readonly spec: RemoteSpec
-  /** How a worker opens its own connection for publishes. */
-  readonly link: LinkDescriptor | undefined
-  /** Timeout of one command (ms). */
-  readonly commandTimeoutMs: number
 }
 
-const HANDLE_FORMAT = 1
 
 /** Options of `RedisDomain.stateBuffer`. */
 export interface RedisStateBufferOptions {
@@ -97,12 +84,7 @@ export class RedisStateBuffer<S extends Schema = Schema> implements WritableStat
     this.status = new Int32Array(handle.status)
     this.remote =
       remote ??
-      new RemoteState(handle.spec, this.mirror as unknown as StateBuffer<Schema>, this.status, () => {
-        if (handle.link === undefined) {
-          return Promise.reject(new OptionError(`Expected ${handle.spec.what} to be written where its RedisDomain is, got a worker without a describable connection`))
-        }
-        return threadLink(handle.link, handle.commandTimeoutMs)
-      })
+      new RemoteState(handle.spec, this.mirror as unknown as StateBuffer<Schema>, this.status, attachedLink(handle))
     this.scratch = new Float64Array(this.mirror.size)
   }
 
@@ -112,21 +94,11 @@ export class RedisStateBuffer<S extends Schema = Schema> implements WritableStat
    * @throws HandleError for something that is not such a handle, one from another threadstate version, or another schema
    */
   static attach<S extends Schema>(handle: RedisStateBufferHandle<S>, schema?: S): RedisStateBuffer<S> {
-    if (typeof handle !== 'object' || handle === null || (handle as { kind?: unknown }).kind !== 'RedisStateBuffer') {
-      throw new HandleError(`Expected a RedisStateBuffer handle, got ${describe(handle)}`)
-    }
-    if (handle.format !== HANDLE_FORMAT) throw new HandleError(`Expected a RedisStateBuffer handle of format ${HANDLE_FORMAT}, got format ${describe(handle.format)}: another threadstate version made it`)
-    if (!(handle.status instanceof SharedArrayBuffer) || handle.status.byteLength < Status.WORDS * 4) {
-      throw new HandleError(`Expected a RedisStateBuffer handle whose \`status\` is a SharedArrayBuffer of ${Status.WORDS * 4} bytes, got ${describe(handle.status)}`)
-    }
+    checkRemoteHandle(handle, 'RedisStateBuffer')
     if (schema !== undefined) StateBuffer.attach(handle.mirror, schema) // checks the schema
     return new RedisStateBuffer<S>(handle, undefined)
   }
 
-  /** @internal */
-  static get handleFormat(): number {
-    return HANDLE_FORMAT
-  }
 
   /** The name it was opened by. */
   get name(): string {
@@ -205,11 +177,7 @@ export class RedisStateBuffer<S extends Schema = Schema> implements WritableStat
     const s = this.status
     return {
       version: this.mirror.version,
-      bridged: Atomics.load(s, Status.BRIDGED),
-      ownApplied: Atomics.load(s, Status.OWN),
-      catchUps: Atomics.load(s, Status.RELOADS),
-      retries: Atomics.load(s, Status.RETRIES),
-      lost: Atomics.load(s, Status.LOST) !== 0,
+      ...catchUpFigures(s),
     }
   }
 }
