@@ -263,6 +263,12 @@ async function interleaved(variants: readonly WriteVariant[], warmup: number, sa
       await v.op(i)
       const elapsed = performance.now() - t0
       if (i >= warmup) pooled.get(v.name)!.push(elapsed)
+      // Two turns of the event loop between samples, untimed: the bridge's
+      // work for a write is deferred until the write is answered
+      // (src/redis/in-flight.ts), and would otherwise land in whichever
+      // sample comes next (the bare EVALSHA's, often).
+      await new Promise((resolve) => setImmediate(resolve))
+      await new Promise((resolve) => setImmediate(resolve))
     }
   }
   return pooled

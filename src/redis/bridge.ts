@@ -14,6 +14,7 @@
  * @module
  */
 import type { RedisLink } from './client.js'
+import { writesSettled } from './in-flight.js'
 
 /** One stream the bridge follows. */
 export interface Followed {
@@ -108,6 +109,8 @@ export class Bridge {
           | null
         this.reading = false
         failures = 0
+        // This thread's writers apply their own commits: let their replies through first (in-flight.ts).
+        if (reply !== null) await writesSettled()
         if (reply === null) {
           // A read that timed out (an idle second: check the objects), or one
           // ended by follow() (a stream joined: read again at once).

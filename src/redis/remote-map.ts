@@ -73,8 +73,20 @@ export class RemoteMap extends RemoteObject {
     }
     const version = reply[1]
     const replayed = reply[2] === 1
-    if (replayed || this.mirror.apply(version, changes) === 'gap') await this.catchUp(version)
-    else Atomics.add(this.status, Status.OWN, 1)
+    if (replayed) {
+      await this.catchUp(version)
+      return { ok: true, version }
+    }
+    let applied = this.mirror.apply(version, changes)
+    if (applied === 'gap') {
+      // Another process committed right before: the bridge may hold that
+      // entry already, its work deferred until this write was answered
+      // (in-flight.ts). Give it a turn before asking the server.
+      await new Promise((resolve) => setImmediate(resolve))
+      applied = this.mirror.apply(version, changes)
+      if (applied === 'gap') await this.catchUp(version)
+    }
+    if (applied === 'applied') Atomics.add(this.status, Status.OWN, 1)
     return { ok: true, version }
   }
 

@@ -13,6 +13,7 @@ import { replyError, withRetries } from './call.js'
 import { RedisDataLostError } from './errors.js'
 import { threadLink } from './thread-links.js'
 import { checkWaitOptions } from '../sync/wait.js'
+import { writeEnded, writeStarted } from './in-flight.js'
 
 /** The server-side names and settings of one object (structured-cloneable: part of a handle). */
 export interface RemoteSpec {
@@ -181,6 +182,8 @@ export class RemoteObject {
    */
   protected async run<T>(command: (link: RedisLink) => Promise<unknown>, operationId?: string): Promise<T> {
     let tries = 0
+    // A write: the bridge defers its reads' work until this thread's writes are answered (in-flight.ts).
+    if (operationId !== undefined) writeStarted()
     try {
       return (await withRetries(
         async () => {
@@ -192,6 +195,8 @@ export class RemoteObject {
     } catch (error) {
       if (error instanceof RedisDataLostError) this.markLost()
       throw error
+    } finally {
+      if (operationId !== undefined) writeEnded()
     }
   }
 
