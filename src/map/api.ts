@@ -37,6 +37,14 @@ export interface SharedMapOptions<V> {
   readonly changeLogBytes?: number
   /** A Standard Schema validator (zod, valibot, arktype, ...) every value must pass. Not carried to other threads. */
   readonly validate?: StandardSchemaV1<V>
+  /**
+   * How long a write in this thread waits for the map's writers' lock
+   * (another writer's commit) before it throws `TimeoutError`; finite, so a
+   * write never hangs for ever. The `*Async` writes wait without blocking.
+   * Not carried to other threads (give it to `attach` there).
+   * @default 10_000 (DEFAULT_WRITE_TIMEOUT_MS)
+   */
+  readonly writeTimeoutMs?: number
 }
 
 /** A value with the version of the commit that last wrote its key. */

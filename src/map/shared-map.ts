@@ -32,6 +32,7 @@ import { pow2 } from './table.js'
 import { runTransaction, type MapTransaction, type TransactionHost } from './transaction.js'
 import { DELETE, collectChanges, prepare, type Changes, type Prepared } from './value.js'
 import { MapCommitter } from './writer.js'
+import { writeTimeoutOf } from '../sync/writer-lock.js'
 
 export { KeyError } from './api.js'
 export type { MapChange, MapChangeEvent, MapEntry, SetManyOptions, SharedMapHandle, SharedMapOptions, SharedMapStats } from './api.js'
@@ -100,11 +101,11 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     committerOf = (map) => map.writer
   }
 
-  private constructor(handle: SharedMapHandle, validator: StandardSchemaV1<V> | undefined) {
+  private constructor(handle: SharedMapHandle, validator: StandardSchemaV1<V> | undefined, writeTimeoutMs: number) {
     this.handle = handle
     const m = (this.m = new MapMemory(handle.buffer, handle.byteOffset, handle.data))
     const seq = new SeqWord(m.ctl, MapWord.SEQ, new ReadFence())
-    this.writer = new MapCommitter(m, handle, seq)
+    this.writer = new MapCommitter(m, handle, seq, writeTimeoutMs)
     this.reader = new MapReader(m, seq, this.writer.lock)
     this.validator = validator
     this.versionWords = { words: m.ctl, pub: MapWord.SEQ, waiters: MapWord.WAITERS, latestVersion: () => this.version }
@@ -134,6 +135,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     if ((logBytes & (logBytes - 1)) !== 0) throw new OptionError(`Expected \`changeLogBytes\` to be a power of two, got ${logBytes}`)
     const capacity = checkInteger(options.initialCapacity ?? 8, 'initialCapacity', 0, 1 << 26)
     const validator = checkValidator(options.validate) as StandardSchemaV1<V> | undefined
+    const writeTimeoutMs = writeTimeoutOf(options.writeTimeoutMs)
     const slots = Math.max(MIN_TABLE, pow2(2 * capacity))
     const tableBytes = Table.SLOTS + 8 * slots
     const initial = Math.min(maxBytes, Math.ceil((ARENA_START + tableBytes * 1.25 + capacity * 64) / 4096) * 4096)
@@ -153,15 +155,20 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     ctl[MapWord.TABLE] = ARENA_START
     ctl[MapWord.TOP] = ARENA_START + d32[ARENA_START >> 2]!
     const handle: SharedMapHandle = { ...makeHandle('SharedMap', control, domainOf().buffer), data, journal, log }
-    return new SharedMap<V>(handle, validator)
+    return new SharedMap<V>(handle, validator, writeTimeoutMs)
   }
 
   /**
    * Rebuilds a map from its handle, in any thread. A `validate` schema is not
    * carried by the handle: pass it again to validate writes here too.
    * @throws HandleError if the handle is invalid
+   * @throws OptionError for a bad `writeTimeoutMs`
    */
-  static attach<V = unknown>(handle: SharedMapHandle, options: { readonly validate?: StandardSchemaV1<V> } = {}): SharedMap<V> {
+  static attach<V = unknown>(
+    handle: SharedMapHandle,
+    options: { readonly validate?: StandardSchemaV1<V>; readonly writeTimeoutMs?: number } = {},
+  ): SharedMap<V> {
+    const writeTimeoutMs = writeTimeoutOf(options.writeTimeoutMs)
     const checked = checkHandle(handle, 'SharedMap', MAP_CONTROL_BYTES) as SharedMapHandle
     const { data, journal, log } = handle as { data?: unknown; journal?: unknown; log?: unknown }
     for (const [name, buffer, growable] of [['data', data, true], ['journal', journal, true], ['log', log, false]] as const) {
@@ -176,7 +183,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
       throw new HandleError(`Expected a SharedMap handle whose \`log\` is a power of two of at least 4096 bytes, got ${logBytes} bytes`)
     }
     domainOf(checked.domain)
-    return new SharedMap<V>(checked, checkValidator(options.validate) as StandardSchemaV1<V> | undefined)
+    return new SharedMap<V>(checked, checkValidator(options.validate) as StandardSchemaV1<V> | undefined, writeTimeoutMs)
   }
 
   // ---- reading (no lock: reader.ts) --------------------------------------------------
@@ -261,6 +268,8 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
   }
 
   // ---- writing (one commit each, under the writers' lock: writer.ts) -------------------------
+  // A sync write waits at most `writeTimeoutMs` for the lock (TimeoutError);
+  // its `*Async` form waits without blocking the event loop.
 
   /**
    * Sets `key` to `value`.
@@ -299,6 +308,55 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
   setMany(entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>, options: SetManyOptions = {}): number {
     const list = collectChanges(entries, options, this.prepareValue)
     return this.writer.locked(() => this.writer.commit(list))
+  }
+
+  /**
+   * Async form of {@link set}: the value is validated and encoded first, then
+   * the writers' lock is awaited without blocking the event loop (at most
+   * `timeoutMs`, default `writeTimeoutMs`), so a supervising thread sees a
+   * dead writer's exit and takes the lock over.
+   * @returns the new version
+   * @throws TimeoutError if another writer held the map all that time
+   * @throws the signal's reason when aborted (nothing written)
+   */
+  async setAsync(key: string, value: V, options?: AsyncWaitOptions): Promise<number> {
+    checkKey(key)
+    const changes: Changes = [[key, this.prepare(value)]]
+    return this.writer.lockedAsync(() => this.writer.commit(changes), options)
+  }
+
+  /** Async form of {@link setMany} (see {@link setAsync}). @returns the new version */
+  async setManyAsync(
+    entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>,
+    options: SetManyOptions & AsyncWaitOptions = {},
+  ): Promise<number> {
+    const list = collectChanges(entries, options, this.prepareValue)
+    return this.writer.lockedAsync(() => this.writer.commit(list), options)
+  }
+
+  /** Async form of {@link delete} (see {@link setAsync}). @returns true if it was present */
+  async deleteAsync(key: string, options?: AsyncWaitOptions): Promise<boolean> {
+    checkKey(key)
+    const writer = this.writer
+    return writer.lockedAsync(() => {
+      if (writer.table.entryOf(key, hashKey(key)) === 0) return false
+      writer.commit([[key, DELETE]])
+      return true
+    }, options)
+  }
+
+  /**
+   * Async form of {@link transaction}: the lock is awaited without blocking,
+   * then `fn` runs synchronously with it held, as in `transaction`.
+   * @returns what `fn` returns
+   */
+  async transactionAsync<R>(fn: (tx: MapTransaction<V>) => R, options?: AsyncWaitOptions): Promise<R> {
+    if (typeof fn !== 'function') throw new OptionError(`Expected a transaction function, got ${describe(fn)}`)
+    return this.writer.lockedAsync(() => {
+      const { result, changes } = runTransaction(this.transactionHost, fn)
+      if (changes.length > 0) this.writer.commit(changes)
+      return result
+    }, options)
   }
 
   /** Deletes every entry in one commit. @returns the new version */

@@ -31,6 +31,7 @@
 import { CapacityError } from '../errors.js'
 import { notifyVersion } from '../sync/version-wait.js'
 import type { SeqWord } from '../sync/seqlock.js'
+import type { AsyncWaitOptions } from '../sync/wait.js'
 import { WriterLock } from '../sync/writer-lock.js'
 import type { SharedMapHandle } from './api.js'
 import { ChangeLogWriter } from './change-log.js'
@@ -153,13 +154,21 @@ export class MapCommitter {
     private readonly m: MapMemory,
     handle: SharedMapHandle,
     private readonly seq: SeqWord,
+    writeTimeoutMs: number,
   ) {
     this.journal = new Journal(m, handle.journal)
     this.table = new MapTable(m, this.journal, handle.data.maxByteLength)
     this.log = new ChangeLogWriter(handle.log, m.ctl)
     // Called through the prototype at recovery time (not bound here), so a
     // test can swap in a broken recovery for the maps a thread already has.
-    this.lock = new WriterLock(handle.buffer, handle.byteOffset + MapArea.MUTEX, handle.domain, () => this.recoverDeadWriter())
+    this.lock = new WriterLock(
+      handle.buffer,
+      handle.byteOffset + MapArea.MUTEX,
+      handle.domain,
+      () => this.recoverDeadWriter(),
+      'SharedMap',
+      writeTimeoutMs,
+    )
   }
 
   /** Writes the lock's header into a map region being created. */
@@ -173,8 +182,19 @@ export class MapCommitter {
    * commit happened.
    */
   locked<R>(fn: () => R): R {
-    const ctl = this.m.ctl
     this.lock.lock()
+    return this.holding(fn)
+  }
+
+  /** Async form of {@link locked}: waits for the lock without blocking the event loop. */
+  async lockedAsync<R>(fn: () => R, options: AsyncWaitOptions | undefined): Promise<R> {
+    await this.lock.lockAsync(options)
+    return this.holding(fn)
+  }
+
+  /** The rest of {@link locked}, the lock just taken: runs `fn`, releases, wakes version waiters. */
+  private holding<R>(fn: () => R): R {
+    const ctl = this.m.ctl
     const before = ctl[MapWord.SEQ]!
     try {
       this.m.refresh()

@@ -89,6 +89,17 @@ export class Domain {
   }
 
   /**
+   * Whether `tid` cannot hold anything in this domain: marked dead, or an id
+   * never handed out (a lock word naming it was overwritten: scribbled
+   * memory). A thread's STATE is Alive before it gets its Domain, so before
+   * it can put its id in any lock word; a lock word naming an id whose STATE
+   * is not Alive therefore names nobody who can release it.
+   */
+  cannotHold(tid: number): boolean {
+    return Atomics.load(this.words, DomainWord.STATE + tid) !== ThreadState.Alive
+  }
+
+  /**
    * Marks thread `tid` dead: locks it holds are taken over by their next
    * acquirer, who gets `OwnerDiedError`. Only for a thread that has really
    * stopped; `superviseWorker()` calls this for you in Node.
@@ -100,6 +111,9 @@ export class Domain {
     const previous = Atomics.compareExchange(this.words, DomainWord.STATE + tid, ThreadState.Alive, ThreadState.Dead)
     if (previous !== ThreadState.Alive) return false
     Atomics.add(this.words, DomainWord.DEATHS, 1)
+    // Async waiters of every thread sleep without re-checking on a timer and
+    // watch DEATHS instead (sync/wait.ts): wake them to look again.
+    Atomics.notify(this.words, DomainWord.DEATHS)
     return true
   }
 
@@ -114,6 +128,11 @@ export class Domain {
       }
     }
     return found
+  }
+
+  /** The Int32 index of the DEATHS word in {@link words} (it grows by one, and is notified, at each death). @internal */
+  get deathsIndex(): number {
+    return DomainWord.DEATHS
   }
 
   /** Number of threads that have taken an id, and how many were marked dead. */

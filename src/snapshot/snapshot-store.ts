@@ -16,7 +16,7 @@ import { SourceTable } from '../memory/sources.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
 import { ReadFence, RETRY, RetryWords, VersionRing } from '../sync/seqlock.js'
-import { WriterLock } from '../sync/writer-lock.js'
+import { WriterLock, writeTimeoutOf } from '../sync/writer-lock.js'
 import { CONTROL_BYTES, SNAPSHOT_MAX_RETRIES, SNAPSHOT_SLOTS, SlotInfo, SnapArea, SnapF64, SnapWord } from './layout.js'
 import { Publisher, type PublisherOptions } from './publisher.js'
 
@@ -38,6 +38,14 @@ export interface SnapshotStoreOptions<T> {
   readonly maxBytes?: number
   /** A Standard Schema validator (zod, valibot, arktype, ...) every snapshot must pass. Not carried to other threads. */
   readonly validate?: StandardSchemaV1<T>
+  /**
+   * How long a `publish`/`modify` in this thread waits for the store's
+   * writers' lock (another writer) before it throws `TimeoutError`; finite,
+   * so a write never hangs for ever. `publishAsync` waits without blocking.
+   * Not carried to other threads (give it to `attach` there).
+   * @default 10_000 (DEFAULT_WRITE_TIMEOUT_MS)
+   */
+  readonly writeTimeoutMs?: number
 }
 
 /** Options of {@link SnapshotStore.publish}. */
@@ -199,15 +207,22 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     })
   }
 
-  private constructor(handle: SnapshotStoreHandle, validator: StandardSchemaV1<T> | undefined) {
+  private constructor(handle: SnapshotStoreHandle, validator: StandardSchemaV1<T> | undefined, writeTimeoutMs: number) {
     this.handle = handle
     this.words = new Int32Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 4)
     this.f64 = new Float64Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 8)
     // A writer that died mid-publish left a slot that was never published and
     // is rewritten in full by the next publish: nothing to repair but the count.
-    this.writer = new WriterLock(handle.buffer, handle.byteOffset + SnapArea.MUTEX, handle.domain, () => {
-      Atomics.add(this.words, SnapWord.WRITERS_DIED, 1)
-    })
+    this.writer = new WriterLock(
+      handle.buffer,
+      handle.byteOffset + SnapArea.MUTEX,
+      handle.domain,
+      () => {
+        Atomics.add(this.words, SnapWord.WRITERS_DIED, 1)
+      },
+      'SnapshotStore',
+      writeTimeoutMs,
+    )
     this.ring = new VersionRing(this.words, PUB, WAITERS, SNAPSHOT_SLOTS, new ReadFence())
     this.retries = new RetryWords(this.words, SnapWord.READ_RETRIES, SnapWord.LONGEST_RETRY_STREAK)
     this.sources = new SourceTable(handle.buffer, handle.byteOffset, SnapArea.SOURCES, SnapWord.SOURCES_USED)
@@ -231,6 +246,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
       throw new OptionError(`Expected \`maxBytes\` to be an integer from ${SNAPSHOT_SLOTS * MIN_REGION} to 2^31 - 1, got ${describe(maxBytes)}`)
     }
     const validator = checkValidator(options.validate) as StandardSchemaV1<T> | undefined
+    const writeTimeoutMs = writeTimeoutOf(options.writeTimeoutMs)
     const initial = validator ? validateWith(validator, options.initial, 'SnapshotStore') : options.initial
     const { bytes, flags } = encodeWithFlags(initial)
     let region = roundUp(Math.max(MIN_REGION, bytes.length * 2))
@@ -265,22 +281,27 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     f64[SnapF64.BYTES_PUBLISHED] = bytes.length
     Atomics.store(words, SnapWord.PUB, 1)
     const handle: SnapshotStoreHandle = { ...makeHandle('SnapshotStore', control, domainOf().buffer), data }
-    return new SnapshotStore<T>(handle, validator)
+    return new SnapshotStore<T>(handle, validator, writeTimeoutMs)
   }
 
   /**
    * Rebuilds a store from its handle, in any thread. A `validate` schema is
    * not carried by the handle: pass it again to validate publishes here too.
    * @throws HandleError if the handle is invalid
+   * @throws OptionError for a bad `writeTimeoutMs`
    */
-  static attach<T = unknown>(handle: SnapshotStoreHandle, options: { readonly validate?: StandardSchemaV1<T> } = {}): SnapshotStore<T> {
+  static attach<T = unknown>(
+    handle: SnapshotStoreHandle,
+    options: { readonly validate?: StandardSchemaV1<T>; readonly writeTimeoutMs?: number } = {},
+  ): SnapshotStore<T> {
+    const writeTimeoutMs = writeTimeoutOf(options.writeTimeoutMs)
     const checked = checkHandle(handle, 'SnapshotStore', CONTROL_BYTES) as SnapshotStoreHandle
     const data = (handle as { data?: unknown }).data
     if (!(data instanceof SharedArrayBuffer) || !data.growable) {
       throw new HandleError(`Expected a SnapshotStore handle whose \`data\` is a growable SharedArrayBuffer, got ${describe(data)}`)
     }
     domainOf(checked.domain)
-    return new SnapshotStore<T>(checked, checkValidator(options.validate) as StandardSchemaV1<T> | undefined)
+    return new SnapshotStore<T>(checked, checkValidator(options.validate) as StandardSchemaV1<T> | undefined, writeTimeoutMs)
   }
 
   // ---- reading --------------------------------------------------------------
@@ -354,11 +375,32 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * @throws EncodeError naming the path of a value that cannot be stored
    * @throws ValidationError if the store's `validate` schema refuses it
    * @throws CapacityError if it does not fit in `maxBytes`
+   * @throws TimeoutError if another writer held the store for `writeTimeoutMs`
    */
   publish(value: T, options?: PublishOptions): number {
     const checked = this.validator ? validateWith(this.validator, value, 'SnapshotStore') : value
     const encoded = encodeWithFlags(checked)
     this.writer.lock()
+    try {
+      return this.publishLocked(encoded, options?.source)
+    } finally {
+      this.writer.unlock()
+    }
+  }
+
+  /**
+   * Async form of {@link publish}: validates and encodes `value`, then waits
+   * for the writers' lock without blocking the event loop (at most
+   * `timeoutMs`, default `writeTimeoutMs`), so a supervising thread sees a
+   * dead writer's exit and takes the lock over.
+   * @returns the new version
+   * @throws TimeoutError if another writer held the store all that time
+   * @throws the signal's reason when aborted (nothing published)
+   */
+  async publishAsync(value: T, options?: PublishOptions & AsyncWaitOptions): Promise<number> {
+    const checked = this.validator ? validateWith(this.validator, value, 'SnapshotStore') : value
+    const encoded = encodeWithFlags(checked)
+    await this.writer.lockAsync(options)
     try {
       return this.publishLocked(encoded, options?.source)
     } finally {

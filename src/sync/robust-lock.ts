@@ -129,21 +129,23 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
 
   /**
    * `lock()` of the library's own writer mutexes (StateBuffer, SnapshotStore,
-   * SharedMap): on a thread that may not block it spins rather than throwing
-   * BlockingNotAllowedError (see `acquireSpinning`). @internal
+   * SharedMap), waiting at most `timeoutMs`: on a thread that may not block
+   * it spins rather than throwing BlockingNotAllowedError (see
+   * `acquireSpinning`). The bounded wait still takes part in deadlock
+   * detection. @internal
+   * @returns true when acquired, false on timeout
    * @throws OwnerDiedError (holding the lock) if the previous holder died
    */
-  lockWriter(): void {
+  lockWriter(timeoutMs: number): boolean {
     if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
       this.acquired()
       this.rec.acquiredFast()
-      return
+      return true
     }
-    if (threadMayBlock()) {
-      this.lockSlow(undefined)
-      return
-    }
-    this.settle(acquireSpinning(this.words, MutexWord.STATE, this.domain), now())
+    const start = now()
+    const deadline = deadlineOf(timeoutMs)
+    if (threadMayBlock()) return this.settle(acquire(this.words, MutexWord.STATE, this.domain, deadline, true), start)
+    return this.settle(acquireSpinning(this.words, MutexWord.STATE, this.domain, deadline), start)
   }
 
   /** `tryLock()` without the reentrancy check. @internal */

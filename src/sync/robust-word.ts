@@ -23,8 +23,10 @@
  *   `DeadlockError` instead of hanging, and `unlock()` by another thread throw
  *   `LockError`.
  * - Robustness: waiters sleep in slices ({@link SLICE_MS}) and on each turn
- *   look the holder up in the domain's thread table. A holder marked dead is
- *   replaced by CAS `deadTid|bits -> me|OWNER_DIED|bits`; the word right after
+ *   look the holder up in the domain's thread table. A holder marked dead,
+ *   or an id the domain never handed out (a word overwritten by scribbled
+ *   memory: nobody could ever release it), is replaced by CAS
+ *   `deadTid|bits -> me|OWNER_DIED|bits`; the word right after
  *   the lock word records who died. OWNER_DIED stays set, across releases,
  *   until the holder calls `markConsistent()` (`pthread_mutex_consistent`), so
  *   every acquirer of a poisoned lock is told.
@@ -46,6 +48,7 @@
  * @module
  */
 import { LockError } from '../errors.js'
+import { now } from '../memory/clock.js'
 import { TID_MASK, type Domain } from '../memory/thread.js'
 import { SPIN, runWait, runWaitAsync, sleepOn, type WaitLoop } from './wait.js'
 import { WaitEdge } from './wait-graph.js'
@@ -107,7 +110,7 @@ function takeFreeOrDead(
     if (Atomics.compareExchange(words, i, s, domain.tid | (s & OWNER_DIED) | extra) !== s) return undefined
     return (s & OWNER_DIED) !== 0 ? Acquired.OwnerDied : Acquired.Ok
   }
-  if (holder !== domain.tid && domain.isDead(holder)) {
+  if (holder !== domain.tid && domain.cannotHold(holder)) {
     const want = domain.tid | OWNER_DIED | (s & WAITERS) | extra
     if (Atomics.compareExchange(words, i, s, want) !== s) return undefined
     // We hold the lock now: record who died for the error message.
@@ -119,10 +122,13 @@ function takeFreeOrDead(
 
 /**
  * Blocking acquisition with spin, sliced sleeps and a deadline. Without a
- * deadline, the wait takes part in deadlock detection (wait-graph.ts).
+ * deadline, or with `detect`, the wait takes part in deadlock detection
+ * (wait-graph.ts): the writers' lock of the objects waits with a bound
+ * (`writeTimeoutMs`) that only ends a cycle by a TimeoutError, so it is
+ * detected as before.
  */
-export function acquire(words: Int32Array, i: number, domain: Domain, deadline: number): AcquireResult {
-  return runWait(acquiring(words, i, domain, deadline, true, undefined), deadline)
+export function acquire(words: Int32Array, i: number, domain: Domain, deadline: number, detect = deadline === Infinity): AcquireResult {
+  return runWait(acquiring(words, i, domain, deadline, true, undefined, detect), deadline)
 }
 
 /**
@@ -146,6 +152,7 @@ function* acquiring(
   deadline: number,
   blocking: boolean,
   signal: AbortSignal | undefined,
+  detect = false,
 ): WaitLoop<AcquireResult> {
   let extra = 0
   let spins = blocking ? SPIN : 0
@@ -170,7 +177,7 @@ function* acquiring(
         s |= WAITERS
       }
       if (blocking) {
-        if (deadline === Infinity) {
+        if (detect) {
           // The word says who holds it now: publish or verify our edge, and look for a cycle.
           const cycle = (edge ??= new WaitEdge(domain)).beforeSleep(s & TID_MASK)
           if (cycle !== undefined) {
@@ -200,14 +207,16 @@ function* acquiring(
  * SnapshotStore, SharedMap): their holders run a bounded section of library
  * code (a slot write, a snapshot copy, a map commit), so a spinning page waits
  * at most that long, or until a preempted holder runs again, instead of
- * failing with BlockingNotAllowedError. A dead holder is taken over as usual.
+ * failing with BlockingNotAllowedError. A dead holder is taken over as usual;
+ * past `deadline` (the clock read every {@link SPIN} turns) it gives up.
  */
-export function acquireSpinning(words: Int32Array, i: number, domain: Domain): AcquireResult {
-  for (;;) {
+export function acquireSpinning(words: Int32Array, i: number, domain: Domain, deadline = Infinity): AcquireResult {
+  for (let turn = 1; ; turn++) {
     const s = Atomics.load(words, i)
     const took = takeFreeOrDead(words, i, domain, s, 0)
     if (took !== undefined) return took
     if ((s & TID_MASK) === domain.tid) return Acquired.SelfDeadlock
+    if (turn % SPIN === 0 && now() >= deadline) return Acquired.TimedOut
   }
 }
 

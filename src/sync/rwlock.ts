@@ -259,7 +259,7 @@ export class RWLock implements AsyncReadWriteLock {
     let s = Atomics.load(words, RWLockWord.STATE)
     const holder = s & TID_MASK
     if (holder === 0) return undefined
-    if (holder !== this.tid && this.domain.isDead(holder)) {
+    if (holder !== this.tid && this.domain.cannotHold(holder)) {
       if (Atomics.compareExchange(words, RWLockWord.STATE, s, OWNER_DIED) === s) {
         Atomics.store(words, RWLockWord.DEAD_OWNER, holder)
         Atomics.notify(words, RWLockWord.STATE)
