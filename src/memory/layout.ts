@@ -65,7 +65,7 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
   Semaphore: 1,
   Barrier: 1,
   StateBuffer: 3,
-  SnapshotStore: 2,
+  SnapshotStore: 3,
   SharedMap: 2,
   StateMachine: 2,
   Watchdog: 1,

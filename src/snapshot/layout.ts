@@ -24,10 +24,12 @@
  *              flags i32 (ValueFlags of the snapshot: does it hold Maps/Sets) | pad]
  *   832     READ_RETRIES (i32) copies readers threw away because the writer lapped them
  *   836     LONGEST_RETRY_STREAK (i32) the most retries one read needed
- *   840     end
- *  data: K regions (one per slot), each at `offset` with `capacity` bytes;
- *        a slot that needs more gets a new region at END (the buffer grows,
- *        up to maxBytes); its old region is never written again.
+ *   840     FLOOR (i32)   oldest PUB value whose slot still holds its snapshot
+ *   848     end
+ *  data: K regions (one per slot), each at `offset` with `capacity` bytes
+ *        (0: the slot has none); END is the highest end of a region so far.
+ *        A slot that needs more gets a new region where no other slot's is
+ *        (regions.ts), and the buffer grows up to maxBytes.
  * ```
  *
  * Protocol: the version ring of `sync/seqlock.ts` with K slots: the writer,
@@ -39,9 +41,29 @@
  * private copy. Metadata read while a writer re-homes the slot can be
  * nonsense (an offset past the end); the reader then retries.
  *
- * Memory: regions only move when a snapshot outgrows its slot; capacities at
- * least double each time, so the data buffer holds at most about twice the
- * K largest snapshots.
+ * Memory: regions only move when a snapshot outgrows its slot (capacities at
+ * least double each time while there is room). Memory no slot owns is
+ * reused, and when the buffer is full the writer takes the regions of older
+ * snapshots, all but the latest (regions.ts). Why no reader can be hurt:
+ *
+ * - The region the next slot (version PUB + 1, slot (PUB + 1) mod K) had
+ *   held version PUB + 1 - K, which no reader accepts any more (PUB moved by
+ *   K - 1 > K - 2 since). A slot's old region after it moved is such a
+ *   region: it was left while writing that slot, so it is free at once,
+ *   and any later plain store into it follows a PUB store that makes copies
+ *   begun in it fail the lag check (the same argument as a slot
+ *   overwritten in place, `sync/seqlock.ts`).
+ * - The regions of PUB - 1 and PUB - 2 may still be copied by readers that
+ *   will pass the lag check. The writer takes one only after raising FLOOR
+ *   past its PUB value (`VersionRing.retire`, writer barrier included); a
+ *   reader loads FLOOR after its fence, like PUB, and refuses a copy taken
+ *   at a PUB below it. The slot's capacity becomes 0, so it gets a region
+ *   again before it is written. The latest snapshot's region is never
+ *   taken: a publish needs room for the new snapshot beside the latest.
+ * - Readers read a slot's `offset` and `length` only, never `capacity`, and
+ *   bounds-check them; a region given to a slot is one no other slot's
+ *   `[offset, offset + capacity)` overlaps, so a writer never writes into
+ *   bytes that an accepted copy read.
  *
  * @module
  */
@@ -82,9 +104,10 @@ const SOURCES = plan.area('SOURCES', Source.TABLE_BYTES)
 const META = plan.area('META', SNAPSHOT_SLOTS * SlotInfo.BYTES)
 const READ_RETRIES = plan.i32('READ_RETRIES')
 const LONGEST_RETRY_STREAK = plan.i32('LONGEST_RETRY_STREAK')
+const FLOOR = plan.i32('FLOOR')
 
-/** Bytes of the control region. */
-export const CONTROL_BYTES = plan.finish()
+/** Bytes of the control region (a multiple of 8: Float64 views cover it). */
+export const CONTROL_BYTES = plan.finish(Math.ceil((FLOOR + 4) / 8) * 8)
 
 /** Int32 word offsets of the control region. */
 export const SnapWord = {
@@ -99,6 +122,8 @@ export const SnapWord = {
   /** Reader retry figures (written only when a read retried). */
   READ_RETRIES: i32At(READ_RETRIES),
   LONGEST_RETRY_STREAK: i32At(LONGEST_RETRY_STREAK),
+  /** Oldest PUB value whose slot still holds its snapshot (readers refuse copies taken below it). */
+  FLOOR: i32At(FLOOR),
 } as const
 
 /** Float64 indices of the control region. */

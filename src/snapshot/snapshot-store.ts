@@ -19,6 +19,7 @@ import { ReadFence, RETRY, RetryWords, VersionRing } from '../sync/seqlock.js'
 import { WriterLock, writeTimeoutOf } from '../sync/writer-lock.js'
 import { CONTROL_BYTES, SNAPSHOT_MAX_RETRIES, SNAPSHOT_SLOTS, SlotInfo, SnapArea, SnapF64, SnapWord } from './layout.js'
 import { Publisher, type PublisherOptions } from './publisher.js'
+import { findGap, type Extent } from './regions.js'
 
 /** Handle of a {@link SnapshotStore}: the control region plus the growable data buffer. */
 export interface SnapshotStoreHandle extends Handle<'SnapshotStore'> {
@@ -31,8 +32,11 @@ export interface SnapshotStoreOptions<T> {
   /** The first snapshot (version 1). */
   readonly initial: T
   /**
-   * Most bytes the data buffer may grow to (all slots together); a publish
-   * that would need more throws `CapacityError`.
+   * Most bytes the data buffer may grow to (all slots together). Older
+   * snapshots' memory is reused, so what must fit is the latest snapshot plus
+   * the one being published: `n` bytes encoded always fit when
+   * `2n + latest <= maxBytes`, usually when `n + latest <= maxBytes`; a
+   * publish that does not fit throws `CapacityError` and changes nothing.
    * @default 67108864 (64 MiB)
    */
   readonly maxBytes?: number
@@ -223,7 +227,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
       'SnapshotStore',
       writeTimeoutMs,
     )
-    this.ring = new VersionRing(this.words, PUB, WAITERS, SNAPSHOT_SLOTS, new ReadFence())
+    this.ring = new VersionRing(this.words, PUB, WAITERS, SNAPSHOT_SLOTS, new ReadFence(), SnapWord.FLOOR)
     this.retries = new RetryWords(this.words, SnapWord.READ_RETRIES, SnapWord.LONGEST_RETRY_STREAK)
     this.sources = new SourceTable(handle.buffer, handle.byteOffset, SnapArea.SOURCES, SnapWord.SOURCES_USED)
     this.validator = validator
@@ -450,7 +454,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     const meta = metaOf(ring.nextSlot())
     let offset = words[meta / 4 + SlotInfo.OFFSET]!
     const capacity = words[meta / 4 + SlotInfo.CAPACITY]!
-    if (bytes.length > capacity) offset = this.rehome(meta, bytes.length, capacity)
+    if (bytes.length > capacity || capacity === 0) offset = this.rehome(meta, bytes.length, capacity)
     if (this.data.length < offset + bytes.length) this.data = fixedView(this.handle.data)
     this.data.set(bytes, offset)
     const version = at !== undefined ? at.version : latest + 1
@@ -466,32 +470,72 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     return version
   }
 
-  /** Gives slot `meta` a region of at least `needed` bytes at END, growing the data buffer. */
+  /**
+   * Gives slot `meta` (the next to be written) a region of at least `needed`
+   * bytes where no other slot's is, growing the data buffer; when no gap is
+   * large enough, the other slots first give up the bytes beyond their
+   * snapshots, then the two older snapshots their regions (FLOOR raised
+   * first: `layout.ts` says why no reader is hurt). The latest snapshot's
+   * region is never taken.
+   * @throws CapacityError if even then no gap is large enough
+   */
   private rehome(meta: number, needed: number, capacity: number): number {
     const words = this.words
-    const data = this.handle.data
-    const size = roundUp(Math.max(needed, capacity * 2))
-    const end = Atomics.load(words, SnapWord.END)
-    if (end + size > this.maxBytes) {
-      // Smallest region that fits, if doubling does not.
-      if (end + roundUp(needed) > this.maxBytes) {
-        throw new CapacityError(
-          `Expected a snapshot that fits in maxBytes ${this.maxBytes} (${end} bytes in use by the ${SNAPSHOT_SLOTS} slots), got one of ${needed} bytes encoded`,
-        )
-      }
-      return this.place(meta, end, roundUp(needed), data)
+    const maxBytes = this.maxBytes
+    const minimum = roundUp(needed)
+    let size = roundUp(Math.max(needed, capacity * 2))
+    let at = findGap(this.takenRegions(meta), size, maxBytes, 'low')
+    if (at < 0) {
+      size = minimum
+      at = findGap(this.takenRegions(meta), size, maxBytes, 'low')
     }
-    return this.place(meta, end, size, data)
+    if (at < 0) {
+      for (let k = 0; k < SNAPSHOT_SLOTS; k++) {
+        const other = SnapArea.META + k * SlotInfo.BYTES
+        if (other !== meta) words[other / 4 + SlotInfo.CAPACITY] = roundUp(words[other / 4 + SlotInfo.LENGTH]!)
+      }
+      at = findGap(this.takenRegions(meta), size, maxBytes, 'ends')
+      const latest = this.ring.published()
+      for (let back = SNAPSHOT_SLOTS - 2; at < 0 && back >= 1; back--) {
+        const pub = (latest - back) | 0
+        if (((words[SnapWord.FLOOR]! - pub) | 0) <= 0) this.ring.retire((pub + 1) | 0)
+        words[metaOf(pub) / 4 + SlotInfo.CAPACITY] = 0
+        at = findGap(this.takenRegions(meta), size, maxBytes, 'ends')
+      }
+    }
+    if (at < 0) {
+      const latestBytes = words[metaOf(this.ring.published()) / 4 + SlotInfo.LENGTH]!
+      throw new CapacityError(
+        `Expected a snapshot that fits in maxBytes ${maxBytes} beside the latest one (${latestBytes} bytes, which readers may be copying), got one of ${needed} bytes encoded`,
+      )
+    }
+    return this.place(meta, at, size)
   }
 
-  private place(meta: number, end: number, size: number, data: SharedArrayBuffer): number {
-    if (data.byteLength < end + size) data.grow(Math.min(this.maxBytes, Math.max(end + size, data.byteLength * 2)))
+  /** The regions of every slot but `meta`. */
+  private takenRegions(meta: number): Extent[] {
     const words = this.words
-    words[meta / 4 + SlotInfo.OFFSET] = end
+    const taken: Extent[] = []
+    for (let k = 0; k < SNAPSHOT_SLOTS; k++) {
+      const other = SnapArea.META + k * SlotInfo.BYTES
+      const capacity = words[other / 4 + SlotInfo.CAPACITY]!
+      if (other === meta || capacity === 0) continue
+      const offset = words[other / 4 + SlotInfo.OFFSET]!
+      taken.push({ offset, end: offset + capacity })
+    }
+    return taken
+  }
+
+  /** Gives slot `meta` the region `[at, at + size)`. Offset before capacity: see regions.ts. */
+  private place(meta: number, at: number, size: number): number {
+    const data = this.handle.data
+    if (data.byteLength < at + size) data.grow(Math.min(this.maxBytes, Math.max(at + size, data.byteLength * 2)))
+    const words = this.words
+    words[meta / 4 + SlotInfo.OFFSET] = at
     words[meta / 4 + SlotInfo.CAPACITY] = size
-    Atomics.store(words, SnapWord.END, end + size)
+    if (at + size > words[SnapWord.END]!) Atomics.store(words, SnapWord.END, at + size)
     Atomics.add(words, SnapWord.GROWS, 1)
-    return end
+    return at
   }
 
   // ---- waiting ----------------------------------------------------------------

@@ -172,6 +172,14 @@ export class VersionRing {
     readonly slots: number,
     /** The reader's barrier. */
     readonly fence: ReadFence,
+    /**
+     * Index of FLOOR, or -1 (no floor): the oldest PUB value whose slot still
+     * holds its version. A ring whose writer gives a published slot's memory
+     * to another slot (SnapshotStore reusing regions) first raises FLOOR past
+     * it ({@link retire}); {@link read} then refuses copies taken at a PUB
+     * below FLOOR, loaded after the copy like PUB's re-check.
+     */
+    readonly floorIndex: number = -1,
   ) {
     this.mask = slots - 1
     this.maxLag = slots - 2
@@ -184,10 +192,17 @@ export class VersionRing {
     return Atomics.load(this.words, this.pubIndex)
   }
 
-  /** After copying slot `p & mask`: whether the copy is whole. */
+  /**
+   * After copying slot `p & mask`: whether the copy is whole (PUB moved by
+   * at most {@link maxLag}, and `p` is not below FLOOR). The check of
+   * {@link read}.
+   */
   whole(p: number): boolean {
     this.fence.order()
-    return ((Atomics.load(this.words, this.pubIndex) - p) >>> 0) <= this.maxLag
+    return (
+      ((Atomics.load(this.words, this.pubIndex) - p) >>> 0) <= this.maxLag &&
+      (this.floorIndex < 0 || ((Atomics.load(this.words, this.floorIndex) - p) | 0) <= 0)
+    )
   }
 
   /**
@@ -201,8 +216,7 @@ export class VersionRing {
     for (let tries = 0; ; tries++) {
       const p = Atomics.load(this.words, this.pubIndex)
       const r = copy(p)
-      this.fence.order()
-      if (r !== RETRY && ((Atomics.load(this.words, this.pubIndex) - p) >>> 0) <= this.maxLag) {
+      if (r !== RETRY && this.whole(p)) {
         this.pub = p
         this.tries = tries
         if (tries > 0) figures?.retried(tries)
@@ -298,8 +312,27 @@ export class VersionRing {
   /** Makes the filled slot {@link nextSlot} the latest, and wakes waiters if any sleep. */
   publish(): void {
     const words = this.words
-    Atomics.store(words, this.pubIndex, (words[this.pubIndex]! + 1) | 0)
+    const next = (words[this.pubIndex]! + 1) | 0
+    // FLOOR is compared with PUB as a signed 32-bit difference: keep it within
+    // 2^30 of PUB. Raising it to a PUB the lag bound refuses anyway changes no
+    // reader's verdict.
+    if (this.floorIndex >= 0 && ((next - words[this.floorIndex]!) >>> 0) > 0x40000000) this.retire((next - this.maxLag - 1) | 0)
+    Atomics.store(words, this.pubIndex, next)
     if (Atomics.load(words, this.waitersIndex) !== 0) Atomics.notify(words, this.pubIndex)
+  }
+
+  /**
+   * Raises FLOOR to `floor` (a PUB value <= PUB): copies taken at an older
+   * PUB are refused from now on, so the writer may write into the memory of
+   * their slots. Call it before the first plain store into that memory: the
+   * store of FLOOR is followed by the writer barrier (module comment), so no
+   * plain store written after it becomes visible before it, and a reader
+   * whose copy saw such a store loads this FLOOR or a later one after its
+   * fence. Only for rings made with a floor.
+   */
+  retire(floor: number): void {
+    Atomics.store(this.words, this.floorIndex, floor)
+    orderAfterBusy(this.words, this.floorIndex, floor)
   }
 }
 
