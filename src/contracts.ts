@@ -180,12 +180,17 @@ export interface SharedStateMachine<S extends string> {
  * A mutual-exclusion lock that reports a holder that died (`OwnerDiedError`
  * to the next acquirer, the lock held) and refuses a release by a non-holder
  * (`LockError`).
+ *
+ * `Held` is what an acquisition gives: `true` in memory; a lease (fence,
+ * signal) for a remote lock (`threadstate/redis`), whose `tryLock` needs a
+ * round trip (Awaitable) and whose `isLocked` / `isPoisoned` are this
+ * process's last view of the server (a snapshot either way).
  */
-export interface AsyncLock {
-  /** Acquires, waiting without blocking the event loop. @returns false on timeout */
-  lockAsync(options?: AsyncWaitOptions): Promise<boolean>
-  /** Acquires if that needs no waiting. */
-  tryLock(): boolean
+export interface AsyncLock<Held = true> {
+  /** Acquires, waiting without blocking the event loop. @returns what was acquired (truthy), false on timeout */
+  lockAsync(options?: AsyncWaitOptions): Promise<Held | false>
+  /** Acquires if that needs no waiting. @returns what was acquired (truthy), or false */
+  tryLock(): Awaitable<Held | false>
   /** Releases. */
   unlock(): Awaitable<void>
   /** Runs `fn` holding the lock (`recover` runs first after an owner died). */
@@ -198,21 +203,21 @@ export interface AsyncLock {
   readonly isPoisoned: boolean
 }
 
-/** A readers-writer lock: many readers or one writer; a writer is never starved by readers. */
-export interface AsyncReadWriteLock {
-  /** Acquires a read hold, waiting without blocking. @returns false on timeout */
-  readLockAsync(options?: AsyncWaitOptions): Promise<boolean>
+/** A readers-writer lock: many readers or one writer; a writer is never starved by readers. `Held` as in {@link AsyncLock}. */
+export interface AsyncReadWriteLock<Held = true> {
+  /** Acquires a read hold, waiting without blocking. @returns what was acquired (truthy), false on timeout */
+  readLockAsync(options?: AsyncWaitOptions): Promise<Held | false>
   /** Releases a read hold. */
   readUnlock(): Awaitable<void>
-  /** Acquires the write hold, waiting without blocking. @returns false on timeout */
-  writeLockAsync(options?: AsyncWaitOptions): Promise<boolean>
+  /** Acquires the write hold, waiting without blocking. @returns what was acquired (truthy), false on timeout */
+  writeLockAsync(options?: AsyncWaitOptions): Promise<Held | false>
   /** Releases the write hold. */
   writeUnlock(): Awaitable<void>
   /** Runs `fn` under a read hold. */
   withReadAsync<R>(fn: () => R | Promise<R>, options?: WithLockOptions): Promise<R>
   /** Runs `fn` under the write hold. */
   withWriteAsync<R>(fn: () => R | Promise<R>, options?: WithLockOptions): Promise<R>
-  /** Whether a writer holds it (a snapshot). */
+  /** Whether a writer holds it (a snapshot; a remote lock: this thread). */
   readonly isWriteLocked: boolean
 }
 

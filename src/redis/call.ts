@@ -9,7 +9,7 @@
  */
 import { ThreadstateError } from '../errors.js'
 import type { Arg, RedisLink } from './client.js'
-import { RedisConnectionError, RedisDataLostError, RedisOutcomeUnknownError, RedisShapeError } from './errors.js'
+import { RedisConnectionError, RedisDataLostError, RedisOutcomeUnknownError, RedisShapeError, StaleFenceError } from './errors.js'
 import type { Script } from './scripts.js'
 
 /** Whether `error` is an answer of the server (a reply error), not a failure to get one. */
@@ -32,6 +32,13 @@ export function replyError(error: Error, what: string): Error {
     const found = epoch[1] === 'nil' || epoch[1] === 'false' ? 'none (the keys are gone)' : `epoch ${epoch[1]}`
     return new RedisDataLostError(
       `Expected ${what} to hold the data this process opened, got ${found}: Redis lost or replaced it (a restart without persistence, a flush, a failover); nothing was written`,
+    )
+  }
+  const fence = /THREADSTATE_FENCE (\d+) (.*)/.exec(message)
+  if (fence) {
+    return new StaleFenceError(
+      `Expected a write to ${what} fenced by the newest lease of lock '${fence[2]}', got an older one: fence ${fence[1]} of that lock already wrote here (this holder's lease ended); nothing was written`,
+      Number(fence[1]),
     )
   }
   const shape = /THREADSTATE_SHAPE (.*)/.exec(message)

@@ -27,6 +27,9 @@ import { fingerprintOf } from '../state/codec.js'
 import type { Schema } from '../state/schema.js'
 import { RedisSharedMap, type RedisSharedMapHandle, type RedisSharedMapOptions } from './shared-map.js'
 import { RedisSnapshotStore, type RedisSnapshotStoreHandle, type RedisSnapshotStoreOptions } from './snapshot-store.js'
+import { LockWord, lockKeys, type LockKind, type LockSpec } from './lock-engine.js'
+import { LOCK_OPEN } from './lock-scripts.js'
+import { RedisMutex, RedisReentrantMutex, RedisRWLock, RedisSemaphore, checkLeaseMs, type RedisLockHandle, type RedisLockOptions, type RedisSemaphoreOptions } from './locks.js'
 
 /** Figures of a {@link RedisDomain}. */
 export interface RedisDomainStats {
@@ -154,6 +157,68 @@ export class RedisDomain {
    */
   stateBuffer<S extends Schema>(name: string, schema: S, options: RedisStateBufferOptions = {}): Promise<RedisStateBuffer<S>> {
     return this.opened(name, 'state', () => this.openState(name, schema, options)) as Promise<RedisStateBuffer<S>>
+  }
+
+  // ---- Locks (issue 13): leases on the server's clock, fencing tokens, owner-died (locks.ts) ----
+
+  /** This domain's process-unique id: with a thread id, a lock holder's identity. */
+  private readonly lockDomainId = randomUUID()
+
+  /**
+   * Opens the mutex `name` (created on first use); every process and thread
+   * that opens it shares it. Resolves once this process's bridge follows its
+   * release notices.
+   * @throws OptionError for a bad `leaseMs`; RedisShapeError if `name` is another kind of object
+   */
+  mutex(name: string, options: RedisLockOptions = {}): Promise<RedisMutex> {
+    return this.opened(name, 'mutex', () => this.openLock(name, 'mutex', 1, options, (h, l) => new RedisMutex(h, l))) as Promise<RedisMutex>
+  }
+
+  /** Opens the reentrant mutex `name`, as {@link mutex}. */
+  reentrantMutex(name: string, options: RedisLockOptions = {}): Promise<RedisReentrantMutex> {
+    return this.opened(name, 'reentrant-mutex', () => this.openLock(name, 'reentrant-mutex', 1, options, (h, l) => new RedisReentrantMutex(h, l))) as Promise<RedisReentrantMutex>
+  }
+
+  /** Opens the readers-writer lock `name`, as {@link mutex}. */
+  rwlock(name: string, options: RedisLockOptions = {}): Promise<RedisRWLock> {
+    return this.opened(name, 'rwlock', () => this.openLock(name, 'rwlock', 1, options, (h, l) => new RedisRWLock(h, l))) as Promise<RedisRWLock>
+  }
+
+  /**
+   * Opens the counting semaphore `name` of `permits` permits, as {@link mutex}.
+   * @throws RedisShapeError if it exists with another number of permits
+   */
+  semaphore(name: string, options: RedisSemaphoreOptions): Promise<RedisSemaphore> {
+    if (typeof options !== 'object' || options === null) throw new OptionError(`Expected options with \`permits\`, got ${describe(options)}`)
+    const permits = options.permits
+    if (typeof permits !== 'number' || !Number.isInteger(permits) || permits < 1 || permits > 1_000_000) {
+      throw new OptionError(`Expected \`permits\` to be an integer from 1 to 1000000, got ${describe(permits)}`)
+    }
+    return this.opened(name, 'semaphore', () => this.openLock(name, 'semaphore', permits, options, (h, l) => new RedisSemaphore(h, l))) as Promise<RedisSemaphore>
+  }
+
+  private async openLock<L>(name: string, kind: LockKind, permits: number, options: RedisLockOptions, make: (handle: RedisLockHandle, link: () => Promise<RedisLink>) => L): Promise<L> {
+    if (typeof options !== 'object' || options === null) throw new OptionError(`Expected lock options ({ leaseMs? }), got ${describe(options)}`)
+    const leaseMs = checkLeaseMs(options.leaseMs)
+    const handleKind = ({ mutex: 'RedisMutex', 'reentrant-mutex': 'RedisReentrantMutex', rwlock: 'RedisRWLock', semaphore: 'RedisSemaphore' } as const)[kind]
+    const spec: LockSpec = { name, tag: this.tag(name), what: `${handleKind} '${name}'`, kind, permits, leaseMs, timeoutMs: this.settings.timeoutMs, domainId: this.lockDomainId }
+    const keys = lockKeys(spec.tag)
+    const position = await this.run<Buffer>(spec.what, () => evalScript(this.link, LOCK_OPEN, keys, [kind, permits]))
+    const status = new SharedArrayBuffer(LockWord.WORDS * 4)
+    const words = new Int32Array(status)
+    const handle: RedisLockHandle = { kind: handleKind, format: REMOTE_HANDLE_FORMAT, status, spec, link: this.link.descriptor, commandTimeoutMs: this.settings.commandTimeoutMs }
+    this.bridge.follow({
+      log: keys[5]!,
+      position: position.toString(),
+      // A release notice: wake this process's waiters (every thread sleeps on WAKES); they re-check on the server.
+      async apply() {
+        Atomics.store(words, LockWord.SEEN_HELD, 0)
+        Atomics.add(words, LockWord.WAKES, 1)
+        Atomics.notify(words, LockWord.WAKES)
+      },
+      async check() {},
+    })
+    return make(handle, () => this.commandLink())
   }
 
   /** The object opened as `name` in this domain, opening it once. */

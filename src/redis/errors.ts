@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { ThreadstateError } from '../errors.js'
+import { LockError, OwnerDiedError, ThreadstateError } from '../errors.js'
+import type { RedisLease } from './lock-engine.js'
 
 /**
  * The server could not be reached (or did not answer) within the timeout,
@@ -60,4 +61,58 @@ export class RedisDataLostError extends ThreadstateError {
 export class RedisShapeError extends ThreadstateError {
   /** Always `'RedisShapeError'`. */
   override name = 'RedisShapeError'
+}
+
+/**
+ * The lease of a Redis-backed lock ended while its holder still held it:
+ * renewal was refused (the lease had expired on the server's clock, or the
+ * server lost it) or could not get through before it expired. It is the
+ * reason of `lease.signal`: stop writing under that lease; writes fenced
+ * with it are refused once a later holder has written.
+ */
+export class LeaseLostError extends LockError {
+  /** Always `'LeaseLostError'`. */
+  override name = 'LeaseLostError'
+}
+
+/**
+ * {@link OwnerDiedError} of a Redis-backed lock: the previous holder's lease
+ * expired (on the server's clock) without an unlock: its process died, froze
+ * past its lease, or lost the network. As in memory, the caller now holds
+ * the lock (`holding`) and the lock stays poisoned until `markConsistent()`.
+ */
+export class RedisOwnerDiedError extends OwnerDiedError {
+  /** Always `'RedisOwnerDiedError'`. */
+  override name = 'RedisOwnerDiedError'
+  /** The dead holder's identity: `host:pid:thread:domain`. */
+  readonly deadHolder: string
+  /** The fence of the dead holder's lease (its late writes carry it: refused once yours reached the store). */
+  readonly deadFence: number
+  /** Your lease, when `holding` (the lock is yours: use its fence and signal, then unlock). */
+  readonly lease: RedisLease | undefined
+
+  constructor(message: string, deadOwner: number, holding: boolean, deadHolder: string, deadFence: number, lease: RedisLease | undefined) {
+    super(message, deadOwner, holding)
+    this.deadHolder = deadHolder
+    this.deadFence = deadFence
+    this.lease = lease
+  }
+}
+
+/**
+ * A fenced write (`{ fence: lease }`) was refused: a write fenced by a later
+ * lease of the same lock already reached the object, so this lease's holder
+ * lost the lock (its lease expired, and somebody else acquired and wrote).
+ * Nothing was written.
+ */
+export class StaleFenceError extends LockError {
+  /** Always `'StaleFenceError'`. */
+  override name = 'StaleFenceError'
+  /** The newest fence of that lock the object has seen. */
+  readonly newestFence: number
+
+  constructor(message: string, newestFence: number) {
+    super(message)
+    this.newestFence = newestFence
+  }
 }

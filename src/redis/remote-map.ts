@@ -21,6 +21,7 @@ import { evalScript } from './call.js'
 import { RemoteObject, Status, operationKey, type RemoteSpec } from './remote.js'
 import { MAP_COMMIT, MAP_SNAPSHOT } from './scripts.js'
 import { changesBlob, changesFrom, keyBytes, keyFrom, valueFrom } from './wire.js'
+import { fenceArgs, type RedisWriteOptions } from './lock-engine.js'
 
 /** A commit's outcome: its version, or the server's version when a check failed. */
 export type CommitResult = { readonly ok: true; readonly version: number } | { readonly ok: false; readonly current: number }
@@ -45,9 +46,11 @@ export class RemoteMap extends RemoteObject {
   /**
    * Commits `changes` if every key of `checks` still has its expected
    * version (0: absent, -1: present). On success the mirror holds the
-   * commit (or a later version) when this resolves.
+   * commit (or a later version) when this resolves. A `fence` refused is a
+   * StaleFenceError (nothing written).
    */
-  async commit(checks: readonly (readonly [string, number])[], changes: Changes | 'clear'): Promise<CommitResult> {
+  async commit(checks: readonly (readonly [string, number])[], changes: Changes | 'clear', options?: RedisWriteOptions): Promise<CommitResult> {
+    const fence = fenceArgs(options)
     this.checkNotLost()
     const operationId = randomUUID()
     const k = this.keys
@@ -61,7 +64,7 @@ export class RemoteMap extends RemoteObject {
           link,
           MAP_COMMIT,
           [k.meta, k.data, k.ver, k.log, operationKey(this.spec.tag, operationId)],
-          [this.spec.epoch, operationId, this.spec.operationTtlMs, this.spec.streamLength, clear ? '1' : '0', checks.length, ...flat, blob],
+          [this.spec.epoch, operationId, this.spec.operationTtlMs, this.spec.streamLength, clear ? '1' : '0', checks.length, ...flat, blob, ...fence],
         ),
       operationId,
     )

@@ -14,6 +14,7 @@ import type { RedisLink } from './client.js'
 import { evalScript } from './call.js'
 import { RemoteObject, Status, operationKey, type RemoteSpec } from './remote.js'
 import { SNAPSHOT_PUBLISH } from './scripts.js'
+import { fenceArgs, type RedisWriteOptions } from './lock-engine.js'
 
 /** A publish's outcome: its version, or the server's version when the expected one was not met. */
 export type PublishResult = { readonly ok: true; readonly version: number } | { readonly ok: false; readonly current: number }
@@ -37,7 +38,8 @@ export class RemoteSnapshot extends RemoteObject {
    * `expected` (-1: whatever it is). On success the mirror holds it (or a
    * later version) when this resolves.
    */
-  async publish(bytes: Uint8Array, flags: number, source: string | undefined, expected: number): Promise<PublishResult> {
+  async publish(bytes: Uint8Array, flags: number, source: string | undefined, expected: number, options?: RedisWriteOptions): Promise<PublishResult> {
+    const fence = fenceArgs(options)
     this.checkNotLost()
     const operationId = randomUUID()
     const k = this.keys
@@ -47,7 +49,7 @@ export class RemoteSnapshot extends RemoteObject {
           link,
           SNAPSHOT_PUBLISH,
           [k.meta, k.log, operationKey(this.spec.tag, operationId)],
-          [this.spec.epoch, operationId, this.spec.operationTtlMs, this.spec.streamLength, expected, source ?? '', flags, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)],
+          [this.spec.epoch, operationId, this.spec.operationTtlMs, this.spec.streamLength, expected, source ?? '', flags, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), ...fence],
         ),
       operationId,
     )

@@ -16,6 +16,7 @@ import type { RedisLink } from './client.js'
 import { evalScript } from './call.js'
 import { RemoteObject, Status, operationKey, type RemoteSpec } from './remote.js'
 import { STATE_PUBLISH } from './scripts.js'
+import { fenceArgs, type RedisWriteOptions } from './lock-engine.js'
 
 /** One thread's access to a remote state buffer. */
 export class RemoteState extends RemoteObject {
@@ -37,7 +38,8 @@ export class RemoteState extends RemoteObject {
    * success the mirror holds it (or a later version) when this resolves.
    * @returns the version
    */
-  async publish(state: Float64Array, timestamp: number | undefined, source: string | undefined): Promise<number> {
+  async publish(state: Float64Array, timestamp: number | undefined, source: string | undefined, options?: RedisWriteOptions): Promise<number> {
+    const fence = fenceArgs(options)
     this.checkNotLost()
     const operationId = randomUUID()
     const k = this.keys
@@ -49,7 +51,7 @@ export class RemoteState extends RemoteObject {
           link,
           STATE_PUBLISH,
           [k.meta, k.log, operationKey(this.spec.tag, operationId)],
-          [this.spec.epoch, operationId, this.spec.operationTtlMs, this.spec.streamLength, micros, source ?? '', bytes],
+          [this.spec.epoch, operationId, this.spec.operationTtlMs, this.spec.streamLength, micros, source ?? '', bytes, ...fence],
         ),
       operationId,
     )

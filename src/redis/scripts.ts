@@ -27,6 +27,7 @@
  * @module
  */
 import { createHash } from 'node:crypto'
+import { fenceCheck } from './lock-scripts.js'
 
 /** A script with its SHA-1 (for EVALSHA; EVAL of the source after NOSCRIPT). */
 export interface Script {
@@ -72,7 +73,9 @@ return {redis.call('HGET', KEYS[1], 'version'), id, redis.call('HGETALL', KEYS[2
  * One map commit. KEYS: meta, data, ver, log, op. ARGV: epoch, operation
  * id, operation record ttl (ms), stream length (MAXLEN ~), clear (1|0),
  * number of checks n, then n pairs (key, expected version: the entry's
- * version, 0 absent, -1 present), then the changes blob (wire.ts).
+ * version, 0 absent, -1 present), then the changes blob (wire.ts), then
+ * the fence: lock name ('' unfenced) and fence (lock-scripts.ts
+ * `fenceCheck`: THREADSTATE_FENCE if a later fence of that lock wrote here).
  * Returns {1, version} committed, {1, version, 1} committed earlier by this
  * operation id (a retry), {0, current version} a check failed (nothing
  * written), {2, current version} the checks held and there was nothing to
@@ -84,6 +87,7 @@ local epoch = redis.call('HGET', meta, 'epoch')
 if epoch ~= ARGV[1] then return redis.error_reply('THREADSTATE_EPOCH ' .. tostring(epoch)) end
 local done = redis.call('GET', op)
 if done then return {1, tonumber(done), 1} end
+${fenceCheck('meta', '8 + 2 * tonumber(ARGV[6])')}
 local n = tonumber(ARGV[6])
 local at = 7
 for i = 1, n do
@@ -153,7 +157,8 @@ return {m[1], m[2], m[3], m[4], m[5], m[6], id}
 /**
  * One snapshot publish. KEYS: meta, log, op. ARGV: epoch, operation id,
  * record ttl (ms), stream length (exact MAXLEN: entries hold whole
- * snapshots), expected version (-1: any), source, flags, bytes.
+ * snapshots), expected version (-1: any), source, flags, bytes, fence lock
+ * name ('' unfenced), fence.
  * Returns {1, version, 0, timestamp (us)}, {1, version, 1} (a retry of a
  * committed operation), or {0, current version} (expected version not met).
  */
@@ -163,6 +168,7 @@ local epoch = redis.call('HGET', meta, 'epoch')
 if epoch ~= ARGV[1] then return redis.error_reply('THREADSTATE_EPOCH ' .. tostring(epoch)) end
 local done = redis.call('GET', op)
 if done then return {1, tonumber(done), 1} end
+${fenceCheck('meta', 9)}
 local current = tonumber(redis.call('HGET', meta, 'version'))
 local want = tonumber(ARGV[5])
 if want >= 0 and current ~= want then return {0, current} end
@@ -199,7 +205,8 @@ return {m[1], m[2], id}
  * One state publish. KEYS: meta, log, op. ARGV: epoch, operation id, record
  * ttl (ms), stream length (MAXLEN ~: the history other processes can catch
  * up from), timestamp (us on the server's clock; empty: now), source, the
- * flat state (Float64 LE). Returns {1, version, 0, timestamp (us)} or
+ * flat state (Float64 LE), fence lock name ('' unfenced), fence.
+ * Returns {1, version, 0, timestamp (us)} or
  * {1, version, 1} (a retry of a committed operation).
  */
 export const STATE_PUBLISH = script(`
@@ -208,6 +215,7 @@ local epoch = redis.call('HGET', meta, 'epoch')
 if epoch ~= ARGV[1] then return redis.error_reply('THREADSTATE_EPOCH ' .. tostring(epoch)) end
 local done = redis.call('GET', op)
 if done then return {1, tonumber(done), 1} end
+${fenceCheck('meta', 8)}
 local version = redis.call('HINCRBY', meta, 'version', 1)
 local ts = ARGV[5]
 if ts == '' then

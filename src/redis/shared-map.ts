@@ -21,6 +21,7 @@ import { runTransaction } from '../map/transaction.js'
 import { DELETE, collectChanges, prepare, type Changes, type Prepared } from '../map/value.js'
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { RemoteMap } from './remote-map.js'
+import type { RedisWriteOptions } from './lock-engine.js'
 import { Status, attachedLink, checkRemoteHandle, statusFigures, type RemoteHandle } from './remote.js'
 
 /** The structured-cloneable handle of a RedisSharedMap: send it to a worker, `RedisSharedMap.attach` it there. */
@@ -209,42 +210,45 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
 
   // ---- writes: one script each ---------------------------------------------------------
 
-  /** Sets `key`. @returns the version the server assigned */
-  async set(key: string, value: V): Promise<number> {
+  // Every write takes `{ fence: lease }` (RedisWriteOptions): refused with
+  // StaleFenceError, nothing written, if a later lease of that lock wrote here.
+
+  /** Sets `key`. @returns the version the server assigned @throws StaleFenceError for a `fence` a later lease overtook */
+  async set(key: string, value: V, options?: RedisWriteOptions): Promise<number> {
     checkKey(key)
-    return this.committed(await this.remote.commit([], [[key, this.prepare(value)]]))
+    return this.committed(await this.remote.commit([], [[key, this.prepare(value)]], options))
   }
 
   /** Deletes `key`. @returns true if it was present (and a commit was made) */
-  async delete(key: string): Promise<boolean> {
+  async delete(key: string, options?: RedisWriteOptions): Promise<boolean> {
     checkKey(key)
-    return (await this.remote.commit([[key, -1]], [[key, DELETE]])).ok
+    return (await this.remote.commit([[key, -1]], [[key, DELETE]], options)).ok
   }
 
   /** Sets several keys and deletes others in one commit. @returns the version */
-  async setMany(entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>, options: SetManyOptions = {}): Promise<number> {
+  async setMany(entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>, options: SetManyOptions & RedisWriteOptions = {}): Promise<number> {
     const changes = collectChanges(entries, options, (value) => this.prepare(value))
-    return this.committed(await this.remote.commit([], changes))
+    return this.committed(await this.remote.commit([], changes, options))
   }
 
   /** Deletes every entry in one commit. @returns the version */
-  async clear(): Promise<number> {
-    return this.committed(await this.remote.commit([], 'clear'))
+  async clear(options?: RedisWriteOptions): Promise<number> {
+    return this.committed(await this.remote.commit([], 'clear', options))
   }
 
   /** Sets `key` only if its entry's version is `expectedVersion` (0: absent). Exactly one racer wins, across processes. */
-  async compareAndSet(key: string, expectedVersion: number, value: V): Promise<boolean> {
+  async compareAndSet(key: string, expectedVersion: number, value: V, options?: RedisWriteOptions): Promise<boolean> {
     checkKey(key)
     checkVersion(expectedVersion)
-    return (await this.remote.commit([[key, expectedVersion]], [[key, this.prepare(value)]])).ok
+    return (await this.remote.commit([[key, expectedVersion]], [[key, this.prepare(value)]], options)).ok
   }
 
   /** Deletes `key` only if its entry's version is `expectedVersion`. */
-  async compareAndDelete(key: string, expectedVersion: number): Promise<boolean> {
+  async compareAndDelete(key: string, expectedVersion: number, options?: RedisWriteOptions): Promise<boolean> {
     checkKey(key)
     checkVersion(expectedVersion)
     if (expectedVersion === 0) return false
-    return (await this.remote.commit([[key, expectedVersion]], [[key, DELETE]])).ok
+    return (await this.remote.commit([[key, expectedVersion]], [[key, DELETE]], options)).ok
   }
 
   /**
@@ -257,7 +261,7 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
    * so its answer is never one a lagging mirror made up.
    * @returns what `fn` returned in the run that committed
    */
-  async transaction<R>(fn: (tx: MapTransaction<V>) => R): Promise<R> {
+  async transaction<R>(fn: (tx: MapTransaction<V>) => R, options?: RedisWriteOptions): Promise<R> {
     if (typeof fn !== 'function') throw new OptionError(`Expected a transaction function, got ${describe(fn)}`)
     for (;;) {
       const reads = new Map<string, number>()
@@ -278,7 +282,7 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
       // Even a transaction that writes nothing has its reads checked on the
       // server: this process's mirror may be behind another process's commit.
       if (changes.length === 0 && reads.size === 0) return result
-      if ((await this.remote.commit([...reads], changes as Changes)).ok) return result
+      if ((await this.remote.commit([...reads], changes as Changes, options)).ok) return result
     }
   }
 

@@ -15,6 +15,7 @@ import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { Publisher, type PublisherOptions } from '../snapshot/publisher.js'
 import { Status, attachedLink, catchUpFigures, checkRemoteHandle, type RemoteHandle } from './remote.js'
 import { RemoteSnapshot } from './remote-snapshot.js'
+import type { RedisWriteOptions } from './lock-engine.js'
 
 /** The structured-cloneable handle of a RedisSnapshotStore: `RedisSnapshotStore.attach(handle)` in a worker. */
 export interface RedisSnapshotStoreHandle extends RemoteHandle {
@@ -146,9 +147,9 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * @returns the version the server assigned
    * @throws EncodeError / ValidationError before anything is sent
    */
-  async publish(value: T, options: PublishOptions = {}): Promise<number> {
+  async publish(value: T, options: PublishOptions & RedisWriteOptions = {}): Promise<number> {
     const { bytes, flags } = this.encode(value)
-    const result = await this.remote.publish(bytes, flags, checkSource(options.source), -1)
+    const result = await this.remote.publish(bytes, flags, checkSource(options.source), -1, options)
     return result.ok ? result.version : result.current
   }
 
@@ -158,7 +159,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * process), else `fn` runs again on the newer one.
    * @returns the version
    */
-  async modify(fn: (previous: Readonly<T>) => T, options: PublishOptions = {}): Promise<number> {
+  async modify(fn: (previous: Readonly<T>) => T, options: PublishOptions & RedisWriteOptions = {}): Promise<number> {
     if (typeof fn !== 'function') throw new OptionError(`Expected a function, got ${describe(fn)}`)
     const source = checkSource(options.source)
     for (;;) {
@@ -169,7 +170,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
         throw new OptionError('Expected a synchronous modify function, got one that returned a Promise: nothing was published')
       }
       const { bytes, flags } = this.encode(next)
-      const result = await this.remote.publish(bytes, flags, source, latest.version)
+      const result = await this.remote.publish(bytes, flags, source, latest.version, options)
       if (result.ok) return result.version
     }
   }

@@ -17,6 +17,7 @@ import type { Infer, Input, Schema } from '../state/schema.js'
 import { StateBuffer, type StateBufferHandle, type StateEvent, type StatePublishOptions, type SubscribeOptions } from '../state/state-buffer.js'
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { RemoteState } from './remote-state.js'
+import type { RedisWriteOptions } from './lock-engine.js'
 import { Status, attachedLink, catchUpFigures, checkRemoteHandle, type RemoteHandle } from './remote.js'
 
 /** The structured-cloneable handle of a RedisStateBuffer: `RedisStateBuffer.attach(handle)` in a worker. */
@@ -161,7 +162,7 @@ export class RedisStateBuffer<S extends Schema = Schema> implements WritableStat
    * @returns the version the server assigned
    * @throws SchemaError naming the field, before anything is sent
    */
-  async publish(state: Input<S>, options: StatePublishOptions = {}): Promise<number> {
+  async publish(state: Input<S>, options: StatePublishOptions & RedisWriteOptions = {}): Promise<number> {
     this.remote.mirror.codec.validateInto(state, this.scratch)
     const timestamp = options.timestamp
     if (timestamp !== undefined && !Number.isFinite(timestamp)) throw new OptionError(`Expected \`timestamp\` to be a finite number, got ${describe(timestamp)}`)
@@ -169,7 +170,7 @@ export class RedisStateBuffer<S extends Schema = Schema> implements WritableStat
     if (source !== undefined && (typeof source !== 'string' || source.length === 0 || new TextEncoder().encode(source).length > 20)) {
       throw new OptionError(`Expected \`source\` to be a non-empty string of at most 20 UTF-8 bytes, got ${describe(source)}`)
     }
-    return this.remote.publish(this.scratch.slice(), timestamp, source)
+    return this.remote.publish(this.scratch.slice(), timestamp, source, options)
   }
 
   /** Figures of this process's mirror and bridge. */

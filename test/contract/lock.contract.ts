@@ -5,12 +5,12 @@
  * files (test/owner-died.test.ts, test/kill-mid-operation.test.ts).
  */
 import { describe, expect, it } from 'vitest'
-import { LockError, type AsyncLock } from '../../src/index.js'
+import { LockError, type AsyncLock, type AsyncReadWriteLock } from '../../src/index.js'
 
 /** Makes the locks a contract suite runs against. */
 export interface LockFactory {
   /** A fresh, free lock. */
-  create(): AsyncLock | Promise<AsyncLock>
+  create(): AsyncLock<unknown> | Promise<AsyncLock<unknown>>
   /**
    * A contender: another holder's view of the same lock. For a lock whose
    * holder is a thread (Mutex), another async task of the same thread is a
@@ -18,7 +18,7 @@ export interface LockFactory {
    * re-enters for every task of its thread, so its contenders are other
    * threads (test/mutex.test.ts).
    */
-  peer(lock: AsyncLock): AsyncLock | Promise<AsyncLock>
+  peer(lock: AsyncLock<unknown>): AsyncLock<unknown> | Promise<AsyncLock<unknown>>
 }
 
 /** Runs the AsyncLock contract against `factory`'s locks. */
@@ -28,14 +28,15 @@ export function describeAsyncLock(name: string, factory: LockFactory): void {
       const lock = await factory.create()
       const other = await factory.peer(lock)
       expect(lock.isLocked).toBe(false)
-      expect(lock.tryLock()).toBe(true)
+      // What an acquisition gives is truthy: true in memory, a lease on Redis (tryLock a round trip there).
+      expect(await lock.tryLock()).toBeTruthy()
       await lock.unlock()
-      expect(await lock.lockAsync()).toBe(true)
+      expect(await lock.lockAsync()).toBeTruthy()
       expect(lock.isLocked).toBe(true)
       expect(await other.lockAsync({ timeoutMs: 20 })).toBe(false)
       const waiting = other.lockAsync({ timeoutMs: 10_000 })
       await lock.unlock()
-      expect(await waiting).toBe(true)
+      expect(await waiting).toBeTruthy()
       await other.unlock()
       expect(lock.isLocked).toBe(false)
       expect(lock.isPoisoned).toBe(false)
@@ -76,8 +77,72 @@ export function describeAsyncLock(name: string, factory: LockFactory): void {
       controller.abort(new Error('gave up'))
       await expect(waiting).rejects.toThrow('gave up')
       await lock.unlock()
-      expect(await other.lockAsync({ timeoutMs: 10_000 })).toBe(true)
+      expect(await other.lockAsync({ timeoutMs: 10_000 })).toBeTruthy()
       await other.unlock()
+    })
+  })
+}
+
+/** Makes the readers-writer locks {@link describeAsyncReadWriteLock} runs against. */
+export interface ReadWriteLockFactory {
+  /** A fresh, free lock. */
+  create(): AsyncReadWriteLock<unknown> | Promise<AsyncReadWriteLock<unknown>>
+  /** Another holder's view of the same lock (another thread, or another process's domain). */
+  peer(lock: AsyncReadWriteLock<unknown>): AsyncReadWriteLock<unknown> | Promise<AsyncReadWriteLock<unknown>>
+}
+
+/** Runs the AsyncReadWriteLock contract against `factory`'s locks. */
+export function describeAsyncReadWriteLock(name: string, factory: ReadWriteLockFactory): void {
+  describe(`AsyncReadWriteLock contract: ${name}`, () => {
+    it('readers share, a writer excludes readers and writers; each gets it once the holders leave', async () => {
+      const lock = await factory.create()
+      const other = await factory.peer(lock)
+      expect(await lock.readLockAsync()).toBeTruthy()
+      expect(await other.readLockAsync({ timeoutMs: 5_000 })).toBeTruthy()
+      expect(await other.writeLockAsync({ timeoutMs: 20 })).toBe(false)
+      await other.readUnlock()
+      const writing = other.writeLockAsync({ timeoutMs: 10_000 })
+      await lock.readUnlock()
+      expect(await writing).toBeTruthy()
+      expect(other.isWriteLocked).toBe(true)
+      expect(await lock.readLockAsync({ timeoutMs: 20 })).toBe(false)
+      expect(await lock.writeLockAsync({ timeoutMs: 20 })).toBe(false)
+      const reading = lock.readLockAsync({ timeoutMs: 10_000 })
+      await other.writeUnlock()
+      expect(await reading).toBeTruthy()
+      await lock.readUnlock()
+    })
+
+    it('writer-preferring: a reader arriving while a writer waits goes after it', async () => {
+      const lock = await factory.create()
+      const other = await factory.peer(lock)
+      const order: string[] = []
+      await lock.readLockAsync()
+      const writer = other.withWriteAsync(() => void order.push('writer'), { timeoutMs: 10_000 })
+      // Let the writer queue before the second reader arrives.
+      await new Promise((r) => setTimeout(r, 100))
+      const reader = other.withReadAsync(() => void order.push('reader'), { timeoutMs: 10_000 })
+      await new Promise((r) => setTimeout(r, 50))
+      await lock.readUnlock()
+      await Promise.all([writer, reader])
+      expect(order).toEqual(['writer', 'reader'])
+    })
+
+    it('releasing what is not held is a LockError; withWriteAsync bodies run one at a time', async () => {
+      const lock = await factory.create()
+      const other = await factory.peer(lock)
+      await expect(async () => lock.readUnlock()).rejects.toThrow(LockError)
+      await expect(async () => lock.writeUnlock()).rejects.toThrow(LockError)
+      let inside = 0
+      let most = 0
+      const body = async (): Promise<void> => {
+        inside++
+        most = Math.max(most, inside)
+        await new Promise((r) => setImmediate(r))
+        inside--
+      }
+      await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? lock : other).withWriteAsync(body)))
+      expect(most).toBe(1)
     })
   })
 }

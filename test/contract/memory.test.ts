@@ -33,5 +33,5 @@ describeSharedStateMachine('StateMachine (shared memory)', {
 
 describeAsyncLock('Mutex (shared memory)', {
   create: () => Mutex.create(),
-  peer: (lock: AsyncLock) => Mutex.attach((lock as Mutex).handle),
+  peer: (lock: AsyncLock<unknown>) => Mutex.attach((lock as Mutex).handle),
 })
