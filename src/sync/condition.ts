@@ -33,11 +33,11 @@
  */
 import { LockError } from '../errors.js'
 import { now } from '../memory/clock.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
 import type { Mutex } from './mutex.js'
-import { checkWaitOptions, blockingNotAllowed, deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
+import { ASYNC_SLICE_MS, checkWaitOptions, blockingNotAllowed, deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
 
 /** Word offsets of a Condition region. */
 export const ConditionWord = {
@@ -103,7 +103,7 @@ export class Condition {
    * @throws HandleError if `handle` is not a valid Condition handle
    */
   static attach(handle: ConditionHandle): Condition {
-    return new Condition(checkHandle(handle, 'Condition', CONDITION_BYTES))
+    return attaching('Condition', () => new Condition(checkHandle(handle, 'Condition', CONDITION_BYTES)))
   }
 
   private enter(mutex: Mutex, op: string): number {
@@ -176,7 +176,7 @@ export class Condition {
     let failure: unknown
     try {
       while (Atomics.load(words, ConditionWord.SEQ) === seq) {
-        if (!(await sleepWhileAsync(words, ConditionWord.SEQ, seq, deadline, options.signal))) {
+        if (!(await sleepWhileAsync(words, ConditionWord.SEQ, seq, deadline, options.signal, ASYNC_SLICE_MS))) {
           notified = false
           Atomics.add(words, ConditionWord.TIMEOUTS, 1)
           break

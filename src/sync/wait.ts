@@ -29,9 +29,21 @@
  */
 import { BlockingNotAllowedError, OptionError, describe } from '../errors.js'
 import { now } from '../memory/clock.js'
+import { joinedDomains, type Domain } from '../memory/thread.js'
 
-/** Longest single sleep; waiters re-check liveness of the holder this often. */
+/** Longest single blocking sleep; blocking waiters re-check liveness of the holder this often. */
 export const SLICE_MS = 50
+
+/**
+ * Longest single sleep of an async wait loop ({@link runWaitAsync},
+ * `Condition.waitAsync`). Async waiters do not poll: a release, a notify or a
+ * new version wakes them, and so does a death in any domain this thread has
+ * joined (each domain's DEATHS word is watched, see {@link sleepWhileAsync}).
+ * This slice only bounds what no notify announces (a lock word overwritten
+ * by scribbled memory while they sleep), at a cost of one re-check per
+ * waiter per slice: 5,000 idle waiters, ~500 re-checks a second.
+ */
+export const ASYNC_SLICE_MS = 10_000
 
 /** Load-and-check iterations before sleeping (makes short waits ~0.2 us). */
 export const SPIN = 100
@@ -107,8 +119,71 @@ const hasWaitAsync = typeof (Atomics as { waitAsync?: unknown }).waitAsync === '
 const noop = (): void => {}
 
 /**
+ * The async sleeps of this thread in progress, each ended early (as after a
+ * wake-up) when a thread is marked dead in a domain this thread has joined:
+ * the dead thread may have held what they wait for.
+ */
+const sleepers = new Set<() => void>()
+/** Domains whose DEATHS word this thread watches with a pending `Atomics.waitAsync`. */
+const watched = new Set<Domain>()
+let asyncSleeps = 0
+
+/**
+ * Async sleeps started in this thread so far (each is one re-check of its
+ * wait's condition): lets a test count what idle waiters cost. @internal
+ */
+export function asyncSleepCount(): number {
+  return asyncSleeps
+}
+
+/**
+ * Watches the DEATHS word of every joined domain that is not watched yet
+ * (`Domain.markDead` increments it and notifies it). Returns true if it
+ * armed a new watch: a death marked between the caller's last check and
+ * that moment was seen by no watch, so the caller must check once more.
+ *
+ * Why no death is missed otherwise: a sleeper checks its condition (the
+ * holder is alive), then registers, all in one synchronous turn of this
+ * thread. A watch armed before that check with the value DEATHS had then is
+ * woken by any later increment (or, if DEATHS already differs, resolves at
+ * once), and its callback runs in a later turn, after the registration: it
+ * re-arms first (reading DEATHS again), then wakes every registered sleeper,
+ * so they re-check after the new watch is in place.
+ */
+function watchDeaths(): boolean {
+  let armed = false
+  for (const domain of joinedDomains()) {
+    if (watched.has(domain)) continue
+    watched.add(domain)
+    armDeathWatch(domain)
+    armed = true
+  }
+  return armed
+}
+
+function armDeathWatch(domain: Domain): void {
+  const words = domain.words
+  const i = domain.deathsIndex
+  const result = Atomics.waitAsync(words, i, Atomics.load(words, i))
+  const changed = (): void => deathsChanged(domain)
+  if (result.async) void result.value.then(changed, noop)
+  else queueMicrotask(changed)
+}
+
+/** A death was marked in `domain`: keep watching while anybody sleeps, and wake every sleeper to re-check. */
+function deathsChanged(domain: Domain): void {
+  if (sleepers.size === 0) {
+    watched.delete(domain)
+    return
+  }
+  armDeathWatch(domain)
+  for (const wake of [...sleepers]) wake()
+}
+
+/**
  * Async form of {@link sleepWhile}: resolves true after a wake-up, a change of
- * the word or the end of one slice; false when the deadline has passed.
+ * the word, a thread marked dead in a joined domain, or the end of one slice
+ * (`sliceMs`, default {@link SLICE_MS}); false when the deadline has passed.
  * Rejects with `signal.reason` when aborted.
  *
  * A pending `Atomics.waitAsync` does not keep Node's event loop alive, so a
@@ -121,36 +196,63 @@ export function sleepWhileAsync(
   value: number,
   deadline: number,
   signal: AbortSignal | undefined,
+  sliceMs: number = SLICE_MS,
 ): Promise<boolean> {
   if (signal?.aborted) return Promise.reject(signal.reason)
   const remaining = deadline - now()
   if (remaining <= 0) return Promise.resolve(false)
-  const slice = remaining < SLICE_MS ? remaining : SLICE_MS
+  asyncSleeps++
+  const slice = remaining < sliceMs ? remaining : sliceMs
   return new Promise<boolean>((resolve, reject) => {
     let onAbort: (() => void) | undefined
     let settled = false
-    const finish = (): void => {
-      if (settled) return
+    /** Our `Atomics.waitAsync` is registered on the word (and not yet resolved). */
+    let registered = false
+    const end = (): void => {
       settled = true
+      sleepers.delete(wake)
       clearTimeout(keepAlive)
       if (onAbort) signal?.removeEventListener('abort', onAbort)
+      // A registration left behind would take the wake-up of a later
+      // notify(word, 1) (a lock's release) that a live waiter needs: wake
+      // the word's sleepers (one spurious re-check each) so it resolves now.
+      if (registered) Atomics.notify(view, index)
+    }
+    const finish = (): void => {
+      if (settled) return
+      end()
       resolve(true)
     }
-    // Ref'd timer: keeps the process alive and ends the slice if waitAsync is missing.
-    const keepAlive = setTimeout(finish, hasWaitAsync ? slice + 5 : Math.min(slice, 1))
+    /** Ends the sleep early (a death was marked): through the waitAsync itself, so no registration is left behind. */
+    const wake = (): void => {
+      if (registered) Atomics.notify(view, index)
+      else finish()
+    }
+    // Ref'd timer: keeps the process alive; ends the slice if waitAsync is
+    // missing, or if it somehow outlasts its own timeout.
+    const keepAlive = setTimeout(finish, hasWaitAsync ? slice + 20 : Math.min(slice, 1))
     if (signal) {
       onAbort = () => {
         if (settled) return
-        settled = true
-        clearTimeout(keepAlive)
+        end()
         reject(signal.reason)
       }
       signal.addEventListener('abort', onAbort, { once: true })
     }
     if (hasWaitAsync) {
+      if (watchDeaths()) {
+        finish() // a death since the caller's check would have been seen by no watch: check again
+        return
+      }
       const result = Atomics.waitAsync(view, index, value, slice)
-      if (result.async) result.value.then(finish, noop)
-      else finish()
+      if (result.async) {
+        registered = true
+        sleepers.add(wake)
+        result.value.then(() => {
+          registered = false
+          finish()
+        }, noop)
+      } else finish()
     }
   })
 }
@@ -201,7 +303,8 @@ export function runWait<R>(loop: WaitLoop<R>, deadline: number): R {
 
 /**
  * Runs a wait loop without blocking the event loop: each request is a
- * {@link sleepWhileAsync} (until `deadline` at most). An abort before or
+ * {@link sleepWhileAsync} of up to {@link ASYNC_SLICE_MS} (until `deadline`
+ * at most): the loop is woken by notifies and deaths, not by polling. An abort before or
  * during a sleep is thrown into the loop at its `yield` as `signal.reason`.
  * A loop that must also notice an abort between sleeps (after a wake-up,
  * before it acts) checks `signal.aborted` itself.
@@ -212,7 +315,7 @@ export async function runWaitAsync<R>(loop: WaitLoop<R>, deadline: number, signa
     const { view, index, value } = step.value
     let slept: boolean
     try {
-      slept = await sleepWhileAsync(view, index, value, deadline, signal)
+      slept = await sleepWhileAsync(view, index, value, deadline, signal, ASYNC_SLICE_MS)
     } catch (error) {
       step = loop.throw(error)
       continue
