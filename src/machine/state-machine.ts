@@ -130,6 +130,34 @@ export class ListenerError extends ThreadstateError {
 }
 
 /**
+ * The mirror role of a machine (threadstate/redis): transitions committed
+ * elsewhere (on a server, in order) applied to this machine, never by
+ * `transition`. Not exported from the package. Assigned by StateMachine's
+ * static block; the in-memory transition path does not change.
+ */
+export interface MachineMirror {
+  /**
+   * Applies transition `seq` (from, to: state indices) if the machine is at
+   * `seq - 1`, with one compareExchange of STATE (so of several threads
+   * applying it, one does), then records it in the log and wakes waiters.
+   * @returns 'applied'; 'had' if the machine is at `seq` or later; 'gap' if it is further behind
+   */
+  apply(seq: number, from: number, to: number, threadId: number, at: number, reason: string): 'applied' | 'had' | 'gap'
+  /** Moves the machine to state index `state` at `seq` if it is behind (transitions between are not in the log). @returns whether it moved */
+  reset(seq: number, state: number): boolean
+  /** Counts a transition refused (the server's answer). */
+  reject(): void
+  /** The transitions applied so far, modulo 2^24. */
+  seq(): number
+}
+
+/** See {@link MachineMirror}. */
+export let machineMirrorOf: (machine: StateMachine<string>) => MachineMirror
+
+/** `(seq - v) mod 2^24` at least this: v is ahead of `seq`. */
+const HALF_LAP = (SEQ_MASK + 1) / 2
+
+/**
  * A state machine shared by every thread (seeds 000 and 003: a supervisor
  * with trigger flags and an emergency stop reachable from any state).
  *
@@ -161,6 +189,51 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
   private readonly listeners = new Set<(t: Transition<S>) => void>()
   /** This thread's id (an instance never leaves the thread that made it). */
   private readonly tid: number
+
+  static {
+    machineMirrorOf = (machine) => {
+      const words = machine.words
+      /** Moves STATE to `next` (seq `want`) if it is exactly one behind (`exact`) or behind at all. */
+      const advance = (want: number, next: number, exact: boolean): 'applied' | 'had' | 'gap' => {
+        for (;;) {
+          const word = Atomics.load(words, STATE)
+          const behind = (want - (word >>> 8)) & SEQ_MASK
+          if (behind === 0 || behind >= HALF_LAP) return 'had'
+          if (exact && behind !== 1) return 'gap'
+          // Lost to another thread applying the same (or a later) transition: look again.
+          if (Atomics.compareExchange(words, STATE, word, next) === word) return 'applied'
+        }
+      }
+      return {
+        apply(seq, from, to, threadId, at, reason) {
+          const want = seq & SEQ_MASK
+          const applied = advance(want, (want << 8) | to, true)
+          if (applied !== 'applied') return applied
+          // Claimed under this thread's own id (the log's claim protocol names live threads of
+          // this domain); the entry names the thread that made the transition, wherever it ran.
+          const log = machine.log
+          if (log.claim(want, machine.tid)) {
+            log.write(want, from, to, threadId, at, reason)
+            log.release(want)
+          }
+          if (Atomics.load(words, WAITERS) !== 0) Atomics.notify(words, STATE)
+          return applied
+        },
+        reset(seq, state) {
+          const want = seq & SEQ_MASK
+          if (advance(want, (want << 8) | state, false) !== 'applied') return false
+          if (Atomics.load(words, WAITERS) !== 0) Atomics.notify(words, STATE)
+          return true
+        },
+        reject() {
+          Atomics.add(words, REJECTED, 1)
+        },
+        seq() {
+          return Atomics.load(words, STATE) >>> 8
+        },
+      }
+    }
+  }
 
   private constructor(handle: StateMachineHandle<S>, spec: CheckedDefinition) {
     this.handle = handle

@@ -30,6 +30,15 @@ import { RedisSnapshotStore, type RedisSnapshotStoreHandle, type RedisSnapshotSt
 import { LockWord, lockKeys, type LockKind, type LockSpec } from './lock-engine.js'
 import { LOCK_OPEN } from './lock-scripts.js'
 import { RedisMutex, RedisReentrantMutex, RedisRWLock, RedisSemaphore, checkLeaseMs, type RedisLockHandle, type RedisLockOptions, type RedisSemaphoreOptions } from './locks.js'
+import { StateMachine, machineMirrorOf, type StateMachineDefinition } from '../machine/state-machine.js'
+import { checkDefinition } from '../machine/definition.js'
+import { FLAGS_OPEN, MACHINE_OPEN, REGISTRY_OPEN, WATCHDOG_OPEN } from './machine-scripts.js'
+import { RemoteMachine } from './remote-machine.js'
+import { RedisStateMachine, canonicalDefinition, type RedisStateMachineHandle, type RedisStateMachineOptions } from './state-machine.js'
+import { RedisTriggerFlags, RemoteFlags, checkFlagNames, flagsMirror, type RedisTriggerFlagsHandle } from './trigger-flags.js'
+import { RedisWatchdog, RemoteWatchdog, checkRedisWatchOptions, checkWatchdogTimeout, type RedisWatchdogHandle, type RedisWatchdogOptions, type RedisWatchdogWatchOptions } from './watchdog.js'
+import { RedisStateManager, RemoteRegistry, type RedisRegistryEntry } from './state-manager.js'
+import { RedisShapeError } from './errors.js'
 
 /** Figures of a {@link RedisDomain}. */
 export interface RedisDomainStats {
@@ -157,6 +166,194 @@ export class RedisDomain {
    */
   stateBuffer<S extends Schema>(name: string, schema: S, options: RedisStateBufferOptions = {}): Promise<RedisStateBuffer<S>> {
     return this.opened(name, 'state', () => this.openState(name, schema, options)) as Promise<RedisStateBuffer<S>>
+  }
+
+  // ---- the state machine, trigger flags, watchdog and name registry (issue 13) ----
+
+  /**
+   * Opens the state machine `name`, creating it in `definition.initial` if
+   * it does not exist; every process that opens `name` shares it and must
+   * give the same definition. Resolves once this process's mirror holds its
+   * current state (and the transitions the stream still has, up to
+   * `historySize`).
+   * @throws OptionError for a bad definition (as `StateMachine.create`)
+   * @throws RedisShapeError if `name` is another kind of object or a machine of another definition
+   */
+  stateMachine<const S extends string>(name: string, definition: StateMachineDefinition<S> & RedisStateMachineOptions): Promise<RedisStateMachine<S>> {
+    checkDefinition(definition)
+    const shape = canonicalDefinition(definition as StateMachineDefinition<string>)
+    const opened = this.opened(name, 'machine', () => this.openMachine(name, definition as StateMachineDefinition<string> & RedisStateMachineOptions)) as Promise<RedisStateMachine<S>>
+    return this.sameShape(opened, (m) => canonicalDefinition(m.handle.mirror.definition as StateMachineDefinition<string>) === shape, `RedisStateMachine '${name}'`, 'another definition')
+  }
+
+  /**
+   * Opens the trigger flags `name` (all clear when created); every process
+   * that opens `name` shares them and must give the same names.
+   * @throws OptionError for bad names (1 to 31, unique)
+   * @throws RedisShapeError if `name` is another kind of object or flags of other names
+   */
+  triggerFlags<const F extends string>(name: string, names: readonly F[]): Promise<RedisTriggerFlags<F>> {
+    checkFlagNames(names)
+    const opened = this.opened(name, 'flags', () => this.openFlags(name, [...names])) as Promise<RedisTriggerFlags<F>>
+    return this.sameShape(opened, (f) => JSON.stringify(f.names) === JSON.stringify(names), `RedisTriggerFlags '${name}'`, 'other names')
+  }
+
+  /**
+   * Opens the watchdog `name`, creating it armed now if it does not exist;
+   * every process that opens `name` shares it and must give the same
+   * `timeoutMs`. The object is this domain's one for `name`: options other
+   * than `timeoutMs` apply when it is first opened here (or use `watch`).
+   * @throws OptionError for a bad option
+   * @throws RedisShapeError if `name` is another kind of object or a watchdog of another timeout
+   */
+  watchdog(name: string, options: RedisWatchdogOptions): Promise<RedisWatchdog> {
+    const watch = checkRedisWatchOptions(options)
+    const timeoutMs = checkWatchdogTimeout(options.timeoutMs)
+    const opened = this.opened(name, 'watchdog', () => this.openWatchdog(name, timeoutMs, watch)) as Promise<RedisWatchdog>
+    return this.sameShape(opened, (d) => d.timeoutMs === timeoutMs, `RedisWatchdog '${name}'`, `a timeoutMs other than ${timeoutMs}`)
+  }
+
+  /**
+   * The registry of this namespace: names reserved atomically across every
+   * process (exactly one of several adding a name wins), each recording how
+   * to open its object.
+   */
+  stateManager(): Promise<RedisStateManager> {
+    this.checkOpen()
+    this.registry ??= this.openRegistry()
+    this.registry.catch(() => (this.registry = undefined))
+    return this.registry
+  }
+
+  /** `opened`, or RedisShapeError if this domain opened the name with other settings (the server checks them only when a domain first opens it). */
+  private async sameShape<T>(opened: Promise<T>, same: (object: T) => boolean, what: string, other: string): Promise<T> {
+    const object = await opened
+    if (!same(object)) throw new RedisShapeError(`Expected ${what} to be what was asked for, got it opened in this domain with ${other}`)
+    return object
+  }
+
+  private registry: Promise<RedisStateManager> | undefined
+  /** This domain's id in registry entries. */
+  private readonly domainId = randomUUID()
+
+  /** A status buffer and the spec of object `name`, after its open script answered `epoch`. */
+  private remoteParts(name: string, what: string, epoch: Buffer, streamLength?: number): { spec: RemoteSpec; status: SharedArrayBuffer } {
+    return { spec: this.spec(name, what, epoch, streamLength), status: new SharedArrayBuffer(Status.WORDS * 4) }
+  }
+
+  private async openMachine(name: string, options: StateMachineDefinition<string> & RedisStateMachineOptions): Promise<RedisStateMachine<string>> {
+    const historySize = options.historySize ?? 64
+    const streamLength = checkPositive(options.streamLength, 'streamLength', this.settings.streamLength)
+    const mirror = StateMachine.create({ states: options.states, initial: options.initial, transitions: options.transitions, anyTo: options.anyTo ?? [], historySize })
+    const keys = keysOf(this.tag(name))
+    const shape = createHash('sha1').update(canonicalDefinition(options)).digest('hex')
+    const [epoch, version, state, position] = await this.run<[Buffer, number, number, Buffer]>(`RedisStateMachine '${name}'`, () =>
+      evalScript(this.link, MACHINE_OPEN, [keys.meta, keys.log], [shape, randomUUID(), mirror.states.indexOf(options.initial)]),
+    )
+    const { spec, status } = this.remoteParts(name, 'RedisStateMachine', epoch, streamLength)
+    const remote = new RemoteMachine(spec, mirror, new Int32Array(status), () => this.commandLink())
+    if (version > 0) {
+      // The transitions the stream still has (up to the history kept), then the server's state for sure.
+      const newest = await this.run<[Buffer, Buffer[]][]>(spec.what, () => this.link.send(['XREVRANGE', keys.log, position, '-', 'COUNT', Math.min(version, historySize)]))
+      const entries = newest.reverse().map(([, fields]) => remote.decode(fields))
+      const first = entries[0]
+      if (first !== undefined && first.version + entries.length - 1 === version) {
+        machineMirrorOf(mirror).reset(first.version - 1, first.from)
+        for (const e of entries) machineMirrorOf(mirror).apply(e.version, e.from, e.to, e.threadId, e.at, e.reason)
+      }
+      machineMirrorOf(mirror).reset(version, state)
+    }
+    const handle: RedisStateMachineHandle = {
+      kind: 'RedisStateMachine',
+      format: REMOTE_HANDLE_FORMAT,
+      mirror: mirror.handle,
+      status,
+      spec,
+      link: this.link.descriptor,
+      commandTimeoutMs: this.settings.commandTimeoutMs,
+    }
+    const machine = new RedisStateMachine<string>(handle, remote)
+    await remote.catchUp(version) // notes the server's version (the mirror keeps it modulo 2^24)
+    this.follow(
+      remote,
+      position.toString(),
+      async (entries) => machine.emitEntries(await remote.applyEntries(entries)),
+      () => remote.version(),
+    )
+    return machine
+  }
+
+  private async openFlags(name: string, names: string[]): Promise<RedisTriggerFlags<string>> {
+    const keys = keysOf(this.tag(name))
+    const [epoch, version, bits, position] = await this.run<[Buffer, number, number, Buffer]>(`RedisTriggerFlags '${name}'`, () =>
+      evalScript(this.link, FLAGS_OPEN, [keys.meta, keys.log], [JSON.stringify(names), randomUUID()]),
+    )
+    const { spec, status } = this.remoteParts(name, 'RedisTriggerFlags', epoch)
+    const mirror = flagsMirror()
+    const remote = new RemoteFlags(spec, mirror, new Int32Array(status), () => this.commandLink())
+    remote.apply(version, bits)
+    const handle: RedisTriggerFlagsHandle = {
+      kind: 'RedisTriggerFlags',
+      format: REMOTE_HANDLE_FORMAT,
+      names,
+      mirror,
+      status,
+      spec,
+      link: this.link.descriptor,
+      commandTimeoutMs: this.settings.commandTimeoutMs,
+    }
+    const flags = new RedisTriggerFlags<string>(handle, remote)
+    this.follow(
+      Object.assign(remote, { catchUp: async () => void (await remote.sync()) }),
+      position.toString(),
+      async (entries) => remote.applyEntries(entries),
+      () => remote.version(),
+    )
+    return flags
+  }
+
+  private async openWatchdog(name: string, timeoutMs: number, watch: RedisWatchdogWatchOptions): Promise<RedisWatchdog> {
+    const keys = keysOf(this.tag(name))
+    const [epoch] = await this.run<[Buffer]>(`RedisWatchdog '${name}'`, () => evalScript(this.link, WATCHDOG_OPEN, [keys.meta], [String(timeoutMs), randomUUID()]))
+    const { spec, status } = this.remoteParts(name, 'RedisWatchdog', epoch)
+    const remote = new RemoteWatchdog(spec, new Int32Array(status), () => this.commandLink())
+    const handle: RedisWatchdogHandle = {
+      kind: 'RedisWatchdog',
+      format: REMOTE_HANDLE_FORMAT,
+      timeoutMs,
+      status,
+      spec,
+      link: this.link.descriptor,
+      commandTimeoutMs: this.settings.commandTimeoutMs,
+    }
+    return new RedisWatchdog(handle, remote, watch)
+  }
+
+  private async openRegistry(): Promise<RedisStateManager> {
+    const tag = `{${this.namespace}}`
+    const meta = keysOf(tag).meta
+    const [epoch] = await this.run<[Buffer]>(`the registry of '${this.namespace}'`, () => evalScript(this.link, REGISTRY_OPEN, [meta], [randomUUID()]))
+    const spec: RemoteSpec = { ...this.spec(this.namespace, 'registry', epoch), tag, what: `the registry of namespace '${this.namespace}'` }
+    const remote = new RemoteRegistry(spec, new Int32Array(new SharedArrayBuffer(Status.WORDS * 4)), () => this.commandLink())
+    return new RedisStateManager(remote, (entry) => this.openEntry(entry), this.domainId)
+  }
+
+  /** Opens what a registry entry records. */
+  private openEntry(entry: RedisRegistryEntry): Promise<unknown> {
+    switch (entry.kind) {
+      case 'map':
+        return this.sharedMap(entry.object)
+      case 'snapshot':
+        return this.snapshotStore(entry.object, { initial: undefined })
+      case 'machine':
+        return this.stateMachine(entry.object, entry.definition as StateMachineDefinition<string>)
+      case 'flags':
+        return this.triggerFlags(entry.object, entry.names ?? [])
+      case 'watchdog':
+        return this.watchdog(entry.object, { timeoutMs: entry.timeoutMs ?? 0 })
+      default:
+        return Promise.reject(new OptionError(`Expected an entry that can be opened by name, got a ${entry.kind}`))
+    }
   }
 
   // ---- Locks (issue 13): leases on the server's clock, fencing tokens, owner-died (locks.ts) ----
