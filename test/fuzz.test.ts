@@ -31,7 +31,7 @@ import {
 } from '../src/index.js'
 import { decode } from '../src/encoding/values.js'
 import { SnapshotFileError, loadSnapshot, saveSnapshot } from '../src/node/index.js'
-import { STRESS } from './helpers.js'
+import { STRESS, spawn } from './helpers.js'
 
 interface Kind {
   readonly name: string
@@ -162,4 +162,109 @@ describe('fuzzing attach() and decoders', () => {
     )
     expect(HandleError).toBeDefined()
   })
+})
+
+/**
+ * Hostile handles (issue 15 item 14). Before: a handle whose fields are
+ * getters passed the checks with one value and was used with another (a
+ * RangeError, or an object over other memory), a Proxy or a throwing getter
+ * raised its own error, a self-consistent StateBuffer header with a ring of
+ * 1 made `.version` spin for ever, and forged SharedMap/SnapshotStore memory
+ * hung or raised RangeError. The old build, run once: the getter property
+ * fails on its first run (RangeError from Mutex.attach), the forged-memory
+ * worker hangs at case 45 (seed 7).
+ */
+describe('fuzzing hostile handles', () => {
+  for (const kind of kinds) {
+    it(`${kind.name}.attach: fields that answer differently on each read -> one read checked and used, or HandleError`, () => {
+      const seen = new Set<string>()
+      fc.assert(
+        fc.property(fc.array(fc.tuple(fc.nat(), junk, fc.boolean()), { minLength: 1, maxLength: 3 }), (changes) => {
+          const genuine: Record<string, unknown> = { ...kind.create().handle }
+          const names = Object.keys(genuine)
+          const hostile: Record<string, unknown> = { ...genuine }
+          const firstReads = new Map<string, unknown>()
+          for (const [n, other, genuineFirst] of changes) {
+            const name = names[n % names.length]!
+            let reads = 0
+            Object.defineProperty(hostile, name, {
+              enumerable: true,
+              configurable: true,
+              get() {
+                const value = reads++ === 0 === genuineFirst ? genuine[name] : other
+                if (!firstReads.has(name)) firstReads.set(name, value)
+                return value
+              },
+            })
+          }
+          let attached: { readonly handle: object } | undefined
+          const result = outcome(() => {
+            attached = kind.attach(hostile as never) as { readonly handle: object }
+          })
+          seen.add(result)
+          expect(['ok', 'HandleError', 'OptionError']).toContain(result)
+          if (result === 'ok') {
+            // The object uses a plain copy holding the one read of each field.
+            const handle = attached!.handle as Record<string, unknown>
+            for (const [name, value] of firstReads) {
+              expect(Object.getOwnPropertyDescriptor(handle, name)?.get).toBeUndefined()
+              // A copy's SharedArrayBuffer is another object over the same memory.
+              if (value instanceof SharedArrayBuffer) expect((handle[name] as SharedArrayBuffer).byteLength).toBe(value.byteLength)
+              else if (typeof value !== 'object') expect(handle[name]).toBe(value)
+            }
+          }
+        }),
+        { numRuns: 150 * STRESS },
+      )
+      expect(seen.has('HandleError')).toBe(true)
+    })
+
+    it(`${kind.name}.attach: a Proxy, a throwing getter, a Proxy buffer -> HandleError`, () => {
+      const genuine = kind.create().handle as Record<string, unknown>
+      const throwing = { ...genuine }
+      Object.defineProperty(throwing, 'byteOffset', {
+        enumerable: true,
+        get() {
+          throw new Error('boom')
+        },
+      })
+      expect(outcome(() => kind.attach(new Proxy(genuine, {}) as never))).toBe('HandleError')
+      expect(outcome(() => kind.attach(throwing as never))).toBe('HandleError')
+      expect(outcome(() => kind.attach({ ...genuine, buffer: new Proxy(genuine['buffer'] as object, {}) } as never))).toBe('HandleError')
+    })
+  }
+
+  it('forged memory behind genuine handles (random words, impossible ring lengths, scribbled map data): every call returns or throws a threadstate error, none hangs', async () => {
+    // A worker runs the cases (test/fixtures/forged-handles.mjs) and counts its
+    // calls in `progress`; one call that does not return within 10 s fails the test.
+    const progress = new Int32Array(new SharedArrayBuffer(8))
+    const cases = 1500 * STRESS
+    const worker = spawn<{ failures: string[]; outcomes: Record<string, number> }>(
+      'forged',
+      { seed: 7, cases, kinds: ['StateBuffer', 'SnapshotStore', 'SharedMap', 'StateMachine'], progress },
+      'forged-handles.mjs',
+    )
+    let finished = false
+    const done = worker.result.finally(() => {
+      finished = true
+    })
+    let last = -1
+    let since = performance.now()
+    while (!finished) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const calls = Atomics.load(progress, 1)
+      if (calls !== last) {
+        last = calls
+        since = performance.now()
+      } else if (performance.now() - since > 10_000) {
+        await worker.worker.terminate()
+        throw new Error(`forged case ${Atomics.load(progress, 0)} hung in call ${calls}`)
+      }
+    }
+    const outcome = await done
+    if (!outcome.ok) throw new Error(outcome.error.message)
+    expect(outcome.value.failures).toEqual([])
+    expect(outcome.value.outcomes['HandleError']).toBeGreaterThan(0)
+    expect(outcome.value.outcomes['ok']).toBeGreaterThan(0)
+  }, 120_000)
 })

@@ -1,7 +1,8 @@
 /** Handles: structured-cloneable, validated on attach with "expected X, got Y" messages. */
 import { describe, expect, it } from 'vitest'
-import { Barrier, Condition, HandleError, Mutex, ReentrantMutex, RWLock, Semaphore } from '../src/index.js'
+import { Barrier, Condition, HandleError, Mutex, ReentrantMutex, RWLock, Semaphore, StateBuffer, f64, schema } from '../src/index.js'
 import { Header } from '../src/memory/layout.js'
+import { StateWord, stateBytes } from '../src/state/layout.js'
 import { run } from './helpers.js'
 
 const kinds = [
@@ -55,6 +56,22 @@ describe('handles', () => {
       })
     })
   }
+
+  it('StateBuffer: a forged, self-consistent header with a ring that is not a power of two >= 4 is refused (was: accepted; a ring of 1 made `.version` spin for ever)', () => {
+    const genuine = StateBuffer.create(schema({ x: f64() }), { history: 3 })
+    const size = genuine.size
+    for (const slots of [1, 2, 3, 5, 6, 12]) {
+      const bytes = stateBytes(slots, size)
+      const buffer = new SharedArrayBuffer(bytes)
+      const from = new Uint8Array(genuine.handle.buffer, genuine.handle.byteOffset, Math.min(bytes, genuine.handle.byteLength))
+      new Uint8Array(buffer).set(from)
+      const words = new Int32Array(buffer)
+      words[Header.BYTE_LENGTH] = bytes
+      words[StateWord.SLOTS] = slots
+      const forged = { ...genuine.handle, buffer, byteOffset: 0, byteLength: bytes }
+      expect(() => StateBuffer.attach(forged), `${slots} slots`).toThrow(/ring of 4 to 65536 slots/)
+    }
+  })
 
   it('a handle travels to a worker and attaches there', async () => {
     const mutex = Mutex.create()

@@ -25,7 +25,7 @@
 import type { SharedStateMachine } from '../contracts.js'
 import { HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, copyHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
 import { checkWaitOptions, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
@@ -282,7 +282,13 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
    * @throws HandleError if the handle is invalid or its definition does not match the shared one
    */
   static attach<S extends string = string>(handle: StateMachineHandle<S>): StateMachine<S> {
-    const definition = (handle as { definition?: unknown } | null)?.definition
+    return attaching('StateMachine', () => StateMachine.attachChecked(handle))
+  }
+
+  /** {@link attach}'s checks, on a plain copy of the handle (memory/handle.ts). */
+  private static attachChecked<S extends string>(original: StateMachineHandle<S>): StateMachine<S> {
+    const handle = copyHandle(original, 'StateMachine')
+    const definition = handle['definition']
     let spec: CheckedDefinition
     try {
       spec = checkDefinition(definition)
@@ -301,6 +307,10 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
       words[MachineWord.STATES] !== spec.states.length
     ) {
       throw new HandleError('Expected a StateMachine handle whose definition matches the one in shared memory, got a different definition')
+    }
+    const state = Atomics.load(words, STATE) & 0xff
+    if (state >= spec.states.length) {
+      throw new HandleError(`Expected a StateMachine handle whose memory holds a state of its definition, got state index ${state} of ${spec.states.length}: the handle is forged or the memory scribbled`)
     }
     domainOf(checked.domain)
     return new StateMachine<S>(checked, spec)

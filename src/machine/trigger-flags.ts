@@ -10,7 +10,7 @@
  */
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { HandleError, OptionError, describe } from '../errors.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
 import { FLAGS_BYTES, FlagsWord } from './layout.js'
@@ -75,14 +75,16 @@ export class TriggerFlags<F extends string = string> {
 
   /** Rebuilds the flags from their handle, in any thread. @throws HandleError if the handle is invalid */
   static attach<F extends string = string>(handle: TriggerFlagsHandle<F>): TriggerFlags<F> {
-    const checked = checkHandle(handle, 'TriggerFlags', FLAGS_BYTES) as TriggerFlagsHandle<F>
-    try {
-      checkNames(checked.names)
-    } catch (error) {
-      throw new HandleError(`Expected a TriggerFlags handle with valid names, got: ${(error as Error).message}`)
-    }
-    domainOf(checked.domain)
-    return new TriggerFlags<F>(checked)
+    return attaching('TriggerFlags', () => {
+      const checked = checkHandle(handle, 'TriggerFlags', FLAGS_BYTES) as TriggerFlagsHandle<F>
+      try {
+        checkNames(checked.names)
+      } catch (error) {
+        throw new HandleError(`Expected a TriggerFlags handle with valid names, got: ${(error as Error).message}`)
+      }
+      domainOf(checked.domain)
+      return new TriggerFlags<F>(checked)
+    })
   }
 
   private bit(name: F): number {

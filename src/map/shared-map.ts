@@ -18,14 +18,14 @@
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableMap } from '../contracts.js'
 import { HandleError, OptionError, describe } from '../errors.js'
-import { allocateRegion, checkHandle, makeHandle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
 import { ReadFence, SeqWord } from '../sync/seqlock.js'
 import { checkKey, type MapChangeEvent, type MapEntry, type SetManyOptions, type SharedMapHandle, type SharedMapOptions, type SharedMapStats } from './api.js'
 import { followChanges, type ChangeLogSource } from './change-log.js'
-import { ARENA_START, MAP_CONTROL_BYTES, MIN_TABLE, MapWord, Table, classOf, classSize, hashKey } from './layout.js'
+import { ARENA_START, FREE_HEADS_WORD, MAP_CONTROL_BYTES, MIN_TABLE, MapWord, NUM_CLASSES, Table, classOf, classSize, hashKey } from './layout.js'
 import { MapMemory } from './memory.js'
 import { MapReader } from './reader.js'
 import { pow2 } from './table.js'
@@ -41,6 +41,42 @@ export type { MapTransaction } from './transaction.js'
 
 const DEFAULT_MAX_BYTES = 256 << 20
 const DEFAULT_LOG_BYTES = 256 << 10
+
+/**
+ * Checks, on attach, what the map's code relies on to stay in bounds and to
+ * end its loops: the bump pointer inside the data buffer, the table a
+ * power-of-two block inside the arena with at least one empty slot (probes
+ * end at one), the entry count, and an undo journal no longer than its
+ * buffer. A forged or scribbled map is refused with HandleError instead of
+ * hanging a writer (the readers bound their probes anyway: copy.ts).
+ */
+function checkMapMemory(handle: SharedMapHandle): void {
+  const ctl = new Int32Array(handle.buffer, handle.byteOffset, MAP_CONTROL_BYTES / 4)
+  const bytes = handle.data.byteLength
+  const top = Atomics.load(ctl, MapWord.TOP)
+  const table = Atomics.load(ctl, MapWord.TABLE)
+  const count = Atomics.load(ctl, MapWord.COUNT)
+  const journal = Atomics.load(ctl, MapWord.JOURNAL_LEN)
+  const bad = (what: string): HandleError => new HandleError(`Expected a SharedMap handle pointing at a well-formed map, got memory whose ${what}: the handle is forged or the memory scribbled`)
+  if (top < ARENA_START || top > bytes || (top & 15) !== 0) throw bad(`bump pointer is ${top} (data buffer of ${bytes} bytes)`)
+  if (journal < 0 || 8 * journal > handle.journal.byteLength) throw bad(`undo journal holds ${journal} records (${handle.journal.byteLength} bytes)`)
+  for (let c = 0; c < NUM_CLASSES; c++) {
+    const head = Atomics.load(ctl, FREE_HEADS_WORD + c)
+    if (head !== 0 && (head < ARENA_START || (head & 15) !== 0 || head + classSize(c) > top)) throw bad(`free list ${c} starts at ${head}`)
+  }
+  if (table === 0) {
+    if (count !== 0) throw bad(`entry count is ${count} without a table`)
+    return
+  }
+  if (table < ARENA_START || (table & 15) !== 0 || table + Table.SLOTS > top) throw bad(`table offset is ${table}`)
+  const d32 = new Int32Array(handle.data, 0, bytes >> 2)
+  const capacity = d32[(table + Table.CAPACITY) >> 2]!
+  if (capacity < MIN_TABLE || (capacity & (capacity - 1)) !== 0 || table + Table.SLOTS + 8 * capacity > top) throw bad(`table of ${capacity} slots at ${table}`)
+  const slots = (table + Table.SLOTS) >> 2
+  let used = 0
+  for (let i = 0; i < capacity; i++) if (d32[slots + 2 * i + 1] !== 0) used++
+  if (used === capacity || count < 0 || count > used) throw bad(`table has ${used} of ${capacity} slots used for ${count} entries`)
+}
 
 function checkInteger(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -169,8 +205,14 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     options: { readonly validate?: StandardSchemaV1<V>; readonly writeTimeoutMs?: number } = {},
   ): SharedMap<V> {
     const writeTimeoutMs = writeTimeoutOf(options.writeTimeoutMs)
+    const validator = checkValidator(options.validate) as StandardSchemaV1<V> | undefined
+    return attaching('SharedMap', () => SharedMap.attachChecked<V>(handle, validator, writeTimeoutMs))
+  }
+
+  /** {@link attach} after its options: checks run on a plain copy of the handle (memory/handle.ts). */
+  private static attachChecked<V>(handle: SharedMapHandle, validator: StandardSchemaV1<V> | undefined, writeTimeoutMs: number): SharedMap<V> {
     const checked = checkHandle(handle, 'SharedMap', MAP_CONTROL_BYTES) as SharedMapHandle
-    const { data, journal, log } = handle as { data?: unknown; journal?: unknown; log?: unknown }
+    const { data, journal, log } = checked as { data?: unknown; journal?: unknown; log?: unknown }
     for (const [name, buffer, growable] of [['data', data, true], ['journal', journal, true], ['log', log, false]] as const) {
       if (!(buffer instanceof SharedArrayBuffer) || buffer.growable !== growable) {
         throw new HandleError(
@@ -182,8 +224,9 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     if (logBytes < 4096 || (logBytes & (logBytes - 1)) !== 0) {
       throw new HandleError(`Expected a SharedMap handle whose \`log\` is a power of two of at least 4096 bytes, got ${logBytes} bytes`)
     }
+    checkMapMemory(checked)
     domainOf(checked.domain)
-    return new SharedMap<V>(checked, checkValidator(options.validate) as StandardSchemaV1<V> | undefined, writeTimeoutMs)
+    return new SharedMap<V>(checked, validator, writeTimeoutMs)
   }
 
   // ---- reading (no lock: reader.ts) --------------------------------------------------

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { HandleError, describe } from '../errors.js'
+import { HandleError, ThreadstateError, describe } from '../errors.js'
 import {
   HANDLE_FORMAT,
   Header,
@@ -94,10 +94,59 @@ export function makeHandle<T extends TypeName>(
   }
 }
 
+/** The message of something thrown, whatever it is (a hostile value's getters may throw too). */
+function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error)
+  } catch {
+    return 'an unprintable value'
+  }
+}
+
+/**
+ * A plain copy of a handle: `structuredClone` of it, the copy a worker gets
+ * through `postMessage`. Every field is read once, here: a getter cannot
+ * answer one value to the checks and another to the code that uses the
+ * handle, and a Proxy, a function or a getter that throws is a
+ * `HandleError`. The copy shares the handle's SharedArrayBuffers (same
+ * memory). `attach()` checks and uses only the copy.
+ * @throws HandleError if `value` is not an object or cannot be copied
+ */
+export function copyHandle(value: unknown, type: TypeName): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) {
+    throw new HandleError(`Expected a ${type} handle, got ${describe(value)}`)
+  }
+  let copy: unknown
+  try {
+    copy = structuredClone(value)
+  } catch (error) {
+    throw new HandleError(`Expected a ${type} handle of plain, structured-cloneable data, got one that cannot be copied: ${messageOf(error)}`)
+  }
+  if (typeof copy !== 'object' || copy === null || Array.isArray(copy)) {
+    throw new HandleError(`Expected a ${type} handle, got ${describe(copy)}`)
+  }
+  return copy as Record<string, unknown>
+}
+
+/**
+ * Runs an `attach()` body: any failure that is not already a threadstate
+ * error (a RangeError from a view over forged offsets, a TypeError from a
+ * forged field) becomes a `HandleError`, so bad handles fail one way.
+ */
+export function attaching<R>(type: TypeName, body: () => R): R {
+  try {
+    return body()
+  } catch (error) {
+    if (error instanceof ThreadstateError) throw error
+    throw new HandleError(`Expected a valid ${type} handle, got one that fails when attached: ${messageOf(error)}`)
+  }
+}
+
 /**
  * Checks that `value` is a handle of `type` with the expected region size and
  * that the memory it points at carries the matching header. Throws
  * `HandleError` saying what was expected and what came.
+ * @returns a plain copy of the handle ({@link copyHandle}): use it, never `value`
  */
 export function checkHandle<T extends TypeName>(
   value: unknown,
@@ -105,10 +154,7 @@ export function checkHandle<T extends TypeName>(
   expectedByteLength: number,
 ): Handle<T> {
   const what = `a ${type} handle`
-  if (typeof value !== 'object' || value === null) {
-    throw new HandleError(`Expected ${what}, got ${describe(value)}`)
-  }
-  const h = value as Record<string, unknown>
+  const h = copyHandle(value, type)
   if (h['threadstate'] !== HANDLE_FORMAT) {
     throw new HandleError(
       `Expected ${what} (handle format ${HANDLE_FORMAT}), got an object whose \`threadstate\` field is ${describe(h['threadstate'])}: not a threadstate handle, or one from an incompatible version`,
@@ -157,5 +203,5 @@ export function checkHandle<T extends TypeName>(
       `Expected ${what} pointing at a ${type} region (magic 0x${MAGIC.toString(16)}, tag ${TypeTag[type]}, version ${LAYOUT_VERSION[type]}, ${expectedByteLength} bytes), got memory with magic 0x${(magic >>> 0).toString(16)}, tag ${tag}, version ${version}, ${length} bytes: the handle is corrupted or points at the wrong bytes`,
     )
   }
-  return value as Handle<T>
+  return h as unknown as Handle<T>
 }

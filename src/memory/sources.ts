@@ -93,11 +93,12 @@ export class SourceTable {
 
   /** Name of source `id`; undefined for 0 (no source). */
   name(id: number): string | undefined {
-    if (id === 0) return undefined
+    // Out of range only in scribbled memory: no name rather than a read outside the table.
+    if (!(id >= 1 && id <= Source.MAX)) return undefined
     let name = this.names.get(id)
     if (name === undefined) {
       const entry = this.area + (id - 1) * Source.BYTES
-      const length = Atomics.load(this.words, entry / 4 + Source.LENGTH)
+      const length = Math.min(Math.max(Atomics.load(this.words, entry / 4 + Source.LENGTH), 0), Source.NAME_BYTES)
       // Copy out of shared memory first: not every TextDecoder takes shared views.
       name = decoder.decode(this.bytes.slice(entry + Source.NAME, entry + Source.NAME + length))
       this.names.set(id, name)
@@ -108,7 +109,7 @@ export class SourceTable {
   /** Publications per source name. */
   counts(): Record<string, number> {
     const out: Record<string, number> = {}
-    const used = Atomics.load(this.words, this.usedWord)
+    const used = Math.min(Atomics.load(this.words, this.usedWord), Source.MAX)
     for (let id = 1; id <= used; id++) {
       out[this.name(id)!] = this.f64[(this.area + (id - 1) * Source.BYTES) / 8 + Source.COUNT]!
     }

@@ -47,7 +47,7 @@ import { SharedMap, type SharedMapHandle } from '../map/shared-map.js'
 import { StateMachine, type StateMachineHandle } from '../machine/state-machine.js'
 import { TriggerFlags, type TriggerFlagsHandle } from '../machine/trigger-flags.js'
 import { Watchdog, type WatchdogHandle } from './watchdog.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { HANDLE_FORMAT, Header, TypeTag, type TypeName } from '../memory/layout.js'
 import { domainOf, type Domain } from '../memory/thread.js'
 import { SnapshotStore, type SnapshotStoreHandle } from '../snapshot/snapshot-store.js'
@@ -308,26 +308,28 @@ export class StateManager<out T extends RegistryEntries = RegistryEntries> imple
    * @throws HandleError if the handle is invalid
    */
   static attach<R extends object = RegistryEntries>(handle: StateManagerHandle): StateManager<EntriesOf<R>> {
-    const checked = checkHandle(handle, 'StateManager', MANAGER_BYTES)
-    const { channel, table, entries } = handle as { channel?: unknown; table?: unknown; entries?: unknown }
-    if (typeof channel !== 'string' || !channel.startsWith(CHANNEL_PREFIX)) {
-      throw new HandleError(`Expected a StateManager handle whose \`channel\` is a "${CHANNEL_PREFIX}..." name, got ${describe(channel)}`)
-    }
-    if (!Array.isArray(entries)) throw new HandleError(`Expected a StateManager handle whose \`entries\` is an array, got ${describe(entries)}`)
-    const seen = new Set<string>()
-    const list = entries.map((e: unknown, i) => {
-      const entry = checkEntry(e, `entry ${i} of a StateManager handle`)
-      if (seen.has(entry.name)) throw new HandleError(`Expected a StateManager handle with unique names, got ${describe(entry.name)} twice`)
-      seen.add(entry.name)
-      return entry
+    return attaching('StateManager', () => {
+      const checked = checkHandle(handle, 'StateManager', MANAGER_BYTES)
+      const { channel, table, entries } = checked as { channel?: unknown; table?: unknown; entries?: unknown }
+      if (typeof channel !== 'string' || !channel.startsWith(CHANNEL_PREFIX)) {
+        throw new HandleError(`Expected a StateManager handle whose \`channel\` is a "${CHANNEL_PREFIX}..." name, got ${describe(channel)}`)
+      }
+      if (!Array.isArray(entries)) throw new HandleError(`Expected a StateManager handle whose \`entries\` is an array, got ${describe(entries)}`)
+      const seen = new Set<string>()
+      const list = entries.map((e: unknown, i) => {
+        const entry = checkEntry(e, `entry ${i} of a StateManager handle`)
+        if (seen.has(entry.name)) throw new HandleError(`Expected a StateManager handle with unique names, got ${describe(entry.name)} twice`)
+        seen.add(entry.name)
+        return entry
+      })
+      const names = SharedMap.attach<TableRow>(table as SharedMapHandle)
+      const manager = new StateManager<EntriesOf<R>>(checked, names, channel, list)
+      manager.drain()
+      // Names added after `handle` was cloned but before our channel opened were posted before we
+      // could hear them: ask the threads that hold them.
+      manager.request([...names.keys()].filter((name) => !manager.local.has(name)))
+      return manager
     })
-    const names = SharedMap.attach<TableRow>(table as SharedMapHandle)
-    const manager = new StateManager<EntriesOf<R>>(checked, names, channel, list)
-    manager.drain()
-    // Names added after `handle` was cloned but before our channel opened were posted before we
-    // could hear them: ask the threads that hold them.
-    manager.request([...names.keys()].filter((name) => !manager.local.has(name)))
-    return manager
   }
 
   /**

@@ -32,7 +32,7 @@
  */
 import { OptionError, ThreadstateError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import type { Schema } from '../state/schema.js'
 import type { StateBuffer } from '../state/state-buffer.js'
@@ -231,7 +231,7 @@ export class Watchdog {
    * @throws OptionError for a bad option
    */
   static attach(handle: WatchdogHandle, options: WatchdogWatchOptions = {}): Watchdog {
-    const checked = checkHandle(handle, 'Watchdog', WATCHDOG_BYTES)
+    const checked = attaching('Watchdog', () => checkHandle(handle, 'Watchdog', WATCHDOG_BYTES))
     checkWatchOptions(options)
     return new Watchdog(checked, options)
   }

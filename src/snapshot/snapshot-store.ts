@@ -10,9 +10,9 @@ import type { WritableSnapshot } from '../contracts.js'
 import { CapacityError, HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
 import { wallNow } from '../memory/clock.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
-import { SourceTable } from '../memory/sources.js'
+import { Source, SourceTable } from '../memory/sources.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
 import { ReadFence, RETRY, RetryWords, VersionRing } from '../sync/seqlock.js'
@@ -299,13 +299,17 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     options: { readonly validate?: StandardSchemaV1<T>; readonly writeTimeoutMs?: number } = {},
   ): SnapshotStore<T> {
     const writeTimeoutMs = writeTimeoutOf(options.writeTimeoutMs)
-    const checked = checkHandle(handle, 'SnapshotStore', CONTROL_BYTES) as SnapshotStoreHandle
-    const data = (handle as { data?: unknown }).data
-    if (!(data instanceof SharedArrayBuffer) || !data.growable) {
-      throw new HandleError(`Expected a SnapshotStore handle whose \`data\` is a growable SharedArrayBuffer, got ${describe(data)}`)
-    }
-    domainOf(checked.domain)
-    return new SnapshotStore<T>(checked, checkValidator(options.validate) as StandardSchemaV1<T> | undefined, writeTimeoutMs)
+    const validator = checkValidator(options.validate) as StandardSchemaV1<T> | undefined
+    return attaching('SnapshotStore', () => {
+      const checked = checkHandle(handle, 'SnapshotStore', CONTROL_BYTES) as SnapshotStoreHandle
+      const data = (checked as { data?: unknown }).data
+      if (!(data instanceof SharedArrayBuffer) || !data.growable) {
+        throw new HandleError(`Expected a SnapshotStore handle whose \`data\` is a growable SharedArrayBuffer, got ${describe(data)}`)
+      }
+      checkSlots(checked, data)
+      domainOf(checked.domain)
+      return new SnapshotStore<T>(checked, validator, writeTimeoutMs)
+    })
   }
 
   // ---- reading --------------------------------------------------------------
@@ -327,7 +331,9 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
 
   /** Version of the latest snapshot. */
   get version(): number {
-    return this.ring.read(this.slotVersion, Infinity) as number
+    const version = this.ring.read(this.slotVersion, SNAPSHOT_MAX_RETRIES)
+    if (version === RETRY) throw starved()
+    return version
   }
 
   /** Copy step of {@link version}: the version in slot `p`. */
@@ -336,11 +342,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
   /** Copies, checks and decodes the latest snapshot into this thread's cache. */
   private refresh(): Snapshot<T> {
     const copied = this.ring.read(this.copySlot, SNAPSHOT_MAX_RETRIES, this.retries)
-    if (copied === RETRY) {
-      throw new ThreadstateError(
-        `Expected a consistent copy of the snapshot within ${SNAPSHOT_MAX_RETRIES} retries, got the writer lapping ${SNAPSHOT_SLOTS} slots during every copy`,
-      )
-    }
+    if (copied === RETRY) throw starved()
     // The copy is whole: decode the private bytes.
     const value = decodeFrozen(this.scratch.subarray(0, copied.length), copied.flags) as Readonly<T>
     Atomics.add(this.words, SnapWord.DECODES, 1)
@@ -608,6 +610,44 @@ interface CopiedSlot {
   readonly length: number
   readonly source: number
   readonly flags: number
+}
+
+/**
+ * Checks, on attach, what reads and publishes rely on: 4 slots, FLOOR not
+ * past PUB (else no copy is ever accepted and `version` would spin), and
+ * every slot's region and snapshot inside what the data buffer may grow to.
+ * A forged or scribbled store is refused with HandleError.
+ */
+function checkSlots(handle: SnapshotStoreHandle, data: SharedArrayBuffer): void {
+  const words = new Int32Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 4)
+  const bad = (what: string): HandleError => new HandleError(`Expected a SnapshotStore handle pointing at a well-formed store, got memory whose ${what}: the handle is forged or the memory scribbled`)
+  const slots = Atomics.load(words, SnapWord.SLOTS)
+  if (slots !== SNAPSHOT_SLOTS) throw bad(`ring has ${slots} slots`)
+  const pub = Atomics.load(words, PUB)
+  const floor = Atomics.load(words, SnapWord.FLOOR)
+  if (((floor - pub) | 0) > 0) throw bad(`FLOOR ${floor} is past PUB ${pub}`)
+  const end = Atomics.load(words, SnapWord.END)
+  if (end < 0 || end > data.maxByteLength) throw bad(`END is ${end} (maxBytes ${data.maxByteLength})`)
+  const sources = Atomics.load(words, SnapWord.SOURCES_USED)
+  if (sources < 0 || sources > Source.MAX) throw bad(`source table holds ${sources} names`)
+  for (let k = 0; k < SNAPSHOT_SLOTS; k++) {
+    const meta = (SnapArea.META + k * SlotInfo.BYTES) / 4
+    const offset = words[meta + SlotInfo.OFFSET]!
+    const capacity = words[meta + SlotInfo.CAPACITY]!
+    const length = words[meta + SlotInfo.LENGTH]!
+    const source = words[meta + SlotInfo.SOURCE]!
+    if (source < 0 || source > sources) throw bad(`slot ${k} names source ${source} of ${sources}`)
+    if (offset < 0 || capacity < 0 || length < 0 || offset + capacity > data.maxByteLength || offset + length > data.byteLength) {
+      throw bad(`slot ${k} has a region at ${offset} of ${capacity} bytes holding ${length} (data buffer ${data.byteLength} of at most ${data.maxByteLength} bytes)`)
+    }
+  }
+}
+
+/** A read that never got a whole copy (a writer lapping the ring every time, or scribbled memory). */
+function starved(): ThreadstateError {
+  return new ThreadstateError(
+    `Expected a consistent copy of the snapshot within ${SNAPSHOT_MAX_RETRIES} retries, got the writer lapping ${SNAPSHOT_SLOTS} slots during every copy`,
+  )
 }
 
 /** Byte offset of the metadata of the slot PUB value `p` points at. */

@@ -9,7 +9,7 @@ import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableState } from '../contracts.js'
 import { HandleError, OptionError, describe } from '../errors.js'
 import { wallNow } from '../memory/clock.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, copyHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { WriterLock, writeTimeoutOf } from '../sync/writer-lock.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
@@ -18,6 +18,9 @@ import { SlotMeta, StateArea, StateF64, StateWord, stateBytes } from './layout.j
 import { StateReader, type ReaderOptions, type StateEntry } from './reader.js'
 import { schema as makeSchema, type Infer, type Input, type Schema } from './schema.js'
 import { StateView } from './view.js'
+
+/** Most ring slots (a history of 65,535 versions). */
+const MAX_SLOTS = 65536
 
 /** Handle of a {@link StateBuffer}: a plain handle that also carries the schema. */
 export interface StateBufferHandle<S extends Schema = Schema> extends Handle<'StateBuffer'> {
@@ -234,8 +237,8 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
   /** Creates an empty buffer (no version yet) for states of `schema`. */
   static create<S extends Schema>(schema: S, options: StateBufferOptions = {}): StateBuffer<S> {
     const history = options.history ?? 16
-    if (!Number.isInteger(history) || history < 1 || history > 65535) {
-      throw new OptionError(`Expected \`history\` to be an integer from 1 to 65535, got ${describe(history)}`)
+    if (!Number.isInteger(history) || history < 1 || history > MAX_SLOTS - 1) {
+      throw new OptionError(`Expected \`history\` to be an integer from 1 to ${MAX_SLOTS - 1}, got ${describe(history)}`)
     }
     const writeTimeoutMs = writeTimeoutOf(options.writeTimeoutMs)
     const codec = codecOf(schema)
@@ -259,8 +262,14 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
    */
   static attach<S extends Schema>(handle: StateBufferHandle<S>, schema?: S, options: StateBufferAttachOptions = {}): StateBuffer<S> {
     const writeTimeoutMs = writeTimeoutOf((options as StateBufferAttachOptions | null)?.writeTimeoutMs)
-    const h = handle as Partial<StateBufferHandle<S>> | null
-    if (typeof h !== 'object' || h === null || typeof h.schema !== 'object' || h.schema === null) {
+    return attaching('StateBuffer', () => StateBuffer.attachChecked(handle, schema, writeTimeoutMs))
+  }
+
+  /** {@link attach} after its options: checks run on a plain copy of the handle (memory/handle.ts). */
+  private static attachChecked<S extends Schema>(handle: StateBufferHandle<S>, schema: S | undefined, writeTimeoutMs: number): StateBuffer<S> {
+    if (typeof handle !== 'object' || handle === null) throw new HandleError(`Expected a StateBuffer handle carrying its schema, got ${describe(handle)}`)
+    const h = copyHandle(handle, 'StateBuffer') as Partial<StateBufferHandle<S>>
+    if (typeof h.schema !== 'object' || h.schema === null) {
       throw new HandleError(`Expected a StateBuffer handle carrying its schema, got ${describe(handle)}`)
     }
     let codec: Codec
@@ -275,8 +284,13 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
     const readable =
       h.buffer instanceof SharedArrayBuffer && typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 &&
       offset % 8 === 0 && offset + StateArea.MUTEX <= h.buffer.byteLength
-    const slots = readable ? Atomics.load(new Int32Array(h.buffer, offset, 8), StateWord.SLOTS) : 0
-    const checked = checkHandle(handle, 'StateBuffer', stateBytes(slots, codec.size))
+    const slots = readable ? Atomics.load(new Int32Array(h.buffer as SharedArrayBuffer, offset, 8), StateWord.SLOTS) : 0
+    // The ring protocol needs S a power of two >= 4 (a lag bound of S - 2 >= 2;
+    // with S = 1 no copy is ever whole and `version` would spin).
+    if (readable && !(slots >= 4 && slots <= MAX_SLOTS && (slots & (slots - 1)) === 0)) {
+      throw new HandleError(`Expected a StateBuffer handle pointing at a ring of 4 to ${MAX_SLOTS} slots (a power of two), got memory saying ${slots}: the handle is forged or the memory scribbled`)
+    }
+    const checked = checkHandle(h, 'StateBuffer', stateBytes(slots, codec.size)) as StateBufferHandle<S>
     if (Atomics.load(new Int32Array(checked.buffer, checked.byteOffset, 16), StateWord.HASH) !== codec.hash) {
       throw new HandleError('Expected a StateBuffer handle whose schema matches its memory, got a different schema')
     }
@@ -288,7 +302,7 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
         )
       }
     }
-    return new StateBuffer(handle, codec, writeTimeoutMs)
+    return new StateBuffer(checked, codec, writeTimeoutMs)
   }
 
   /** Float64 words of one flat state (the length `readInto` needs). */

@@ -19,7 +19,7 @@
  * @module
  */
 import { BarrierBrokenError } from '../errors.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
 import { checkWaitOptions, checkCount, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
@@ -81,7 +81,7 @@ export class Barrier {
    * @throws HandleError if `handle` is not a valid Barrier handle
    */
   static attach(handle: BarrierHandle): Barrier {
-    return new Barrier(checkHandle(handle, 'Barrier', BARRIER_BYTES))
+    return attaching('Barrier', () => new Barrier(checkHandle(handle, 'Barrier', BARRIER_BYTES)))
   }
 
   /** Number of parties. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { MUTEX_BYTES, MutexWord, RobustLock } from './robust-lock.js'
 import { checkTimeout } from './wait.js'
@@ -48,7 +48,7 @@ export class Mutex extends RobustLock<'Mutex'> {
    * @throws HandleError if `handle` is not a valid Mutex handle
    */
   static attach(handle: MutexHandle): Mutex {
-    return new Mutex(checkHandle(handle, 'Mutex', MUTEX_BYTES))
+    return attaching('Mutex', () => new Mutex(checkHandle(handle, 'Mutex', MUTEX_BYTES)))
   }
 
   /**

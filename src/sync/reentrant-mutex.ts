@@ -8,7 +8,7 @@
  * @module
  */
 import { LockError } from '../errors.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf, TID_MASK } from '../memory/thread.js'
 import { MUTEX_BYTES, MutexWord, RobustLock } from './robust-lock.js'
 import { checkTimeout } from './wait.js'
@@ -49,7 +49,7 @@ export class ReentrantMutex extends RobustLock<'ReentrantMutex'> {
    * @throws HandleError if `handle` is not a valid ReentrantMutex handle
    */
   static attach(handle: ReentrantMutexHandle): ReentrantMutex {
-    return new ReentrantMutex(checkHandle(handle, 'ReentrantMutex', MUTEX_BYTES))
+    return attaching('ReentrantMutex', () => new ReentrantMutex(checkHandle(handle, 'ReentrantMutex', MUTEX_BYTES)))
   }
 
   /** @internal */

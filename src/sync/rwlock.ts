@@ -55,7 +55,7 @@
 import type { AsyncReadWriteLock } from '../contracts.js'
 import { DeadlockError, LockError, OwnerDiedError, OptionError, describe } from '../errors.js'
 import { now } from '../memory/clock.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, copyHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf, TID_MASK, type Domain } from '../memory/thread.js'
 import { runLocked, runLockedAsync, withLockOptions, type LockCore, type WithLockOptions } from './lockable.js'
@@ -192,10 +192,13 @@ export class RWLock implements AsyncReadWriteLock {
    * @throws HandleError if `handle` is not a valid RWLock handle
    */
   static attach(handle: RWLockHandle): RWLock {
-    const length = (handle as { byteLength?: unknown } | null)?.byteLength
-    const slots = typeof length === 'number' ? slotsOf(length) : 0
-    const expected = Number.isInteger(slots) && slots >= 1 && slots <= MAX_SLOTS ? (length as number) : -1
-    return new RWLock(checkHandle(handle, 'RWLock', expected))
+    return attaching('RWLock', () => {
+      const copy = copyHandle(handle, 'RWLock') // one read of each field: the length checked is the length used
+      const length = copy['byteLength']
+      const slots = typeof length === 'number' ? slotsOf(length) : 0
+      const expected = Number.isInteger(slots) && slots >= 1 && slots <= MAX_SLOTS ? (length as number) : -1
+      return new RWLock(checkHandle(copy, 'RWLock', expected))
+    })
   }
 
   // ---- read side ----------------------------------------------------------

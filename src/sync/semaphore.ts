@@ -20,7 +20,7 @@
  */
 import type { AsyncSemaphore } from '../contracts.js'
 import { LockError, OptionError, TimeoutError, describe } from '../errors.js'
-import { allocateRegion, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
 import { checkWaitOptions, checkCount, checkTimeout, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
@@ -116,7 +116,7 @@ export class Semaphore implements AsyncSemaphore {
    * @throws HandleError if `handle` is not a valid Semaphore handle
    */
   static attach(handle: SemaphoreHandle): Semaphore {
-    return new Semaphore(checkHandle(handle, 'Semaphore', SEMAPHORE_BYTES))
+    return attaching('Semaphore', () => new Semaphore(checkHandle(handle, 'Semaphore', SEMAPHORE_BYTES)))
   }
 
   private max(): number {
