@@ -20,6 +20,9 @@
  * - `redis/worker`: a `set` from a worker thread through its own connection
  *   (thread-links.ts) against the same write forwarded to the main thread by
  *   `postMessage`; also with the main thread busy.
+ * - `redis/locks`, `redis/lock-handoff` (issue 13): uncontended lock +
+ *   unlock against redis-semaphore and redlock, and the hand-off from an
+ *   unlock to a waiter in another process (redis-locks.ts).
  *
  * Without a `redis-server` binary every case returns one row saying it was
  * skipped and why; so does a case whose client libraries (ioredis, redis:
@@ -77,11 +80,11 @@ const QUICK: RedisProfile = {
 const profileOf = (options: RunOptions): RedisProfile => (options.quick ? QUICK : FULL)
 
 /** The case modules, imported when a case runs (they import ioredis and redis). */
-type Cases = typeof import('./redis-micro.js') & typeof import('./redis-procs.js')
+type Cases = typeof import('./redis-micro.js') & typeof import('./redis-procs.js') & typeof import('./redis-locks.js')
 
 async function loadCases(): Promise<Cases> {
-  const [micro, procs] = await Promise.all([import('./redis-micro.js'), import('./redis-procs.js')])
-  return { ...micro, ...procs }
+  const [micro, procs, locks] = await Promise.all([import('./redis-micro.js'), import('./redis-procs.js'), import('./redis-locks.js')])
+  return { ...micro, ...procs, ...locks }
 }
 
 /** The first line of an error's message. */
@@ -151,6 +154,16 @@ export const redisSuite: Suite = {
       name: 'redis/worker',
       description: 'set from a worker: its own connection vs forwarded to main by postMessage (main idle, main busy)',
       run: (options) => withServer('worker', (cases, server) => cases.workerWrites(server, profileOf(options))),
+    },
+    {
+      name: 'redis/locks',
+      description: 'uncontended lock + unlock: RedisMutex vs redis-semaphore Mutex vs redlock vs 2 bare EVALSHA (issue 13)',
+      run: (options) => withServer('locks', (cases, server) => cases.locks(server, profileOf(options))),
+    },
+    {
+      name: 'redis/lock-handoff',
+      description: 'unlock here -> waiter acquires in another process: RedisMutex vs redis-semaphore Mutex (issue 13)',
+      run: (options) => withServer('lock-handoff', (cases, server) => cases.lockHandoff(server, profileOf(options))),
     },
   ] satisfies BenchCase[],
 }

@@ -13,7 +13,7 @@ import { RedisConnectionError, RedisDataLostError, RedisOutcomeUnknownError, Red
 import type { Script } from './scripts.js'
 
 /** Whether `error` is an answer of the server (a reply error), not a failure to get one. */
-function isReply(error: unknown): error is Error {
+export function isReply(error: unknown): error is Error {
   if (!(error instanceof Error)) return false
   // ioredis: ReplyError; node-redis: ErrorReply.
   return error.name === 'ReplyError' || error.name === 'ErrorReply' || /^(ERR|NOSCRIPT|THREADSTATE_|WRONGTYPE|OOM|BUSY|NOPERM|READONLY)/.test(error.message)

@@ -18,11 +18,11 @@
  */
 import { hostname } from 'node:os'
 import { threadId } from 'node:worker_threads'
-import { LockError, OptionError, OwnerDiedError, describe } from '../errors.js'
+import { LockError, OptionError, OwnerDiedError, ThreadstateError, describe } from '../errors.js'
 import { now } from '../memory/clock.js'
 import { sleepWhileAsync } from '../sync/wait.js'
 import type { RedisLink } from './client.js'
-import { evalScript, withRetries } from './call.js'
+import { evalScript, isReply, replyError, withRetries } from './call.js'
 import { LeaseLostError, RedisOwnerDiedError } from './errors.js'
 import { LOCK_ACQUIRE, LOCK_CANCEL, LOCK_CONSISTENT, LOCK_RELEASE, LOCK_RENEW, LOCK_STATE } from './lock-scripts.js'
 import type { Script } from './scripts.js'
@@ -139,7 +139,20 @@ export class LockEngine {
     this.keys = lockKeys(spec.tag)
   }
 
-  private run<T>(script: Script, args: readonly (string | number)[], operationId?: string): Promise<T> {
+  /**
+   * Runs one lock script: sent once directly (bounded by the connection's
+   * command timeout), and only after a failure to get an answer retried
+   * within the domain's `timeoutMs` like every write (the scripts are
+   * idempotent: an acquisition by its attempt id, a release by its holds).
+   * The direct first try spares the uncontended path the retry loop's timer.
+   */
+  private async run<T>(script: Script, args: readonly (string | number)[], operationId?: string): Promise<T> {
+    try {
+      return (await evalScript(await this.link(), script, this.keys, args)) as T
+    } catch (error) {
+      if (isReply(error)) throw replyError(error, this.spec.what)
+      if (error instanceof ThreadstateError) throw error
+    }
     return withRetries(async () => evalScript(await this.link(), script, this.keys, args), {
       timeoutMs: this.spec.timeoutMs,
       what: this.spec.what,

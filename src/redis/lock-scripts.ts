@@ -46,9 +46,13 @@ function script(source: string): Script {
   return { source, sha: createHash('sha1').update(source).digest('hex') }
 }
 
-/** Reads the server's clock (ms and us) and names the keys. */
-const PRELUDE = `
+/** Names the keys. */
+const KEY_NAMES = `
 local meta, holders, info, queue, qexp, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+`
+
+/** Names the keys and reads the server's clock (ms and us). */
+const PRELUDE = `${KEY_NAMES}
 local t = redis.call('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -118,9 +122,23 @@ return '0-0'
  * ahead of it (writer-preferring: a reader that arrives while a writer waits
  * queues behind it).
  */
-export const LOCK_ACQUIRE = script(`${PRELUDE}${KIND_CHECK}
-if shapeError then return redis.error_reply(shapeError) end
+export const LOCK_ACQUIRE = script(`${PRELUDE}
 local attempt, mode, n, lease = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+-- The uncontended path: the lock exists as this kind, nobody holds it (so no hold expired) and nobody waits.
+local m = redis.call('HMGET', meta, 'kind', 'permits', 'fence', 'poisoned')
+if m[1] == ARGV[1] and m[2] == ARGV[2] and (mode ~= 'r' or m[4] == '') and redis.call('ZCARD', holders) == 0 and redis.call('ZCARD', queue) == 0 then
+  local fence = math.max(tonumber(m[3]) + 1, nowUs)
+  local fenceText = string.format('%d', fence)
+  redis.call('HSET', meta, 'fence', fenceText)
+  for i = 1, n do
+    redis.call('ZADD', holders, nowMs + lease, attempt .. '#' .. i)
+    redis.call('HSET', info, attempt .. '#' .. i, mode .. ' ' .. fenceText)
+  end
+  if mode ~= 'w' then return {1, fence, '', lease} end
+  return {1, fence, m[4], lease}
+end
+${KIND_CHECK}
+if shapeError then return redis.error_reply(shapeError) end
 local held = redis.call('HGET', info, attempt .. '#1')
 local heldUntil = redis.call('ZSCORE', holders, attempt .. '#1')
 if held and heldUntil and tonumber(heldUntil) > nowMs then
@@ -196,7 +214,7 @@ return {0, math.max(1, soonest - nowMs + 1)}
  * still there (fewer: a lease was lost, taken over after it expired or
  * gone with the data). Wakes the waiters.
  */
-export const LOCK_RELEASE = script(`${PRELUDE}
+export const LOCK_RELEASE = script(`${KEY_NAMES}
 local released = 0
 for i = 1, #ARGV do
   if redis.call('ZREM', holders, ARGV[i]) == 1 then released = released + 1 end
@@ -231,7 +249,7 @@ return out
  * meta, holders, info, queue, qexp, log. ARGV: the caller's exclusive hold.
  * Returns 1, or 0 if the caller does not hold the lock (a lost lease).
  */
-export const LOCK_CONSISTENT = script(`${PRELUDE}
+export const LOCK_CONSISTENT = script(`${KEY_NAMES}
 if not redis.call('ZSCORE', holders, ARGV[1]) then return 0 end
 redis.call('HSET', meta, 'poisoned', '')
 return 1
@@ -244,7 +262,7 @@ return 1
  * info, queue, qexp, log. ARGV: attempt, n. Wakes the others (the one that
  * left may have been the head).
  */
-export const LOCK_CANCEL = script(`${PRELUDE}
+export const LOCK_CANCEL = script(`${KEY_NAMES}
 redis.call('ZREM', queue, ARGV[1])
 redis.call('ZREM', qexp, ARGV[1])
 redis.call('HDEL', info, ARGV[1])
