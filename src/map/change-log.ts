@@ -4,7 +4,11 @@
  * subscriber on a private copy) live here together, so they cannot drift.
  *
  * The log is a byte ring (the handle's `log`, a power of two) written only
- * while somebody subscribes (SUBSCRIBERS > 0). LOG_HEAD is the ring position
+ * while somebody subscribes (SUBSCRIBERS > 0). SUBSCRIBERS keeps each
+ * subscribing thread's share (`sync/thread-counts.ts`), so the subscriptions
+ * of a thread that died are given back: by `stats()`, and by the writer each
+ * time LOG_HEAD crosses half the ring, so writers stop logging for dead
+ * subscribers after at most half a ring. LOG_HEAD is the ring position
  * after the last record, mod 2^32; only commits move it, through the journal,
  * so a rolled-back commit takes its record back. A subscriber copies the
  * bytes from its position to LOG_HEAD in a consistent read of the map (the
@@ -29,9 +33,11 @@
  */
 import { ThreadstateError } from '../errors.js'
 import { decode } from '../encoding/values.js'
+import type { Domain } from '../memory/thread.js'
+import { countIn, countOut, forgetDead } from '../sync/thread-counts.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
 import type { MapChange, MapChangeEvent } from './api.js'
-import { MapF64, MapWord, ValueTag } from './layout.js'
+import { MapF64, MapWord, SUBSCRIBER_SLOTS_WORD, ValueTag } from './layout.js'
 import type { MapMemory } from './memory.js'
 import { RETRY, type Retry } from '../sync/seqlock.js'
 import type { MapReader } from './reader.js'
@@ -64,6 +70,7 @@ export class ChangeLogWriter {
   constructor(
     log: SharedArrayBuffer,
     private readonly ctl: Int32Array,
+    private readonly domain: Domain,
   ) {
     this.ring = new Uint8Array(log)
   }
@@ -115,8 +122,17 @@ export class ChangeLogWriter {
     const first = Math.min(bytes, ring.length - start)
     ring.set(out.subarray(0, first), start)
     if (first < bytes) ring.set(out.subarray(first, bytes), 0)
-    return (head + bytes) | 0
+    const next = (head + bytes) | 0
+    // Once per half ring logged: give back the subscriptions of dead threads.
+    if (((head ^ next) & -(ring.length >> 1)) !== 0) liveSubscribers(this.ctl, this.domain)
+    return next
   }
+}
+
+/** SUBSCRIBERS after giving back the subscriptions of threads marked dead. */
+export function liveSubscribers(ctl: Int32Array, domain: Domain): number {
+  forgetDead(ctl, MapWord.SUBSCRIBERS, SUBSCRIBER_SLOTS_WORD, domain)
+  return Atomics.load(ctl, MapWord.SUBSCRIBERS)
 }
 
 // ---- decoder (a subscriber) -------------------------------------------------------------
@@ -129,6 +145,8 @@ export interface ChangeLogSource {
   readonly reader: MapReader
   /** The change-log ring. */
   readonly log: SharedArrayBuffer
+  /** The map's domain, as this thread sees it (its id counts the subscription). */
+  readonly domain: Domain
   /** Resolves once the map's version is at least `version` (false: timed out or aborted). */
   waitForVersionAsync(version: number, options: AsyncWaitOptions): Promise<boolean>
 }
@@ -151,12 +169,13 @@ export async function* followChanges<V>(source: ChangeLogSource, signal: AbortSi
   // decide whether to log while SEQ is odd (mid-commit), so once SUBSCRIBERS
   // is raised, a commit either logs its record or is over before the
   // consistent read below, whose version then includes it.
-  Atomics.add(ctl, MapWord.SUBSCRIBERS, 1)
+  const tid = source.domain.tid
+  const slot = countIn(ctl, MapWord.SUBSCRIBERS, SUBSCRIBER_SLOTS_WORD, tid)
   let start: { position: number; version: number }
   try {
     start = reader.read(() => ({ position: ctl[MapWord.LOG_HEAD]!, version: memory.ctlF64[MapF64.VERSION]! }))
   } catch (error) {
-    Atomics.sub(ctl, MapWord.SUBSCRIBERS, 1) // a read that threw (a corrupted map) leaves no subscriber counted
+    countOut(ctl, MapWord.SUBSCRIBERS, slot, tid) // a read that threw (a corrupted map) leaves no subscriber counted
     throw error
   }
   let position = start.position
@@ -211,7 +230,7 @@ export async function* followChanges<V>(source: ChangeLogSource, signal: AbortSi
       }
     }
   } finally {
-    Atomics.sub(ctl, MapWord.SUBSCRIBERS, 1)
+    countOut(ctl, MapWord.SUBSCRIBERS, slot, tid)
   }
 }
 

@@ -20,7 +20,7 @@
  *     8     TOP          end of the arena handed out so far (bump pointer)
  *     9     FREE_BYTES   bytes on the free lists
  *    10     JOURNAL_LEN  undo records of the commit in progress (0 outside a commit)
- *    11     SUBSCRIBERS  live subscriptions (writers log changes while > 0)
+ *    11     SUBSCRIBERS  subscriptions (writers log changes while > 0); per-thread shares in SUBSCRIBER_SLOTS
  *    12     LOG_HEAD     ring position after the last committed change record (mod 2^32)
  *    13     WRITERS_DIED commits rolled back because their writer died
  *    14     READ_RETRIES optimistic reads that had to retry
@@ -33,7 +33,8 @@
  *    88     Int32 LONGEST_RETRY_STREAK  the most optimistic tries one read lost (locked fallback included)
  *    96     writer lock (a Mutex region, WRITER_LOCK_BYTES: 320 bytes)
  *   416     FREE_HEADS: one Int32 list head per size class (112 words)
- *   864     end
+ *   864     SUBSCRIBER_SLOTS: SUBSCRIBERS' per-thread shares (sync/thread-counts.ts, 32 words)
+ *   992     end
  *
  *  Built below with a LayoutPlan (memory/fields.ts) from the fields' sizes, in
  *  this order; the indices the code uses are derived from the byte offsets,
@@ -82,6 +83,7 @@
  */
 import { f64At, i32At, LayoutPlan } from '../memory/fields.js'
 import { WRITER_LOCK_BYTES } from '../sync/writer-lock.js'
+import { THREAD_COUNT_BYTES } from '../sync/thread-counts.js'
 
 /** Size classes (see {@link classOf}). */
 export const NUM_CLASSES = 112
@@ -106,6 +108,7 @@ const WRITES = plan.f64('WRITES')
 const LONGEST_RETRY_STREAK = plan.i32('LONGEST_RETRY_STREAK')
 const MUTEX = plan.area('MUTEX', WRITER_LOCK_BYTES)
 const FREE_HEADS = plan.area('FREE_HEADS', NUM_CLASSES * 4, 4)
+const SUBSCRIBER_SLOTS = plan.area('SUBSCRIBER_SLOTS', THREAD_COUNT_BYTES, 4)
 
 /** Bytes of the control region. */
 export const MAP_CONTROL_BYTES = plan.finish()
@@ -133,7 +136,10 @@ export const MapWord = {
 export const MapF64 = { VERSION: f64At(VERSION), WRITES: f64At(WRITES) } as const
 
 /** Byte offsets of the control areas. */
-export const MapArea = { MUTEX, FREE_HEADS } as const
+export const MapArea = { MUTEX, FREE_HEADS, SUBSCRIBER_SLOTS } as const
+
+/** Int32 word of the first of SUBSCRIBERS' per-thread shares. */
+export const SUBSCRIBER_SLOTS_WORD = i32At(SUBSCRIBER_SLOTS)
 
 /** Int32 word of the first free-list head. */
 export const FREE_HEADS_WORD = i32At(FREE_HEADS)

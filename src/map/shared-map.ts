@@ -24,7 +24,7 @@ import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
 import { ReadFence, SeqWord } from '../sync/seqlock.js'
 import { checkKey, type MapChangeEvent, type MapEntry, type SetManyOptions, type SharedMapHandle, type SharedMapOptions, type SharedMapStats } from './api.js'
-import { followChanges, type ChangeLogSource } from './change-log.js'
+import { followChanges, liveSubscribers, type ChangeLogSource } from './change-log.js'
 import { ARENA_START, FREE_HEADS_WORD, MAP_CONTROL_BYTES, MIN_TABLE, MapWord, NUM_CLASSES, Table, classOf, classSize, hashKey } from './layout.js'
 import { MapMemory } from './memory.js'
 import { MapReader } from './reader.js'
@@ -156,6 +156,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
       memory: m,
       reader: this.reader,
       log: handle.log,
+      domain: domainOf(handle.domain),
       waitForVersionAsync: (version, options) => this.waitForVersionAsync(version, options),
     }
   }
@@ -502,7 +503,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
       writersDied: Atomics.load(ctl, MapWord.WRITERS_DIED),
       rollbacks: Atomics.load(ctl, MapWord.ROLLBACKS),
       tableGrows: Atomics.load(ctl, MapWord.TABLE_GROWS),
-      subscribers: Atomics.load(ctl, MapWord.SUBSCRIBERS),
+      subscribers: liveSubscribers(ctl, this.changeSource.domain),
     }
   }
 }

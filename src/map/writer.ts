@@ -33,6 +33,7 @@ import { notifyVersion } from '../sync/version-wait.js'
 import type { SeqWord } from '../sync/seqlock.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
 import { WriterLock } from '../sync/writer-lock.js'
+import { domainOf } from '../memory/thread.js'
 import type { SharedMapHandle } from './api.js'
 import { ChangeLogWriter } from './change-log.js'
 import { MAP_CONTROL_BYTES, MapArea, MapF64, MapWord, hashKey } from './layout.js'
@@ -158,7 +159,7 @@ export class MapCommitter {
   ) {
     this.journal = new Journal(m, handle.journal)
     this.table = new MapTable(m, this.journal, handle.data.maxByteLength)
-    this.log = new ChangeLogWriter(handle.log, m.ctl)
+    this.log = new ChangeLogWriter(handle.log, m.ctl, domainOf(handle.domain))
     // Called through the prototype at recovery time (not bound here), so a
     // test can swap in a broken recovery for the maps a thread already has.
     this.lock = new WriterLock(

@@ -3,6 +3,7 @@
  *
  * ```
  *  Int32 word  0..3 header | 4 PARTIES | 5 ARRIVED | 6 GENERATION | 7 BROKEN
+ *              8 DEAD_PARTY | 9 RESETS | 10..41 PARTY[32] | 42, 43 pad
  * ```
  *
  * Generation counting (the sense-reversing barrier with a counter instead of a
@@ -16,12 +17,25 @@
  * every party waiting in that generation gets `BarrierBrokenError`, as do
  * later arrivals until `reset()`.
  *
+ * **A party whose thread died** breaks it too, or it would hang the others
+ * at the next meeting (or let them through once on its stale arrival). A
+ * thread enlists its id in PARTY on its first arrival after a reset (the
+ * first {@link PARTY_SLOTS} distinct threads are watched; RESETS tells an
+ * object when to enlist again). Every arrival, and every waiter after each
+ * sleep (at most a slice: 50 ms blocking; an async waiter is woken by the
+ * death itself, see `wait.ts`), looks the enlisted ids up in the domain's
+ * thread table: one marked dead is stored in DEAD_PARTY and the barrier
+ * broken, so the survivors get `BarrierBrokenError` naming it within the
+ * bound a lock's dead holder is reported in. The generation is checked
+ * first, so a party that passed and then exited never breaks a round the
+ * others completed. `reset()` clears PARTY.
+ *
  * @module
  */
 import { BarrierBrokenError } from '../errors.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
-import { domainOf } from '../memory/thread.js'
+import { domainOf, type Domain } from '../memory/thread.js'
 import { checkWaitOptions, checkCount, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Word offsets of a Barrier region. */
@@ -30,8 +44,16 @@ export const BarrierWord = {
   ARRIVED: Header.WORDS + 1,
   GENERATION: Header.WORDS + 2,
   BROKEN: Header.WORDS + 3,
+  /** Thread id of a party found dead (the barrier broke for it); 0 otherwise. */
+  DEAD_PARTY: Header.WORDS + 4,
+  /** Incremented by every `reset()`: threads enlist again after it. */
+  RESETS: Header.WORDS + 5,
+  /** First of {@link PARTY_SLOTS} words: ids of the threads that arrived since the last reset (0: free). */
+  PARTY: Header.WORDS + 6,
 } as const
-const BARRIER_BYTES = (Header.WORDS + 4) * 4
+/** How many distinct threads a barrier watches for death, from their first arrival after a reset. */
+export const PARTY_SLOTS = 32
+const BARRIER_BYTES = (BarrierWord.PARTY + PARTY_SLOTS + 2) * 4
 
 /** Handle of a {@link Barrier}. */
 export type BarrierHandle = Handle<'Barrier'>
@@ -61,11 +83,14 @@ export class Barrier {
   /** The structured-cloneable handle. */
   readonly handle: BarrierHandle
   private readonly words: Int32Array
+  private readonly domain: Domain
+  /** RESETS when this thread last enlisted in PARTY (-1: never). */
+  private enlistedAt = -1
 
   private constructor(handle: BarrierHandle) {
     this.handle = handle
     this.words = new Int32Array(handle.buffer, handle.byteOffset, BARRIER_BYTES / 4)
-    domainOf(handle.domain)
+    this.domain = domainOf(handle.domain)
   }
 
   /** Creates a barrier for `parties` parties. */
@@ -103,6 +128,8 @@ export class Barrier {
   private arrive(): { generation: number; passage?: BarrierPassage } {
     const words = this.words
     this.throwIfBroken()
+    this.enlist()
+    this.breakIfAPartyDied()
     const generation = Atomics.load(words, BarrierWord.GENERATION)
     const arrived = Atomics.add(words, BarrierWord.ARRIVED, 1) + 1
     if (arrived < Atomics.load(words, BarrierWord.PARTIES)) return { generation }
@@ -120,7 +147,39 @@ export class Barrier {
 
   private throwIfBroken(): void {
     if (Atomics.load(this.words, BarrierWord.BROKEN) !== 0) {
-      throw new BarrierBrokenError('Expected an intact barrier, got a broken one: a party timed out or was aborted; call reset()')
+      const dead = Atomics.load(this.words, BarrierWord.DEAD_PARTY)
+      throw new BarrierBrokenError(
+        dead !== 0
+          ? `Expected an intact barrier, got one broken by the death of a party's thread (thread ${dead}): call reset() (with a replacement party)`
+          : 'Expected an intact barrier, got a broken one: a party timed out or was aborted; call reset()',
+      )
+    }
+  }
+
+  /** Records this thread in PARTY, once per reset (no free slot: it is not watched). */
+  private enlist(): void {
+    const words = this.words
+    const resets = Atomics.load(words, BarrierWord.RESETS)
+    if (resets === this.enlistedAt) return
+    const tid = this.domain.tid
+    for (let k = BarrierWord.PARTY; k < BarrierWord.PARTY + PARTY_SLOTS; k++) {
+      const v = Atomics.load(words, k)
+      if (v === tid || (v === 0 && Atomics.compareExchange(words, k, 0, tid) === 0)) break
+    }
+    this.enlistedAt = resets
+  }
+
+  /** Breaks the barrier (and throws) if an enlisted party's thread was marked dead. */
+  private breakIfAPartyDied(): void {
+    const words = this.words
+    for (let k = BarrierWord.PARTY; k < BarrierWord.PARTY + PARTY_SLOTS; k++) {
+      const tid = Atomics.load(words, k)
+      if (tid === 0) return
+      if (this.domain.isDead(tid)) {
+        Atomics.compareExchange(words, BarrierWord.DEAD_PARTY, 0, tid)
+        this.breakIt()
+        this.throwIfBroken()
+      }
     }
   }
 
@@ -168,6 +227,7 @@ export class Barrier {
         this.breakIt()
         return undefined
       }
+      if (this.passedOrBroken(generation) === undefined) this.breakIfAPartyDied()
     }
   }
 
@@ -193,6 +253,9 @@ export class Barrier {
   reset(): void {
     const words = this.words
     Atomics.store(words, BarrierWord.ARRIVED, 0)
+    for (let k = BarrierWord.PARTY; k < BarrierWord.PARTY + PARTY_SLOTS; k++) Atomics.store(words, k, 0)
+    Atomics.store(words, BarrierWord.DEAD_PARTY, 0)
+    Atomics.add(words, BarrierWord.RESETS, 1)
     Atomics.add(words, BarrierWord.GENERATION, 1)
     Atomics.store(words, BarrierWord.BROKEN, 0)
   }

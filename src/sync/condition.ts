@@ -6,6 +6,7 @@
  *
  * ```
  *  Int32 word  0..3 header | 4 SEQ | 5 WAITERS | 6 WAITS | 7 NOTIFIES | 8 TIMEOUTS | 9 pad
+ *              10..41 WAITING[32]: tid | that thread's waits in progress << 16 (0: free)
  * ```
  *
  * A waiter reads SEQ *before* releasing the mutex and sleeps only while SEQ
@@ -17,6 +18,14 @@
  * consistency), so the waiter's sleep on the old SEQ returns at once.
  * Spurious wake-ups are
  * possible, as with every condition variable: use {@link Condition.waitFor}.
+ *
+ * **Waiters whose thread died**: a thread killed while it waits never
+ * decrements WAITERS. So WAITERS is a count with per-thread shares
+ * (`thread-counts.ts`: a WAITING slot per waiting thread, for the first 32
+ * threads waiting at once); `stats()` and every new wait give back the
+ * shares of threads marked dead, so `waiting` counts live threads only, and
+ * a killed waiter leaves WAITERS one too high at worst (a notify that finds
+ * nobody), never too low (a notify skipped).
  *
  * Why `wait` and `waitAsync` are not one wait loop run by both drivers of
  * `wait.ts`, as the other primitives' waits are: `wait` sleeps once, for the
@@ -35,7 +44,8 @@ import { LockError } from '../errors.js'
 import { now } from '../memory/clock.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
-import { domainOf } from '../memory/thread.js'
+import { domainOf, type Domain } from '../memory/thread.js'
+import { THREAD_COUNT_BYTES, countIn, countOut, forgetDead } from './thread-counts.js'
 import type { Mutex } from './mutex.js'
 import { ASYNC_SLICE_MS, checkWaitOptions, blockingNotAllowed, deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
 
@@ -46,8 +56,10 @@ export const ConditionWord = {
   WAITS: Header.WORDS + 2,
   NOTIFIES: Header.WORDS + 3,
   TIMEOUTS: Header.WORDS + 4,
+  /** First of the THREAD_COUNT_SLOTS words of WAITERS' per-thread shares (thread-counts.ts). */
+  WAITING: Header.WORDS + 6,
 } as const
-const CONDITION_BYTES = (Header.WORDS + 6) * 4
+const CONDITION_BYTES = ConditionWord.WAITING * 4 + THREAD_COUNT_BYTES
 
 /** Handle of a {@link Condition}. */
 export type ConditionHandle = Handle<'Condition'>
@@ -60,7 +72,7 @@ export interface ConditionStats {
   readonly notifies: number
   /** Waits that ended by timeout. */
   readonly timeouts: number
-  /** Threads waiting at the moment of the call. */
+  /** Waits in progress at the moment of the call (a thread marked dead while it waited is not counted). */
   readonly waiting: number
 }
 
@@ -86,11 +98,12 @@ export class Condition {
   /** The structured-cloneable handle. */
   readonly handle: ConditionHandle
   private readonly words: Int32Array
+  private readonly domain: Domain
 
   private constructor(handle: ConditionHandle) {
     this.handle = handle
     this.words = new Int32Array(handle.buffer, handle.byteOffset, CONDITION_BYTES / 4)
-    domainOf(handle.domain)
+    this.domain = domainOf(handle.domain)
   }
 
   /** Creates a new condition variable in its own shared memory. */
@@ -106,15 +119,21 @@ export class Condition {
     return attaching('Condition', () => new Condition(checkHandle(handle, 'Condition', CONDITION_BYTES)))
   }
 
-  private enter(mutex: Mutex, op: string): number {
+  /** Counts a wait in: returns SEQ and this thread's WAITING slot (thread-counts.ts). */
+  private enter(mutex: Mutex, op: string): { seq: number; slot: number } {
     if (!mutex.isHeldByCurrentThread) {
       throw new LockError(`Expected ${op} with the mutex held by the calling thread, got a mutex it does not hold`)
     }
     const words = this.words
+    forgetDead(words, ConditionWord.WAITERS, ConditionWord.WAITING, this.domain)
     const seq = Atomics.load(words, ConditionWord.SEQ)
-    Atomics.add(words, ConditionWord.WAITERS, 1)
+    const slot = countIn(words, ConditionWord.WAITERS, ConditionWord.WAITING, this.domain.tid)
     Atomics.add(words, ConditionWord.WAITS, 1)
-    return seq
+    return { seq, slot }
+  }
+
+  private leave(slot: number): void {
+    countOut(this.words, ConditionWord.WAITERS, slot, this.domain.tid)
   }
 
   /**
@@ -128,7 +147,7 @@ export class Condition {
   wait(mutex: Mutex, timeoutMs?: number): boolean {
     const deadline = deadlineOf(timeoutMs)
     const words = this.words
-    const seq = this.enter(mutex, 'wait()')
+    const { seq, slot } = this.enter(mutex, 'wait()')
     mutex.unlock()
     let result: string
     try {
@@ -138,7 +157,7 @@ export class Condition {
       mutex.lock()
       throw blockingNotAllowed(error)
     } finally {
-      Atomics.sub(words, ConditionWord.WAITERS, 1)
+      this.leave(slot)
     }
     if (result === 'timed-out') Atomics.add(words, ConditionWord.TIMEOUTS, 1)
     mutex.lock()
@@ -170,7 +189,7 @@ export class Condition {
     options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     const words = this.words
-    const seq = this.enter(mutex, 'waitAsync()')
+    const { seq, slot } = this.enter(mutex, 'waitAsync()')
     mutex.unlock()
     let notified = true
     let failure: unknown
@@ -185,7 +204,7 @@ export class Condition {
     } catch (error) {
       failure = error
     } finally {
-      Atomics.sub(words, ConditionWord.WAITERS, 1)
+      this.leave(slot)
     }
     await mutex.lockAsync()
     if (failure !== undefined) throw failure
@@ -224,9 +243,10 @@ export class Condition {
     if (Atomics.load(words, ConditionWord.WAITERS) > 0) Atomics.notify(words, ConditionWord.SEQ, count)
   }
 
-  /** Figures summed over every thread. */
+  /** Figures summed over every thread (`waiting`: live threads only). */
   stats(): ConditionStats {
     const words = this.words
+    forgetDead(words, ConditionWord.WAITERS, ConditionWord.WAITING, this.domain)
     return {
       waits: Atomics.load(words, ConditionWord.WAITS),
       notifies: Atomics.load(words, ConditionWord.NOTIFIES),
