@@ -35,7 +35,7 @@ const NAMESPACE = 'machine-procs'
 const definition = {
   states: ['a', 'b', 'c', 'estop'],
   initial: 'a',
-  transitions: { a: ['b'], b: ['c'], c: ['a'] },
+  transitions: { a: ['b', 'c'], b: ['c', 'a'], c: ['a', 'b'] },
   anyTo: ['estop'],
 } as const
 const allowed = (from: string, to: string) => (to === 'estop' && from !== 'estop') || ((definition.transitions as Record<string, readonly string[]>)[from] ?? []).includes(to)

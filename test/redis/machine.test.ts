@@ -178,6 +178,27 @@ describeRedis('state machine, trigger flags, watchdog and registry on Redis', ()
     })
   })
 
+  describe('data lost while connected', () => {
+    it('keys deleted and the machine created again: a process that had not noticed is refused by the epoch check and writes nothing into the new one', async () => {
+      const a = await one.stateMachine('flushed', robot)
+      const b = await two.stateMachine('flushed', robot)
+      await a.transition('ready')
+      await b.sync()
+      // No restart: every connection stays up, so no bridge reconnects and checks (its idle check is a second away).
+      await nodeRedis.del(['{machine:flushed}:meta', '{machine:flushed}:log'])
+      const three = await RedisDomain.connect({ url: server.url, namespace: 'machine' })
+      try {
+        const fresh = await three.stateMachine('flushed', robot)
+        await expect(b.transition('estop')).rejects.toBeInstanceOf(RedisDataLostError)
+        expect(await fresh.sync()).toBe(0)
+        expect(fresh.state).toBe('init')
+        expect(b.state).toBe('ready') // the last state it had
+      } finally {
+        await three.close()
+      }
+    })
+  })
+
   describe('the server restarted without its data', () => {
     it('machine, flags, watchdog and registry refuse to go back: RedisDataLostError, mirrors keep the last state', async () => {
       const domain = await RedisDomain.connect({ url: server.url, namespace: 'lost', timeoutMs: 3000 })
