@@ -5,13 +5,25 @@
  * a holder identity of its own, as another process), then what only leases
  * add: fences, self re-lock, unlock by a non-holder, reentrant nesting,
  * semaphore permits, an expired lease reported as RedisOwnerDiedError,
- * fenced writes of threadstate's own objects.
+ * fenced writes of threadstate's own objects, reader and permit leases that
+ * expire one by one. A holder that stops renewing is made here by freezing
+ * its renewals (a frozen process: test/redis/locks-processes.test.ts does
+ * it with SIGSTOP).
+ *
+ * Broken variants run once: SNAPSHOT_PUBLISH and STATE_PUBLISH without their
+ * fence check (the late publish resolved with version 4: the fenced-publish
+ * test failed).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { DeadlockError, LockError, OwnerDiedError, type AsyncLock, type AsyncReadWriteLock } from '../../src/index.js'
-import { LeaseLostError, RedisDomain, RedisOwnerDiedError, StaleFenceError, type RedisMutex, type RedisRWLock } from '../../src/redis/index.js'
+import { DeadlockError, LockError, OptionError, OwnerDiedError, f64, schema, type AsyncLock, type AsyncReadWriteLock } from '../../src/index.js'
+import { LeaseLostError, RedisDomain, RedisOwnerDiedError, RedisShapeError, StaleFenceError, type RedisLease, type RedisMutex, type RedisRWLock } from '../../src/redis/index.js'
 import { describeAsyncLock, describeAsyncReadWriteLock } from '../contract/lock.contract.js'
 import { describeRedis, startRedisServer, type RedisServer } from './server.js'
+
+/** Stops a lock's renewals in this thread, as a frozen process would: its leases then expire on the server. */
+function freeze(lock: object): void {
+  ;(lock as { engine: { renew: () => Promise<void> } }).engine.renew = async () => {}
+}
 
 describeRedis('Redis locks', () => {
   let server: RedisServer
@@ -85,9 +97,7 @@ describeRedis('Redis locks', () => {
     const b = await two.mutex('expire', { leaseMs: 300 })
     const old = await a.lockAsync()
     if (old === false) throw new Error('not acquired')
-    // Freeze the holder's renewals (as a paused process would), by stopping its timer's effect: make the server expire it.
-    const stop = (a as unknown as { engine: { renew: () => Promise<void> } }).engine
-    stop.renew = async () => {}
+    freeze(a)
     const error = await b.lockAsync({ timeoutMs: 5_000 }).then(
       () => undefined,
       (e: unknown) => e,
@@ -100,6 +110,11 @@ describeRedis('Redis locks', () => {
     expect(died.deadFence).toBe(old.fence)
     expect(died.lease!.fence).toBeGreaterThan(old.fence)
     expect(b.isPoisoned).toBe(true)
+    // The old holder's own process learns it too, once its local deadline passes (its renewals were stopped).
+    expect(old.signal.aborted).toBe(false)
+    ;(a as unknown as { engine: { renew: () => Promise<void> } }).engine.renew = Object.getPrototypeOf((a as unknown as { engine: object }).engine).renew
+    await new Promise<void>((resolve) => old.signal.addEventListener('abort', () => resolve(), { once: true }))
+    expect(old.signal.reason).toBeInstanceOf(LeaseLostError)
     await map.set('x', 2, { fence: died.lease! })
     await expect(map.set('x', 1, { fence: old })).rejects.toThrow(StaleFenceError)
     expect(map.get('x')).toBe(2)
@@ -107,7 +122,80 @@ describeRedis('Redis locks', () => {
     await b.unlock()
     await expect(a.unlock()).rejects.toThrow(LockError)
     expect(await b.withLockAsync(() => 'clean', { timeoutMs: 5_000 })).toBe('clean')
-    void LeaseLostError
+  })
+
+  it('fenced publishes of a snapshot store and a state buffer; a bad fence is an OptionError before anything is sent', async () => {
+    const a = await one.mutex('publishers')
+    const b = await two.mutex('publishers')
+    const store = await one.snapshotStore('fenced-snapshot', { initial: { by: 'nobody' } })
+    const pose = await one.stateBuffer('fenced-state', schema({ battery: f64() }))
+    const first = (await a.lockAsync()) as RedisLease
+    await store.publish({ by: 'first' }, { fence: first })
+    await pose.publish({ battery: 1 }, { fence: first })
+    await a.unlock()
+    const second = (await b.lockAsync()) as RedisLease
+    await store.publish({ by: 'second' }, { fence: second })
+    await pose.publish({ battery: 2 }, { fence: second })
+    await expect(store.publish({ by: 'late' }, { fence: first })).rejects.toThrow(StaleFenceError)
+    await expect(store.modify(() => ({ by: 'late' }), { fence: first })).rejects.toThrow(StaleFenceError)
+    await expect(pose.publish({ battery: 3 }, { fence: first })).rejects.toThrow(StaleFenceError)
+    expect(store.get()).toEqual({ by: 'second' })
+    expect(pose.latest()?.value.battery).toBe(2)
+    // Another lock's fences are counted apart: a small fence of lock 'other' is fine here.
+    await store.publish({ by: 'other lock' }, { fence: { lock: 'other', fence: 1 } })
+    await expect(store.publish({ by: 'x' }, { fence: { lock: '', fence: 1 } })).rejects.toThrow(OptionError)
+    await expect(store.publish({ by: 'x' }, { fence: { lock: 'l', fence: 1.5 } })).rejects.toThrow(OptionError)
+    await b.unlock()
+  })
+
+  it('rwlock: a reader lease expires on its own; a dead writer refuses readers until a writer marks it consistent', async () => {
+    const a = await one.rwlock('rw-expiry', { leaseMs: 300 })
+    const b = await two.rwlock('rw-expiry', { leaseMs: 300 })
+    await a.readLockAsync()
+    freeze(a)
+    // The frozen reader's lease expires; the writer gets in without any OwnerDiedError (readers change nothing).
+    expect(await b.writeLockAsync({ timeoutMs: 5_000 })).toBeTruthy()
+    await b.writeUnlock()
+    const c = await one.rwlock('rw-expiry-2', { leaseMs: 300 })
+    const d = await two.rwlock('rw-expiry-2', { leaseMs: 300 })
+    await c.writeLockAsync()
+    freeze(c)
+    await new Promise((r) => setTimeout(r, 400))
+    const refused = await d.readLockAsync({ timeoutMs: 5_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(refused).toBeInstanceOf(RedisOwnerDiedError)
+    expect((refused as RedisOwnerDiedError).holding).toBe(false)
+    const died = await d.writeLockAsync({ timeoutMs: 5_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(died).toBeInstanceOf(RedisOwnerDiedError)
+    expect((died as RedisOwnerDiedError).holding).toBe(true)
+    await d.markConsistent()
+    await d.writeUnlock()
+    expect(await d.readLockAsync({ timeoutMs: 5_000 })).toBeTruthy()
+    await d.readUnlock()
+  })
+
+  it('semaphore: the permits of a holder that stopped renewing come back when their leases expire', async () => {
+    const s1 = await one.semaphore('sem-expiry', { permits: 2, leaseMs: 300 })
+    const s2 = await two.semaphore('sem-expiry', { permits: 2, leaseMs: 300 })
+    expect(await s1.acquireAsync(2)).toBeTruthy()
+    freeze(s1)
+    expect(await s2.tryAcquire(1)).toBe(false)
+    expect(await s2.acquireAsync(2, { timeoutMs: 5_000 })).toBeTruthy()
+    await s2.release(2)
+    await expect(s1.release(2)).rejects.toThrow(LockError)
+    const three = await RedisDomain.connect({ url: server.url, namespace: 'locks' })
+    try {
+      await expect(three.semaphore('sem-expiry', { permits: 3 })).rejects.toThrow(RedisShapeError)
+      await expect(three.mutex('sem-expiry')).rejects.toThrow(RedisShapeError)
+      await expect(three.sharedMap('sem-expiry')).rejects.toThrow(RedisShapeError)
+    } finally {
+      await three.close()
+    }
   })
 
   it('semaphore: permits counted across holders, FIFO, released', async () => {
