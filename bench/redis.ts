@@ -23,6 +23,9 @@
  * - `redis/locks`, `redis/lock-handoff` (issue 13): uncontended lock +
  *   unlock against redis-semaphore and redlock, and the hand-off from an
  *   unlock to a waiter in another process (redis-locks.ts).
+ * - `redis/transition` (issue 13): a state machine transition, a trigger
+ *   flag set + take and a watchdog kick against a bare `EVALSHA`
+ *   (redis-machine.ts).
  *
  * Without a `redis-server` binary every case returns one row saying it was
  * skipped and why; so does a case whose client libraries (ioredis, redis:
@@ -80,11 +83,11 @@ const QUICK: RedisProfile = {
 const profileOf = (options: RunOptions): RedisProfile => (options.quick ? QUICK : FULL)
 
 /** The case modules, imported when a case runs (they import ioredis and redis). */
-type Cases = typeof import('./redis-micro.js') & typeof import('./redis-procs.js') & typeof import('./redis-locks.js')
+type Cases = typeof import('./redis-micro.js') & typeof import('./redis-procs.js') & typeof import('./redis-locks.js') & typeof import('./redis-machine.js')
 
 async function loadCases(): Promise<Cases> {
-  const [micro, procs, locks] = await Promise.all([import('./redis-micro.js'), import('./redis-procs.js'), import('./redis-locks.js')])
-  return { ...micro, ...procs, ...locks }
+  const [micro, procs, locks, machine] = await Promise.all([import('./redis-micro.js'), import('./redis-procs.js'), import('./redis-locks.js'), import('./redis-machine.js')])
+  return { ...micro, ...procs, ...locks, ...machine }
 }
 
 /** The first line of an error's message. */
@@ -164,6 +167,11 @@ export const redisSuite: Suite = {
       name: 'redis/lock-handoff',
       description: 'unlock here -> waiter acquires in another process: RedisMutex vs redis-semaphore Mutex (issue 13)',
       run: (options) => withServer('lock-handoff', (cases, server) => cases.lockHandoff(server, profileOf(options))),
+    },
+    {
+      name: 'redis/transition',
+      description: 'RedisStateMachine.transition (with and without from), trigger flag set + take, watchdog kick vs bare EVALSHA (issue 13)',
+      run: (options) => withServer('transition', (cases, server) => cases.transitions(server, profileOf(options))),
     },
   ] satisfies BenchCase[],
 }
