@@ -45,7 +45,7 @@ import { now } from '../memory/clock.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf, type Domain } from '../memory/thread.js'
-import { THREAD_COUNT_BYTES, countIn, countOut, forgetDead } from './thread-counts.js'
+import { THREAD_COUNT_BYTES, countOut, forgetDead, shareIn } from './thread-counts.js'
 import type { Mutex } from './mutex.js'
 import { ASYNC_SLICE_MS, checkWaitOptions, blockingNotAllowed, deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from './wait.js'
 
@@ -127,7 +127,8 @@ export class Condition {
     const words = this.words
     forgetDead(words, ConditionWord.WAITERS, ConditionWord.WAITING, this.domain)
     const seq = Atomics.load(words, ConditionWord.SEQ)
-    const slot = countIn(words, ConditionWord.WAITERS, ConditionWord.WAITING, this.domain.tid)
+    Atomics.add(words, ConditionWord.WAITERS, 1)
+    const slot = shareIn(words, ConditionWord.WAITING, this.domain.tid) // countIn's second half (the SPIN model's WAITERS + 1 stays in sight)
     Atomics.add(words, ConditionWord.WAITS, 1)
     return { seq, slot }
   }

@@ -131,8 +131,8 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
    * `lock()` of the library's own writer mutexes (StateBuffer, SnapshotStore,
    * SharedMap), waiting at most `timeoutMs`: on a thread that may not block
    * it spins rather than throwing BlockingNotAllowedError (see
-   * `acquireSpinning`). The bounded wait still takes part in deadlock
-   * detection. @internal
+   * `acquireSpinning`). Being bounded, the wait takes no part in deadlock
+   * detection (see `acquire`). @internal
    * @returns true when acquired, false on timeout
    * @throws OwnerDiedError (holding the lock) if the previous holder died
    */
@@ -144,7 +144,7 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
     }
     const start = now()
     const deadline = deadlineOf(timeoutMs)
-    if (threadMayBlock()) return this.settle(acquire(this.words, MutexWord.STATE, this.domain, deadline, true), start)
+    if (threadMayBlock()) return this.settle(acquire(this.words, MutexWord.STATE, this.domain, deadline), start)
     return this.settle(acquireSpinning(this.words, MutexWord.STATE, this.domain, deadline), start)
   }
 

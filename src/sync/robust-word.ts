@@ -122,13 +122,14 @@ function takeFreeOrDead(
 
 /**
  * Blocking acquisition with spin, sliced sleeps and a deadline. Without a
- * deadline, or with `detect`, the wait takes part in deadlock detection
- * (wait-graph.ts): the writers' lock of the objects waits with a bound
- * (`writeTimeoutMs`) that only ends a cycle by a TimeoutError, so it is
- * detected as before.
+ * deadline, the wait takes part in deadlock detection (wait-graph.ts). (The
+ * objects' writers' lock waits with a bound, `writeTimeoutMs`, so it takes no
+ * part: a waiter that can leave by timing out is no member of a certain
+ * cycle, which is what wait-graph.ts proves; a cycle through it ends in a
+ * TimeoutError.)
  */
-export function acquire(words: Int32Array, i: number, domain: Domain, deadline: number, detect = deadline === Infinity): AcquireResult {
-  return runWait(acquiring(words, i, domain, deadline, true, undefined, detect), deadline)
+export function acquire(words: Int32Array, i: number, domain: Domain, deadline: number): AcquireResult {
+  return runWait(acquiring(words, i, domain, deadline, true, undefined), deadline)
 }
 
 /**
@@ -152,7 +153,6 @@ function* acquiring(
   deadline: number,
   blocking: boolean,
   signal: AbortSignal | undefined,
-  detect = false,
 ): WaitLoop<AcquireResult> {
   let extra = 0
   let spins = blocking ? SPIN : 0
@@ -177,7 +177,7 @@ function* acquiring(
         s |= WAITERS
       }
       if (blocking) {
-        if (detect) {
+        if (deadline === Infinity) {
           // The word says who holds it now: publish or verify our edge, and look for a cycle.
           const cycle = (edge ??= new WaitEdge(domain)).beforeSleep(s & TID_MASK)
           if (cycle !== undefined) {

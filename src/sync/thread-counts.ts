@@ -35,12 +35,22 @@ export const THREAD_COUNT_BYTES = THREAD_COUNT_SLOTS * 4
 const ONE = 1 << 16
 
 /**
- * Counts one in for thread `tid`: `words[total]` + 1, then its slot among
- * the {@link THREAD_COUNT_SLOTS} words from `first`.
+ * Counts one in for thread `tid`: `words[total]` + 1, then its share
+ * ({@link shareIn}).
  * @returns the slot's index, for {@link countOut}; -1 if every slot is taken
  */
 export function countIn(words: Int32Array, total: number, first: number, tid: number): number {
   Atomics.add(words, total, 1)
+  return shareIn(words, first, tid)
+}
+
+/**
+ * The second half of {@link countIn}, for a caller that raised the total
+ * itself: + 1 to thread `tid`'s slot among the {@link THREAD_COUNT_SLOTS}
+ * words from `first`, claiming a free one if it has none.
+ * @returns the slot's index; -1 if every slot is taken
+ */
+export function shareIn(words: Int32Array, first: number, tid: number): number {
   let free = -1
   for (let k = first; k < first + THREAD_COUNT_SLOTS; k++) {
     const v = Atomics.load(words, k)
