@@ -1,15 +1,19 @@
 /**
- * The per-process bridge: one connection blocked in `XREAD BLOCK` on the
+ * The per-process bridge: connections blocked in `XREAD BLOCK` on the
  * streams of every object the process follows, applying each commit to its
  * object's mirror in version order. A Stream, not pub/sub: pub/sub drops
  * what is published while a connection is down, a stream is read on from
  * the last id applied, so a reconnect (or a `CLIENT KILL` of this
  * connection) misses nothing.
  *
- * A new object joins at once: the XREAD in progress is ended with `CLIENT
- * UNBLOCK` (from the command connection) and a new one is sent with its
- * stream added. When a read times out (an idle second) and after every
- * reconnect, each object checks its epoch (its data may be gone).
+ * On one server, one connection reads every stream: a new object joins at
+ * once, the XREAD in progress being ended with `CLIENT UNBLOCK` (from the
+ * command connection) and a new one sent with its stream added. On a Redis
+ * Cluster one XREAD cannot span slots, and every object has its own slot:
+ * each object's stream gets a connection of its own (a {@link Lane}), which
+ * ioredis's `Cluster` sends to the slot's owner and follows to its new
+ * owner after a failover. When a read times out (an idle second) and after
+ * every reconnect, each object checks its epoch (its data may be gone).
  *
  * @module
  */
@@ -31,8 +35,78 @@ export interface Followed {
 const BLOCK_MS = 1000
 const COUNT = 512
 
-/** The bridge of one domain. */
+/** The bridge of one domain: one {@link Lane} for every stream, or on a cluster one per stream. */
 export class Bridge {
+  private shared: Lane | undefined
+  private readonly lanes = new Map<string, Lane>()
+  /** Figures of lanes closed since (a cluster's unfollowed streams). */
+  private past = { applied: 0, errors: 0 }
+
+  constructor(
+    /** A new blocking connection (no command timeout) to the server or cluster. */
+    private readonly open: () => RedisLink,
+    /** The domain's command connection. */
+    private readonly commands: RedisLink,
+  ) {}
+
+  /** Streams followed. */
+  get following(): number {
+    return this.commands.cluster ? this.lanes.size : (this.shared?.following ?? 0)
+  }
+
+  /** Commits applied from the streams (figures). */
+  get applied(): number {
+    let n = this.past.applied + (this.shared?.applied ?? 0)
+    for (const lane of this.lanes.values()) n += lane.applied
+    return n
+  }
+
+  /** Errors of the read loops (a dropped connection, say): each reconnects and reads on. */
+  get errors(): number {
+    let n = this.past.errors + (this.shared?.errors ?? 0)
+    for (const lane of this.lanes.values()) n += lane.errors
+    return n
+  }
+
+  /** Starts following `f` (at `f.position`). */
+  follow(f: Followed): void {
+    if (!this.commands.cluster) {
+      this.shared ??= new Lane(this.open(), this.commands)
+      this.shared.follow(f)
+      return
+    }
+    let lane = this.lanes.get(f.log)
+    if (lane === undefined) {
+      lane = new Lane(this.open(), undefined)
+      this.lanes.set(f.log, lane)
+    }
+    lane.follow(f)
+  }
+
+  /** Stops following `log`. */
+  unfollow(log: string): void {
+    if (!this.commands.cluster) {
+      this.shared?.unfollow(log)
+      return
+    }
+    const lane = this.lanes.get(log)
+    if (lane === undefined) return
+    this.lanes.delete(log)
+    void lane.close().then(() => {
+      this.past = { applied: this.past.applied + lane.applied, errors: this.past.errors + lane.errors }
+    })
+  }
+
+  /** Stops reading and closes the bridge's connections. */
+  async close(): Promise<void> {
+    const all = [...this.lanes.values(), ...(this.shared === undefined ? [] : [this.shared])]
+    this.lanes.clear()
+    await Promise.all(all.map((lane) => lane.close()))
+  }
+}
+
+/** One blocking connection and the streams it reads. */
+class Lane {
   private readonly followed = new Map<string, Followed>()
   private closed = false
   private clientId: number | undefined
@@ -48,10 +122,10 @@ export class Bridge {
   errors = 0
 
   constructor(
-    /** The bridge's own connection, for blocking reads (no command timeout). */
+    /** The lane's own connection, for blocking reads (no command timeout). */
     private readonly blocking: RedisLink,
-    /** The domain's command connection (CLIENT UNBLOCK). */
-    private readonly commands: RedisLink,
+    /** The domain's command connection, to end a read with CLIENT UNBLOCK; undefined for a lane of one stream (nothing joins it later). */
+    private readonly commands: RedisLink | undefined,
   ) {
     blocking.onReady(() => {
       this.clientId = undefined
@@ -82,7 +156,7 @@ export class Bridge {
       this.wake()
       return
     }
-    if (this.reading && this.clientId !== undefined) {
+    if (this.reading && this.clientId !== undefined && this.commands !== undefined) {
       this.interrupted = true
       void this.commands.send(['CLIENT', 'UNBLOCK', this.clientId]).catch(() => {})
     }
@@ -101,7 +175,7 @@ export class Bridge {
           this.checkDue = false
           for (const f of [...this.followed.values()]) await f.check()
         }
-        if (this.clientId === undefined) this.clientId = Number(await this.blocking.send(['CLIENT', 'ID']))
+        if (this.clientId === undefined && this.commands !== undefined) this.clientId = Number(await this.blocking.send(['CLIENT', 'ID']))
         const streams = [...this.followed.values()]
         this.reading = true
         const reply = (await this.blocking.send(['XREAD', 'COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams.map((f) => f.log), ...streams.map((f) => f.position)])) as
@@ -137,7 +211,7 @@ export class Bridge {
     }
   }
 
-  /** Stops reading and closes the bridge's connection. */
+  /** Stops reading and closes the lane's connection. */
   async close(): Promise<void> {
     this.closed = true
     this.wake?.()

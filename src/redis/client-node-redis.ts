@@ -25,6 +25,8 @@ interface NodeRedisClient {
 }
 
 class NodeRedisLink implements RedisLink {
+  /** node-redis's cluster client (`createCluster`) is not supported: use ioredis's `Cluster`. */
+  readonly cluster = false
   private readonly commandOptions: Record<string, unknown>
 
   constructor(

@@ -33,6 +33,12 @@ export interface RedisLink {
   onReady(listener: () => void): void
   /** What another thread needs to open its own connection like this one (undefined: it cannot, e.g. a client threadstate did not make and cannot describe). */
   readonly descriptor: LinkDescriptor | undefined
+  /**
+   * Whether this is a Redis Cluster client: commands go to the node owning
+   * their keys' slot, and one command can only touch keys of one slot (the
+   * bridge then reads each object's stream on a connection of its own).
+   */
+  readonly cluster: boolean
 }
 
 /** A structured-cloneable description of a connection: how a worker thread opens its own. */
@@ -41,9 +47,14 @@ export interface LinkDescriptor {
   readonly library: 'ioredis' | 'node-redis'
   /** `redis://...` URL, if given. */
   readonly url?: string
-  /** Plain connection options of the library (host, port, password, db, ...). */
+  /** Plain connection options of the library (host, port, password, db, ...); for a cluster, those of each node's connection. */
   readonly options?: Record<string, unknown>
+  /** The startup nodes of a Redis Cluster (ioredis's `Cluster`), if it is one. */
+  readonly cluster?: readonly ClusterNode[]
 }
+
+/** A node of a Redis Cluster to start from: `'host:port'` or `{ host, port }`. */
+export type ClusterNode = string | { readonly host: string; readonly port: number }
 
 /** Options threadstate sets on ioredis connections it opens. */
 function ioredisSettings(commandTimeoutMs: number | undefined): Record<string, unknown> {
@@ -56,6 +67,37 @@ function ioredisSettings(commandTimeoutMs: number | undefined): Record<string, u
     lazyConnect: false,
     ...(commandTimeoutMs === undefined ? {} : { commandTimeout: commandTimeoutMs }),
   }
+}
+
+/**
+ * Options of an ioredis `Cluster` threadstate opens: each node's connection
+ * gets {@link ioredisSettings}; commands wait in the offline queue while
+ * the cluster finds a slot's new owner after a failover (the write's own
+ * deadline still bounds them).
+ */
+function clusterSettings(node: Record<string, unknown>, redisOptions: Record<string, unknown> = {}): Record<string, unknown> {
+  const { retryStrategy: _perNode, ...rest } = node
+  return {
+    redisOptions: { ...redisOptions, ...rest },
+    enableOfflineQueue: true,
+    clusterRetryStrategy: (attempt: number) => Math.min(25 * attempt, 500),
+    retryDelayOnFailover: 50,
+    retryDelayOnClusterDown: 50,
+    retryDelayOnTryAgain: 50,
+    slotsRefreshTimeout: 1000,
+  }
+}
+
+/** `'host:port'` or `{ host, port }` as `{ host, port }`. @throws OptionError */
+function clusterNode(node: unknown): { host: string; port: number } {
+  if (typeof node === 'string') {
+    const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(node)
+    if (match !== null) return { host: match[1]!, port: Number(match[2]) }
+  } else if (typeof node === 'object' && node !== null) {
+    const { host, port } = node as { host?: unknown; port?: unknown }
+    if (typeof host === 'string' && typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536) return { host, port }
+  }
+  throw new OptionError(`Expected a cluster node as 'host:port' or { host, port }, got ${describe(node)}`)
 }
 
 /** The plain, cloneable part of an ioredis client's options. */
@@ -77,6 +119,12 @@ function cloneableOptions(options: Record<string, unknown>): Record<string, unkn
 interface IoredisClient {
   callBuffer(command: string, args: Arg[]): Promise<unknown>
   duplicate(options?: Record<string, unknown>): IoredisClient
+  /** ioredis's `Cluster.duplicate(startupNodes, options)`. */
+  duplicate(startupNodes: unknown[], options?: Record<string, unknown>): IoredisClient
+  /** True for ioredis's `Cluster`. */
+  readonly isCluster?: boolean
+  /** A `Cluster`'s startup nodes. */
+  readonly startupNodes?: unknown[]
   quit(): Promise<unknown>
   disconnect(): void
   on(event: string, listener: (...args: unknown[]) => void): unknown
@@ -85,11 +133,14 @@ interface IoredisClient {
 }
 
 class IoredisLink implements RedisLink {
+  readonly cluster: boolean
+
   constructor(
     private readonly client: IoredisClient,
     readonly descriptor: LinkDescriptor | undefined,
     private readonly owned: boolean,
   ) {
+    this.cluster = client.isCluster === true
     // An 'error' event with no listener would crash the process; threadstate
     // sees every error through the command that failed.
     client.on('error', () => {})
@@ -102,6 +153,7 @@ class IoredisLink implements RedisLink {
   duplicate(options: { readonly commandTimeoutMs?: number } = {}): RedisLink {
     const settings = ioredisSettings(options.commandTimeoutMs)
     if (options.commandTimeoutMs === undefined) settings['commandTimeout'] = undefined
+    if (this.cluster) return new IoredisLink(this.client.duplicate([], clusterSettings(settings)), this.descriptor, true)
     return new IoredisLink(this.client.duplicate(settings), this.descriptor, true)
   }
 
@@ -135,6 +187,14 @@ export interface ConnectOptions {
   readonly client?: unknown
   /** Timeout of one command, in ms (default 2000): a stalled server is an error after this. */
   readonly commandTimeoutMs?: number
+  /**
+   * A Redis Cluster to connect to, by some of its nodes (`['127.0.0.1:7000', ...]`),
+   * instead of `url`: threadstate opens ioredis `Cluster` clients. Every key
+   * of an object shares one hash tag, so each object lives in one slot; the
+   * objects of a domain spread over the cluster's nodes. (Or pass your own
+   * connected ioredis `Cluster` as `client`.)
+   */
+  readonly cluster?: readonly ClusterNode[]
 }
 
 function isIoredis(client: unknown): client is IoredisClient {
@@ -150,13 +210,40 @@ export async function openLink(options: ConnectOptions): Promise<RedisLink> {
   const timeout = options.commandTimeoutMs ?? 2000
   if (options.client !== undefined) {
     if (isIoredis(options.client)) {
-      return new IoredisLink(options.client, { library: 'ioredis', options: cloneableOptions(options.client.options) }, false)
+      const client = options.client
+      if (client.isCluster === true) {
+        // ioredis takes a port, 'host:port' or { host?, port } (host defaults to 127.0.0.1).
+        const nodes = (client.startupNodes ?? []).map((node) => {
+          try {
+            if (typeof node === 'number') return clusterNode({ host: '127.0.0.1', port: node })
+            if (typeof node === 'object' && node !== null) return clusterNode({ host: '127.0.0.1', ...(node as object) })
+            return clusterNode(node)
+          } catch {
+            return undefined
+          }
+        })
+        // Nodes threadstate cannot describe (a URL, say): workers cannot open their own connection.
+        const described = nodes.length > 0 && nodes.every((node) => node !== undefined)
+        const redisOptions = (client.options['redisOptions'] ?? {}) as Record<string, unknown>
+        return new IoredisLink(client, described ? { library: 'ioredis', cluster: nodes as { host: string; port: number }[], options: cloneableOptions(redisOptions) } : undefined, false)
+      }
+      return new IoredisLink(client, { library: 'ioredis', options: cloneableOptions(client.options) }, false)
     }
     if (isNodeRedis(options.client)) {
+      if ('masters' in (options.client as object)) {
+        throw new OptionError("Expected a node-redis client of one server, got a node-redis cluster (createCluster), which threadstate does not drive: pass `cluster: ['host:port', ...]` or an ioredis `Cluster` as `client`")
+      }
       const { nodeRedisLink } = await import('./client-node-redis.js')
       return nodeRedisLink(options.client, timeout)
     }
     throw new OptionError(`Expected \`client\` to be an ioredis or node-redis client, got ${describe(options.client)}`)
+  }
+  if (options.cluster !== undefined) {
+    if (options.url !== undefined) throw new OptionError('Expected either `url` or `cluster`, got both')
+    if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
+      throw new OptionError(`Expected \`cluster\` to be a non-empty array of 'host:port' or { host, port }, got ${describe(options.cluster)}`)
+    }
+    return linkFrom({ library: 'ioredis', cluster: options.cluster.map(clusterNode) }, timeout)
   }
   return linkFrom({ library: 'ioredis', url: options.url ?? 'redis://127.0.0.1:6379' }, timeout)
 }
@@ -168,12 +255,16 @@ export async function linkFrom(descriptor: LinkDescriptor, commandTimeoutMs: num
     return nodeRedisLinkFrom(descriptor, commandTimeoutMs)
   }
   let Redis: new (...args: unknown[]) => IoredisClient
+  let Cluster: new (...args: unknown[]) => IoredisClient
   try {
-    ;({ Redis } = (await import('ioredis')) as unknown as { Redis: typeof Redis })
+    ;({ Redis, Cluster } = (await import('ioredis')) as unknown as { Redis: typeof Redis; Cluster: typeof Cluster })
   } catch {
     throw new OptionError('Expected the `ioredis` package to be installed (npm install ioredis), or a node-redis `client`: threadstate/redis needs a Redis client')
   }
   const settings = ioredisSettings(commandTimeoutMs)
+  if (descriptor.cluster !== undefined) {
+    return new IoredisLink(new Cluster(descriptor.cluster.map(clusterNode), clusterSettings(settings, descriptor.options)), descriptor, true)
+  }
   const client = descriptor.url !== undefined ? new Redis(descriptor.url, { ...descriptor.options, ...settings }) : new Redis({ ...descriptor.options, ...settings })
   return new IoredisLink(client, descriptor, true)
 }

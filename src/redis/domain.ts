@@ -128,7 +128,7 @@ export class RedisDomain {
       throw error
     }
     const clock = await estimateClock(link, timeoutMs)
-    const bridge = new Bridge(link.duplicate(), link)
+    const bridge = new Bridge(() => link.duplicate(), link)
     return new RedisDomain(link, bridge, namespace, { timeoutMs, streamLength, operationTtlMs, commandTimeoutMs }, clock.offsetMs, clock.errorMs)
   }
 

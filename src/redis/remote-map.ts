@@ -18,7 +18,7 @@ import type { SharedMap } from '../map/shared-map.js'
 import type { Changes, Prepared } from '../map/value.js'
 import type { RedisLink } from './client.js'
 import { evalScript } from './call.js'
-import { RemoteObject, Status, operationKey, type RemoteSpec } from './remote.js'
+import { RemoteObject, Status, operationKey, versionOf, type RemoteSpec } from './remote.js'
 import { MAP_COMMIT, MAP_SNAPSHOT } from './scripts.js'
 import { changesBlob, changesFrom, keyBytes, keyFrom, valueFrom } from './wire.js'
 import { fenceArgs, type RedisWriteOptions } from './lock-engine.js'
@@ -29,18 +29,13 @@ export type CommitResult = { readonly ok: true; readonly version: number } | { r
 /** One thread's access to a remote map. */
 export class RemoteMap extends RemoteObject {
   readonly mirror: MapMirror
-  /**
-   * The id and version of the newest stream entry this thread has seen (a
-   * reload's, or one read from the stream). In one epoch's stream, ids and
-   * versions grow together; a later id with a version not above it is an
-   * entry of another stream: the keys were deleted and the object created
-   * again (a new epoch at version 1) while this process stayed connected.
-   */
-  private newest: { id: string; version: number } | undefined
-
   constructor(spec: RemoteSpec, map: SharedMap<unknown>, status: Int32Array, link: () => Promise<RedisLink>) {
     super(spec, status, link)
     this.mirror = new MapMirror(map)
+  }
+
+  protected override localVersion(): number {
+    return this.mirror.map.version
   }
 
   /**
@@ -123,9 +118,10 @@ export class RemoteMap extends RemoteObject {
       // same name on top of the old state, as soon as their versions passed the mirror's: a map
       // of two epochs' keys at a version neither had. The idle epoch check came too late.
       if (!this.saw(id, versionOf(fields))) {
-        await this.serverVersion() // RedisDataLostError (marked lost) if the epoch changed
-        await this.reload(true) // same epoch, yet the stream was replaced: take the server's map
-        return true
+        await this.serverVersion() // RedisDataLostError (marked lost) if the epoch changed or the version is below the mirror's
+        // Same epoch, the version not below the mirror's, yet a later entry with an older version:
+        // the history this process applied was replaced (acknowledged commits lost, then others).
+        this.versionsWentBack(`stream entry ${id} at version ${versionOf(fields)} after ${this.mirror.map.version}`)
       }
       if (this.applyEntry(fields) === 'gap') {
         await this.reload()
@@ -168,8 +164,15 @@ export class RemoteMap extends RemoteObject {
    */
   async reload(force = false): Promise<string> {
     const k = this.keys
+    // What the mirror held before asking: the server had all of it (it may apply more meanwhile).
+    const local = this.mirror.map.version
     const reply = await this.run<[Buffer, Buffer, Buffer[], Buffer[]]>((link) => evalScript(link, MAP_SNAPSHOT, [k.meta, k.data, k.ver, k.log], [this.spec.epoch]))
     const version = Number(reply[0].toString())
+    const last = reply[1].toString()
+    // The script checked the epoch; a version below what the mirror held, or a last entry that
+    // cannot follow the entries seen, is the same epoch's history replaced (commits lost).
+    if (version < local) this.versionsWentBack(`version ${version} on the server with this process at ${local}`)
+    if (!this.saw(last, version)) this.versionsWentBack(`stream entry ${last} at version ${version}`)
     const versions = new Map<string, number>()
     for (let i = 0; i + 1 < reply[3].length; i += 2) versions.set(keyFrom(reply[3][i]!), Number(reply[3][i + 1]!.toString()))
     const entries: [string, Prepared, number][] = []
@@ -178,30 +181,7 @@ export class RemoteMap extends RemoteObject {
       entries.push([key, valueFrom(reply[2][i + 1]!), versions.get(key) ?? version])
     }
     if (this.mirror.reload(version, entries, force)) Atomics.add(this.status, Status.RELOADS, 1)
-    // The script checked the epoch: its last entry and version are this stream's.
-    const last = reply[1].toString()
-    if (!this.saw(last, version)) this.newest = { id: last, version }
     return last
-  }
-
-  /**
-   * Records stream entry `id` at `version`. @returns false if it cannot be
-   * an entry of the stream this thread saw before (a later id with a version
-   * not above the newest seen, or the same id with another version)
-   */
-  private saw(id: string, version: number): boolean {
-    const newest = this.newest
-    if (newest === undefined || id === '0-0') {
-      if (newest === undefined) this.newest = { id, version }
-      return true
-    }
-    const order = compareIds(id, newest.id)
-    if (order > 0) {
-      if (version <= newest.version) return false
-      this.newest = { id, version }
-      return true
-    }
-    return order === 0 ? version === newest.version : version < newest.version
   }
 
   /** Resolves once the mirror holds every commit the server had when called. @returns that version */
@@ -212,17 +192,3 @@ export class RemoteMap extends RemoteObject {
     return version
   }
 }
-
-/** Orders two stream ids (`<ms>-<seq>`): negative, 0 or positive. */
-function compareIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-')
-  const [bm = '0', bs = '0'] = b.split('-')
-  return Number(am) - Number(bm) || Number(as) - Number(bs)
-}
-
-/** The version field of a stream entry. */
-function versionOf(fields: readonly Buffer[]): number {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === 'v') return Number(fields[i + 1]!.toString())
-  return NaN
-}
-

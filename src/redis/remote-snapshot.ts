@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto'
 import { snapshotMirrorOf, type SnapshotMirror, type SnapshotStore } from '../snapshot/snapshot-store.js'
 import type { RedisLink } from './client.js'
 import { evalScript } from './call.js'
-import { RemoteObject, Status, operationKey, type RemoteSpec } from './remote.js'
+import { RemoteObject, Status, operationKey, type RemoteSpec, versionOf } from './remote.js'
 import { SNAPSHOT_PUBLISH } from './scripts.js'
 import { fenceArgs, type RedisWriteOptions } from './lock-engine.js'
 
@@ -63,10 +63,21 @@ export class RemoteSnapshot extends RemoteObject {
     return { ok: true, version }
   }
 
-  /** Applies the newest of stream entries read by the bridge. */
+  protected override localVersion(): number {
+    return this.store.version
+  }
+
+  /**
+   * Applies the newest of stream entries read by the bridge.
+   * @throws RedisDataLostError (the store marked lost) if they show versions going back
+   */
   applyEntries(entries: readonly (readonly [string, readonly Buffer[]])[]): void {
+    for (const [id, fields] of entries) {
+      if (this.foreignEntry(fields)) return // another epoch's stream: marked lost, not applied
+      if (!this.saw(id, versionOf(fields))) this.versionsWentBack(`stream entry ${id} at version ${versionOf(fields)} after ${this.store.version}`)
+    }
     const last = entries[entries.length - 1]
-    if (last === undefined || this.foreignEntry(last[1])) return // another epoch's stream: marked lost, not applied
+    if (last === undefined) return
     const f = fieldsOf(last[1])
     if (this.mirror.publishAt(Number(f['v']!.toString()), f['d']!, Number(f['f']!.toString()), this.localTime(f['t']!), sourceOf(f['s']))) {
       Atomics.add(this.status, Status.BRIDGED, 1)

@@ -14,7 +14,7 @@ import type { Schema } from '../state/schema.js'
 import { stateMirrorOf, type StateBuffer, type StateMirror } from '../state/state-buffer.js'
 import type { RedisLink } from './client.js'
 import { evalScript } from './call.js'
-import { RemoteObject, Status, operationKey, type RemoteSpec } from './remote.js'
+import { RemoteObject, Status, operationKey, type RemoteSpec, versionOf } from './remote.js'
 import { STATE_PUBLISH } from './scripts.js'
 import { fenceArgs, type RedisWriteOptions } from './lock-engine.js'
 
@@ -62,11 +62,19 @@ export class RemoteState extends RemoteObject {
     return version
   }
 
-  /** Applies stream entries (in order). @returns how many were new to the mirror */
+  protected override localVersion(): number {
+    return this.buffer.version
+  }
+
+  /**
+   * Applies stream entries (in order). @returns how many were new to the mirror
+   * @throws RedisDataLostError (the buffer marked lost) if they show versions going back
+   */
   applyEntries(entries: readonly (readonly [string, readonly Buffer[]])[]): number {
     let applied = 0
-    for (const [, fields] of entries) {
+    for (const [id, fields] of entries) {
       if (this.foreignEntry(fields)) return applied // another epoch's stream: marked lost, not applied
+      if (!this.saw(id, versionOf(fields))) this.versionsWentBack(`stream entry ${id} at version ${versionOf(fields)} after ${this.buffer.version}`)
       let version = 0
       let ts: Buffer | undefined
       let source: Buffer | undefined

@@ -218,6 +218,53 @@ export class RemoteObject {
     return false
   }
 
+  /**
+   * The id and version of the newest stream entry this thread has seen. In
+   * one epoch's stream, ids and versions grow together; an entry with a later
+   * id and a version not above is not this stream's continuation: the keys
+   * were recreated (another epoch), or a failover promoted a replica that
+   * had not received the last commits, and versions went back.
+   */
+  private newest: { id: string; version: number } | undefined
+
+  /**
+   * Records stream entry `id` at `version`. @returns false if it cannot be
+   * an entry of the stream this thread saw before (a later id with a version
+   * not above the newest seen, or the same id with another version)
+   */
+  protected saw(id: string, version: number): boolean {
+    const newest = this.newest
+    if (newest === undefined || id === '0-0') {
+      if (newest === undefined) this.newest = { id, version }
+      return true
+    }
+    const order = compareIds(id, newest.id)
+    if (order > 0) {
+      if (version <= newest.version) return false
+      this.newest = { id, version }
+      return true
+    }
+    return order === 0 ? version === newest.version : version < newest.version
+  }
+
+  /**
+   * Marks the object lost and throws: its versions went back on the server
+   * with its epoch unchanged (a failover to a replica that had not received
+   * the last commits, or data restored from an older copy).
+   * @throws RedisDataLostError always
+   */
+  versionsWentBack(found: string): never {
+    this.markLost()
+    throw new RedisDataLostError(
+      `Expected ${this.spec.what}'s versions never to go back, got ${found}: the server lost commits it had acknowledged (a failover to a replica that had not received them, or data restored from an older copy); open it again`,
+    )
+  }
+
+  /** The version this process's mirror holds (the server's may never be lower). */
+  protected localVersion(): number {
+    return 0
+  }
+
   /** Fields of the object's meta hash, after checking its epoch (RedisDataLostError if gone or replaced). */
   async meta(fields: readonly string[]): Promise<(Buffer | null)[]> {
     const [epoch, ...rest] = await this.run<(Buffer | null)[]>((link) => link.send(['HMGET', this.keys.meta, 'epoch', ...fields]))
@@ -228,14 +275,35 @@ export class RemoteObject {
     return rest
   }
 
-  /** The server's version of the object, after checking its epoch. */
+  /**
+   * The server's version of the object, after checking its epoch, and that
+   * it is not below the mirror's.
+   * @throws RedisDataLostError (the object marked lost) if either check fails
+   */
   async serverVersion(): Promise<number> {
-    const [version] = await this.meta(['version'])
-    return Number(version?.toString() ?? '0')
+    // What the mirror held before asking: the server had all of it (it may apply more meanwhile).
+    const local = this.localVersion()
+    const [found] = await this.meta(['version'])
+    const version = Number(found?.toString() ?? '0')
+    if (version < local) this.versionsWentBack(`version ${version} on the server with this process at ${local}`)
+    return version
   }
 
   /** A server timestamp (microseconds, as the scripts give it) on this machine's wall clock (ms). */
   localTime(micros: Buffer | string | number): number {
     return Number(micros.toString()) / 1000 - this.spec.clockOffsetMs
   }
+}
+
+/** Orders two stream ids (`<ms>-<seq>`): negative, 0 or positive. */
+export function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-')
+  const [bm = '0', bs = '0'] = b.split('-')
+  return Number(am) - Number(bm) || Number(as) - Number(bs)
+}
+
+/** The version field (`v`) of a stream entry (NaN if none). */
+export function versionOf(fields: readonly Buffer[]): number {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.length === 1 && fields[i]![0] === 0x76 /* 'v' */) return Number(fields[i + 1]!.toString())
+  return NaN
 }
