@@ -12,11 +12,12 @@
  *
  * Broken variants run once: SNAPSHOT_PUBLISH and STATE_PUBLISH without their
  * fence check (the late publish resolved with version 4: the fenced-publish
- * test failed).
+ * test failed); LOCK_ACQUIRE admitting whoever asks first instead of the
+ * queue's head (order [1, 2, 0]: the FIFO test failed).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { DeadlockError, LockError, OptionError, OwnerDiedError, f64, schema, type AsyncLock, type AsyncReadWriteLock } from '../../src/index.js'
-import { LeaseLostError, RedisDomain, RedisOwnerDiedError, RedisShapeError, StaleFenceError, type RedisLease, type RedisMutex, type RedisRWLock } from '../../src/redis/index.js'
+import { LeaseLostError, RedisDomain, RedisMutex, RedisOwnerDiedError, RedisShapeError, StaleFenceError, type RedisLease, type RedisRWLock } from '../../src/redis/index.js'
 import { describeAsyncLock, describeAsyncReadWriteLock } from '../contract/lock.contract.js'
 import { describeRedis, startRedisServer, type RedisServer } from './server.js'
 
@@ -68,6 +69,29 @@ describeRedis('Redis locks', () => {
       last = lease.fence
       await lock.unlock()
     }
+  })
+
+  it('waiters get the lock in FIFO order, even when the first re-checks late', async () => {
+    const holder = await one.mutex('fifo')
+    const waiters = [0, 1, 2].map(() => RedisMutex.attach(holder.handle))
+    // The first waiter is slow to re-check after a wake-up (a busy process): without the queue the others would overtake it.
+    const slow = (waiters[0] as unknown as { engine: { sleep: (...args: unknown[]) => Promise<void> } }).engine
+    const sleep = slow.sleep.bind(slow)
+    slow.sleep = async (...args: unknown[]) => {
+      await sleep(...args)
+      await new Promise((r) => setTimeout(r, 150))
+    }
+    await holder.lockAsync()
+    const order: number[] = []
+    const done: Promise<void>[] = []
+    for (const [i, w] of waiters.entries()) {
+      done.push(w.withLockAsync(() => void order.push(i), { timeoutMs: 20_000 }))
+      // Queued (server-side) before the next one starts.
+      while ((await holder.stateAsync()).waiters < i + 1) await new Promise((r) => setTimeout(r, 5))
+    }
+    await holder.unlock()
+    await Promise.all(done)
+    expect(order).toEqual([0, 1, 2])
   })
 
   it('self re-lock of a mutex is a DeadlockError; a reentrant mutex nests; unlock by a non-holder is a LockError', async () => {
