@@ -304,7 +304,7 @@ export class RedisDomain {
     }
     const flags = new RedisTriggerFlags<string>(handle, remote)
     this.follow(
-      Object.assign(remote, { catchUp: async () => void (await remote.sync()) }),
+      remote,
       position.toString(),
       async (entries) => remote.applyEntries(entries),
       () => remote.version(),

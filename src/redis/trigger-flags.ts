@@ -145,6 +145,11 @@ export class RemoteFlags extends RemoteObject {
     return v
   }
 
+  /** Brings the mirror to the server's bits if it is behind `target` (the bridge's idle check). */
+  async catchUp(target: number): Promise<void> {
+    if (this.version() < target) await this.sync()
+  }
+
   /** Waits (blocking) until `done()` holds. */
   waitUntil(done: () => boolean, timeoutMs?: number): boolean {
     return waitUntil(this.words, FlagsMirror.CHANGES, FlagsMirror.WAITERS, done, timeoutMs)

@@ -101,7 +101,7 @@ interface CheckReply {
  * server, and the handler runs once per silence across all of them, never
  * before `timeoutMs` of the **server's** time since the last kick.
  *
- * Differences from the in-memory {@link Watchdog}: `kick()` and `check()`
+ * Differences from the in-memory `Watchdog`: `kick()` and `check()`
  * are async (one script each; a kick costs a round trip, so kick at the
  * rate a silence must be noticed, not in a 1 kHz loop); `expired`,
  * `lastKickAgeMs` and the figures are read from the server (`stats()`);

@@ -9,8 +9,8 @@
  */
 import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RegistryError, TransitionError, type StateMachineDefinition, type Transition } from '../../src/index.js'
-import { RedisDataLostError, RedisDomain, RedisShapeError, RedisStateMachine, type RedisTriggerFlags } from '../../src/redis/index.js'
+import { HandleError, RegistryError, TransitionError, type StateMachineDefinition, type Transition } from '../../src/index.js'
+import { RedisDataLostError, RedisDomain, RedisShapeError, RedisStateMachine, RedisTriggerFlags, RedisWatchdog, closeThreadConnections } from '../../src/redis/index.js'
 import { describeSharedStateMachine } from '../contract/machine.contract.js'
 import { describeRedis, startRedisServer, type RedisServer } from './server.js'
 
@@ -98,6 +98,29 @@ describeRedis('state machine, trigger flags, watchdog and registry on Redis', ()
       expect(await attached.transition('ready')).toBe(true)
       expect(a.state).toBe('ready')
       expect(() => RedisStateMachine.attach({ ...a.handle, format: 99 })).toThrow(/format/)
+    })
+
+    it('an attached instance (as in a worker) hears transitions through the mirror; handles are checked', async () => {
+      const a = await one.stateMachine('attached-listener', robot)
+      const attached = RedisStateMachine.attach(a.handle)
+      const heard: string[] = []
+      const off = attached.onTransition((t) => heard.push(t.to))
+      await new Promise((r) => setTimeout(r, 20)) // the subscription starts at its first next()
+      await (await two.stateMachine('attached-listener', robot)).transition('ready')
+      await a.transition('walking')
+      for (let i = 0; i < 500 && heard.length < 2; i++) await new Promise((r) => setTimeout(r, 10))
+      off()
+      expect(heard).toEqual(['ready', 'walking'])
+      const flags = await one.triggerFlags('attached-flags', ['x', 'y'])
+      const dog = await one.watchdog('attached-dog', { timeoutMs: 60_000 })
+      await RedisTriggerFlags.attach(flags.handle).set('y')
+      expect(flags.test('y')).toBe(true) // the same mirror
+      await RedisWatchdog.attach(dog.handle).kick()
+      expect((await dog.stats()).kicks).toBe(1)
+      expect(() => RedisTriggerFlags.attach({ ...flags.handle, mirror: new SharedArrayBuffer(4) })).toThrow(HandleError)
+      expect(() => RedisTriggerFlags.attach({ ...flags.handle, kind: 'RedisWatchdog' } as never)).toThrow(HandleError)
+      expect(() => RedisWatchdog.attach({ ...dog.handle, format: 2 })).toThrow(HandleError)
+      await closeThreadConnections()
     })
 
     it('a process opening late gets the current state and the history the stream still has', async () => {
