@@ -27,7 +27,7 @@ export { RedisWatchdog, type RedisWatchdogHandle, type RedisWatchdogOptions, typ
 export { RedisStateManager, type RedisRegistrable, type RedisRegistryEntry, type RedisRegistryKind } from './state-manager.js'
 export { closeThreadConnections } from './thread-links.js'
 export { RedisMutex, RedisReentrantMutex, RedisRWLock, RedisSemaphore, type RedisLease, type RedisLockHandle, type RedisLockOptions, type RedisSemaphoreOptions, type RedisWithLockOptions } from './locks.js'
-export type { FenceToken, LockKind, LockSpec, RedisWriteOptions } from './lock-engine.js'
+export type { FenceToken, LockKind, LockSpec, RedisLockHold, RedisLockState, RedisWriteOptions } from './lock-engine.js'
 export { LeaseLostError, RedisOwnerDiedError, StaleFenceError } from './errors.js'
 export type { ConnectOptions, LinkDescriptor } from './client.js'
 export type { RemoteSpec } from './remote.js'

@@ -80,6 +80,30 @@ export interface RedisLease {
   readonly permits: number
 }
 
+/** One hold on the server (`stateAsync()`). */
+export interface RedisLockHold {
+  /** The hold: `<holder identity>#<attempt>#<permit>`. */
+  readonly hold: string
+  /** What is left of its lease on the server's clock (ms; 0 or less: expired, not yet taken over). */
+  readonly expiresInMs: number
+  /** `'w'` exclusive (a mutex, a writer), `'r'` a reader, `'s'` a semaphore permit. */
+  readonly mode: string
+  /** The fence it was acquired with. */
+  readonly fence: number
+}
+
+/** A lock as the server sees it now (`stateAsync()`). */
+export interface RedisLockState {
+  /** The last fence issued. */
+  readonly fence: number
+  /** `''`, or the hold (and fence) of an exclusive holder whose lease expired without an unlock, until `markConsistent()`. */
+  readonly poisoned: string
+  /** The holds now. */
+  readonly holds: readonly RedisLockHold[]
+  /** Waiters in the queue. */
+  readonly waiters: number
+}
+
 /** A hold this thread got. */
 export interface Hold {
   readonly lease: RedisLease
@@ -283,9 +307,9 @@ export class LockEngine {
   }
 
   /** The lock as the server sees it. */
-  async state(): Promise<{ fence: number; poisoned: string; holds: { hold: string; expiresInMs: number; mode: string; fence: number }[]; waiters: number }> {
+  async state(): Promise<RedisLockState> {
     const [fence, poisoned, flat, waiters] = await this.run<[Buffer, Buffer, (Buffer | number)[], number]>(LOCK_STATE, [])
-    const holds: { hold: string; expiresInMs: number; mode: string; fence: number }[] = []
+    const holds: RedisLockHold[] = []
     for (let i = 0; i + 2 < flat.length; i += 3) {
       const [mode = '', f = '0'] = flat[i + 2]!.toString().split(' ')
       holds.push({ hold: flat[i]!.toString(), expiresInMs: Number(flat[i + 1]), mode, fence: Number(f) })

@@ -256,7 +256,7 @@ async function runHeld<R>(
 /**
  * A mutual-exclusion lock on a Redis server (`RedisDomain.mutex(name)`),
  * shared by every process and thread that opens it. Implements the same
- * contract as the in-memory {@link Mutex} (`AsyncLock`), with leases:
+ * contract as the in-memory `Mutex` (`AsyncLock`), with leases:
  *
  * - `lockAsync()` resolves with a {@link RedisLease} (false on timeout):
  *   `lease.fence` is a fencing token, `lease.signal` aborts when the lease
