@@ -31,6 +31,7 @@ export { Barrier, type BarrierHandle, type BarrierPassage } from './sync/barrier
 export { LockGuard, type WithLockOptions } from './sync/lockable.js'
 export type { LockStats } from './sync/stats.js'
 export { threadMayBlock, type AsyncWaitOptions } from './sync/wait.js'
+export { DEFAULT_WRITE_TIMEOUT_MS } from './sync/writer-lock.js'
 export {
   SchemaError,
   bool,
@@ -62,6 +63,7 @@ export {
   StateBuffer,
   type StateBufferHandle,
   type StateBufferOptions,
+  type StateBufferAttachOptions,
   type StateBufferStats,
   type StateEvent,
   type SubscribeOptions,
