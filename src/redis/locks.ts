@@ -153,6 +153,13 @@ class LocalGate {
     })
   }
 
+  /** Enters if nobody is inside, without waiting. */
+  tryEnter(): boolean {
+    if (this.busy) return false
+    this.busy = true
+    return true
+  }
+
   /** Leaves: the next waiter (if any) enters. */
   leave(): void {
     const next = this.waiting.shift()
@@ -352,7 +359,7 @@ export class RedisMutex extends RedisLockBase implements AsyncLock<RedisLease> {
    */
   async tryLock(): Promise<RedisLease | false> {
     if (this.hold !== undefined) return this.again('tryLock()')
-    if (this.gate.enter(0, undefined) !== true) return false
+    if (!this.gate.tryEnter()) return false
     return this.take({ deadline: 0, signal: undefined, wait: false })
   }
 
