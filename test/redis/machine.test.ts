@@ -177,6 +177,19 @@ describeRedis('state machine, trigger flags, watchdog and registry on Redis', ()
       }
       await expect(two.watchdog('dog', { timeoutMs: 100 })).rejects.toBeInstanceOf(RedisShapeError)
     })
+
+    it('check() asked every few ms after a kick declares the silence once, not before timeoutMs of server time', async () => {
+      const ages: number[] = []
+      const dog = await one.watchdog('dog-polled', { timeoutMs: 150, onExpire: (e) => ages.push(e.ageMs) })
+      await dog.kick()
+      let expired = 0
+      for (let i = 0; i < 2000 && expired < 5; i++) {
+        if (await dog.check()) expired++
+        await new Promise((r) => setTimeout(r, 2))
+      }
+      expect(ages).toHaveLength(1)
+      expect(ages[0]).toBeGreaterThanOrEqual(150)
+    })
   })
 
   describe('RedisStateManager', () => {
