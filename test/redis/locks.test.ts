@@ -13,8 +13,11 @@
  * Broken variants run once: SNAPSHOT_PUBLISH and STATE_PUBLISH without their
  * fence check (the late publish resolved with version 4: the fenced-publish
  * test failed); LOCK_ACQUIRE admitting whoever asks first instead of the
- * queue's head (order [1, 2, 0]: the FIFO test failed).
+ * queue's head (order [1, 2, 0]: the FIFO test failed); the bridge not
+ * bumping WAKES on a release notice (the worker-thread waiter was not woken
+ * within 20 s: leases and waiter entries last 60 s there).
  */
+import { Worker } from 'node:worker_threads'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { DeadlockError, LockError, OptionError, OwnerDiedError, f64, schema, type AsyncLock, type AsyncReadWriteLock } from '../../src/index.js'
 import { LeaseLostError, RedisDomain, RedisMutex, RedisOwnerDiedError, RedisShapeError, StaleFenceError, type RedisLease, type RedisRWLock } from '../../src/redis/index.js'
@@ -92,6 +95,39 @@ describeRedis('Redis locks', () => {
     await holder.unlock()
     await Promise.all(done)
     expect(order).toEqual([0, 1, 2])
+  })
+
+  it('a waiter in a worker thread of another domain is woken by the release (through its domain\'s bridge), long before any lease or waiter entry could expire', async () => {
+    const holder = await one.mutex('woken', { leaseMs: 60_000 })
+    const there = await two.mutex('woken', { leaseMs: 60_000 })
+    await holder.lockAsync()
+    const dist = new URL('../../dist/redis/index.js', import.meta.url).href
+    const worker = new Worker(
+      `const { workerData, parentPort } = require('node:worker_threads');
+       import(workerData.dist).then(async ({ RedisMutex, closeThreadConnections }) => {
+         const m = RedisMutex.attach(workerData.handle)
+         parentPort.postMessage({ waiting: true })
+         const lease = await m.lockAsync({ timeoutMs: 120000 })
+         parentPort.postMessage({ acquired: lease.fence, holder: m.holderIdentity })
+         await m.unlock()
+         await closeThreadConnections()
+       })`,
+      { eval: true, workerData: { handle: there.handle, dist } },
+    )
+    const messages: Record<string, unknown>[] = []
+    worker.on('message', (m: Record<string, unknown>) => messages.push(m))
+    while ((await holder.stateAsync()).waiters < 1) await new Promise((r) => setTimeout(r, 10))
+    const released = performance.now()
+    await holder.unlock()
+    // Leases and waiter entries here last 60 s: only the wake-up can hand the lock over sooner (a bound only a bug breaks).
+    while (!messages.some((m) => m['acquired'] !== undefined)) {
+      if (performance.now() - released > 20_000) throw new Error('the worker was not woken by the release')
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    const acquired = messages.find((m) => m['acquired'] !== undefined)!
+    expect(acquired['holder']).not.toBe(holder.holderIdentity)
+    expect(acquired['holder']).not.toBe(there.holderIdentity)
+    await new Promise((resolve) => worker.once('exit', resolve))
   })
 
   it('self re-lock of a mutex is a DeadlockError; a reentrant mutex nests; unlock by a non-holder is a LockError', async () => {
