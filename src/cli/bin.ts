@@ -141,6 +141,53 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       return runDemo(options)
     },
   },
+  'demo-fleet': {
+    summary: 'the drone stack as 3 processes on one Redis server: locks with leases and fences, a kill, estop',
+    usage: 'threadstate demo-fleet [--duration <seconds>] [--kill-after <seconds>] [--redis <url>] [--plain]',
+    description:
+      'The drone stack of `threadstate demo` as three processes sharing threadstate/redis objects: a flight\n' +
+      'process (estimator + auto-tuner), a controller (1 kHz loop on its pose mirror) and a supervisor (the\n' +
+      'RedisStateMachine, the RedisWatchdog); this process is the operator and draws the live view. With\n' +
+      '--kill-after, the tuner is SIGKILLed holding the gains lock: the watchdog drives the machine to estop,\n' +
+      'the next holder is told (RedisOwnerDiedError), the fence refuses the dead holder\'s late write.\n' +
+      'Starts a private redis-server unless --redis is given. Exit 0 if every check passes, 1 if not.',
+    options: {
+      duration: { type: 'string', short: 'd' },
+      'kill-after': { type: 'string', short: 'k' },
+      redis: { type: 'string', short: 'r' },
+      plain: { type: 'boolean' },
+    },
+    optionHelp: [
+      ['-d, --duration <seconds>', 'how long the run lasts (default: 8, at least 2)'],
+      ['-k, --kill-after <seconds>', 'the fault scene then (not before the first pose), at least 1 s before the end'],
+      ['-r, --redis <url>', 'use this Redis server (default: start a private redis-server on a free port)'],
+      ['--plain', 'print plain lines even on a terminal'],
+    ],
+    async run(values) {
+      const help = commandHelp('demo-fleet', true)
+      const { DEFAULT_FLEET_DURATION_MS, runFleetDemo } = await import('./fleet/demo.js')
+      const durationMs =
+        values['duration'] === undefined ? DEFAULT_FLEET_DURATION_MS : secondsOption('duration', values['duration'], help, 2)
+      const kill = values['kill-after']
+      const killAfterMs = kill === undefined ? undefined : secondsOption('kill-after', kill, help)
+      if (killAfterMs !== undefined && killAfterMs > durationMs - 1_000) {
+        throw new UsageError(
+          `Expected \`--kill-after\` to be at least 1 s before the end of the run (\`--duration\` ${durationMs / 1000} s), got \`${String(kill)}\``,
+          help,
+        )
+      }
+      const redis = values['redis']
+      if (redis !== undefined && (typeof redis !== 'string' || !/^rediss?:\/\/\S+$/.test(redis))) {
+        throw new UsageError(`Expected \`--redis\` to be a URL (redis://host:port), got \`${String(redis)}\``, help)
+      }
+      return runFleetDemo({
+        durationMs,
+        ...(killAfterMs === undefined ? {} : { killAfterMs }),
+        ...(typeof redis === 'string' ? { redisUrl: redis } : {}),
+        ...(values['plain'] === true ? { live: false } : {}),
+      })
+    },
+  },
   bench: {
     summary: 'run the benchmarks, each beside the alternative it replaces; markdown + JSON results',
     usage: 'threadstate bench [name ...] [--quick] [--out <dir>] [--list]',
