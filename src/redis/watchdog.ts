@@ -259,8 +259,10 @@ export class RedisWatchdog {
       },
       (error: unknown) => {
         this.checkErrors++
-        if (error instanceof RedisDataLostError) {
-          this.stop() // nothing left to watch: `lost` says so
+        if (error instanceof RedisDataLostError || error instanceof OptionError) {
+          // Nothing left to watch (`lost` says so), or the domain was closed: a timer asking
+          // for ever would keep the process alive.
+          this.stop()
           return
         }
         if (this.active) this.schedule(this.timeoutMs / 2)
