@@ -178,6 +178,15 @@ describeRedis('state machine, trigger flags, watchdog and registry on Redis', ()
       await expect(two.watchdog('dog', { timeoutMs: 100 })).rejects.toBeInstanceOf(RedisShapeError)
     })
 
+    it('a watching watchdog stops when its domain is closed (its timers would keep the process alive)', async () => {
+      const domain = await RedisDomain.connect({ url: server.url, namespace: 'machine' })
+      const dog = await domain.watchdog('dog-closed', { timeoutMs: 30, onExpire: () => {} })
+      dog.start()
+      await domain.close()
+      for (let i = 0; i < 500 && dog.watching; i++) await new Promise((r) => setTimeout(r, 10))
+      expect(dog.watching).toBe(false)
+    })
+
     it('check() asked every few ms after a kick declares the silence once, not before timeoutMs of server time', async () => {
       const ages: number[] = []
       const dog = await one.watchdog('dog-polled', { timeoutMs: 150, onExpire: (e) => ages.push(e.ageMs) })
