@@ -256,11 +256,14 @@ export class RedisStateMachine<S extends string = string> implements SharedState
 
   /**
    * Calls `listener` after each transition of any process, in commit order
-   * (on the domain's instance, from the bridge: each transition once, even
-   * if the mirror later jumps; on an attached instance, from the mirror's
-   * subscription). Listeners run outside any lock; one that throws is
-   * counted in `stats().listenerErrors` and reported with
-   * `process.emitWarning`.
+   * (on the domain's instance, from the bridge: each transition once, as
+   * the bridge reads the machine's stream; on an attached instance, from
+   * the mirror's subscription, which skips what more than `historySize`
+   * transitions between two of its reads overwrote). A process that fell
+   * further behind than the stream keeps (`streamLength`) skips what was
+   * trimmed. Listeners run outside any lock; one that throws is counted in
+   * `stats().listenerErrors` and reported with `process.emitWarning`; the
+   * others still run.
    * @returns a function that removes the listener
    */
   onTransition(listener: (transition: Transition<S>) => void): () => void {

@@ -58,6 +58,9 @@ describeRedis('state machine, trigger flags, watchdog and registry on Redis', ()
       const b = await two.stateMachine('listeners', robot)
       const seenA: Transition<Robot>[] = []
       const seenB: Transition<Robot>[] = []
+      a.onTransition(() => {
+        throw new Error('a listener that throws')
+      })
       a.onTransition((t) => seenA.push(t))
       b.onTransition((t) => seenB.push(t))
       const path: Robot[] = ['ready', 'walking', 'stopped', 'ready', 'estop']
@@ -74,6 +77,7 @@ describeRedis('state machine, trigger flags, watchdog and registry on Redis', ()
         expect(seen.map((t) => t.seq)).toEqual([1, 2, 3, 4, 5])
         expect(seen.map((t) => t.reason)).toEqual(path.map((_, i) => `step ${i}`))
       }
+      expect(a.stats().listenerErrors).toBe(path.length) // counted (and warned), the other listener still ran
       expect(a.history().map((t) => t.to)).toEqual(path)
       expect(b.history().map((t) => t.to)).toEqual(path)
     })
