@@ -367,7 +367,9 @@ async function run(redis: RedisDomain, setup: ChildSetup, children: Child[], set
     }
   })
   process.once('SIGINT', onInterrupt)
-  await Promise.race([delay(durationMs), interrupt])
+  const sleeping = new AbortController()
+  await Promise.race([delay(durationMs, undefined, { signal: sleeping.signal }).catch(() => {}), interrupt])
+  sleeping.abort() // an interrupted run's timer must not hold the process
   if (!interrupted && killAfterMs !== undefined) {
     const over = await within(Promise.race([sceneOver, interrupt]), SCENE_GRACE_MS, 'timeout' as const)
     if (over === 'timeout') event(`the fault scene did not play out within ${SCENE_GRACE_MS / 1000} s after the run's time`, true)

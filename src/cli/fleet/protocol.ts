@@ -30,7 +30,7 @@ export const GAINS_LOCK = 'gains-lock'
 /** How long the gains lock's lease lasts without a renewal (ms): a killed holder is declared dead this long after its last renewal. */
 export const GAINS_LEASE_MS = 1_000
 /** Silence of the pose (ms of the server's clock) after which the watchdog expires. */
-export const FLEET_WATCHDOG_MS = 500
+export const FLEET_WATCHDOG_MS = 1_000
 /** The estimator kicks the watchdog every this many publications (20 Hz). */
 export const KICK_EVERY = 5
 /** The controller calls a pose older than this stale (ms): a bridge hop and a loaded machine included. */
