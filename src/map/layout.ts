@@ -31,6 +31,7 @@
  *    72     Float64 VERSION   latest version (commits so far)
  *    80     Float64 WRITES    commits
  *    88     Int32 LONGEST_RETRY_STREAK  the most optimistic tries one read lost (locked fallback included)
+ *    92     Int32 SEED   this map's hash seed (random, set by create, never changed: {@link hashKey})
  *    96     writer lock (a Mutex region, WRITER_LOCK_BYTES: 320 bytes)
  *   416     FREE_HEADS: one Int32 list head per size class (112 words)
  *   864     SUBSCRIBER_SLOTS: SUBSCRIBERS' per-thread shares (sync/thread-counts.ts, 32 words)
@@ -106,6 +107,7 @@ const ROLLBACKS = plan.i32('ROLLBACKS')
 const VERSION = plan.f64('VERSION')
 const WRITES = plan.f64('WRITES')
 const LONGEST_RETRY_STREAK = plan.i32('LONGEST_RETRY_STREAK')
+const SEED = plan.i32('SEED')
 const MUTEX = plan.area('MUTEX', WRITER_LOCK_BYTES)
 const FREE_HEADS = plan.area('FREE_HEADS', NUM_CLASSES * 4, 4)
 const SUBSCRIBER_SLOTS = plan.area('SUBSCRIBER_SLOTS', THREAD_COUNT_BYTES, 4)
@@ -130,6 +132,7 @@ export const MapWord = {
   TABLE_GROWS: i32At(TABLE_GROWS),
   ROLLBACKS: i32At(ROLLBACKS),
   LONGEST_RETRY_STREAK: i32At(LONGEST_RETRY_STREAK),
+  SEED: i32At(SEED),
 } as const
 
 /** Float64 indices of the control region. */
@@ -199,13 +202,41 @@ export function classSize(c: number): number {
 }
 
 /**
- * FNV-1a over the UTF-16 code units of `key`. Keys are compared unit by unit,
- * so any string (lone surrogates included) is a key of its own.
+ * The table hash of `key` in a map whose seed is `seed`: FNV-1a over the
+ * UTF-16 code units of `key` started from the seed, then the high half
+ * folded into the low one. Keys are compared unit by unit, so any string
+ * (lone surrogates included) is a key of its own.
+ *
+ * Why seeded (issue 15 item 11): keys often come from requests, and with
+ * the fixed FNV-1a start anyone can compute, offline, thousands of keys
+ * with one hash (a Joux multicollision, 1.6 s for 50,000), turning every
+ * probe into a walk over all of them with the writers' lock held. Each map
+ * draws a random 32-bit seed when it is created and keeps it in its memory
+ * (SEED), so every thread hashes alike and a flood needs the seed. Why the
+ * fold: the low k bits of an FNV state depend only on the low k bits of the
+ * start and of each unit, so keys differing only in the high bits of their
+ * units would land in one bucket of a table of 2^k slots whatever the seed;
+ * folding bits 16..31 into the index breaks that. Units enter 16 bits at a
+ * time at the bottom of the state, so no difference a key can inject passes
+ * a multiplication unchanged except its lowest bit: a collision needs the
+ * carries, which depend on the seed. Not a cryptographic PRF (SipHash
+ * would be, at several times the cost of a `get`): it stops collisions
+ * computed without the seed, not an attacker who can measure lookups to
+ * learn it.
  */
-export function hashKey(key: string): number {
-  let h = 0x811c9dc5
+export function hashKey(key: string, seed: number): number {
+  let h = seed ^ 0x811c9dc5
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
-  return h | 0
+  return (h ^ (h >>> 16)) | 0
+}
+
+/** A random 32-bit hash seed for a new map (`crypto.getRandomValues` where there is one). */
+export function newSeed(): number {
+  const word = new Int32Array(1)
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Int32Array) => Int32Array } }).crypto
+  if (c?.getRandomValues) c.getRandomValues(word)
+  else word[0] = (Math.random() * 0x100000000) | 0
+  return word[0]!
 }
 
 /** Readers retry optimistically this many times before taking the writers' lock. */

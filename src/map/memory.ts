@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { MAP_CONTROL_BYTES } from './layout.js'
+import { MAP_CONTROL_BYTES, MapWord } from './layout.js'
 
 /** The views one thread uses to read and write a map's memory. */
 export class MapMemory {
@@ -14,6 +14,8 @@ export class MapMemory {
   readonly ctl: Int32Array
   /** Control Float64 fields. */
   readonly ctlF64: Float64Array
+  /** The map's hash seed (set once by create: layout.ts, hashKey). */
+  readonly seed: number
   /** Data views, covering the data buffer as it was at the last {@link refresh}. */
   d8!: Uint8Array
   d16!: Uint16Array
@@ -27,6 +29,7 @@ export class MapMemory {
   ) {
     this.ctl = new Int32Array(control, byteOffset, MAP_CONTROL_BYTES / 4)
     this.ctlF64 = new Float64Array(control, byteOffset, MAP_CONTROL_BYTES / 8)
+    this.seed = Atomics.load(this.ctl, MapWord.SEED)
     this.rebuild()
   }
 

@@ -48,6 +48,8 @@ export type TableFigures = Pick<SharedMapStats, 'size' | 'version' | 'writes' | 
 /** One thread's reader of one map. */
 export class MapReader {
   private readonly ctl: Int32Array
+  /** The map's hash seed. */
+  private readonly seed: number
   private readonly copy: MapCopier
   /** This thread's frozen values for getFrozen(). */
   private readonly frozen = new FrozenCache(FROZEN_CACHE_KEYS)
@@ -58,6 +60,7 @@ export class MapReader {
     private readonly lock: WriterLock,
   ) {
     this.ctl = m.ctl
+    this.seed = m.seed
     this.copy = new MapCopier(m)
   }
 
@@ -84,7 +87,7 @@ export class MapReader {
    * slower than before the split, this way within a few percent.
    */
   getFrozen(key: string): unknown {
-    const hash = hashKey(key)
+    const hash = hashKey(key, this.seed)
     const seq = this.seq
     const copy = this.copy
     for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
@@ -153,7 +156,7 @@ export class MapReader {
    * most 5 %. Retry counting and the fallback are read()'s.
    */
   private readKey(key: string, kind: Kind): unknown {
-    const hash = hashKey(key)
+    const hash = hashKey(key, this.seed)
     const seq = this.seq
     for (let tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
       const s = seq.begin()
@@ -188,7 +191,7 @@ export class MapReader {
 
   /** The values of `keys`, all from one version (undefined where absent). */
   getMany(keys: readonly string[]): unknown[] {
-    const hashes = keys.map(hashKey)
+    const hashes = keys.map((key) => hashKey(key, this.seed))
     const copy = this.copy
     const values = this.read(() => {
       const values: unknown[] = []

@@ -25,7 +25,7 @@ import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/
 import { ReadFence, SeqWord } from '../sync/seqlock.js'
 import { checkKey, type MapChangeEvent, type MapEntry, type SetManyOptions, type SharedMapHandle, type SharedMapOptions, type SharedMapStats } from './api.js'
 import { followChanges, liveSubscribers, type ChangeLogSource } from './change-log.js'
-import { ARENA_START, FREE_HEADS_WORD, MAP_CONTROL_BYTES, MIN_TABLE, MapWord, NUM_CLASSES, Table, classOf, classSize, hashKey } from './layout.js'
+import { ARENA_START, FREE_HEADS_WORD, MAP_CONTROL_BYTES, MIN_TABLE, MapWord, NUM_CLASSES, Table, classOf, classSize, hashKey, newSeed } from './layout.js'
 import { MapMemory } from './memory.js'
 import { MapReader } from './reader.js'
 import { pow2 } from './table.js'
@@ -147,7 +147,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     this.versionWords = { words: m.ctl, pub: MapWord.SEQ, waiters: MapWord.WAITERS, latestVersion: () => this.version }
     this.transactionHost = {
       readCommitted: (key) => {
-        const e = this.writer.table.entryOf(key, hashKey(key))
+        const e = this.writer.table.entryOf(key, hashKey(key, this.m.seed))
         return e === 0 ? undefined : (this.reader.entryLocked(e) as MapEntry<V>)
       },
       prepare: (value) => this.prepare(value),
@@ -190,6 +190,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     d32[ARENA_START >> 2] = classSize(classOf(tableBytes))
     d32[(ARENA_START + Table.CAPACITY) >> 2] = slots
     ctl[MapWord.TABLE] = ARENA_START
+    ctl[MapWord.SEED] = newSeed()
     ctl[MapWord.TOP] = ARENA_START + d32[ARENA_START >> 2]!
     const handle: SharedMapHandle = { ...makeHandle('SharedMap', control, domainOf().buffer), data, journal, log }
     return new SharedMap<V>(handle, validator, writeTimeoutMs)
@@ -334,7 +335,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     checkKey(key)
     const writer = this.writer
     return writer.locked(() => {
-      if (writer.table.entryOf(key, hashKey(key)) === 0) return false
+      if (writer.table.entryOf(key, hashKey(key, this.m.seed)) === 0) return false
       writer.commit([[key, DELETE]])
       return true
     })
@@ -383,7 +384,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     checkKey(key)
     const writer = this.writer
     return writer.lockedAsync(() => {
-      if (writer.table.entryOf(key, hashKey(key)) === 0) return false
+      if (writer.table.entryOf(key, hashKey(key, this.m.seed)) === 0) return false
       writer.commit([[key, DELETE]])
       return true
     }, options)
@@ -435,7 +436,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     const prepared = this.prepare(value)
     const writer = this.writer
     return writer.locked(() => {
-      if (writer.table.entryVersion(key, hashKey(key)) !== expectedVersion) return false
+      if (writer.table.entryVersion(key, hashKey(key, this.m.seed)) !== expectedVersion) return false
       writer.commit([[key, prepared]])
       return true
     })
@@ -446,7 +447,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     checkKey(key)
     const writer = this.writer
     return writer.locked(() => {
-      if (expectedVersion === 0 || writer.table.entryVersion(key, hashKey(key)) !== expectedVersion) return false
+      if (expectedVersion === 0 || writer.table.entryVersion(key, hashKey(key, this.m.seed)) !== expectedVersion) return false
       writer.commit([[key, DELETE]])
       return true
     })

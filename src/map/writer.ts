@@ -225,8 +225,8 @@ export class MapCommitter {
         for (const [, value] of changes) if (value !== DELETE) sets++
         if (sets > 0) table.reserve(sets)
         for (const [key, value] of changes) {
-          if (value === DELETE) table.delete(key, hashKey(key))
-          else table.set(key, hashKey(key), value, version)
+          if (value === DELETE) table.delete(key, hashKey(key, this.m.seed))
+          else table.set(key, hashKey(key, this.m.seed), value, version)
         }
       }
       journal.setCtlF64(MapF64.VERSION, version)
@@ -260,7 +260,7 @@ export class MapCommitter {
     try {
       table.clear()
       if (entries.length > 0) table.reserve(entries.length)
-      for (const [key, value, entryVersion] of entries) table.set(key, hashKey(key), value, entryVersion)
+      for (const [key, value, entryVersion] of entries) table.set(key, hashKey(key, this.m.seed), value, entryVersion)
       journal.setCtlF64(MapF64.VERSION, version)
       journal.setCtlF64(MapF64.WRITES, m.ctlF64[MapF64.WRITES]! + 1)
       const head = this.log.append(version, 'reset')

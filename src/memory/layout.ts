@@ -66,7 +66,7 @@ export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
   Barrier: 2,
   StateBuffer: 3,
   SnapshotStore: 3,
-  SharedMap: 3,
+  SharedMap: 4,
   StateMachine: 2,
   Watchdog: 1,
   StateManager: 1,
