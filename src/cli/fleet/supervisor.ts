@@ -8,8 +8,8 @@
  * declared by exactly one watching process on the server's clock), and
  * publishes the `status` snapshot at 10 Hz.
  *
- * On an emergency stop (by anyone: `onTransition` sees every process's
- * transitions) it puts safe gains back under the gains lock. If the last
+ * On each watchdog expiry and on an operator's emergency stop (by anyone:
+ * `onTransition` sees every process's transitions) it puts safe gains back under the gains lock. If the last
  * holder died holding it, the lock tells it so (RedisOwnerDiedError): it
  * writes the safe gains with its own, newer fence, marks the lock
  * consistent and reports both to the parent.
@@ -41,6 +41,7 @@ export async function runSupervisor({ redis, objects, send }: ChildContext): Pro
   const watchdog = await redis.watchdog('pose-watchdog', {
     timeoutMs: FLEET_WATCHDOG_MS,
     onExpire: ({ ageMs }) => {
+      repairAfter() // each silence: a stall before the fault scene must not use up the repair
       machine.transition('estop', { reason: `watchdog: no pose for ${Math.round(ageMs)} ms` }).then(
         (stopped) => void expiries.push({ ageMs, stopped }),
         fail,
@@ -51,7 +52,8 @@ export async function runSupervisor({ redis, objects, send }: ChildContext): Pro
   // Safe gains after an emergency stop, under the gains lock (once).
   let ownerDied: OwnerDiedRecord | undefined
   let safeFence: number | undefined
-  let repairing: Promise<void> | undefined
+  let repairing: Promise<void> = Promise.resolve()
+  const repairAfter = (): void => void (repairing = repairing.then(repair).catch(fail))
   const repair = async (): Promise<void> => {
     let lease: RedisLease | false
     try {
@@ -73,7 +75,7 @@ export async function runSupervisor({ redis, objects, send }: ChildContext): Pro
     send({ type: 'repaired', ownerDied, fence: lease.fence })
   }
   const stopListening = machine.onTransition((t) => {
-    if (t.to === 'estop') repairing ??= repair().catch(fail)
+    if (t.to === 'estop' && !t.reason.startsWith('watchdog')) repairAfter() // the watchdog's own estops repaired in onExpire
   })
 
   // Triggers: the mirror says whether one is set; take() on the server says whether this process got it.
