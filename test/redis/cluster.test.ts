@@ -1,6 +1,7 @@
 /**
  * threadstate/redis on a real Redis Cluster (3 primaries, 1 replica each, started by
- * test/redis/cluster.ts): the contract suites of the three objects, objects spread over the
+ * test/redis/cluster.ts): the contract suites of the three objects and of the locks (the state
+ * machine's: machine-cluster.test.ts), objects spread over the
  * primaries, a worker thread writing through its own cluster connection, and a primary killed
  * mid-run: writes resume once its replica took over, nothing acknowledged is lost, the bridge
  * follows the stream to its new primary. (A failover that loses acknowledged commits is reported,
@@ -19,6 +20,9 @@ import {
   type RedisStateBuffer,
 } from '../../src/redis/index.js'
 import type { Schema, WritableMap, WritableSnapshot, WritableState } from '../../src/index.js'
+import type { AsyncLock, AsyncReadWriteLock } from '../../src/index.js'
+import type { RedisMutex, RedisRWLock } from '../../src/redis/index.js'
+import { describeAsyncLock, describeAsyncReadWriteLock } from '../contract/lock.contract.js'
 import { describeWritableMap } from '../contract/map.contract.js'
 import { describeWritableSnapshot } from '../contract/snapshot.contract.js'
 import { describeWritableState } from '../contract/state.contract.js'
@@ -56,6 +60,15 @@ describeRedis('threadstate/redis on a Redis Cluster', () => {
     describeWritableSnapshot('RedisSnapshotStore on a cluster', {
       create: (initial) => one.snapshotStore(`snapshot-${n++}`, { initial }),
       peer: <T>(store: WritableSnapshot<T>) => two.snapshotStore<T>((store as RedisSnapshotStore<T>).name, { initial: undefined as T }),
+    })
+    // The locks: each lock's keys and release stream in the slot of its own hash tag.
+    describeAsyncLock('RedisMutex on a cluster', {
+      create: () => one.mutex(`m-${n++}`, { leaseMs: 2_000 }),
+      peer: (lock: AsyncLock<unknown>) => two.mutex((lock as RedisMutex).name, { leaseMs: 2_000 }),
+    })
+    describeAsyncReadWriteLock('RedisRWLock on a cluster', {
+      create: () => one.rwlock(`rw-${n++}`, { leaseMs: 2_000 }),
+      peer: (lock: AsyncReadWriteLock<unknown>) => two.rwlock((lock as RedisRWLock).name, { leaseMs: 2_000 }),
     })
     describeWritableState('RedisStateBuffer on a cluster', {
       create: <S extends Schema>(s: S, options: { readonly history: number }) => one.stateBuffer(`state-${n++}`, s, options),
