@@ -5,6 +5,7 @@
  * ```
  * threadstate demo [--duration <s>] [--kill-estimator-after <s>] [--port <n>] [--plain]
  * threadstate demo-locks [--duration <s>]
+ * threadstate demo-fleet [--duration <s>] [--kill-after <s>] [--redis <url>] [--plain]
  * threadstate bench [name ...] [--quick] [--out <dir>] [--list]
  * threadstate --help
  * ```
@@ -159,7 +160,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
     optionHelp: [
       ['-d, --duration <seconds>', 'how long the run lasts (default: 8, at least 2)'],
-      ['-k, --kill-after <seconds>', 'the fault scene then (not before the first pose), at least 1 s before the end'],
+      ['-k, --kill-after <seconds>', 'the fault scene then (once the drone flies), at least 1 s before the end'],
       ['-r, --redis <url>', 'use this Redis server (default: start a private redis-server on a free port)'],
       ['--plain', 'print plain lines even on a terminal'],
     ],

@@ -54,6 +54,29 @@ function styleState(state: FlightState, s: Style): string {
   return s.yellow(s.bold(name))
 }
 
+/** An ANSI CSI escape sequence (colours, cursor moves) at the start of a string. */
+// eslint-disable-next-line no-control-regex -- matching the ESC control character is the point
+const ESCAPE = /^\x1b\[[0-9;?]*[A-Za-z]/
+
+/** Cuts `text` to `width` visible characters (a wrapped line would break the redraw), keeping escapes. */
+function fit(text: string, width: number): string {
+  const plain = text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '') // eslint-disable-line no-control-regex -- ESC is the point
+  if (plain.length <= width) return text
+  let out = ''
+  let shown = 0
+  for (let i = 0; i < text.length && shown < width - 1; ) {
+    const escape = text.charCodeAt(i) === 0x1b ? ESCAPE.exec(text.slice(i)) : null
+    if (escape) {
+      out += escape[0]
+      i += escape[0].length
+    } else {
+      out += text[i++]
+      shown++
+    }
+  }
+  return `${out}…\x1b[0m`
+}
+
 /** Per-second rate of a counter between two samples (NaN without a previous one). */
 const rate = (now: number, before: number | undefined, dtMs: number): number =>
   before === undefined || dtMs <= 0 ? Number.NaN : ((now - before) * 1000) / dtMs
@@ -122,8 +145,7 @@ export class FleetView {
     const columns = this.out.columns
     const width = columns !== undefined && columns > 0 ? Math.max(40, columns - 1) : 120
     let text = this.drawn > 0 ? `\x1b[${this.drawn}F` : ''
-    // Long lines are cut by the terminal's width count of plain characters (escapes are short).
-    for (const line of lines) text += `\x1b[2K${line.length > width * 2 ? line.slice(0, width * 2) : line}\n`
+    for (const line of lines) text += `\x1b[2K${fit(line, width)}\n`
     this.out.write(`${text}\x1b[J`)
     this.drawn = lines.length
   }
