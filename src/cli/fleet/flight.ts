@@ -62,6 +62,10 @@ export async function runFlight({ redis, objects, setup, send, onMessage }: Chil
     })().catch((error: unknown) => send({ type: 'event', text: `tuner failed: ${String(error)}`, alarm: true }))
   })
 
+  // Kicked before the first pose exists: the supervisor starts watching when it sees that pose, and
+  // the watchdog was armed when the parent created it, seconds ago (the processes were starting).
+  await watchdog.kick()
+  kicks++
   const loop = new RateLoop({
     hz: ESTIMATOR_HZ,
     blocking: true,

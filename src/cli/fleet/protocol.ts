@@ -69,7 +69,7 @@ export async function openFleet(redis: RedisDomain) {
     redis.stateBuffer('telemetry', Telemetry, { history: 4 }),
     redis.snapshotStore<FleetStatus | undefined>('status', { initial: undefined }),
     redis.snapshotStore<FleetGains>('gains', { initial: START_GAINS }),
-    redis.stateMachine('machine', { ...FLEET_MACHINE, anyTo: ['estop'] }),
+    redis.stateMachine('machine', FLEET_MACHINE),
     redis.triggerFlags('operator', OPERATOR_TRIGGERS),
     redis.mutex(GAINS_LOCK, { leaseMs: GAINS_LEASE_MS }),
   ])
