@@ -55,7 +55,7 @@
  *   overwritten in place, `sync/seqlock.ts`).
  * - The regions of PUB - 1 and PUB - 2 may still be copied by readers that
  *   will pass the lag check. The writer takes one only after raising FLOOR
- *   past its PUB value (`VersionRing.retire`, writer barrier included); a
+ *   past its PUB value (`FlooredRing.retire` in `sync/seqlock.ts`, writer barrier included); a
  *   reader loads FLOOR after its fence, like PUB, and refuses a copy taken
  *   at a PUB below it. The slot's capacity becomes 0, so it gets a region
  *   again before it is written. The latest snapshot's region is never

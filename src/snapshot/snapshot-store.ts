@@ -15,7 +15,7 @@ import { domainOf } from '../memory/thread.js'
 import { Source, SourceTable } from '../memory/sources.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
-import { ReadFence, RETRY, RetryWords, VersionRing } from '../sync/seqlock.js'
+import { FlooredRing, ReadFence, RETRY, RetryWords, VersionRing } from '../sync/seqlock.js'
 import { WriterLock, writeTimeoutOf } from '../sync/writer-lock.js'
 import { CONTROL_BYTES, SNAPSHOT_MAX_RETRIES, SNAPSHOT_SLOTS, SlotInfo, SnapArea, SnapF64, SnapWord } from './layout.js'
 import { Publisher, type PublisherOptions } from './publisher.js'
@@ -175,7 +175,13 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
   private readonly words: Int32Array
   private readonly f64: Float64Array
   private readonly writer: WriterLock
-  private readonly ring: VersionRing
+  private readonly ring: FlooredRing
+  /**
+   * The same ring without FLOOR, for {@link version}: a slot's metadata is
+   * never given away (only its region's bytes are), so reading a slot's
+   * version needs the lag check alone (one atomic load fewer).
+   */
+  private readonly versions: VersionRing
   private readonly retries: RetryWords
   private readonly sources: SourceTable
   private readonly validator: StandardSchemaV1<T> | undefined
@@ -227,7 +233,8 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
       'SnapshotStore',
       writeTimeoutMs,
     )
-    this.ring = new VersionRing(this.words, PUB, WAITERS, SNAPSHOT_SLOTS, new ReadFence(), SnapWord.FLOOR)
+    this.ring = new FlooredRing(this.words, PUB, WAITERS, SNAPSHOT_SLOTS, new ReadFence(), SnapWord.FLOOR)
+    this.versions = new VersionRing(this.words, PUB, WAITERS, SNAPSHOT_SLOTS, this.ring.fence)
     this.retries = new RetryWords(this.words, SnapWord.READ_RETRIES, SnapWord.LONGEST_RETRY_STREAK)
     this.sources = new SourceTable(handle.buffer, handle.byteOffset, SnapArea.SOURCES, SnapWord.SOURCES_USED)
     this.validator = validator
@@ -331,7 +338,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
 
   /** Version of the latest snapshot. */
   get version(): number {
-    const version = this.ring.read(this.slotVersion, SNAPSHOT_MAX_RETRIES)
+    const version = this.versions.read(this.slotVersion, SNAPSHOT_MAX_RETRIES)
     if (version === RETRY) throw starved()
     return version
   }

@@ -172,14 +172,6 @@ export class VersionRing {
     readonly slots: number,
     /** The reader's barrier. */
     readonly fence: ReadFence,
-    /**
-     * Index of FLOOR, or -1 (no floor): the oldest PUB value whose slot still
-     * holds its version. A ring whose writer gives a published slot's memory
-     * to another slot (SnapshotStore reusing regions) first raises FLOOR past
-     * it ({@link retire}); {@link read} then refuses copies taken at a PUB
-     * below FLOOR, loaded after the copy like PUB's re-check.
-     */
-    readonly floorIndex: number = -1,
   ) {
     this.mask = slots - 1
     this.maxLag = slots - 2
@@ -192,17 +184,10 @@ export class VersionRing {
     return Atomics.load(this.words, this.pubIndex)
   }
 
-  /**
-   * After copying slot `p & mask`: whether the copy is whole (PUB moved by
-   * at most {@link maxLag}, and `p` is not below FLOOR). The check of
-   * {@link read}.
-   */
+  /** After copying slot `p & mask`: whether the copy is whole (the check of {@link read}). */
   whole(p: number): boolean {
     this.fence.order()
-    return (
-      ((Atomics.load(this.words, this.pubIndex) - p) >>> 0) <= this.maxLag &&
-      (this.floorIndex < 0 || ((Atomics.load(this.words, this.floorIndex) - p) | 0) <= 0)
-    )
+    return ((Atomics.load(this.words, this.pubIndex) - p) >>> 0) <= this.maxLag
   }
 
   /**
@@ -216,7 +201,8 @@ export class VersionRing {
     for (let tries = 0; ; tries++) {
       const p = Atomics.load(this.words, this.pubIndex)
       const r = copy(p)
-      if (r !== RETRY && this.whole(p)) {
+      this.fence.order()
+      if (r !== RETRY && ((Atomics.load(this.words, this.pubIndex) - p) >>> 0) <= this.maxLag) {
         this.pub = p
         this.tries = tries
         if (tries > 0) figures?.retried(tries)
@@ -312,13 +298,62 @@ export class VersionRing {
   /** Makes the filled slot {@link nextSlot} the latest, and wakes waiters if any sleep. */
   publish(): void {
     const words = this.words
-    const next = (words[this.pubIndex]! + 1) | 0
-    // FLOOR is compared with PUB as a signed 32-bit difference: keep it within
-    // 2^30 of PUB. Raising it to a PUB the lag bound refuses anyway changes no
-    // reader's verdict.
-    if (this.floorIndex >= 0 && ((next - words[this.floorIndex]!) >>> 0) > 0x40000000) this.retire((next - this.maxLag - 1) | 0)
-    Atomics.store(words, this.pubIndex, next)
+    Atomics.store(words, this.pubIndex, (words[this.pubIndex]! + 1) | 0)
     if (Atomics.load(words, this.waitersIndex) !== 0) Atomics.notify(words, this.pubIndex)
+  }
+}
+
+/**
+ * A {@link VersionRing} with a FLOOR word: the oldest PUB value whose slot
+ * still holds its version. A writer that gives a published slot's memory to
+ * another slot (SnapshotStore reusing regions) first raises FLOOR past it
+ * ({@link retire}); {@link read} and {@link whole} then also refuse copies
+ * taken at a PUB below FLOOR, loaded after the fence like PUB's re-check.
+ * A class of its own so that rings without a floor (StateBuffer) pay nothing.
+ */
+export class FlooredRing extends VersionRing {
+  constructor(
+    words: Int32Array,
+    pubIndex: number,
+    waitersIndex: number,
+    slots: number,
+    fence: ReadFence,
+    /** Index of FLOOR. */
+    readonly floorIndex: number,
+  ) {
+    super(words, pubIndex, waitersIndex, slots, fence)
+  }
+
+  /** After copying slot `p & mask`: whether the copy is whole (PUB moved by at most maxLag, `p` not below FLOOR). */
+  override whole(p: number): boolean {
+    this.fence.order()
+    return ((Atomics.load(this.words, this.pubIndex) - p) >>> 0) <= this.maxLag && ((Atomics.load(this.words, this.floorIndex) - p) | 0) <= 0
+  }
+
+  /** {@link VersionRing.read} with the FLOOR check of {@link whole}. */
+  override read<R>(copy: (p: number) => R | Retry, maxRetries: number, figures?: RetryFigures): R | Retry {
+    for (let tries = 0; ; tries++) {
+      const p = Atomics.load(this.words, this.pubIndex)
+      const r = copy(p)
+      if (r !== RETRY && this.whole(p)) {
+        this.pub = p
+        this.tries = tries
+        if (tries > 0) figures?.retried(tries)
+        return r
+      }
+      if (tries >= maxRetries) return RETRY
+    }
+  }
+
+  /**
+   * {@link VersionRing.publish}, keeping FLOOR within 2^30 of PUB (they are
+   * compared as a signed 32-bit difference): raising it to a PUB the lag
+   * bound refuses anyway changes no reader's verdict.
+   */
+  override publish(): void {
+    const next = (this.words[this.pubIndex]! + 1) | 0
+    if (((next - this.words[this.floorIndex]!) >>> 0) > 0x40000000) this.retire((next - this.maxLag - 1) | 0)
+    super.publish()
   }
 
   /**
@@ -328,7 +363,7 @@ export class VersionRing {
    * store of FLOOR is followed by the writer barrier (module comment), so no
    * plain store written after it becomes visible before it, and a reader
    * whose copy saw such a store loads this FLOOR or a later one after its
-   * fence. Only for rings made with a floor.
+   * fence.
    */
   retire(floor: number): void {
     Atomics.store(this.words, this.floorIndex, floor)
