@@ -181,12 +181,17 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       if (redis !== undefined && (typeof redis !== 'string' || !/^rediss?:\/\/\S+$/.test(redis))) {
         throw new UsageError(`Expected \`--redis\` to be a URL (redis://host:port), got \`${String(redis)}\``, help)
       }
-      return runFleetDemo({
+      const code = await runFleetDemo({
         durationMs,
         ...(killAfterMs === undefined ? {} : { killAfterMs }),
         ...(typeof redis === 'string' ? { redisUrl: redis } : {}),
         ...(values['plain'] === true ? { live: false } : {}),
       })
+      // The demo has closed everything it opened; but a RedisDomain closed after its server died
+      // (Ctrl-C kills the private server first) can leave a timer that holds the process for ever.
+      // This one is unref'd: it ends the process only if something else still holds it.
+      setTimeout(() => process.exit(), 2_000).unref()
+      return code
     },
   },
   bench: {
