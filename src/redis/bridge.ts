@@ -116,6 +116,9 @@ class Lane {
   private interrupted = false
   private wake: (() => void) | undefined
   private readonly done: Promise<void>
+  /** Resolves (CLOSED) when the lane is closed: a read in progress is given up. */
+  private readonly stopped: Promise<typeof CLOSED>
+  private stop: () => void = () => {}
   /** Commits applied from the stream (figures). */
   applied = 0
   /** Errors of the read loop (a dropped connection, say): it reconnects and reads on. */
@@ -131,6 +134,7 @@ class Lane {
       this.clientId = undefined
       this.checkDue = true
     })
+    this.stopped = new Promise((resolve) => (this.stop = () => resolve(CLOSED)))
     this.done = this.loop()
   }
 
@@ -173,14 +177,19 @@ class Lane {
       try {
         if (this.checkDue) {
           this.checkDue = false
-          for (const f of [...this.followed.values()]) await f.check()
+          for (const f of [...this.followed.values()]) if (!this.closed) await f.check()
         }
-        if (this.clientId === undefined && this.commands !== undefined) this.clientId = Number(await this.blocking.send(['CLIENT', 'ID']))
+        if (this.clientId === undefined && this.commands !== undefined) {
+          const id = await this.guarded(this.blocking.send(['CLIENT', 'ID']))
+          if (id === CLOSED) break
+          this.clientId = Number(id)
+        }
         const streams = [...this.followed.values()]
         this.reading = true
-        const reply = (await this.blocking.send(['XREAD', 'COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams.map((f) => f.log), ...streams.map((f) => f.position)])) as
-          | unknown
-          | null
+        const reply = await this.guarded(
+          this.blocking.send(['XREAD', 'COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...streams.map((f) => f.log), ...streams.map((f) => f.position)]),
+        )
+        if (reply === CLOSED) break
         this.reading = false
         failures = 0
         // This thread's writers apply their own commits: let their replies through first (in-flight.ts).
@@ -211,14 +220,35 @@ class Lane {
     }
   }
 
+  /**
+   * `read`, unless the lane is closed first (CLOSED) or no answer comes
+   * within {@link READ_DEADLINE_MS} (an error: the loop reconnects). A read
+   * can otherwise stay pending for ever: seen with ioredis when the server
+   * died under a blocked XREAD, where neither the reconnecting connection
+   * nor its `disconnect()` settled it, and `close()` never returned.
+   */
+  private guarded(read: Promise<unknown>): Promise<unknown> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`threadstate: no XREAD answer within ${READ_DEADLINE_MS} ms`)), READ_DEADLINE_MS)
+    })
+    return Promise.race([read, late, this.stopped]).finally(() => clearTimeout(timer))
+  }
+
   /** Stops reading and closes the lane's connection. */
   async close(): Promise<void> {
     this.closed = true
+    this.stop()
     this.wake?.()
     await this.blocking.close()
     await this.done
   }
 }
+
+/** What a read of a closed lane gives. */
+const CLOSED = Symbol('closed')
+/** The longest a blocked read may take past its BLOCK time before the lane gives it up and reconnects (ms). */
+const READ_DEADLINE_MS = BLOCK_MS + 10_000
 
 /**
  * The streams of an XREAD reply: RESP2 gives `[[name, entries], ...]`;
