@@ -374,7 +374,12 @@ describeRedis('RedisSharedMap under faults', () => {
       expect(mirror.snapshot()).toEqual(source.snapshot())
       // Resumed from its stream id each time: read on, never reloaded (the one reload is the open).
       expect(mirror.stats().reloads).toBe(1)
-      expect(reader.stats().bridgeErrors).toBeGreaterThanOrEqual(kills.length)
+      // Every kill hit a live bridge connection (CLIENT KILL answered 1) and the bridge came back on
+      // a new one (readerBridge waits for an id not killed yet, else fails). Not every kill is a
+      // failed read: one that lands while the bridge is between reads (it defers its work while
+      // this thread's writes are in flight, src/redis/in-flight.ts) or in its idle check costs no
+      // XREAD (CI once counted 7 errors for the 10 kills): the fresh connections are the evidence.
+      expect(killed.size).toBe(kills.length)
     } finally {
       await reader.close()
       await writer.close()
