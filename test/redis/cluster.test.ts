@@ -7,7 +7,6 @@
  * follows the stream to its new primary. (A failover that loses acknowledged commits is reported,
  * never silent: test/redis/rollback.test.ts makes one deterministically.)
  */
-import { Cluster } from 'ioredis'
 import { Worker } from 'node:worker_threads'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -26,30 +25,19 @@ import { describeAsyncLock, describeAsyncReadWriteLock } from '../contract/lock.
 import { describeWritableMap } from '../contract/map.contract.js'
 import { describeWritableSnapshot } from '../contract/snapshot.contract.js'
 import { describeWritableState } from '../contract/state.contract.js'
-import { startRedisCluster, type RedisCluster } from './cluster.js'
+import { startClusterDomains, type RedisCluster } from './cluster.js'
 import { describeRedis } from './server.js'
 
 describeRedis('threadstate/redis on a Redis Cluster', () => {
   let cluster: RedisCluster
   let one: RedisDomain
   let two: RedisDomain
-  let userClient: Cluster
+  let close: () => Promise<void> = async () => {}
   let n = 0
   beforeAll(async () => {
-    cluster = await startRedisCluster({ primaries: 3, replicas: 1 })
-    one = await RedisDomain.connect({ cluster: cluster.startup, namespace: 'cluster' })
-    // The peer through a Cluster client the user made: threadstate describes it for workers.
-    userClient = new Cluster(cluster.startup.slice(0, 1).map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })), {
-      redisOptions: { autoResendUnfulfilledCommands: false },
-    })
-    two = await RedisDomain.connect({ client: userClient, namespace: 'cluster' })
+    ;({ cluster, one, two, close } = await startClusterDomains('cluster', { primaries: 3, replicas: 1 }))
   }, 60_000)
-  afterAll(async () => {
-    await one?.close()
-    await two?.close()
-    userClient?.disconnect()
-    await cluster?.stop()
-  })
+  afterAll(() => close())
 
   describe('contracts', () => {
     describeWritableMap('RedisSharedMap on a cluster', {

@@ -13,6 +13,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { Cluster } from 'ioredis'
+import { RedisDomain } from '../../src/redis/index.js'
 
 const run = promisify(execFile)
 /** How long a node may be silent before its replica takes over (ms): short, so failover tests are quick. */
@@ -223,4 +225,44 @@ export async function startRedisCluster(options: { primaries?: number; replicas?
     waitHealthy,
     stop,
   }
+}
+
+/** A cluster and two domains on it, as the cluster suites use them. */
+export interface ClusterDomains {
+  readonly cluster: RedisCluster
+  /** Connected by `cluster: startup` (a `Cluster` threadstate makes). */
+  readonly one: RedisDomain
+  /** Connected by `client`: an ioredis `Cluster` the user made, from one startup node. */
+  readonly two: RedisDomain
+  /** Closes both domains and the user's client, stops the cluster. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts a cluster and connects two domains to it in `namespace`: one through a `Cluster`
+ * threadstate makes, one through a `Cluster` the user made (threadstate must describe it for
+ * workers).
+ */
+export async function startClusterDomains(namespace: string, options: { primaries?: number; replicas?: number } = {}): Promise<ClusterDomains> {
+  const cluster = await startRedisCluster(options)
+  let one: RedisDomain | undefined
+  let userClient: Cluster | undefined
+  let two: RedisDomain | undefined
+  const close = async (): Promise<void> => {
+    await one?.close()
+    await two?.close()
+    userClient?.disconnect()
+    await cluster.stop()
+  }
+  try {
+    one = await RedisDomain.connect({ cluster: cluster.startup, namespace })
+    userClient = new Cluster(cluster.startup.slice(0, 1).map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })), {
+      redisOptions: { autoResendUnfulfilledCommands: false },
+    })
+    two = await RedisDomain.connect({ client: userClient, namespace })
+  } catch (error) {
+    await close()
+    throw error
+  }
+  return { cluster, one, two, close }
 }

@@ -6,11 +6,10 @@
  * flags, watchdog and registry on it. Each object's keys share its hash tag,
  * the registry's `{namespace}`: one slot per script.
  */
-import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisDomain, type RedisStateMachine } from '../../src/redis/index.js'
 import { describeSharedStateMachine } from '../contract/machine.contract.js'
-import { startRedisCluster, type RedisCluster } from './cluster.js'
+import { startClusterDomains, type RedisCluster } from './cluster.js'
 import { describeRedis } from './server.js'
 
 const definition = { states: ['idle', 'run', 'estop'], initial: 'idle', transitions: { idle: ['run'], run: ['idle'] }, anyTo: ['estop'] } as const
@@ -19,22 +18,12 @@ describeRedis('state machine, trigger flags, watchdog and registry on a Redis Cl
   let cluster: RedisCluster
   let one: RedisDomain
   let two: RedisDomain
-  let userClient: Cluster
+  let close: () => Promise<void> = async () => {}
   let n = 0
   beforeAll(async () => {
-    cluster = await startRedisCluster({ primaries: 3, replicas: 0 })
-    one = await RedisDomain.connect({ cluster: cluster.startup, namespace: 'machine-cluster' })
-    userClient = new Cluster(cluster.startup.slice(0, 1).map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })), {
-      redisOptions: { autoResendUnfulfilledCommands: false },
-    })
-    two = await RedisDomain.connect({ client: userClient, namespace: 'machine-cluster' })
+    ;({ cluster, one, two, close } = await startClusterDomains('machine-cluster', { primaries: 3, replicas: 0 }))
   }, 60_000)
-  afterAll(async () => {
-    await one?.close()
-    await two?.close()
-    userClient?.disconnect()
-    await cluster?.stop()
-  })
+  afterAll(() => close())
 
   describe('contract', () => {
     describeSharedStateMachine('RedisStateMachine on a cluster', {
