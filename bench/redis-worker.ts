@@ -20,7 +20,7 @@ import { RedisSharedMap, closeThreadConnections, type RedisSharedMapHandle } fro
 
 /** What main passes. */
 export interface RedisWorkerData {
-  readonly handle: RedisSharedMapHandle
+  readonly handle: RedisSharedMapHandle<number>
   /** The forwarding channel's worker end (transferred). */
   readonly port: MessagePort
   readonly warmup: number
@@ -48,7 +48,7 @@ export interface PhaseResult {
 function main(data: RedisWorkerData): void {
   const parent = parentPort
   if (!parent) throw new Error('Expected redis-worker.js to run in a worker thread')
-  const map = RedisSharedMap.attach<number>(data.handle)
+  const map = RedisSharedMap.attach(data.handle)
   const port = data.port
   let nextId = 0
   let pending: ((reply: ForwardReply) => void) | undefined

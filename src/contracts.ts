@@ -39,6 +39,7 @@ import type { StatePublishOptions, StateEvent, SubscribeOptions } from './state/
 import type { Transition, TransitionOptions } from './machine/state-machine.js'
 import type { WithLockOptions } from './sync/lockable.js'
 import type { AsyncWaitOptions } from './sync/wait.js'
+import type { DeepReadonly } from './encoding/freeze.js'
 
 /** A result that is ready (in memory) or comes later (a remote commit): `await` it either way. */
 export type Awaitable<T> = T | Promise<T>
@@ -65,7 +66,7 @@ export interface ReadableMap<V> extends VersionedReadable, Iterable<[string, V]>
   /** The value of `key` (a private copy), or undefined. */
   get(key: string): V | undefined
   /** The value of `key`, deep-frozen and shared by the reads of this thread until the key is written again. */
-  getFrozen(key: string): Readonly<V> | undefined
+  getFrozen(key: string): DeepReadonly<V> | undefined
   /** Whether `key` is present. */
   has(key: string): boolean
   /** The value with the version of the commit that wrote it. */
@@ -117,7 +118,7 @@ export interface WritableMap<V> extends ReadableMap<V> {
 /** The read side of a whole-object snapshot. */
 export interface SnapshotSource<T> extends VersionedReadable {
   /** The latest snapshot, deep-frozen; the same object until a new version. */
-  get(): Readonly<T>
+  get(): DeepReadonly<T>
   /** The latest snapshot with its version, timestamp and source. */
   latest(): Snapshot<T>
   /** New snapshots, coalesced (`skipped` counts the versions passed over). */
@@ -127,9 +128,9 @@ export interface SnapshotSource<T> extends VersionedReadable {
 /** A whole-object snapshot replaced atomically by its writers. */
 export interface WritableSnapshot<T> extends SnapshotSource<T> {
   /** Publishes `value` as the next version. @returns the version */
-  publish(value: T, options?: PublishOptions): Awaitable<number>
+  publish(value: T | DeepReadonly<T>, options?: PublishOptions): Awaitable<number>
   /** Serialized read-modify-write: `fn` gets the latest snapshot and returns the next. @returns the version */
-  modify(fn: (previous: Readonly<T>) => T, options?: PublishOptions): Awaitable<number>
+  modify(fn: (previous: DeepReadonly<T>) => T | DeepReadonly<T>, options?: PublishOptions): Awaitable<number>
 }
 
 /** The read side of a typed, versioned state with a history. */

@@ -70,6 +70,7 @@ export {
   type StatePublishOptions,
 } from './state/state-buffer.js'
 export { DecodeError, EncodeError, MAX_DEPTH } from './encoding/values.js'
+export type { DeepReadonly } from './encoding/freeze.js'
 export type {
   StandardFailure,
   StandardResult,

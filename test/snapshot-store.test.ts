@@ -45,7 +45,7 @@ describe('SnapshotStore, one thread', () => {
       ;(first as Status).tick = 5
     }).toThrow(TypeError)
     expect(() => (first as Status).agents.push({ id: 'b', state: 'x' })).toThrow(TypeError)
-    expect(() => first.seen!.set('b', 2)).toThrow(/frozen snapshot/)
+    expect(() => (first.seen as Map<string, number>).set('b', 2)).toThrow(/frozen snapshot/)
     expect(store.publish({ tick: 1, agents: [] }, { source: 'loop' })).toBe(2)
     const second = store.get()
     expect(second).not.toBe(first)

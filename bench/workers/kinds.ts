@@ -9,6 +9,7 @@
 import type { MutexHandle, SnapshotStoreHandle, StateBufferHandle } from 'threadstate'
 import { Ctl, type CrewData } from './crew.js'
 import type { State25 } from './payload.js'
+import type { AgentStatus } from './status.js'
 
 // ---- contended throughput (contend.ts) --------------------------------------
 
@@ -277,7 +278,7 @@ export const SnapshotWord = {
 /** `workerData` of `snapshot-readers.ts`. */
 export interface SnapshotReadersData extends CrewData {
   /** One store per status size, in the order of the SIZE word. */
-  readonly stores: readonly SnapshotStoreHandle[]
+  readonly stores: readonly SnapshotStoreHandle<AgentStatus>[]
   /** See {@link SnapshotResults}. */
   readonly results: SharedArrayBuffer
 }

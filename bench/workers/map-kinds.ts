@@ -9,6 +9,7 @@
 import type { SharedMapHandle } from 'threadstate'
 import type { CrewData } from './crew.js'
 import type { MutexTableHandle } from './map-table.js'
+import type { Reading } from './map-values.js'
 
 /** KIND values of a writer round: which map the writer worker writes flat out until STOP. */
 export const MapWriterKind = {
@@ -25,7 +26,7 @@ export const MapWriterKind = {
  * `{ op: 'port' }` message before it reports READY.
  */
 export interface MapWriterData extends CrewData {
-  readonly map: SharedMapHandle
+  readonly map: SharedMapHandle<number | Reading>
   readonly table: MutexTableHandle
   /** See {@link MapWriterResults}. */
   readonly results: SharedArrayBuffer

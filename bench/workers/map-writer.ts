@@ -30,7 +30,7 @@ async function main(data: MapWriterData): Promise<void> {
   const port: MessagePort = message.port
   const rpc = new RpcClient(port)
   const control = new Int32Array(data.control)
-  const map = SharedMap.attach<number | Reading>(data.map)
+  const map = SharedMap.attach(data.map)
   const table = MutexTable.attach<number | Reading>(data.table)
   const results = new Float64Array(data.results)
   let seq = 0

@@ -29,7 +29,7 @@
  * @module
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
-import { SnapshotStore } from 'threadstate'
+import { SnapshotStore, type DeepReadonly } from 'threadstate'
 import { bareCodec } from './codec.js'
 import { serveRounds, sharedClock, waitUntil } from './crew.js'
 import { SnapshotKind, SnapshotResults, SnapshotWord, type SnapshotReadersData } from './kinds.js'
@@ -42,12 +42,12 @@ async function main(data: SnapshotReadersData): Promise<void> {
   if (!parentPort) throw new Error('Expected snapshot-readers.js to run in a worker thread, got the main thread')
   const port: MessagePort = parentPort
   const control = new Int32Array(data.control)
-  const stores = data.stores.map((handle) => SnapshotStore.attach<AgentStatus>(handle))
+  const stores = data.stores.map((handle) => SnapshotStore.attach(handle))
   const block = new Float64Array(data.results, data.index * SnapshotResults.BLOCK_WORDS * 8, SnapshotResults.BLOCK_WORDS)
   const clock = sharedClock(data.clockBase)
   let sink = 0
 
-  const check = (status: Readonly<AgentStatus>, tick: number, how: string): void => {
+  const check = (status: DeepReadonly<AgentStatus>, tick: number, how: string): void => {
     if (status.tick !== tick) throw new Error(`Expected ${how} to give the status of tick ${tick}, got tick ${status.tick}`)
   }
 
@@ -73,12 +73,12 @@ async function main(data: SnapshotReadersData): Promise<void> {
    */
   let jsonText = ''
   let packed: Uint8Array = new Uint8Array(0)
-  const prepare = (status: Readonly<AgentStatus>): void => {
+  const prepare = (status: DeepReadonly<AgentStatus>): void => {
     jsonText = JSON.stringify(status)
     packed = bareCodec.pack(status)
   }
 
-  function firstRead(store: SnapshotStore<AgentStatus>, tick: number): Readonly<AgentStatus> {
+  function firstRead(store: SnapshotStore<AgentStatus>, tick: number): DeepReadonly<AgentStatus> {
     const op = tick % 3
     block[SnapshotResults.GET_MS] = Number.NaN
     block[SnapshotResults.PARSE_MS] = Number.NaN

@@ -38,3 +38,39 @@ function freeze(value: unknown, seen: Set<object>): void {
   }
   Object.freeze(value)
 }
+
+/** Values {@link DeepReadonly} leaves as they are. */
+type Leaf = string | number | bigint | boolean | symbol | null | undefined | Date | RegExp | ArrayBuffer | ArrayBufferView
+
+/**
+ * The type of what a deep-frozen read returns (`SnapshotStore.get()`,
+ * `SharedMap.getFrozen()`, ...): objects, arrays and tuples become readonly
+ * all the way down, Maps and Sets become `ReadonlyMap`/`ReadonlySet`, so
+ * `store.get().agents[0].tokens++` does not compile (at run time it throws).
+ * Left as they are: primitives, `Date` and `RegExp` (frozen, but their
+ * methods still work), and typed arrays and `ArrayBuffer`s (which cannot be
+ * frozen: do not change them, they are shared by every read of the version).
+ * A plain `T` is assignable to `DeepReadonly<T>`, not the reverse: to change
+ * a value, copy it (`structuredClone`) or build the next one.
+ *
+ * @example
+ * ```ts
+ * type Status = { agents: { name: string; tokens: number }[] }
+ * const status: DeepReadonly<Status> = store.get()
+ * status.agents[0].tokens++ // error: tokens is read-only
+ * store.modify((prev) => ({ agents: prev.agents.map((a) => ({ ...a, tokens: a.tokens + 1 })) }))
+ * ```
+ */
+export type DeepReadonly<T> = 0 extends 1 & T
+  ? T // any stays any
+  : unknown extends T
+    ? T // unknown stays unknown
+    : T extends Leaf
+      ? T
+      : T extends (...args: never[]) => unknown
+        ? T
+        : T extends ReadonlyMap<infer K, infer V>
+          ? ReadonlyMap<DeepReadonly<K>, DeepReadonly<V>>
+          : T extends ReadonlySet<infer U>
+            ? ReadonlySet<DeepReadonly<U>>
+            : { readonly [K in keyof T]: DeepReadonly<T[K]> }

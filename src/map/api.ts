@@ -8,8 +8,21 @@ import { ThreadstateError, describe } from '../errors.js'
 import type { Handle } from '../memory/handle.js'
 import type { StandardSchemaV1 } from '../encoding/standard-schema.js'
 
-/** Handle of a SharedMap: the control region plus its data, journal and change-log buffers. */
-export interface SharedMapHandle extends Handle<'SharedMap'> {
+/** Key of the type-only member that carries a handle's value type. */
+declare const valueType: unique symbol
+
+/**
+ * Handle of a SharedMap: the control region plus its data, journal and
+ * change-log buffers. It carries the map's value type, so
+ * `SharedMap.attach(handle)` in a worker infers `V`, and attaching it with
+ * another value type does not compile.
+ */
+export interface SharedMapHandle<V = unknown> extends Handle<'SharedMap'> {
+  /**
+   * Type only, never present at run time (a handle is plain data): the
+   * value type of the map, so that it travels with the handle.
+   */
+  readonly [valueType]?: V
   /** The growable arena holding the table and the entries. */
   readonly data: SharedArrayBuffer
   /** The growable undo journal of the commit in progress. */

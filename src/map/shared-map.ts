@@ -19,6 +19,7 @@ import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableMap } from '../contracts.js'
 import { HandleError, OptionError, describe } from '../errors.js'
 import { allocateRegion, attaching, checkHandle, makeHandle } from '../memory/handle.js'
+import type { DeepReadonly } from '../encoding/freeze.js'
 import { domainOf } from '../memory/thread.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
 import { waitForVersion, waitForVersionAsync, type VersionWords } from '../sync/version-wait.js'
@@ -123,7 +124,7 @@ export let committerOf: (map: SharedMap<unknown>) => MapCommitter
  */
 export class SharedMap<V = unknown> implements WritableMap<V> {
   /** The structured-cloneable handle. */
-  readonly handle: SharedMapHandle
+  readonly handle: SharedMapHandle<V>
   private readonly m: MapMemory
   private readonly reader: MapReader
   private readonly writer: MapCommitter
@@ -137,7 +138,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     committerOf = (map) => map.writer
   }
 
-  private constructor(handle: SharedMapHandle, validator: StandardSchemaV1<V> | undefined, writeTimeoutMs: number) {
+  private constructor(handle: SharedMapHandle<V>, validator: StandardSchemaV1<V> | undefined, writeTimeoutMs: number) {
     this.handle = handle
     const m = (this.m = new MapMemory(handle.buffer, handle.byteOffset, handle.data))
     const seq = new SeqWord(m.ctl, MapWord.SEQ, new ReadFence())
@@ -192,7 +193,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     ctl[MapWord.TABLE] = ARENA_START
     ctl[MapWord.SEED] = newSeed()
     ctl[MapWord.TOP] = ARENA_START + d32[ARENA_START >> 2]!
-    const handle: SharedMapHandle = { ...makeHandle('SharedMap', control, domainOf().buffer), data, journal, log }
+    const handle: SharedMapHandle<V> = { ...makeHandle('SharedMap', control, domainOf().buffer), data, journal, log }
     return new SharedMap<V>(handle, validator, writeTimeoutMs)
   }
 
@@ -203,7 +204,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
    * @throws OptionError for a bad `writeTimeoutMs`
    */
   static attach<V = unknown>(
-    handle: SharedMapHandle,
+    handle: SharedMapHandle<V>,
     options: { readonly validate?: StandardSchemaV1<V>; readonly writeTimeoutMs?: number } = {},
   ): SharedMap<V> {
     const writeTimeoutMs = writeTimeoutOf(options.writeTimeoutMs)
@@ -212,8 +213,8 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
   }
 
   /** {@link attach} after its options: checks run on a plain copy of the handle (memory/handle.ts). */
-  private static attachChecked<V>(handle: SharedMapHandle, validator: StandardSchemaV1<V> | undefined, writeTimeoutMs: number): SharedMap<V> {
-    const checked = checkHandle(handle, 'SharedMap', MAP_CONTROL_BYTES) as SharedMapHandle
+  private static attachChecked<V>(handle: SharedMapHandle<V>, validator: StandardSchemaV1<V> | undefined, writeTimeoutMs: number): SharedMap<V> {
+    const checked = checkHandle(handle, 'SharedMap', MAP_CONTROL_BYTES) as SharedMapHandle<V>
     const { data, journal, log } = checked as { data?: unknown; journal?: unknown; log?: unknown }
     for (const [name, buffer, growable] of [['data', data, true], ['journal', journal, true], ['log', log, false]] as const) {
       if (!(buffer instanceof SharedArrayBuffer) || buffer.growable !== growable) {
@@ -254,9 +255,9 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
    * const camera = cameras.getFrozen('cam-7') // same object until 'cam-7' is set again
    * ```
    */
-  getFrozen(key: string): Readonly<V> | undefined {
+  getFrozen(key: string): DeepReadonly<V> | undefined {
     checkKey(key)
-    return this.reader.getFrozen(key) as Readonly<V> | undefined
+    return this.reader.getFrozen(key) as DeepReadonly<V> | undefined
   }
 
   /** Whether `key` is present. */

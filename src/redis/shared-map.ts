@@ -20,16 +20,17 @@ import { SharedMap, type MapTransaction } from '../map/shared-map.js'
 import { runTransaction } from '../map/transaction.js'
 import { DELETE, collectChanges, prepare, type Changes, type Prepared } from '../map/value.js'
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
+import type { DeepReadonly } from '../encoding/freeze.js'
 import { RemoteMap } from './remote-map.js'
 import type { RedisWriteOptions } from './lock-engine.js'
 import { Status, attachedLink, checkRemoteHandle, statusFigures, type RemoteHandle } from './remote.js'
 
 /** The structured-cloneable handle of a RedisSharedMap: send it to a worker, `RedisSharedMap.attach` it there. */
-export interface RedisSharedMapHandle extends RemoteHandle {
+export interface RedisSharedMapHandle<V = unknown> extends RemoteHandle {
   /** Always `'RedisSharedMap'`. */
   readonly kind: 'RedisSharedMap'
-  /** The mirror. */
-  readonly mirror: SharedMapHandle
+  /** The mirror (its type carries the value type `V`). */
+  readonly mirror: SharedMapHandle<V>
 }
 
 
@@ -79,7 +80,7 @@ export interface RedisSharedMapOptions<V> {
  */
 export class RedisSharedMap<V = unknown> implements WritableMap<V> {
   /** Send this to a worker; `RedisSharedMap.attach(handle)` there. */
-  readonly handle: RedisSharedMapHandle
+  readonly handle: RedisSharedMapHandle<V>
   /** The name it was opened by (every process that opens this name in the namespace shares it). */
   get name(): string {
     return this.handle.spec.name
@@ -92,7 +93,7 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
   private readonly status: Int32Array
 
   /** @internal use `RedisDomain.sharedMap` or {@link RedisSharedMap.attach} */
-  constructor(handle: RedisSharedMapHandle, remote: RemoteMap | undefined, validator: StandardSchemaV1<V> | undefined) {
+  constructor(handle: RedisSharedMapHandle<V>, remote: RemoteMap | undefined, validator: StandardSchemaV1<V> | undefined) {
     this.handle = handle
     this.mirror = remote ? (remote.mirror.map as SharedMap<V>) : SharedMap.attach<V>(handle.mirror)
     this.status = new Int32Array(handle.status)
@@ -109,7 +110,7 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
    * thread; {@link closeThreadConnections} closes it).
    * @throws HandleError for something that is not such a handle, or one from another threadstate version
    */
-  static attach<V = unknown>(handle: RedisSharedMapHandle, options: { readonly validate?: StandardSchemaV1<V> } = {}): RedisSharedMap<V> {
+  static attach<V = unknown>(handle: RedisSharedMapHandle<V>, options: { readonly validate?: StandardSchemaV1<V> } = {}): RedisSharedMap<V> {
     checkRemoteHandle(handle, 'RedisSharedMap')
     return new RedisSharedMap<V>(handle, undefined, checkValidator(options.validate) as StandardSchemaV1<V> | undefined)
   }
@@ -123,7 +124,7 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
   }
 
   /** The value of `key`, deep-frozen and shared by this thread's reads until the key is written again. */
-  getFrozen(key: string): Readonly<V> | undefined {
+  getFrozen(key: string): DeepReadonly<V> | undefined {
     return this.mirror.getFrozen(key)
   }
 

@@ -16,13 +16,14 @@ import { Publisher, type PublisherOptions } from '../snapshot/publisher.js'
 import { Status, attachedLink, catchUpFigures, checkRemoteHandle, type RemoteHandle } from './remote.js'
 import { RemoteSnapshot } from './remote-snapshot.js'
 import type { RedisWriteOptions } from './lock-engine.js'
+import type { DeepReadonly } from '../encoding/freeze.js'
 
 /** The structured-cloneable handle of a RedisSnapshotStore: `RedisSnapshotStore.attach(handle)` in a worker. */
-export interface RedisSnapshotStoreHandle extends RemoteHandle {
+export interface RedisSnapshotStoreHandle<T = unknown> extends RemoteHandle {
   /** Always `'RedisSnapshotStore'`. */
   readonly kind: 'RedisSnapshotStore'
-  /** The mirror. */
-  readonly mirror: SnapshotStoreHandle
+  /** The mirror (its type carries the snapshot type `T`). */
+  readonly mirror: SnapshotStoreHandle<T>
 }
 
 
@@ -73,14 +74,14 @@ export interface RedisSnapshotStoreStats {
  */
 export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
   /** Send this to a worker; `RedisSnapshotStore.attach(handle)` there. */
-  readonly handle: RedisSnapshotStoreHandle
+  readonly handle: RedisSnapshotStoreHandle<T>
   private readonly mirror: SnapshotStore<T>
   private readonly remote: RemoteSnapshot
   private readonly validator: StandardSchemaV1<T> | undefined
   private readonly status: Int32Array
 
   /** @internal use `RedisDomain.snapshotStore` or {@link RedisSnapshotStore.attach} */
-  constructor(handle: RedisSnapshotStoreHandle, remote: RemoteSnapshot | undefined, validator: StandardSchemaV1<T> | undefined) {
+  constructor(handle: RedisSnapshotStoreHandle<T>, remote: RemoteSnapshot | undefined, validator: StandardSchemaV1<T> | undefined) {
     this.handle = handle
     this.mirror = remote ? (remote.store as SnapshotStore<T>) : SnapshotStore.attach<T>(handle.mirror)
     this.status = new Int32Array(handle.status)
@@ -95,7 +96,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * (the same mirror; publishes through this thread's own connection).
    * @throws HandleError for something that is not such a handle, or one from another threadstate version
    */
-  static attach<T = unknown>(handle: RedisSnapshotStoreHandle, options: { readonly validate?: StandardSchemaV1<T> } = {}): RedisSnapshotStore<T> {
+  static attach<T = unknown>(handle: RedisSnapshotStoreHandle<T>, options: { readonly validate?: StandardSchemaV1<T> } = {}): RedisSnapshotStore<T> {
     checkRemoteHandle(handle, 'RedisSnapshotStore')
     return new RedisSnapshotStore<T>(handle, undefined, checkValidator(options.validate) as StandardSchemaV1<T> | undefined)
   }
@@ -107,7 +108,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
   }
 
   /** The latest snapshot, deep-frozen; the same object until a new version. From the mirror. */
-  get(): Readonly<T> {
+  get(): DeepReadonly<T> {
     return this.mirror.get()
   }
 
@@ -147,7 +148,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * @returns the version the server assigned
    * @throws EncodeError / ValidationError before anything is sent
    */
-  async publish(value: T, options: PublishOptions & RedisWriteOptions = {}): Promise<number> {
+  async publish(value: T | DeepReadonly<T>, options: PublishOptions & RedisWriteOptions = {}): Promise<number> {
     const { bytes, flags } = this.encode(value)
     const result = await this.remote.publish(bytes, flags, checkSource(options.source), -1, options)
     return result.ok ? result.version : result.current
@@ -159,7 +160,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * process), else `fn` runs again on the newer one.
    * @returns the version
    */
-  async modify(fn: (previous: Readonly<T>) => T, options: PublishOptions & RedisWriteOptions = {}): Promise<number> {
+  async modify(fn: (previous: DeepReadonly<T>) => T | DeepReadonly<T>, options: PublishOptions & RedisWriteOptions = {}): Promise<number> {
     if (typeof fn !== 'function') throw new OptionError(`Expected a function, got ${describe(fn)}`)
     const source = checkSource(options.source)
     for (;;) {
@@ -196,7 +197,7 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
     }
   }
 
-  private encode(value: T): { bytes: Uint8Array; flags: number } {
+  private encode(value: T | DeepReadonly<T>): { bytes: Uint8Array; flags: number } {
     return encodeWithFlags(this.validator ? validateWith(this.validator, value, 'RedisSnapshotStore') : value)
   }
 }

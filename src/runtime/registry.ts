@@ -322,7 +322,7 @@ export class StateManager<out T extends RegistryEntries = RegistryEntries> imple
         seen.add(entry.name)
         return entry
       })
-      const names = SharedMap.attach<TableRow>(table as SharedMapHandle)
+      const names = SharedMap.attach<TableRow>(table as SharedMapHandle<TableRow>)
       const manager = new StateManager<EntriesOf<R>>(checked, names, channel, list)
       manager.drain()
       // Names added after `handle` was cloned but before our channel opened were posted before we

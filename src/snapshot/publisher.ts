@@ -6,6 +6,7 @@
  */
 import { OptionError, describe } from '../errors.js'
 import { now } from '../memory/clock.js'
+import type { DeepReadonly } from '../encoding/freeze.js'
 
 /** When a {@link Publisher} publishes. With no option at all, every offer is published. */
 export interface PublisherOptions<T> {
@@ -18,7 +19,7 @@ export interface PublisherOptions<T> {
    */
   readonly minIntervalMs?: number
   /** Publish at once (within `minIntervalMs`) when this says the change matters. */
-  readonly significant?: (previous: Readonly<T>, next: T) => boolean
+  readonly significant?: (previous: DeepReadonly<T>, next: T) => boolean
 }
 
 /**
@@ -34,10 +35,10 @@ export interface PublisherOptions<T> {
  */
 export class Publisher<T, R extends number | Promise<number> = number> {
   private readonly publish: (value: T) => R
-  private readonly latest: () => Readonly<T>
+  private readonly latest: () => DeepReadonly<T>
   private readonly everyTicks: number
   private readonly minIntervalMs: number
-  private readonly significant: ((previous: Readonly<T>, next: T) => boolean) | undefined
+  private readonly significant: ((previous: DeepReadonly<T>, next: T) => boolean) | undefined
   private ticks = 0
   private lastAt = -Infinity
   private due = false
@@ -48,7 +49,7 @@ export class Publisher<T, R extends number | Promise<number> = number> {
   publications = 0
 
   /** @internal use `store.publisher()` */
-  constructor(publish: (value: T) => R, latest: () => Readonly<T>, options: PublisherOptions<T>) {
+  constructor(publish: (value: T) => R, latest: () => DeepReadonly<T>, options: PublisherOptions<T>) {
     const { everyTicks, minIntervalMs = 0, significant } = options ?? {}
     if (everyTicks !== undefined && (!Number.isInteger(everyTicks) || everyTicks < 1)) {
       throw new OptionError(`Expected \`everyTicks\` to be an integer >= 1, got ${describe(everyTicks)}`)

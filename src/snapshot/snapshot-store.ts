@@ -9,6 +9,7 @@ import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableSnapshot } from '../contracts.js'
 import { CapacityError, HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
+import type { DeepReadonly } from '../encoding/freeze.js'
 import { wallNow } from '../memory/clock.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
@@ -21,8 +22,20 @@ import { CONTROL_BYTES, SNAPSHOT_MAX_RETRIES, SNAPSHOT_SLOTS, SlotInfo, SnapArea
 import { Publisher, type PublisherOptions } from './publisher.js'
 import { findGap, type Extent } from './regions.js'
 
-/** Handle of a {@link SnapshotStore}: the control region plus the growable data buffer. */
-export interface SnapshotStoreHandle extends Handle<'SnapshotStore'> {
+/** Key of the type-only member that carries a handle's snapshot type. */
+declare const valueType: unique symbol
+
+/**
+ * Handle of a {@link SnapshotStore}: the control region plus the growable
+ * data buffer. It carries the snapshot type, so `SnapshotStore.attach(handle)`
+ * in a worker infers `T`, and attaching it with another type does not compile.
+ */
+export interface SnapshotStoreHandle<T = unknown> extends Handle<'SnapshotStore'> {
+  /**
+   * Type only, never present at run time (a handle is plain data): the
+   * snapshot type of the store, so that it travels with the handle.
+   */
+  readonly [valueType]?: T
   /** The growable buffer holding the encoded snapshots. */
   readonly data: SharedArrayBuffer
 }
@@ -61,7 +74,7 @@ export interface PublishOptions {
 /** A snapshot with its version and publication metadata. */
 export interface Snapshot<T> {
   /** The snapshot, deep-frozen; the same object for every read of this version in this thread. */
-  readonly value: Readonly<T>
+  readonly value: DeepReadonly<T>
   /** 1 for the initial snapshot, then +1 per publish. */
   readonly version: number
   /** Publication time, ms since the epoch, on a clock shared by all threads. */
@@ -171,7 +184,7 @@ export let snapshotMirrorOf: (store: SnapshotStore<unknown>) => SnapshotMirror
  */
 export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
   /** The structured-cloneable handle. */
-  readonly handle: SnapshotStoreHandle
+  readonly handle: SnapshotStoreHandle<T>
   private readonly words: Int32Array
   private readonly f64: Float64Array
   private readonly writer: WriterLock
@@ -217,7 +230,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     })
   }
 
-  private constructor(handle: SnapshotStoreHandle, validator: StandardSchemaV1<T> | undefined, writeTimeoutMs: number) {
+  private constructor(handle: SnapshotStoreHandle<T>, validator: StandardSchemaV1<T> | undefined, writeTimeoutMs: number) {
     this.handle = handle
     this.words = new Int32Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 4)
     this.f64 = new Float64Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 8)
@@ -291,7 +304,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     f64[SnapF64.PUBLISHES] = 1
     f64[SnapF64.BYTES_PUBLISHED] = bytes.length
     Atomics.store(words, SnapWord.PUB, 1)
-    const handle: SnapshotStoreHandle = { ...makeHandle('SnapshotStore', control, domainOf().buffer), data }
+    const handle: SnapshotStoreHandle<T> = { ...makeHandle('SnapshotStore', control, domainOf().buffer), data }
     return new SnapshotStore<T>(handle, validator, writeTimeoutMs)
   }
 
@@ -302,13 +315,13 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * @throws OptionError for a bad `writeTimeoutMs`
    */
   static attach<T = unknown>(
-    handle: SnapshotStoreHandle,
+    handle: SnapshotStoreHandle<T>,
     options: { readonly validate?: StandardSchemaV1<T>; readonly writeTimeoutMs?: number } = {},
   ): SnapshotStore<T> {
     const writeTimeoutMs = writeTimeoutOf(options.writeTimeoutMs)
     const validator = checkValidator(options.validate) as StandardSchemaV1<T> | undefined
     return attaching('SnapshotStore', () => {
-      const checked = checkHandle(handle, 'SnapshotStore', CONTROL_BYTES) as SnapshotStoreHandle
+      const checked = checkHandle(handle, 'SnapshotStore', CONTROL_BYTES) as SnapshotStoreHandle<T>
       const data = (checked as { data?: unknown }).data
       if (!(data instanceof SharedArrayBuffer) || !data.growable) {
         throw new HandleError(`Expected a SnapshotStore handle whose \`data\` is a growable SharedArrayBuffer, got ${describe(data)}`)
@@ -325,7 +338,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * The latest snapshot, deep-frozen. The same object until a new version is
    * published: an unchanged snapshot costs one atomic load.
    */
-  get(): Readonly<T> {
+  get(): DeepReadonly<T> {
     if (Atomics.load(this.words, PUB) === this.cachedPub && this.cached !== undefined) return this.cached.value
     return this.refresh().value
   }
@@ -351,7 +364,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     const copied = this.ring.read(this.copySlot, SNAPSHOT_MAX_RETRIES, this.retries)
     if (copied === RETRY) throw starved()
     // The copy is whole: decode the private bytes.
-    const value = decodeFrozen(this.scratch.subarray(0, copied.length), copied.flags) as Readonly<T>
+    const value = decodeFrozen(this.scratch.subarray(0, copied.length), copied.flags) as DeepReadonly<T>
     Atomics.add(this.words, SnapWord.DECODES, 1)
     this.cached = { value, version: copied.version, timestamp: copied.timestamp, source: this.sources.name(copied.source) }
     this.cachedPub = this.ring.pub
@@ -390,7 +403,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * @throws CapacityError if it does not fit in `maxBytes`
    * @throws TimeoutError if another writer held the store for `writeTimeoutMs`
    */
-  publish(value: T, options?: PublishOptions): number {
+  publish(value: T | DeepReadonly<T>, options?: PublishOptions): number {
     const checked = this.validator ? validateWith(this.validator, value, 'SnapshotStore') : value
     const encoded = encodeWithFlags(checked)
     this.writer.lock()
@@ -410,7 +423,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * @throws TimeoutError if another writer held the store all that time
    * @throws the signal's reason when aborted (nothing published)
    */
-  async publishAsync(value: T, options?: PublishOptions & AsyncWaitOptions): Promise<number> {
+  async publishAsync(value: T | DeepReadonly<T>, options?: PublishOptions & AsyncWaitOptions): Promise<number> {
     const checked = this.validator ? validateWith(this.validator, value, 'SnapshotStore') : value
     const encoded = encodeWithFlags(checked)
     await this.writer.lockAsync(options)
@@ -426,7 +439,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * returns the next one, while other writers wait.
    * @returns the new version
    */
-  modify(fn: (previous: Readonly<T>) => T, options?: PublishOptions): number {
+  modify(fn: (previous: DeepReadonly<T>) => T | DeepReadonly<T>, options?: PublishOptions): number {
     this.writer.lock()
     try {
       const next = fn(this.get())

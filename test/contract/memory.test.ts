@@ -3,7 +3,7 @@
  * implementations: a "peer" is a second instance attached to the same
  * shared memory from the handle, as another thread would.
  */
-import { Mutex, SharedMap, SnapshotStore, StateBuffer, StateMachine, type AsyncLock, type Schema } from '../../src/index.js'
+import { Mutex, SharedMap, SnapshotStore, StateBuffer, StateMachine, type AsyncLock, type Schema, type WritableMap, type WritableSnapshot } from '../../src/index.js'
 import { describeAsyncLock } from './lock.contract.js'
 import { describeSharedStateMachine } from './machine.contract.js'
 import { describeWritableMap } from './map.contract.js'
@@ -12,13 +12,13 @@ import { describeWritableState } from './state.contract.js'
 
 describeWritableMap('SharedMap (shared memory)', {
   create: (options) => SharedMap.create(options),
-  peer: (map) => SharedMap.attach((map as SharedMap).handle),
+  peer: <V>(map: WritableMap<V>) => SharedMap.attach((map as SharedMap<V>).handle),
   overrunCommits: 200,
 })
 
 describeWritableSnapshot('SnapshotStore (shared memory)', {
   create: (initial) => SnapshotStore.create({ initial }),
-  peer: (store) => SnapshotStore.attach((store as SnapshotStore).handle),
+  peer: <T>(store: WritableSnapshot<T>) => SnapshotStore.attach((store as SnapshotStore<T>).handle),
 })
 
 describeWritableState('StateBuffer (shared memory)', {

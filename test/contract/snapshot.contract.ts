@@ -29,7 +29,7 @@ export function describeWritableSnapshot(name: string, factory: SnapshotFactory)
       expect(store.version).toBe(1)
       expect(Object.isFrozen(first) && Object.isFrozen(first.agents[0])).toBe(true)
       expect(() => (first as Status).agents.push({ id: 'b', state: 'x' })).toThrow(TypeError)
-      expect(() => first.seen!.set('b', 2)).toThrow(TypeError)
+      expect(() => (first.seen as Map<string, number>).set('b', 2)).toThrow(TypeError)
       expect(await store.publish({ tick: 1, agents: [] }, { source: 'loop' })).toBe(2)
       const second = store.get() // read-your-writes
       expect(second).not.toBe(first)
