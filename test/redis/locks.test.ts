@@ -184,6 +184,52 @@ describeRedis('Redis locks', () => {
     expect(await b.withLockAsync(() => 'clean', { timeoutMs: 5_000 })).toBe('clean')
   })
 
+  it('a lease lost before anyone looked at its signal hands out a signal already aborted (the signal is made on first use)', async () => {
+    const a = await one.mutex('lost-unseen', { leaseMs: 300 })
+    const b = await two.mutex('lost-unseen', { leaseMs: 300 })
+    const old = await a.lockAsync()
+    if (old === false) throw new Error('not acquired')
+    const engine = (a as unknown as { engine: { renew: () => Promise<void> } }).engine
+    const renew = engine.renew
+    freeze(a)
+    await expect(b.lockAsync({ timeoutMs: 5_000 })).rejects.toThrow(RedisOwnerDiedError)
+    engine.renew = renew
+    // The old holder's renewal round finds its local deadline passed and ends the lease; nobody has read `old.signal` yet.
+    const lost = (): boolean => (old as unknown as { isLost: boolean }).isLost
+    const until = Date.now() + 10_000
+    while (!lost() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(lost()).toBe(true)
+    expect(old.signal.aborted).toBe(true)
+    expect(old.signal.reason).toBeInstanceOf(LeaseLostError)
+    expect(old.signal).toBe(old.signal)
+    await b.markConsistent()
+    await b.unlock()
+    await expect(a.unlock()).rejects.toThrow(LockError)
+  })
+
+  it('back-to-back lock/unlock keeps one renewal timer, stopped by the first round that finds nothing held', async () => {
+    type WithTimer = { engine: { timer: unknown } }
+    // Rounds every 10 s: none runs between an unlock and the next lock here.
+    const slow = (await one.mutex('timer-slow', { leaseMs: 30_000 })) as unknown as RedisMutex & WithTimer
+    expect(await slow.lockAsync()).not.toBe(false)
+    const timer = slow.engine.timer
+    expect(timer).toBeDefined()
+    for (let i = 0; i < 5; i++) {
+      await slow.unlock()
+      expect(await slow.lockAsync()).not.toBe(false)
+      expect(slow.engine.timer).toBe(timer)
+    }
+    await slow.unlock()
+    // Rounds every 100 ms: the first with nothing held stops the timer.
+    const fast = (await one.mutex('timer-fast', { leaseMs: 300 })) as unknown as RedisMutex & WithTimer
+    expect(await fast.lockAsync()).not.toBe(false)
+    expect(fast.engine.timer).toBeDefined()
+    await fast.unlock()
+    const until = Date.now() + 10_000
+    while (fast.engine.timer !== undefined && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(fast.engine.timer).toBeUndefined()
+  })
+
   it('fenced publishes of a snapshot store and a state buffer; a bad fence is an OptionError before anything is sent', async () => {
     const a = await one.mutex('publishers')
     const b = await two.mutex('publishers')
