@@ -64,6 +64,13 @@
  * CLAIM_SPIN loads (about a microsecond) and leaves it. Readers never wait (`readEntry`); `subscribe()` re-reads a
  * busy entry a bounded number of times.
  *
+ * **Busy marks name threads, and ids are reused** (memory/thread.ts): the
+ * claimant counts its id in before its claim and out after its release, and
+ * a takeover pins the dead id and reads its state again before its
+ * compareExchange, so a mark never names an id handed to another thread. An
+ * entry's `threadId` field is for people: the id of the thread that made
+ * the transition, at the time (it may name another thread later).
+ *
  * Limits: seqs are 24 bits. A writer preempted for 2^23 transitions or more
  * may take a newer lap's value for an older one, as a reader may take a
  * seq 2^24 apart for its own.
@@ -101,8 +108,13 @@ const HALF_LAP = (SEQ_MASK + 1) / 2
  */
 export const CLAIM_SPIN = 200
 
-/** What the log needs of the domain: whether a busy mark's thread has been marked dead. */
-export type Liveness = Pick<Domain, 'isDead'>
+/**
+ * What the log needs of the domain: whether a busy mark's thread has been
+ * marked dead, and (a real Domain has them) the counts of words naming a
+ * thread, so that a busy mark never names an id handed to another thread
+ * (memory/thread.ts).
+ */
+export type Liveness = Pick<Domain, 'isDead'> & Partial<Pick<Domain, 'naming' | 'unnamed' | 'pin' | 'unpin' | 'cleared'>>
 
 /** A complete log entry as read: state indices, not names. */
 export interface LogEntry {
@@ -165,6 +177,7 @@ export class TransitionLog {
     if (!this.claimAt(words, w + SEQ, seq, threadId)) return false
     this.write(seq, from, to, threadId, at, reason)
     releaseEntry(words, w + SEQ, seq)
+    this.domain.unnamed?.() // our mark has left the word
     return true
   }
 
@@ -180,6 +193,10 @@ export class TransitionLog {
   /** {@link claim} of the entry whose sequence word is `words[i]`. */
   private claimAt(words: Int32Array, i: number, seq: number, threadId: number): boolean {
     const mark = BUSY | threadId
+    const domain = this.domain
+    // Our mark names this thread: counted before it can enter the word, out
+    // again if it does not (and by release() once it has left).
+    domain.naming?.()
     // The first look may be a plain load: only the compareExchange decides,
     // and it succeeds only if the word still holds the value judged.
     let v = words[i]!
@@ -188,20 +205,49 @@ export class TransitionLog {
     for (let n = 0; n < CLAIM_SPIN; n++) {
       if (v >= BUSY) {
         // Another writer's claim: load again while its thread lives.
-        if (v === alive || !this.domain.isDead(v & TID_MASK)) {
+        if (v === alive || !domain.isDead(v & TID_MASK)) {
           alive = v
           v = Atomics.load(words, i)
           continue
         }
+        const found = this.takeOver(words, i, v, mark)
+        if (found === v) return true
+        v = found
+        continue
       } else if (v >= 0 ? ((seq - v) & SEQ_MASK) >= HALF_LAP : v !== EMPTY) {
         // A newer lap's entry (or a value this code never writes): not ours to overwrite.
+        domain.unnamed?.()
         return false
       }
       const found = claimEntry(words, i, v, mark)
       if (found === v) return true
       v = found
     }
+    domain.unnamed?.()
     return false
+  }
+
+  /**
+   * Replaces the busy mark `v` of a thread that looked dead by `mark`
+   * (step 3). The dead id is pinned and its state read again first: without
+   * the pin, the entry could be taken over by another writer meanwhile, the
+   * id reused and the entry claimed by the id's new owner with the very same
+   * mark, which this compareExchange would then take from a live writer
+   * (memory/thread.ts).
+   * @returns what the word held: `v` if the claim succeeded
+   */
+  private takeOver(words: Int32Array, i: number, v: number, mark: number): number {
+    const domain = this.domain
+    const dead = v & TID_MASK
+    domain.pin?.(dead)
+    try {
+      if (!domain.isDead(dead)) return Atomics.load(words, i)
+      const found = claimEntry(words, i, v, mark)
+      if (found === v) domain.cleared?.(dead)
+      return found
+    } finally {
+      domain.unpin?.(dead)
+    }
   }
 
   /**
@@ -224,6 +270,7 @@ export class TransitionLog {
   /** Ends this thread's claim: the entry is transition `seq`'s, complete. */
   release(seq: number): void {
     releaseEntry(this.words, (entryByte(seq & (this.size - 1)) >> 2) + SEQ, seq)
+    this.domain.unnamed?.() // our mark has left the word
   }
 
   /** The entry of transition `seq`, if it is complete and was not overwritten during the read. */

@@ -169,13 +169,12 @@ export async function* followChanges<V>(source: ChangeLogSource, signal: AbortSi
   // decide whether to log while SEQ is odd (mid-commit), so once SUBSCRIBERS
   // is raised, a commit either logs its record or is over before the
   // consistent read below, whose version then includes it.
-  const tid = source.domain.tid
-  const slot = countIn(ctl, MapWord.SUBSCRIBERS, SUBSCRIBER_SLOTS_WORD, tid)
+  const slot = countIn(ctl, MapWord.SUBSCRIBERS, SUBSCRIBER_SLOTS_WORD, source.domain)
   let start: { position: number; version: number }
   try {
     start = reader.read(() => ({ position: ctl[MapWord.LOG_HEAD]!, version: memory.ctlF64[MapF64.VERSION]! }))
   } catch (error) {
-    countOut(ctl, MapWord.SUBSCRIBERS, slot, tid) // a read that threw (a corrupted map) leaves no subscriber counted
+    countOut(ctl, MapWord.SUBSCRIBERS, slot, source.domain) // a read that threw (a corrupted map) leaves no subscriber counted
     throw error
   }
   let position = start.position
@@ -230,7 +229,7 @@ export async function* followChanges<V>(source: ChangeLogSource, signal: AbortSi
       }
     }
   } finally {
-    countOut(ctl, MapWord.SUBSCRIBERS, slot, tid)
+    countOut(ctl, MapWord.SUBSCRIBERS, slot, source.domain)
   }
 }
 

@@ -57,7 +57,7 @@ export type TypeName = keyof typeof TypeTag
  * made by another version are then refused by `attach()`.
  */
 export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
-  Domain: 2,
+  Domain: 3,
   Mutex: 2,
   ReentrantMutex: 2,
   RWLock: 2,

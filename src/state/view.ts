@@ -86,6 +86,11 @@ export class StateView {
       const w = first + k * stride + ReaderCounter.OWNER
       const owner = Atomics.load(words, w)
       // A dead thread's slot is taken over; its counts stay (they are totals).
+      // OWNER is not counted as a word naming its thread (memory/thread.ts):
+      // a thread given a dead thread's reused id may continue its slot (found
+      // by the loop above) while another takes the slot over, and both then
+      // add to its statistics; the fence word is an atomic read-modify-write
+      // either way, so reads stay correct.
       if ((owner === 0 || this.domain.isDead(owner)) && Atomics.compareExchange(words, w, owner, tid) === owner) found = k
     }
     if (found >= 0) {

@@ -30,12 +30,18 @@
  * first, so a party that passed and then exited never breaks a round the
  * others completed. `reset()` clears PARTY.
  *
+ * A PARTY slot names its thread until `reset()`, so it is counted as such
+ * (memory/thread.ts): the id of a party that exited is not reused before the
+ * next `reset()`, and the death check never looks up a stranger. DEAD_PARTY
+ * is for the error message only: the id of the party that died, which may
+ * name another thread by the time it is read.
+ *
  * @module
  */
 import { BarrierBrokenError } from '../errors.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
-import { domainOf, type Domain } from '../memory/thread.js'
+import { domainOf, MAX_THREADS, type Domain } from '../memory/thread.js'
 import { checkWaitOptions, checkCount, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Word offsets of a Barrier region. */
@@ -161,11 +167,20 @@ export class Barrier {
     const words = this.words
     const resets = Atomics.load(words, BarrierWord.RESETS)
     if (resets === this.enlistedAt) return
-    const tid = this.domain.tid
+    const domain = this.domain
+    const tid = domain.tid
+    // The slot names this thread until reset(): counted before the claim (memory/thread.ts).
+    domain.naming()
+    let claimed = false
     for (let k = BarrierWord.PARTY; k < BarrierWord.PARTY + PARTY_SLOTS; k++) {
       const v = Atomics.load(words, k)
-      if (v === tid || (v === 0 && Atomics.compareExchange(words, k, 0, tid) === 0)) break
+      if (v === tid) break
+      if (v === 0 && Atomics.compareExchange(words, k, 0, tid) === 0) {
+        claimed = true
+        break
+      }
     }
+    if (!claimed) domain.unnamed()
     this.enlistedAt = resets
   }
 
@@ -253,7 +268,10 @@ export class Barrier {
   reset(): void {
     const words = this.words
     Atomics.store(words, BarrierWord.ARRIVED, 0)
-    for (let k = BarrierWord.PARTY; k < BarrierWord.PARTY + PARTY_SLOTS; k++) Atomics.store(words, k, 0)
+    for (let k = BarrierWord.PARTY; k < BarrierWord.PARTY + PARTY_SLOTS; k++) {
+      const party = Atomics.exchange(words, k, 0)
+      if (party > 0 && party <= MAX_THREADS) this.domain.cleared(party) // the slot no longer names it (memory/thread.ts)
+    }
     Atomics.store(words, BarrierWord.DEAD_PARTY, 0)
     Atomics.add(words, BarrierWord.RESETS, 1)
     Atomics.add(words, BarrierWord.GENERATION, 1)

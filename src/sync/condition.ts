@@ -128,13 +128,13 @@ export class Condition {
     forgetDead(words, ConditionWord.WAITERS, ConditionWord.WAITING, this.domain)
     const seq = Atomics.load(words, ConditionWord.SEQ)
     Atomics.add(words, ConditionWord.WAITERS, 1)
-    const slot = shareIn(words, ConditionWord.WAITING, this.domain.tid) // countIn's second half (the SPIN model's WAITERS + 1 stays in sight)
+    const slot = shareIn(words, ConditionWord.WAITING, this.domain) // countIn's second half (the SPIN model's WAITERS + 1 stays in sight)
     Atomics.add(words, ConditionWord.WAITS, 1)
     return { seq, slot }
   }
 
   private leave(slot: number): void {
-    countOut(this.words, ConditionWord.WAITERS, slot, this.domain.tid)
+    countOut(this.words, ConditionWord.WAITERS, slot, this.domain)
   }
 
   /**

@@ -80,6 +80,9 @@ export class ReaderSlots {
       const w = this.at.first + k * SLOT_WORDS
       if (Atomics.load(words, w + ReaderSlot.OWNER) === tid) return (this.slotWord = w)
     }
+    // The slot will name this thread until the thread dies and the slot is
+    // reclaimed: counted before the claim (memory/thread.ts).
+    this.domain.naming()
     for (let k = 0; k < this.at.count; k++) {
       const w = this.at.first + k * SLOT_WORDS
       const owner = Atomics.load(words, w + ReaderSlot.OWNER)
@@ -89,6 +92,7 @@ export class ReaderSlots {
         return (this.slotWord = w)
       }
     }
+    this.domain.unnamed()
     return (this.slotWord = -2)
   }
 
@@ -114,10 +118,24 @@ export class ReaderSlots {
     return Math.min(Atomics.load(this.words, this.at.slotsUsed), this.at.count)
   }
 
-  /** Releases the read holds of a dead slot owner. Exactly one thread wins the CAS. */
+  /**
+   * Releases the read holds of a dead slot owner. Exactly one thread wins the
+   * CAS. The dead id is pinned and its state read again first: without the
+   * pin, another reclaimer could free the slot, the id be reused and the
+   * slot claimed by its new owner between our look and our CAS, which would
+   * then take a live reader's holds (memory/thread.ts).
+   */
   private reclaim(w: number, deadOwner: number): void {
     const words = this.words
-    if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, deadOwner, RECLAIMING) !== deadOwner) return
+    const domain = this.domain
+    domain.pin(deadOwner)
+    try {
+      if (!domain.isDead(deadOwner)) return
+      if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, deadOwner, RECLAIMING) !== deadOwner) return
+      domain.cleared(deadOwner)
+    } finally {
+      domain.unpin(deadOwner)
+    }
     const leaked = Atomics.exchange(words, w + ReaderSlot.COUNT, 0)
     if (leaked > 0) Atomics.add(words, this.at.readersDied, leaked)
     Atomics.store(words, w + ReaderSlot.OWNER, 0)

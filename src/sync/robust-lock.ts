@@ -82,6 +82,10 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
   protected readonly domain: Domain
   /** @internal */
   protected readonly tid: number
+  /** The domain's words, where this thread counts the lock words naming it (`Domain.namedIndex`). @internal */
+  protected readonly dw: Int32Array
+  /** @internal */
+  protected readonly named: number
   /** @internal */
   protected readonly rec: StatsRecorder
   /** @internal "mutex" or "reentrant mutex", for messages. */
@@ -93,6 +97,8 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
     this.words = new Int32Array(handle.buffer, handle.byteOffset, MUTEX_BYTES / 4)
     this.domain = domainOf(handle.domain)
     this.tid = this.domain.tid
+    this.dw = this.domain.words
+    this.named = this.domain.namedIndex
     this.rec = new StatsRecorder(
       new Float64Array(handle.buffer, handle.byteOffset + MutexWord.STATS_BYTE, STATS_BYTES / 8),
       this.words,
@@ -137,11 +143,13 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
    * @throws OwnerDiedError (holding the lock) if the previous holder died
    */
   lockWriter(timeoutMs: number): boolean {
+    this.dw[this.named]!++ // counted before our id enters the word (memory/thread.ts)
     if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
       this.acquired()
       this.rec.acquiredFast()
       return true
     }
+    this.dw[this.named]!-- // the slow path counts its own attempts
     const start = now()
     const deadline = deadlineOf(timeoutMs)
     if (threadMayBlock()) return this.settle(acquire(this.words, MutexWord.STATE, this.domain, deadline), start)
@@ -176,11 +184,13 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
     options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
+    this.dw[this.named]!++
     if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
       this.acquired()
       this.rec.acquiredFast()
       return true
     }
+    this.dw[this.named]!--
     const start = now()
     let result: AcquireResult
     try {
@@ -223,9 +233,12 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
   /** Releases the word itself (after depth bookkeeping). @internal */
   protected releaseWord(): void {
     this.rec.releasing()
-    // Fast path: held by us, no waiters, consistent.
-    if (Atomics.compareExchange(this.words, MutexWord.STATE, this.tid, 0) === this.tid) return
-    release(this.words, MutexWord.STATE, this.tid, this.what)
+    // Fast path: held by us, no waiters, consistent. Counted out after our id left the word.
+    if (Atomics.compareExchange(this.words, MutexWord.STATE, this.tid, 0) === this.tid) {
+      this.dw[this.named]!--
+      return
+    }
+    release(this.words, MutexWord.STATE, this.domain, this.what)
   }
 
   /**

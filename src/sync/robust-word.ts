@@ -30,6 +30,12 @@
  *   the lock word records who died. OWNER_DIED stays set, across releases,
  *   until the holder calls `markConsistent()` (`pthread_mutex_consistent`), so
  *   every acquirer of a poisoned lock is told.
+ * - Ids are reused (memory/thread.ts): a thread counts its id in
+ *   (`Domain.naming`, a plain increment of a word of its own) before the
+ *   compareExchange that puts it in the word and out after the one that
+ *   removes it; a takeover pins the dead id, reads the word again, and counts
+ *   the dead id out after replacing it. So no word names an id while that id
+ *   is handed to another thread.
  *
  * Every Atomics operation is sequentially consistent, so the CAS that takes
  * the lock orders the holder's later plain reads and writes of the protected
@@ -88,8 +94,10 @@ export type AcquireResult = (typeof Acquired)[keyof typeof Acquired] | Deadlock
  */
 export function tryAcquire(words: Int32Array, i: number, domain: Domain): AcquireResult | undefined {
   const tid = domain.tid
+  domain.naming()
   const s = Atomics.compareExchange(words, i, 0, tid)
   if (s === 0) return Acquired.Ok
+  domain.unnamed()
   return takeFreeOrDead(words, i, domain, s, 0)
 }
 
@@ -107,17 +115,42 @@ function takeFreeOrDead(
 ): AcquireResult | undefined {
   const holder = s & TID_MASK
   if (holder === 0) {
-    if (Atomics.compareExchange(words, i, s, domain.tid | (s & OWNER_DIED) | extra) !== s) return undefined
+    domain.naming() // before our id enters the word (thread.ts: ids are reused once nothing names them)
+    if (Atomics.compareExchange(words, i, s, domain.tid | (s & OWNER_DIED) | extra) !== s) {
+      domain.unnamed()
+      return undefined
+    }
     return (s & OWNER_DIED) !== 0 ? Acquired.OwnerDied : Acquired.Ok
   }
-  if (holder !== domain.tid && domain.cannotHold(holder)) {
-    const want = domain.tid | OWNER_DIED | (s & WAITERS) | extra
-    if (Atomics.compareExchange(words, i, s, want) !== s) return undefined
-    // We hold the lock now: record who died for the error message.
-    Atomics.store(words, i + RobustWord.DEAD_OWNER, holder)
-    return Acquired.OwnerDied
-  }
+  if (holder !== domain.tid && domain.cannotHold(holder)) return takeOver(words, i, domain, holder, extra)
   return undefined
+}
+
+/**
+ * Replaces `holder`, which looked dead, by this thread. The id is pinned
+ * and the word and the holder's state read again first: without the pin,
+ * the dead holder's lock could be taken over by someone else, its id reused,
+ * and the word written by the new owner of the id equal to the value read
+ * here, so that this compareExchange would take a live thread's lock
+ * (thread.ts, "Reusing the id of a dead thread").
+ */
+function takeOver(words: Int32Array, i: number, domain: Domain, holder: number, extra: number): AcquireResult | undefined {
+  domain.pin(holder)
+  try {
+    const s = Atomics.load(words, i)
+    if ((s & TID_MASK) !== holder || !domain.cannotHold(holder)) return undefined
+    domain.naming()
+    if (Atomics.compareExchange(words, i, s, domain.tid | OWNER_DIED | (s & WAITERS) | extra) !== s) {
+      domain.unnamed()
+      return undefined
+    }
+    domain.cleared(holder) // the word no longer names it
+  } finally {
+    domain.unpin(holder)
+  }
+  // We hold the lock now: record who died for the error message.
+  Atomics.store(words, i + RobustWord.DEAD_OWNER, holder)
+  return Acquired.OwnerDied
 }
 
 /**
@@ -251,18 +284,24 @@ export function acquireAsync(
 }
 
 /**
- * Releases the word held by `tid`. A poisoned lock stays poisoned (free, with
- * OWNER_DIED). Throws `LockError` if `tid` does not hold it.
+ * Releases the word held by this thread of `domain` (and counts its id out of
+ * it, thread.ts). A poisoned lock stays poisoned (free, with OWNER_DIED).
+ * Throws `LockError` if this thread does not hold it.
  */
-export function release(words: Int32Array, i: number, tid: number, what: string): void {
+export function release(words: Int32Array, i: number, domain: Domain, what: string): void {
+  const tid = domain.tid
   let s = Atomics.compareExchange(words, i, tid, 0)
-  if (s === tid) return
+  if (s === tid) {
+    domain.unnamed()
+    return
+  }
   for (;;) {
     if ((s & TID_MASK) !== tid) throw notHolder(what, s, tid)
     const prev = Atomics.compareExchange(words, i, s, s & OWNER_DIED)
     if (prev === s) break
     s = prev
   }
+  domain.unnamed() // after our id left the word
   if ((s & WAITERS) !== 0) Atomics.notify(words, i, 1)
 }
 

@@ -42,6 +42,9 @@
  *   until `markConsistent()`), and readers are refused while the lock is
  *   poisoned. A slot whose owner is dead is reclaimed by the owner-word CAS
  *   `dead -> -1`, so exactly one thread zeroes its leaked count.
+ * - Ids are reused (memory/thread.ts): STATE and the slots' OWNER words are
+ *   counted as words naming their thread, and a dead writer or slot owner is
+ *   pinned before it is evicted, so neither ever names a stranger.
  *
  * Why one file of ~600 lines: the two sides are one protocol, and the
  * argument above is about how they interleave, so they are read together.
@@ -147,6 +150,9 @@ export class RWLock implements AsyncReadWriteLock {
   private readonly words: Int32Array
   private readonly domain: Domain
   private readonly tid: number
+  /** The domain's words and this thread's count of words naming it there (memory/thread.ts). */
+  private readonly dw: Int32Array
+  private readonly named: number
   private readonly rec: StatsRecorder
   private readonly slotTable: ReaderSlots
   /** Read holds of this instance counted in OVERFLOW (no slot). */
@@ -157,6 +163,8 @@ export class RWLock implements AsyncReadWriteLock {
     this.words = new Int32Array(handle.buffer, handle.byteOffset, handle.byteLength / 4)
     this.domain = domainOf(handle.domain)
     this.tid = this.domain.tid
+    this.dw = this.domain.words
+    this.named = this.domain.namedIndex
     this.slotTable = new ReaderSlots(
       this.words,
       new Float64Array(handle.buffer, handle.byteOffset, handle.byteLength / 8),
@@ -263,10 +271,7 @@ export class RWLock implements AsyncReadWriteLock {
     const holder = s & TID_MASK
     if (holder === 0) return undefined
     if (holder !== this.tid && this.domain.cannotHold(holder)) {
-      if (Atomics.compareExchange(words, RWLockWord.STATE, s, OWNER_DIED) === s) {
-        Atomics.store(words, RWLockWord.DEAD_OWNER, holder)
-        Atomics.notify(words, RWLockWord.STATE)
-      }
+      this.evictDeadWriter(holder)
       return undefined
     }
     if ((s & WAITERS) === 0) {
@@ -274,6 +279,28 @@ export class RWLock implements AsyncReadWriteLock {
       s |= WAITERS
     }
     return s
+  }
+
+  /**
+   * Clears STATE of a writer that looked dead, leaving it poisoned. The id is
+   * pinned and the word and its state read again first, as in a takeover
+   * (robust-word.ts): the id may otherwise be reused by a live writer in
+   * between.
+   */
+  private evictDeadWriter(holder: number): void {
+    const words = this.words
+    const domain = this.domain
+    domain.pin(holder)
+    try {
+      const s = Atomics.load(words, RWLockWord.STATE)
+      if ((s & TID_MASK) !== holder || !domain.cannotHold(holder)) return
+      if (Atomics.compareExchange(words, RWLockWord.STATE, s, OWNER_DIED) !== s) return
+      domain.cleared(holder)
+    } finally {
+      domain.unpin(holder)
+    }
+    Atomics.store(words, RWLockWord.DEAD_OWNER, holder)
+    Atomics.notify(words, RWLockWord.STATE)
   }
 
   /**
@@ -383,6 +410,7 @@ export class RWLock implements AsyncReadWriteLock {
   /** Gives STATE back after a failed drain, waking everyone sleeping on it. */
   private abandonWrite(): void {
     const prev = Atomics.and(this.words, RWLockWord.STATE, OWNER_DIED)
+    this.domain.unnamed() // after our id left the word (memory/thread.ts)
     if ((prev & WAITERS) !== 0) Atomics.notify(this.words, RWLockWord.STATE)
   }
 
@@ -411,7 +439,10 @@ export class RWLock implements AsyncReadWriteLock {
     checkTimeout(timeoutMs)
     // One deadline for both phases (other writers, then readers leaving).
     const deadline = deadlineOf(timeoutMs)
+    const dw = this.dw
+    dw[this.named]!++ // counted before our id enters the word (memory/thread.ts)
     if (Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) !== 0) {
+      dw[this.named]!-- // the slow path counts its own attempts
       start = now()
       result = acquire(words, RWLockWord.STATE, this.domain, deadline)
       if (result === Acquired.SelfDeadlock) throw this.deadlock('writeLock()', 'holds the write lock')
@@ -531,6 +562,7 @@ export class RWLock implements AsyncReadWriteLock {
       if (prev === s) break
       s = prev
     }
+    this.dw[this.named]!-- // after our id left the word (memory/thread.ts)
     if ((s & WAITERS) !== 0) Atomics.notify(words, RWLockWord.STATE)
   }
 

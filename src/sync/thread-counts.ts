@@ -21,6 +21,11 @@
  * slots (more than 32 counting at once) are counted in the total only: their
  * share is not given back if they die.
  *
+ * A slot names its thread, and ids are reused (memory/thread.ts): the owner
+ * counts its id in before it claims a slot and out after it frees it, and
+ * {@link forgetDead} pins a dead id before it frees its slot (so no slot ever
+ * names a stranger, whose count it would then be taken for).
+ *
  * @module
  */
 import { TID_MASK, type Domain } from '../memory/thread.js'
@@ -35,22 +40,24 @@ export const THREAD_COUNT_BYTES = THREAD_COUNT_SLOTS * 4
 const ONE = 1 << 16
 
 /**
- * Counts one in for thread `tid`: `words[total]` + 1, then its share
- * ({@link shareIn}).
+ * Counts one in for the calling thread of `domain`: `words[total]` + 1, then
+ * its share ({@link shareIn}).
  * @returns the slot's index, for {@link countOut}; -1 if every slot is taken
  */
-export function countIn(words: Int32Array, total: number, first: number, tid: number): number {
+export function countIn(words: Int32Array, total: number, first: number, domain: Domain): number {
   Atomics.add(words, total, 1)
-  return shareIn(words, first, tid)
+  return shareIn(words, first, domain)
 }
 
 /**
  * The second half of {@link countIn}, for a caller that raised the total
- * itself: + 1 to thread `tid`'s slot among the {@link THREAD_COUNT_SLOTS}
- * words from `first`, claiming a free one if it has none.
+ * itself: + 1 to the calling thread's slot among the
+ * {@link THREAD_COUNT_SLOTS} words from `first`, claiming a free one if it
+ * has none.
  * @returns the slot's index; -1 if every slot is taken
  */
-export function shareIn(words: Int32Array, first: number, tid: number): number {
+export function shareIn(words: Int32Array, first: number, domain: Domain): number {
+  const tid = domain.tid
   let free = -1
   for (let k = first; k < first + THREAD_COUNT_SLOTS; k++) {
     const v = Atomics.load(words, k)
@@ -60,29 +67,46 @@ export function shareIn(words: Int32Array, first: number, tid: number): number {
     }
     if (v === 0 && free < 0) free = k
   }
-  for (let k = free; k >= 0 && k < first + THREAD_COUNT_SLOTS; k++) {
+  if (free < 0) return -1
+  domain.naming() // before our id enters a slot (memory/thread.ts)
+  for (let k = free; k < first + THREAD_COUNT_SLOTS; k++) {
     if (Atomics.compareExchange(words, k, 0, tid | ONE) === 0) return k
   }
+  domain.unnamed()
   return -1
 }
 
-/** Counts one out for thread `tid`, whose {@link countIn} returned `slot`. */
-export function countOut(words: Int32Array, total: number, slot: number, tid: number): void {
-  if (slot >= 0 && Atomics.sub(words, slot, ONE) - ONE === tid) Atomics.store(words, slot, 0)
+/** Counts one out for the calling thread of `domain`, whose {@link countIn} returned `slot`. */
+export function countOut(words: Int32Array, total: number, slot: number, domain: Domain): void {
+  const tid = domain.tid
+  if (slot >= 0 && Atomics.sub(words, slot, ONE) - ONE === tid) {
+    Atomics.store(words, slot, 0)
+    domain.unnamed() // after our id left the slot
+  }
   Atomics.sub(words, total, 1)
 }
 
 /**
- * Gives back the shares of threads marked dead in `domain`.
+ * Gives back the shares of threads marked dead in `domain`. Each dead id is
+ * pinned, and its state read again, before its slot is freed.
  * @returns how much was subtracted from the total
  */
 export function forgetDead(words: Int32Array, total: number, first: number, domain: Domain): number {
   let forgotten = 0
   for (let k = first; k < first + THREAD_COUNT_SLOTS; k++) {
     const v = Atomics.load(words, k)
-    if (v !== 0 && domain.isDead(v & TID_MASK) && Atomics.compareExchange(words, k, v, 0) === v) {
-      Atomics.sub(words, total, v >>> 16)
-      forgotten += v >>> 16
+    const tid = v & TID_MASK
+    if (v === 0 || !domain.isDead(tid)) continue
+    domain.pin(tid)
+    try {
+      // Pinned and still dead: the slot's value, if unchanged, is the dead thread's.
+      if (domain.isDead(tid) && Atomics.compareExchange(words, k, v, 0) === v) {
+        domain.cleared(tid)
+        Atomics.sub(words, total, v >>> 16)
+        forgotten += v >>> 16
+      }
+    } finally {
+      domain.unpin(tid)
     }
   }
   return forgotten

@@ -24,7 +24,7 @@
  */
 import { OptionError, OwnerDiedError, TimeoutError, describe } from '../errors.js'
 import { makeHandle, writeHeader } from '../memory/handle.js'
-import { currentThreadId } from '../memory/thread.js'
+import { domainOf } from '../memory/thread.js'
 import { Mutex } from './mutex.js'
 import { MUTEX_BYTES, MutexWord } from './robust-lock.js'
 import { checkWaitOptions, type AsyncWaitOptions } from './wait.js'
@@ -61,6 +61,9 @@ export class WriterLock {
   readonly mutex: Mutex
   private readonly words: Int32Array
   private readonly tid: number
+  /** The domain's words and this thread's count of words naming it there (memory/thread.ts). */
+  private readonly dw: Int32Array
+  private readonly named: number
   private readonly timeoutMs: number
 
   /**
@@ -88,7 +91,10 @@ export class WriterLock {
   ) {
     this.mutex = Mutex.attach(makeHandle('Mutex', { buffer, byteOffset, byteLength: MUTEX_BYTES }, domain))
     this.words = new Int32Array(buffer, byteOffset, MUTEX_BYTES / 4)
-    this.tid = currentThreadId({ domain })
+    const d = domainOf(domain)
+    this.tid = d.tid
+    this.dw = d.words
+    this.named = d.namedIndex
     this.timeoutMs = timeoutMs
   }
 
@@ -98,12 +104,17 @@ export class WriterLock {
    * @throws TimeoutError if another writer held it all that time
    */
   lock(): void {
-    if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) !== 0) this.lockContended()
+    this.dw[this.named]!++ // counted before our id enters the word (memory/thread.ts)
+    if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) !== 0) {
+      this.dw[this.named]!-- // the slow path counts its own attempts
+      this.lockContended()
+    }
   }
 
   /** Releases the lock. */
   unlock(): void {
-    if (Atomics.compareExchange(this.words, MutexWord.STATE, this.tid, 0) !== this.tid) this.mutex.unlock()
+    if (Atomics.compareExchange(this.words, MutexWord.STATE, this.tid, 0) === this.tid) this.dw[this.named]!-- // after our id left the word
+    else this.mutex.unlock()
   }
 
   /**
