@@ -20,3 +20,12 @@ export {
 } from './persist.js'
 export { ThreadstateMetrics, type HasStats, type MetricsOptions, type MetricsSource } from './metrics.js'
 export { serveStatus, toJson, type StatusServer, type StatusServerOptions } from './status-server.js'
+export {
+  type DashboardFrame,
+  type DashboardObject,
+  type DashboardOptions,
+  type DashboardPlot,
+  type DashboardRegistry,
+  type DashboardSource,
+  type FrameObject,
+} from './dashboard/feed.js'

@@ -155,6 +155,11 @@ export class ThreadstateMetrics {
     return this.registry.contentType
   }
 
+  /** The objects whose figures are exported, as the source gives them now (the dashboard shows the same). */
+  objects(): Readonly<Record<string, HasStats>> {
+    return this.source()
+  }
+
   /** Reads every object's stats and returns the Prometheus text exposition. */
   async metrics(): Promise<string> {
     this.collect()
