@@ -7,7 +7,7 @@
  * library, so the tests exercise threadstate's client rather than depend on one. Every node still
  * running when this process exits is killed.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtemp, mkdir, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Cluster } from 'ioredis'
 import { RedisDomain } from '../../src/redis/index.js'
+import { findRedisBinary, forgetOnExit, redisUnavailable, spawnRedis, type RedisInstance } from '../../bench/redis-server.js'
 
 const run = promisify(execFile)
 /** How long a node may be silent before its replica takes over (ms): short, so failover tests are quick. */
@@ -45,30 +46,6 @@ export interface RedisCluster {
   waitHealthy(timeoutMs?: number): Promise<void>
   /** Kills every node and removes the temp dir; idempotent. */
   stop(): Promise<void>
-}
-
-const live = new Set<number>()
-let hooked = false
-function hook(): void {
-  if (hooked) return
-  hooked = true
-  const killAll = () => {
-    for (const pid of live) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {
-        // gone
-      }
-    }
-    live.clear()
-  }
-  process.on('exit', killAll)
-  for (const name of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.once(name, () => {
-      killAll()
-      if (process.listenerCount(name) === 0) process.kill(process.pid, name)
-    })
-  }
 }
 
 /** Whether `port` can be bound on 127.0.0.1 now. */
@@ -105,49 +82,45 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  * @throws Error if a node does not start or the cluster does not form within 30 s
  */
 export async function startRedisCluster(options: { primaries?: number; replicas?: number } = {}): Promise<RedisCluster> {
-  hook()
+  const binary = findRedisBinary()
+  if (binary === undefined) throw new Error(redisUnavailable())
   const primaries = options.primaries ?? 3
   const replicas = options.replicas ?? 1
   const total = primaries * (1 + replicas)
   const dir = await mkdtemp(join(tmpdir(), 'threadstate-cluster-'))
   const ports = await freePorts(total)
-  const children: { port: number; child: ChildProcess; killed: boolean }[] = []
-  const stop = async (): Promise<void> => {
-    for (const node of children) {
-      if (node.child.pid !== undefined) {
-        try {
-          process.kill(node.child.pid, 'SIGKILL')
-        } catch {
-          // gone
-        }
-        live.delete(node.child.pid)
-      }
+  const children: { port: number; instance: RedisInstance; killed: boolean }[] = []
+  const killNode = (instance: RedisInstance): void => {
+    if (instance.hasExited()) return
+    try {
+      process.kill(instance.pid, 'SIGKILL')
+    } catch {
+      // gone
     }
+    forgetOnExit(instance.pid)
+  }
+  const stop = async (): Promise<void> => {
+    for (const node of children) killNode(node.instance)
     await rm(dir, { recursive: true, force: true })
   }
   try {
     for (const port of ports) {
       const home = join(dir, String(port))
       await mkdir(home)
-      const child = spawn(
-        'redis-server',
-        [
-          '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', home,
-          '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(NODE_TIMEOUT_MS),
-          // A replica may take over even if it lagged (the tests want failover, and check what it lost).
-          '--cluster-replica-validity-factor', '0', '--loglevel', 'warning',
-          // A new replica syncs at once (the default waits 5 s for more replicas to share the transfer).
-          '--repl-diskless-sync-delay', '0',
-        ],
-        { cwd: home, stdio: 'ignore' },
-      )
-      child.unref()
-      if (child.pid !== undefined) live.add(child.pid)
-      children.push({ port, child, killed: false })
+      const instance = spawnRedis(binary, port, home, [
+        '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(NODE_TIMEOUT_MS),
+        // A replica may take over even if it lagged (the tests want failover, and check what it lost).
+        '--cluster-replica-validity-factor', '0',
+        // A new replica syncs at once (the default waits 5 s for more replicas to share the transfer).
+        '--repl-diskless-sync-delay', '0',
+      ])
+      children.push({ port, instance, killed: false })
     }
     const deadline = Date.now() + READY_TIMEOUT_MS
     for (const port of ports) {
       while ((await cli(port, 'PING').catch(() => '')).trim() !== 'PONG') {
+        const node = children.find((n) => n.port === port)!
+        if (node.instance.hasExited()) throw new Error(`cluster node on port ${port} exited before answering PING:\n${node.instance.output()}`)
         if (Date.now() > deadline) throw new Error(`cluster node on port ${port} did not answer PING`)
         await sleep(20)
       }
@@ -160,7 +133,7 @@ export async function startRedisCluster(options: { primaries?: number; replicas?
 
   const nodes = children.map((node) => ({
     port: node.port,
-    pid: node.child.pid ?? -1,
+    pid: node.instance.pid,
     get killed() {
       return node.killed
     },
@@ -213,14 +186,9 @@ export async function startRedisCluster(options: { primaries?: number; replicas?
     },
     kill(port: number): void {
       const node = children.find((n) => n.port === port)
-      if (node === undefined || node.killed || node.child.pid === undefined) return
+      if (node === undefined || node.killed) return
       node.killed = true
-      try {
-        process.kill(node.child.pid, 'SIGKILL')
-      } catch {
-        // gone
-      }
-      live.delete(node.child.pid)
+      killNode(node.instance)
     },
     waitHealthy,
     stop,

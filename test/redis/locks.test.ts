@@ -208,26 +208,26 @@ describeRedis('Redis locks', () => {
   })
 
   it('back-to-back lock/unlock keeps one renewal timer, stopped by the first round that finds nothing held', async () => {
-    type WithTimer = { engine: { timer: unknown } }
+    const timerOf = (lock: RedisMutex): unknown => (lock as unknown as { engine: { timer: unknown } }).engine.timer
     // Rounds every 10 s: none runs between an unlock and the next lock here.
-    const slow = (await one.mutex('timer-slow', { leaseMs: 30_000 })) as unknown as RedisMutex & WithTimer
+    const slow = await one.mutex('timer-slow', { leaseMs: 30_000 })
     expect(await slow.lockAsync()).not.toBe(false)
-    const timer = slow.engine.timer
+    const timer = timerOf(slow)
     expect(timer).toBeDefined()
     for (let i = 0; i < 5; i++) {
       await slow.unlock()
       expect(await slow.lockAsync()).not.toBe(false)
-      expect(slow.engine.timer).toBe(timer)
+      expect(timerOf(slow)).toBe(timer)
     }
     await slow.unlock()
     // Rounds every 100 ms: the first with nothing held stops the timer.
-    const fast = (await one.mutex('timer-fast', { leaseMs: 300 })) as unknown as RedisMutex & WithTimer
+    const fast = await one.mutex('timer-fast', { leaseMs: 300 })
     expect(await fast.lockAsync()).not.toBe(false)
-    expect(fast.engine.timer).toBeDefined()
+    expect(timerOf(fast)).toBeDefined()
     await fast.unlock()
     const until = Date.now() + 10_000
-    while (fast.engine.timer !== undefined && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
-    expect(fast.engine.timer).toBeUndefined()
+    while (timerOf(fast) !== undefined && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(timerOf(fast)).toBeUndefined()
   })
 
   it('fenced publishes of a snapshot store and a state buffer; a bad fence is an OptionError before anything is sent', async () => {
