@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// `npm run build` (also `prepare`): compiles src/ and bench/ into a fresh dist/.
+// `npm run build` (also `prepare`): `node scripts/build.mjs <package tsconfig>
+// <bench tsconfig>` compiles src/ and bench/ into a fresh dist/. The tsconfig
+// names are given in package.json, where test/global-setup.ts reads them too.
 //
 // Nothing survives from an older build: a source that was deleted or moved
 // never leaves its .js behind in dist/ (where the package would ship it).
@@ -23,6 +25,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const [packageProject, benchProject, ...extra] = process.argv.slice(2)
+if (!packageProject || !benchProject || extra.length > 0) {
+  console.error(`Expected: node scripts/build.mjs <package tsconfig> <bench tsconfig>, got ${JSON.stringify(process.argv.slice(2))}`)
+  process.exit(2)
+}
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
 const at = (p) => path.join(root, p)
 const next = at(`.dist-next-${process.pid}`)
@@ -58,12 +65,12 @@ function swapIn(fresh, target, aside) {
 
 try {
   remove(next)
-  compile('tsconfig.build.json', next)
+  compile(packageProject, next)
   swapIn(next, at('dist'), old)
   if (fs.existsSync(path.join(old, 'bench')) && !fs.existsSync(at('dist/bench'))) {
     fs.renameSync(path.join(old, 'bench'), at('dist/bench'))
   }
-  compile('tsconfig.bench.json', benchNext)
+  compile(benchProject, benchNext)
   swapIn(benchNext, at('dist/bench'), benchOld)
 } catch (error) {
   // tsc has printed the errors; anything else (a failed rename) is said here.

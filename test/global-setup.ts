@@ -37,16 +37,19 @@ interface Project {
 }
 
 /**
- * The projects of package.json's `build` script, read from it so there is one definition.
- * @throws Error if the script is anything but `tsc -p <tsconfig>` steps joined by `&&`
+ * The projects of package.json's `build` script, read from it so there is one definition:
+ * `node scripts/build.mjs <tsconfig>...` (a clean build swapped in by rename) or `tsc -p <tsconfig>`
+ * steps joined by `&&`.
+ * @throws Error if the script is anything else
  */
 function buildProjects(): Project[] {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
   const script = pkg.scripts['build'] ?? ''
-  const steps = script.split('&&').map((s) => s.trim())
+  const clean = /^node scripts\/build\.mjs((?: \S+)+)$/.exec(script.trim())
+  const steps = clean ? clean[1]!.trim().split(/\s+/).map((tsconfig) => `tsc -p ${tsconfig}`) : script.split('&&').map((s) => s.trim())
   return steps.map((step) => {
     const m = /^tsc -p (\S+)$/.exec(step)
-    if (!m) throw new Error(`test/global-setup.ts expected package.json's build script to be \`tsc -p <tsconfig>\` steps joined by &&, got \`${script}\`: teach it the new step`)
+    if (!m) throw new Error(`test/global-setup.ts expected package.json's build script to be \`node scripts/build.mjs <tsconfig>...\` or \`tsc -p <tsconfig>\` steps joined by &&, got \`${script}\`: teach it the new step`)
     const tsconfig = m[1]!
     const options = (JSON.parse(readFileSync(join(root, tsconfig), 'utf8')) as { compilerOptions: { rootDir: string; outDir: string } }).compilerOptions
     return { tsconfig, sourceDir: join(root, options.rootDir), outDir: join(root, options.outDir) }
