@@ -104,6 +104,32 @@ function messageOf(error: unknown): string {
 }
 
 /**
+ * The error for a shared object, or a structured-clone copy of one, given
+ * where its handle belongs: such a value has a `handle` field that is a
+ * threadstate handle. A copy is what a worker gets when the object itself
+ * is put in `workerData` or `postMessage` (for the objects whose fields all
+ * clone): its fields without its class, so no method works and getters
+ * read `undefined`. Saying so here turns that silent dead copy into an
+ * error at the first `attach`.
+ */
+function objectInsteadOfHandle(value: object, type: TypeName): HandleError | undefined {
+  let kind: unknown
+  try {
+    const inner: unknown = (value as { handle?: unknown }).handle
+    if (typeof inner !== 'object' || inner === null) return undefined
+    if ((inner as { threadstate?: unknown }).threadstate !== HANDLE_FORMAT) return undefined
+    kind = (inner as { type?: unknown }).type
+  } catch {
+    return undefined // a hostile value: the checks that follow refuse it
+  }
+  const name = typeof kind === 'string' ? kind : type
+  const variable = name.charAt(0).toLowerCase() + name.slice(1)
+  return new HandleError(
+    `Expected a ${type} handle, got a ${name} object or a copy of one (workerData and postMessage copy an object's fields, not its class, so a worker gets a dead copy): send \`.handle\`, then attach: \`workerData: { ${variable}: ${variable}.handle }\`, and \`${name}.attach(workerData.${variable})\` in the worker`,
+  )
+}
+
+/**
  * A plain copy of a handle: `structuredClone` of it, the copy a worker gets
  * through `postMessage`. Every field is read once, here: a getter cannot
  * answer one value to the checks and another to the code that uses the
@@ -116,6 +142,8 @@ export function copyHandle(value: unknown, type: TypeName): Record<string, unkno
   if (typeof value !== 'object' || value === null) {
     throw new HandleError(`Expected a ${type} handle, got ${describe(value)}`)
   }
+  const instead = objectInsteadOfHandle(value, type)
+  if (instead) throw instead
   let copy: unknown
   try {
     copy = structuredClone(value)
