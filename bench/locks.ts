@@ -232,10 +232,11 @@ function lockAsyncTasks(): MicroTask[] {
 
 // ---- contended throughput ---------------------------------------------------
 
-const contendScript = new URL('./workers/contend.js', import.meta.url)
+/** The contended-throughput worker (also used by the `peers` suite). */
+export const contendScript = new URL('./workers/contend.js', import.meta.url)
 
 /** One timed round: returns critical sections per second and each worker's share. */
-async function contendRound(
+export async function contendRound(
   crew: Crew,
   kind: number,
   windowMs: number,
@@ -305,7 +306,8 @@ async function contended(options: RunOptions): Promise<Row[]> {
 
 const pct = (fraction: number): string => `${(100 * fraction).toFixed(1)} %`
 
-function throughputRow(name: string, rates: readonly number[], baseline: string | undefined, note: string): Row {
+/** A throughput row from per-run rates: the median, with the range and `note`. */
+export function throughputRow(name: string, rates: readonly number[], baseline: string | undefined, note: string): Row {
   const s = summarize(rates)
   return {
     name,

@@ -21,6 +21,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { locksSuite } from './locks.js'
 import { mapSuite } from './map.js'
+import { peersSuite } from './peers.js'
 import { redisSuite } from './redis.js'
 import { runtimeSuite } from './runtime.js'
 import { snapshotSuite } from './snapshot.js'
@@ -38,7 +39,7 @@ import {
 } from './report.js'
 
 /** Every suite `npm run bench` knows. Add new suites here. */
-const SUITES: readonly Suite[] = [locksSuite, stateBufferSuite, snapshotSuite, mapSuite, runtimeSuite, redisSuite]
+const SUITES: readonly Suite[] = [locksSuite, stateBufferSuite, snapshotSuite, mapSuite, runtimeSuite, redisSuite, peersSuite]
 
 /** Where results go by default: bench/results/ in the repository (this file runs from dist/bench/). */
 export const DEFAULT_RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))

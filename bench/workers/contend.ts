@@ -16,16 +16,18 @@ import { Mutex } from 'threadstate'
 import { Ctl, serveRounds } from './crew.js'
 import { ContendKind, ContendResults, type ContendData } from './kinds.js'
 import { NaiveMutex } from './naive-mutex.js'
+import { loadMultithreading } from '../peers-lib.js'
 
 /** Critical sections between two reads of STOP (keeps the STOP load off the hot path). */
 const UNROLL = 16
 
-function main(data: ContendData): Promise<void> {
+async function main(data: ContendData): Promise<void> {
   const control = new Int32Array(data.control)
   const counter = new Int32Array(data.results, ContendResults.COUNTER_WORD * 4, 1)
   const counts = new Float64Array(data.results, ContendResults.COUNTS_BYTE)
   const mutex = Mutex.attach(data.mutex)
   const naive = new NaiveMutex(data.naive)
+  const peer = data.multithreading === undefined ? undefined : new (await loadMultithreading()).Mutex<void>(undefined, data.multithreading)
 
   function runMutex(): number {
     let n = 0
@@ -53,8 +55,23 @@ function main(data: ContendData): Promise<void> {
     return n
   }
 
+  /** The `peers` suite: multithreading's Mutex, used as its README shows (a guard per acquisition, disposed to release). */
+  function runMultithreading(): number {
+    if (peer === undefined) throw new Error('Expected a multithreading lock buffer in workerData for ContendKind.Multithreading')
+    let n = 0
+    while (Atomics.load(control, Ctl.STOP) === 0) {
+      for (let k = 0; k < UNROLL; k++) {
+        const guard = peer.blockingLock()
+        counter[0]!++
+        guard.dispose()
+      }
+      n += UNROLL
+    }
+    return n
+  }
+
   return serveRounds(control, (kind) => {
-    counts[data.index] = kind === ContendKind.Mutex ? runMutex() : runNaive()
+    counts[data.index] = kind === ContendKind.Mutex ? runMutex() : kind === ContendKind.Multithreading ? runMultithreading() : runNaive()
   })
 }
 

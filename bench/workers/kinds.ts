@@ -14,7 +14,7 @@ import type { AgentStatus } from './status.js'
 // ---- contended throughput (contend.ts) --------------------------------------
 
 /** KIND values of a contended round: which lock the crew hammers. */
-export const ContendKind = { Mutex: 1, Naive: 2 } as const
+export const ContendKind = { Mutex: 1, Naive: 2, Multithreading: 3 } as const
 
 /** `workerData` of `contend.ts`. */
 export interface ContendData extends CrewData {
@@ -22,6 +22,8 @@ export interface ContendData extends CrewData {
   readonly mutex: MutexHandle
   /** Buffer of the naive mutex. */
   readonly naive: SharedArrayBuffer
+  /** The lock word of a `multithreading` Mutex (the `peers` suite), if that kind runs. */
+  readonly multithreading?: SharedArrayBuffer
   /** See {@link ContendResults}. */
   readonly results: SharedArrayBuffer
 }
