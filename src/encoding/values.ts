@@ -17,9 +17,12 @@
  * is a value nested deeper than {@link MAX_DEPTH}.
  *
  * msgpackr silently writes a function as `undefined` and a class instance as
- * a plain object. Values are therefore checked first ({@link checkEncodable}):
- * anything that would not come back as it went in throws `EncodeError`
- * naming its path, before any byte is written anywhere.
+ * a plain object. Values are therefore checked first, by the same single
+ * walk that reads them into the copy msgpackr encodes (see "reading a value
+ * once" below): anything that would not come back as it went in throws
+ * `EncodeError` naming its path, before any byte is written anywhere, and
+ * a getter or Proxy cannot answer the check one thing and the encoder
+ * another.
  *
  * **Why `msgpackr/pack` and not `msgpackr`.** Under Node's `node` condition
  * the main entry loads msgpackr's native string extractor (msgpackr-extract
@@ -50,8 +53,8 @@ export class EncodeError extends ThreadstateError {
   override name = 'EncodeError'
   /** Path of the offending value from the root ('' for the root itself). */
   readonly path: string
-  constructor(path: string, message: string) {
-    super(message)
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options)
     this.path = path
   }
 }
@@ -64,25 +67,25 @@ export class DecodeError extends ThreadstateError {
 
 const options = { structuredClone: true, moreTypes: true, useBigIntExtension: true } as const
 const packr = new Packr(options)
+/** {@link packr} without structured clone's reference tracking, for values without cycles or shared references. */
+const treePackr = new Packr({ moreTypes: true, useBigIntExtension: true })
 // `freezeData` is a msgpackr option its type definitions do not list.
 const frozenPackr = new Packr({ ...options, freezeData: true } as ConstructorParameters<typeof Packr>[0])
 
 /**
  * msgpackr renames an own `__proto__` key to `__proto_` when decoding (its
- * guard against prototype pollution), which would silently change data. An
- * object with such a key is written as this extension instead and rebuilt
- * with `Object.defineProperty`, which defines an own property and never
- * touches the prototype.
+ * guard against prototype pollution), which would silently change data. The
+ * copy of an object with such a key gets this prototype, so msgpackr writes
+ * it as the extension below, rebuilt with `Object.defineProperty`, which
+ * defines an own property and never touches the prototype.
  */
-class ProtoKeyed {
-  constructor(readonly entries: [string, unknown][]) {}
-}
+class ProtoKeyed {}
 /** MessagePack extension type of {@link ProtoKeyed} (msgpackr uses 0, 0x42, 0x62, 0x65, 0x69, 0x70, 0x73, 0x74, 0x78). */
 const PROTO_KEYED = 0x4b
 addExtension({
   Class: ProtoKeyed,
   type: PROTO_KEYED,
-  write: (o: ProtoKeyed) => o.entries,
+  write: (o: ProtoKeyed) => Object.entries(o),
   read: (entries: [string, unknown][]) => {
     const object: Record<string, unknown> = {}
     for (const [key, value] of entries) {
@@ -104,64 +107,11 @@ addExtension({
   read: () => -0,
 })
 
-/**
- * A copy of `value` in which every object with an own `__proto__` key is a
- * {@link ProtoKeyed} and every `-0` a {@link NegativeZero}: what msgpackr
- * would otherwise change silently.
- */
-function protectProtoKeys(value: unknown, done: Map<object, unknown>): unknown {
-  if (value === 0 && 1 / value < 0) return NEGATIVE_ZERO
-  if (typeof value !== 'object' || value === null) return value
-  if (done.has(value)) return done.get(value)
-  if (Array.isArray(value)) {
-    const out: unknown[] = []
-    done.set(value, out)
-    for (const item of value) out.push(protectProtoKeys(item, done))
-    return out
-  }
-  if (value instanceof Map) {
-    const out = new Map()
-    done.set(value, out)
-    for (const [k, v] of value) out.set(protectProtoKeys(k, done), protectProtoKeys(v, done))
-    return out
-  }
-  if (value instanceof Set) {
-    const out = new Set()
-    done.set(value, out)
-    for (const v of value) out.add(protectProtoKeys(v, done))
-    return out
-  }
-  const proto = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) return value // Date, typed arrays, ...
-  const keys = Object.keys(value)
-  if (keys.includes('__proto__')) {
-    const entries: [string, unknown][] = []
-    const out = new ProtoKeyed(entries)
-    done.set(value, out)
-    for (const key of keys) entries.push([key, protectProtoKeys((value as Record<string, unknown>)[key], done)])
-    return out
-  }
-  const out: Record<string, unknown> = {}
-  done.set(value, out)
-  for (const key of keys) out[key] = protectProtoKeys((value as Record<string, unknown>)[key], done)
-  return out
-}
-
 function keyPath(path: string, key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`
 }
 
-/** Whether `value` is an object msgpackr's structured-clone mode brings back as such. */
-function isKnownObject(value: object): boolean {
-  return (
-    value instanceof Date ||
-    value instanceof RegExp ||
-    value instanceof ArrayBuffer ||
-    ArrayBuffer.isView(value) // typed arrays and DataView
-  )
-}
-
-/** What {@link scan} found in an encodable value. */
+/** What the encoder found in a value while reading it (returned by {@link encodeWithFlags}). */
 export const ValueFlags = {
   /** An object with an own `__proto__` key (needs the ProtoKeyed extension). */
   PROTO_KEY: 1,
@@ -181,29 +131,6 @@ export const ValueFlags = {
  * for workers started with a smaller `resourceLimits.stackSizeMb`.
  */
 export const MAX_DEPTH = 1000
-
-/** The flags `scanFast` answers when the value is too deep (negative: not encodable). */
-const TOO_DEEP = -2
-
-/**
- * Throws `EncodeError` naming the first path whose value would not survive
- * encoding: a function, a symbol, a class instance with no encoding, a
- * symbol-keyed property, or a SharedArrayBuffer (shared memory is not a value).
- */
-export function checkEncodable(value: unknown): void {
-  scan(value)
-}
-
-/**
- * Checks `value` like {@link checkEncodable} and returns {@link ValueFlags}.
- * The walk builds no path strings (that doubled the cost of a publish); only
- * when it meets a bad value does a second walk find the path for the error.
- */
-export function scan(value: unknown): number {
-  const flags = scanFast(value, new Set(), 0)
-  if (flags < 0) walk(value, '', new Set(), 0) // throws with the path
-  return flags < 0 ? 0 : flags
-}
 
 /**
  * Strings shorter than this are written by msgpackr's own UTF-8 loop, which
@@ -225,140 +152,434 @@ function mayHoldSurrogate(bytes: Uint8Array): boolean {
   return false
 }
 
-/** Flags, or a negative number if something cannot be encoded. */
-function scanFast(value: unknown, seen: Set<object>, depth: number): number {
-  const type = typeof value
-  if (type !== 'object') {
-    if (type === 'string') return (value as string).length < SHORT_STRING || (value as string).isWellFormed() ? 0 : -1
-    if (type === 'number') return value === 0 && 1 / (value as number) < 0 ? ValueFlags.NEGATIVE_ZERO : 0
-    return type === 'function' || type === 'symbol' ? -1 : 0
+// ---- reading a value once -------------------------------------------------------
+//
+// msgpackr reads the value it packs by itself (property gets, `constructor`,
+// `byteLength`, iteration). Checking a value first and letting msgpackr read
+// it again reads every property twice, and a getter or a Proxy can answer
+// the check with a number and the encoder with a function (written as
+// `undefined`: the snapshot silently loses the field). So the check is also
+// the only read: one walk ({@link Capture}) reads each property, element and
+// entry once, refuses what would not come back as it went in, and builds a
+// copy out of fresh plain objects, arrays, Maps, Sets, Dates and views, which
+// is all msgpackr ever sees. Where it must know what kind of object it has,
+// it asks the engine's own brand checks (a `Map.prototype.entries` call on
+// something that only claims Map.prototype throws), never the object.
+// Building the copy costs about what the old check-only walk did (bench:
+// bench/ab.mjs, docs/verification.md section 10).
+
+/** Returned by the capture walk in place of a copy when it refuses; `Capture.problem` says why, `Capture.trail` where. */
+const REFUSED = Object.freeze({ refused: true })
+
+/** One step of the path to a refused value: a text to append, or an object key. */
+type Step = string | readonly [key: string]
+
+/** `f` as a function of its receiver: `uncurry(Map.prototype.entries)(map)` is `map.entries()` that no own property of `map` can intercept. */
+const uncurry = (f: (...args: never[]) => unknown): ((self: unknown) => unknown) => Function.prototype.call.bind(f) as (self: unknown) => unknown
+const getter = (prototype: object, name: string | symbol) => uncurry(Object.getOwnPropertyDescriptor(prototype, name)!.get!)
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object
+const typedArrayTag = getter(TypedArrayPrototype, Symbol.toStringTag) as (self: unknown) => string | undefined
+const typedArrayBuffer = getter(TypedArrayPrototype, 'buffer') as (self: unknown) => ArrayBufferLike
+const typedArrayByteOffset = getter(TypedArrayPrototype, 'byteOffset') as (self: unknown) => number
+const typedArrayLength = getter(TypedArrayPrototype, 'length') as (self: unknown) => number
+const dataViewBuffer = getter(DataView.prototype, 'buffer') as (self: unknown) => ArrayBufferLike
+const dataViewByteOffset = getter(DataView.prototype, 'byteOffset') as (self: unknown) => number
+const dataViewByteLength = getter(DataView.prototype, 'byteLength') as (self: unknown) => number
+const arrayBufferByteLength = getter(ArrayBuffer.prototype, 'byteLength') as (self: unknown) => number
+const mapSize = getter(Map.prototype, 'size') as (self: unknown) => number
+const setSize = getter(Set.prototype, 'size') as (self: unknown) => number
+const mapEntries = uncurry(Map.prototype.entries) as (self: unknown) => IterableIterator<[unknown, unknown]>
+const setValues = uncurry(Set.prototype.values) as (self: unknown) => IterableIterator<unknown>
+const dateTime = uncurry(Date.prototype.getTime) as (self: unknown) => number
+const regExpSource = getter(RegExp.prototype, 'source') as (self: unknown) => string
+
+/** The typed arrays msgpackr's `moreTypes` encodes, by `Symbol.toStringTag`. */
+const TYPED_ARRAYS = new Map<string, TypedArrayClass>(
+  [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((c) => [c.name, c]),
+)
+
+/** Describes an object for a message without trusting it (its `constructor` may be a throwing getter). */
+function describeObject(prototype: object | null): string {
+  try {
+    const name = (Object.getOwnPropertyDescriptor(prototype ?? {}, 'constructor')?.value as { name?: unknown } | undefined)?.name
+    return typeof name === 'string' && name !== 'Object' ? `a ${name}` : 'an object'
+  } catch {
+    return 'an object'
   }
-  if (value === null) return 0
-  const object = value as object
-  if (seen.has(object)) return 0
-  if (depth >= MAX_DEPTH) return TOO_DEEP
-  seen.add(object)
-  const below = depth + 1
-  let flags = 0
-  if (Array.isArray(object)) {
-    for (let i = 0; i < object.length; i++) {
-      const f = scanFast(object[i], seen, below)
-      if (f < 0) return f
-      flags |= f
-    }
-    return flags
-  }
-  if (object instanceof Map) {
-    flags = ValueFlags.COLLECTIONS
-    for (const [k, v] of object) {
-      const a = scanFast(k, seen, below)
-      if (a < 0) return a
-      const b = scanFast(v, seen, below)
-      if (b < 0) return b
-      flags |= a | b
-    }
-    return flags
-  }
-  if (object instanceof Set) {
-    flags = ValueFlags.COLLECTIONS
-    for (const v of object) {
-      const f = scanFast(v, seen, below)
-      if (f < 0) return f
-      flags |= f
-    }
-    return flags
-  }
-  if (object instanceof SharedArrayBuffer) return -1
-  if (isKnownObject(object)) return 0
-  const proto = Object.getPrototypeOf(object)
-  if (proto !== Object.prototype && proto !== null) return -1
-  if (Object.getOwnPropertySymbols(object).length > 0) return -1
-  for (const key in object) {
-    if (key === '__proto__') flags |= ValueFlags.PROTO_KEY
-    else if (key.length >= SHORT_STRING && !key.isWellFormed()) return -1
-    const f = scanFast((object as Record<string, unknown>)[key], seen, below)
-    if (f < 0) return f
-    flags |= f
-  }
-  return flags
 }
 
-/** The slow walk: same checks, with paths, throwing at the first bad value. */
-function walk(value: unknown, path: string, seen: Set<object>, depth: number): void {
-  switch (typeof value) {
-    case 'string':
-      if (!value.isWellFormed()) {
-        throw new EncodeError(path, `Expected a well-formed string at ${path || 'the root'}, got one with a lone surrogate (MessagePack strings are UTF-8, which cannot hold it: it would come back as U+FFFD)`)
+const where = (path: string): string => path || 'the root'
+
+/**
+ * One walk over a value: reads each property, element and entry once,
+ * refuses what would not round-trip, and returns a copy built only of fresh
+ * objects (see the comment above). Refusing returns {@link REFUSED} up the
+ * recursion, each container adding its step to `trail`, so paths are built
+ * only for an error. One instance is reused while idle (a getter may encode
+ * another value meanwhile: that encode gets its own).
+ */
+class Capture {
+  /**
+   * Each object read so far, and its copy (cycles and shared references stay
+   * such). A fresh Map per walk: `Map.prototype.clear` made the next walk
+   * ~5x slower here.
+   */
+  seen = new Map<object, unknown>()
+  /** {@link ValueFlags} of what was read. */
+  flags = 0
+  /** Whether an object was met twice (a cycle or a shared reference), which only msgpackr's structured-clone mode writes. */
+  shared = false
+  /** Whether `Object.prototype` had enumerable properties when the walk began (`for...in` would list them). */
+  polluted = false
+  /** Steps from the refused value up to the root. */
+  readonly trail: Step[] = []
+  /** The refusal's message, given the path. */
+  problem: (path: string) => string = () => ''
+  /** What a getter or Proxy trap threw, if that was the refusal. */
+  cause: unknown = undefined
+  busy = false
+
+  /** Throws the EncodeError of a walk that returned {@link REFUSED}. */
+  fail(): never {
+    let path = ''
+    for (let i = this.trail.length - 1; i >= 0; i--) {
+      const step = this.trail[i]!
+      path = typeof step === 'string' ? path + step : keyPath(path, step[0])
+    }
+    throw new EncodeError(path, this.problem(path), this.cause === undefined ? undefined : { cause: this.cause })
+  }
+
+  reset(): void {
+    if (this.seen.size > 0) this.seen = new Map()
+    this.flags = 0
+    this.shared = false
+    this.trail.length = 0
+    this.cause = undefined
+  }
+
+  refuse(problem: (path: string) => string): typeof REFUSED {
+    this.problem = problem
+    return REFUSED
+  }
+
+  /** The refusal of a container whose read threw: at `step` (or at the container itself). */
+  threw(error: unknown, step: Step | undefined): typeof REFUSED {
+    if (step !== undefined) this.trail.push(step)
+    this.cause = error
+    const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    return this.refuse((path) => `Expected a value that can be read at ${where(path)}, got one whose read threw (a getter or a Proxy): ${what}`)
+  }
+
+  value(value: unknown, depth: number): unknown {
+    const type = typeof value
+    if (type !== 'object') {
+      if (type === 'string') {
+        return (value as string).length < SHORT_STRING || (value as string).isWellFormed() ? value : this.refuse(badString)
       }
-      return
-    case 'number':
-    case 'boolean':
-    case 'bigint':
-    case 'undefined':
-      return
-    case 'function':
-    case 'symbol':
-      throw new EncodeError(path, `Expected an encodable value at ${path || 'the root'}, got ${describe(value)}`)
+      if (type === 'number') {
+        if (value === 0 && 1 / (value as number) < 0) {
+          this.flags |= ValueFlags.NEGATIVE_ZERO
+          return NEGATIVE_ZERO
+        }
+        return value
+      }
+      if (type === 'function' || type === 'symbol') {
+        const described = describe(value)
+        return this.refuse((path) => `Expected an encodable value at ${where(path)}, got ${described}`)
+      }
+      return value
+    }
+    if (value === null) return null
+    const object = value as object
+    const copy = this.seen.get(object)
+    if (copy !== undefined) {
+      this.shared = true
+      return copy
+    }
+    if (depth >= MAX_DEPTH) return this.refuse(tooDeep)
+    return this.object(object, depth + 1)
   }
-  if (value === null) return
-  const object = value as object
-  if (seen.has(object)) return // cycles and shared references are encoded as such
-  if (depth >= MAX_DEPTH) {
-    throw new EncodeError(path, `Expected a value nested at most ${MAX_DEPTH} levels deep, got deeper at ${path || 'the root'} (every thread must be able to decode it, whatever its stack)`)
+
+  array(array: unknown[], below: number): unknown {
+    const out: unknown[] = []
+    this.seen.set(array, out)
+    let i = -1
+    try {
+      const length = array.length
+      for (i = 0; i < length; i++) {
+        const item = array[i]
+        if (item === undefined && !(i in array)) {
+          this.trail.push(`[${i}]`)
+          return this.refuse(hole)
+        }
+        const copy = this.value(item, below)
+        if (copy === REFUSED) {
+          this.trail.push(`[${i}]`)
+          return REFUSED
+        }
+        out.push(copy)
+      }
+    } catch (error) {
+      return this.threw(error, i < 0 ? undefined : `[${i}]`)
+    }
+    return out
   }
-  seen.add(object)
-  const below = depth + 1
-  if (Array.isArray(object)) {
-    for (let i = 0; i < object.length; i++) walk(object[i], `${path}[${i}]`, seen, below)
-    return
+
+  object(object: object, below: number): unknown {
+    let prototype: object | null
+    try {
+      if (Array.isArray(object)) return this.array(object as unknown[], below) // sees through a Proxy, and throws for a revoked one
+      prototype = Object.getPrototypeOf(object) as object | null
+    } catch (error) {
+      return this.threw(error, undefined)
+    }
+    if (prototype === Object.prototype || prototype === null) return this.plain(object as Record<string, unknown>, below)
+    if (prototype === Map.prototype) return this.map(object, below)
+    if (prototype === Set.prototype) return this.set(object, below)
+    if (prototype === SharedArrayBuffer.prototype) return this.refuse(sharedMemory)
+    const leaf = LEAVES.get(prototype)
+    if (leaf === undefined) {
+      const described = describeObject(prototype)
+      return this.refuse(
+        (path) => `Expected a plain object, array, Map, Set, Date or typed array at ${where(path)}, got ${described} (a class instance has no encoding: convert it to a plain object)`,
+      )
+    }
+    let copy: unknown
+    try {
+      copy = leaf(object)
+    } catch (error) {
+      return this.threw(error, undefined)
+    }
+    this.seen.set(object, copy)
+    return copy
   }
-  if (object instanceof Map) {
+
+  plain(object: Record<string, unknown>, below: number): unknown {
+    let out: Record<string, unknown>
+    try {
+      // Each own enumerable property read once (a getter called once, a Proxy asked once), into data properties
+      // of a fresh object: V8 clones a plain object's properties in one step (CloneObjectIC), the cheapest copy here.
+      out = { ...object }
+    } catch (error) {
+      return this.threw(error, undefined)
+    }
+    this.seen.set(object, out)
+    if (Object.getOwnPropertySymbols(out).length > 0) return this.refuse(symbolKey)
+    let protoKeyed = false
+    for (const key in out) {
+      // `for...in` over the copy's own data properties (fast: V8's enum cache); inherited ones only if Object.prototype has some.
+      if (this.polluted && !Object.hasOwn(out, key)) continue
+      if (key.length >= SHORT_STRING && !key.isWellFormed()) return this.refuse(badKey(key))
+      const item = out[key]
+      const copy = this.value(item, below)
+      if (key === '__proto__') protoKeyed = true // an own data property (spread defines, never sets the prototype)
+      if (copy === item) continue
+      if (copy === REFUSED) {
+        this.trail.push([key])
+        return REFUSED
+      }
+      if (key === '__proto__') Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true })
+      else out[key] = copy
+    }
+    if (protoKeyed) {
+      this.flags |= ValueFlags.PROTO_KEY
+      Object.setPrototypeOf(out, ProtoKeyed.prototype)
+    }
+    return out
+  }
+
+  map(map: object, below: number): unknown {
+    const out = new Map<unknown, unknown>()
+    this.seen.set(map, out)
+    this.flags |= ValueFlags.COLLECTIONS
     let i = 0
-    for (const [k, v] of object) {
-      walk(k, `${path}.<key ${i}>`, seen, below)
-      walk(v, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`, seen, below)
+    try {
+      const size = mapSize(map) // also the brand check: throws for what only claims Map.prototype
+      for (const [key, value] of mapEntries(map)) {
+        // A getter inside may add entries as fast as they are read: the copy is of the entries there were.
+        if (i === size) return this.refuse(changed)
+        const k = this.value(key, below)
+        if (k === REFUSED) {
+          this.trail.push(`.<key ${i}>`)
+          return REFUSED
+        }
+        const v = this.value(value, below)
+        if (v === REFUSED) {
+          this.trail.push(`.get(${typeof key === 'string' ? JSON.stringify(key) : `<key ${i}>`})`)
+          return REFUSED
+        }
+        out.set(k, v)
+        i++
+      }
+      if (i !== size) return this.refuse(changed)
+    } catch (error) {
+      return this.threw(error, undefined)
+    }
+    return out
+  }
+
+  set(set: object, below: number): unknown {
+    const out = new Set<unknown>()
+    this.seen.set(set, out)
+    this.flags |= ValueFlags.COLLECTIONS
+    let i = 0
+    try {
+      const size = setSize(set)
+      for (const value of setValues(set)) {
+        if (i === size) return this.refuse(changed)
+        const v = this.value(value, below)
+        if (v === REFUSED) {
+          this.trail.push(`.<item ${i}>`)
+          return REFUSED
+        }
+        out.add(v)
+        i++
+      }
+      if (i !== size) return this.refuse(changed)
+    } catch (error) {
+      return this.threw(error, undefined)
+    }
+    return out
+  }
+}
+
+/** A fresh view of the same bytes as the typed array `object`, checked to be a genuine `View` (a Proxy only claims its prototype). */
+function viewOf(object: object, name: string, make: (buffer: ArrayBufferLike, byteOffset: number, length: number) => ArrayBufferView): ArrayBufferView {
+  if (typedArrayTag(object) !== name) throw new TypeError(`Expected a genuine ${name}, got an object that only has its prototype`)
+  return make(typedArrayBuffer(object), typedArrayByteOffset(object), typedArrayLength(object))
+}
+
+type TypedArrayClass = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => ArrayBufferView
+
+/**
+ * By exact prototype, how to copy a Date, RegExp, ArrayBuffer, DataView or
+ * typed array: through the engine's brand-checked accessors, which throw for
+ * an object that only claims the prototype. Typed arrays and DataViews
+ * become fresh views of the same bytes (no copy); an ArrayBuffer is copied.
+ * A subclass is a class instance (refused), except Node's `Buffer`, which
+ * msgpackr writes as binary and Node reads back as a `Buffer`.
+ */
+const LEAVES = new Map<object, (object: object) => unknown>([
+  [Date.prototype, (o) => new Date(dateTime(o))],
+  // `new RegExp(r)` takes a genuine RegExp's source and flags from the engine's slots; the source getter is the brand check.
+  [RegExp.prototype, (o) => (regExpSource(o), new RegExp(o as RegExp))],
+  [ArrayBuffer.prototype, (o) => new Uint8Array(new Uint8Array(o as ArrayBuffer, 0, arrayBufferByteLength(o))).buffer],
+  [DataView.prototype, (o) => new DataView(dataViewBuffer(o), dataViewByteOffset(o), dataViewByteLength(o))],
+  ...[...TYPED_ARRAYS].map(([name, View]) => [View.prototype, (o: object) => viewOf(o, name, (buffer, byteOffset, length) => new View(buffer, byteOffset, length))] as const),
+])
+const NodeBuffer = (globalThis as { Buffer?: { prototype: object; from(buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView } }).Buffer
+if (NodeBuffer) {
+  LEAVES.set(NodeBuffer.prototype, (o) => viewOf(o, 'Uint8Array', (buffer, byteOffset, length) => NodeBuffer.from(buffer, byteOffset, length)))
+}
+
+const badString = (path: string): string =>
+  `Expected a well-formed string at ${where(path)}, got one with a lone surrogate (MessagePack strings are UTF-8, which cannot hold it: it would come back as U+FFFD)`
+const badKey =
+  (key: string) =>
+  (path: string): string =>
+    `Expected well-formed keys at ${where(path)}, got ${JSON.stringify(key)} with a lone surrogate (MessagePack strings are UTF-8, which cannot hold it)`
+const tooDeep = (path: string): string =>
+  `Expected a value nested at most ${MAX_DEPTH} levels deep, got deeper at ${where(path)} (every thread must be able to decode it, whatever its stack)`
+const sharedMemory = (path: string): string =>
+  `Expected an encodable value at ${where(path)}, got a SharedArrayBuffer (shared memory is not a value: send its handle instead)`
+const symbolKey = (path: string): string => `Expected only string keys at ${where(path)}, got a symbol-keyed property`
+const hole = (path: string): string => `Expected a dense array at ${where(path.replace(/\[\d+\]$/, ''))}, got a hole at ${path} (it would come back as \`undefined\`)`
+const changed = (path: string): string =>
+  `Expected a Map or Set that keeps still while it is read at ${where(path)}, got one that changed size while it was encoded`
+
+let idle: Capture | undefined = new Capture()
+
+/** Whether `object` has enumerable string-keyed properties, own or inherited (what `for...in` lists). */
+function hasEnumerables(object: object): boolean {
+  for (const key in object) return key !== undefined
+  return false
+}
+
+/**
+ * Reads `value` once: the copy msgpackr may read as often as it likes, and
+ * its {@link ValueFlags}. @throws EncodeError naming the path of what cannot be encoded
+ */
+function capture(value: unknown): { copy: unknown; flags: number; shared: boolean } {
+  const walk = idle ?? new Capture()
+  idle = undefined
+  try {
+    walk.polluted = hasEnumerables(Object.prototype)
+    const copy = walk.value(value, 0)
+    if (copy === REFUSED) walk.fail()
+    // A getter that gave Object.prototype enumerable properties meanwhile: `for...in` may have listed them as the value's.
+    if (!walk.polluted && hasEnumerables(Object.prototype)) throw new EncodeError('', 'Expected Object.prototype to keep still while a value is read, got enumerable properties added to it (by a getter?)')
+    return { copy, flags: walk.flags, shared: walk.shared }
+  } finally {
+    walk.reset()
+    idle = walk
+  }
+}
+
+/**
+ * The path of a string or key with a lone surrogate in a copy made by
+ * {@link Capture} (plain data only, no getters), or undefined.
+ */
+function loneSurrogate(value: unknown, path: string, seen: Set<object>): EncodeError | undefined {
+  if (typeof value === 'string') return value.isWellFormed() ? undefined : new EncodeError(path, badString(path))
+  if (typeof value !== 'object' || value === null || seen.has(value)) return undefined
+  seen.add(value)
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = loneSurrogate(value[i], `${path}[${i}]`, seen)
+      if (found) return found
+    }
+  } else if (value instanceof Map) {
+    let i = 0
+    for (const [k, v] of value) {
+      const found = loneSurrogate(k, `${path}.<key ${i}>`, seen) ?? loneSurrogate(v, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`, seen)
+      if (found) return found
       i++
     }
-    return
-  }
-  if (object instanceof Set) {
+  } else if (value instanceof Set) {
     let i = 0
-    for (const v of object) walk(v, `${path}.<item ${i++}>`, seen, below)
-    return
-  }
-  if (object instanceof SharedArrayBuffer) {
-    throw new EncodeError(path, `Expected an encodable value at ${path || 'the root'}, got a SharedArrayBuffer (shared memory is not a value: send its handle instead)`)
-  }
-  if (isKnownObject(object)) return
-  const proto = Object.getPrototypeOf(object)
-  if (proto !== Object.prototype && proto !== null) {
-    throw new EncodeError(
-      path,
-      `Expected a plain object, array, Map, Set, Date or typed array at ${path || 'the root'}, got ${describe(object)} (a class instance has no encoding: convert it to a plain object)`,
-    )
-  }
-  if (Object.getOwnPropertySymbols(object).length > 0) {
-    throw new EncodeError(path, `Expected only string keys at ${path || 'the root'}, got a symbol-keyed property`)
-  }
-  for (const key in object) {
-    if (!key.isWellFormed()) {
-      throw new EncodeError(path, `Expected well-formed keys at ${path || 'the root'}, got ${JSON.stringify(key)} with a lone surrogate (MessagePack strings are UTF-8, which cannot hold it)`)
+    for (const v of value) {
+      const found = loneSurrogate(v, `${path}.<item ${i++}>`, seen)
+      if (found) return found
     }
-    walk((object as Record<string, unknown>)[key], keyPath(path, key), seen, below)
+  } else if (Object.getPrototypeOf(value) === Object.prototype || value instanceof ProtoKeyed) {
+    for (const key of Object.keys(value)) {
+      if (!key.isWellFormed()) return new EncodeError(path, badKey(key)(path))
+      const found = loneSurrogate((value as Record<string, unknown>)[key], keyPath(path, key), seen)
+      if (found) return found
+    }
   }
+  return undefined
 }
 
-/** Checks and encodes `value`. @throws EncodeError naming the path of what cannot be encoded */
+/**
+ * Throws `EncodeError` naming the first path whose value would not survive
+ * encoding: a function, a symbol, a class instance with no encoding, a
+ * symbol-keyed property, a string or key with a lone surrogate, a sparse
+ * array, a value nested deeper than {@link MAX_DEPTH}, a getter or Proxy
+ * trap that throws, or a SharedArrayBuffer (shared memory is not a value).
+ */
+export function checkEncodable(value: unknown): void {
+  const error = loneSurrogate(capture(value).copy, '', new Set())
+  if (error) throw error
+}
+
+/** Checks and encodes `value`, reading it once. @throws EncodeError naming the path of what cannot be encoded */
 export function encode(value: unknown): Uint8Array {
   return encodeWithFlags(value).bytes
 }
 
 /** {@link encode}, also returning the {@link ValueFlags} of the value. */
 export function encodeWithFlags(value: unknown): { bytes: Uint8Array; flags: number } {
-  const flags = scan(value)
-  const bytes = packr.pack((flags & (ValueFlags.PROTO_KEY | ValueFlags.NEGATIVE_ZERO)) !== 0 ? protectProtoKeys(value, new Map()) : value)
-  // A short string with a lone surrogate (see SHORT_STRING): the full walk finds it and throws with its path.
-  if (mayHoldSurrogate(bytes)) walk(value, '', new Set(), 0)
+  const { copy, flags, shared } = capture(value)
+  // msgpackr's structured-clone mode tracks every object it writes (a Map get and set each, ~8 % of a pack),
+  // needed only for the cycles and shared references the walk saw. Both write the same records and
+  // extensions, so either's bytes decode with the same decoder.
+  const bytes = (shared ? packr : treePackr).pack(copy)
+  // A short string with a lone surrogate (see SHORT_STRING): the walk over the copy finds it and its path.
+  if (mayHoldSurrogate(bytes)) {
+    const error = loneSurrogate(copy, '', new Set())
+    if (error) throw error
+  }
   return { bytes, flags }
 }
 
