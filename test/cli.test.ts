@@ -121,6 +121,7 @@ describe('threadstate demo (drone control stack)', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(r.stderr).toBe('')
     expect(r.stdout).not.toContain('\x1b[') // not a terminal: plain lines, no ANSI
+    expect(r.stdout.split('\n')[0]).toMatch(/^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/) // the dashboard's URL comes first
     expect(r.stdout).toMatch(/^ +\d+\.\d s +\w+ +\| pose v\d+/m) // the periodic plain line
     expect(figure(r.stdout, /no torn reads: (\d+) of [\d,]+ reads/)).toBe(0)
     expect(figure(r.stdout, /no torn reads: \d+ of ([\d,]+) reads/)).toBeGreaterThan(0)

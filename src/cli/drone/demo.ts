@@ -2,10 +2,13 @@
  * `threadstate demo`: a drone control stack on four threads (seeds 000 and
  * 003). The main thread creates every shared object, puts them in one
  * StateManager, spawns the estimator, controller and supervisor workers
- * with its handle, serves `GET /status` and `GET /metrics`, plays the
- * operator (takeoff, a retune of the gains, land), optionally kills the
- * estimator, shows the run live, and ends with checks that decide the exit
- * code. The threads and what they share: protocol.ts.
+ * with its handle, serves `GET /status`, `GET /metrics` and the live
+ * dashboard at `GET /` (every object, and plots of the drone's position
+ * against its reference, the tracking error and the controller's loop
+ * jitter; its URL is the first line printed), plays the operator (takeoff,
+ * a retune of the gains, land), optionally kills the estimator, shows the
+ * run live, and ends with checks that decide the exit code. The threads and
+ * what they share: protocol.ts.
  *
  * The main thread never blocks: it waits with `waitForAsync`,
  * `withWriteAsync` and timers, and reads every figure lock-free.
@@ -25,7 +28,8 @@ import {
   domainOf,
   type Transition,
 } from '../../index.js'
-import { ThreadstateMetrics, serveStatus, superviseWorker, type StatusServer } from '../../node/index.js'
+import { ThreadstateMetrics, serveStatus, superviseWorker, type DashboardOptions, type StatusServer } from '../../node/index.js'
+import { newReference, referenceAt } from './flight.js'
 import { ANSI, PLAIN, ms, type Style } from './format.js'
 import {
   Command,
@@ -34,6 +38,7 @@ import {
   GainWord,
   INITIAL_GAINS,
   OPERATOR_TRIGGERS,
+  STALE_AFTER_MS,
   Telemetry,
   WATCHDOG_TIMEOUT_MS,
   initialStatus,
@@ -148,6 +153,34 @@ function createObjects(): { objects: DemoObjects; gainWords: Float64Array } {
   return { objects, gainWords }
 }
 
+/** The dashboard of the run: every object, and plots of the flight (read only while a page is open). */
+function dashboardOf(objects: DemoObjects, threads: object): DashboardOptions {
+  const { pose, command, telemetry } = objects
+  const ref = newReference()
+  return {
+    title: 'threadstate demo · drone control stack',
+    objects: () => ({ ...objects, threads: threads as { stats(): object } }),
+    maxAgeMs: { pose: STALE_AFTER_MS },
+    plots: {
+      'drone position vs reference (m)': () => {
+        const p = pose.latest()?.value
+        if (p === undefined) return undefined
+        referenceAt(p.time, ref)
+        const [x, y, z] = p.position
+        return { x, y, z, 'x ref': ref.position[0]!, 'y ref': ref.position[1]!, 'z ref': ref.position[2]! }
+      },
+      'tracking error (m)': () => {
+        const c = command.latest()?.value
+        return c === undefined ? undefined : { error: c.trackingError }
+      },
+      'controller loop jitter (ms)': () => {
+        const t = telemetry.latest()?.value
+        return t === undefined ? undefined : { p50: t.jitterP50Ms, p99: t.jitterP99Ms, max: t.jitterMaxMs }
+      },
+    },
+  }
+}
+
 /** Fetches both endpoints once and says what they answered. */
 async function checkEndpoints(server: StatusServer): Promise<EndpointCheck> {
   try {
@@ -198,7 +231,7 @@ export async function runDroneDemo(options: DroneDemoOptions = {}): Promise<numb
   const metrics = new ThreadstateMetrics(() => ({ ...objects, threads }))
   let server: StatusServer
   try {
-    server = await serveStatus({ status, metrics, port: options.port ?? 0 })
+    server = await serveStatus({ status, metrics, port: options.port ?? 0, dashboard: dashboardOf(objects, threads) })
   } catch (error) {
     registry.close()
     const code = (error as { code?: unknown } | null)?.code
@@ -224,6 +257,7 @@ export async function runDroneDemo(options: DroneDemoOptions = {}): Promise<numb
   const event = (text: string, alarm = false): void => view.event({ atMs: elapsed(), text, alarm })
   const restoreCursor = (): void => view.restore()
   process.once('exit', restoreCursor)
+  out.write(`dashboard: ${server.dashboardUrl ?? server.url}\n`) // first, before the view's own lines
   view.start()
 
   let shuttingDown = false

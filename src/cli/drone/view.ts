@@ -225,7 +225,7 @@ export class LiveView {
     const dead = x.threads.dead > 0 ? s.red(`${x.threads.dead} exited (marked dead)`) : 'none exited'
     const lines = [
       `${s.bold('threadstate demo')} · drone control stack on 4 threads · ${seconds(x.atMs)} / ${seconds(durationMs)}${kill}`,
-      s.dim(`GET ${url}/status · GET ${url}/metrics · Ctrl-C ends the run early`),
+      s.dim(`dashboard ${url}/ · GET ${url}/status · GET ${url}/metrics · Ctrl-C ends the run early`),
       '',
       row(
         'machine',

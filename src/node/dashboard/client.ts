@@ -19,6 +19,7 @@ var cards = new Map();      // name -> card
 var plots = new Map();      // title -> chart
 var prev;                   // previous frame
 var frames = 0;
+var firstAt;                // time of the first frame
 var conn = document.getElementById('conn');
 var loopEl = document.getElementById('loop');
 var grid = document.getElementById('objects');
@@ -73,7 +74,7 @@ function Chart(parent, names, unit) {
     legend: { show: true, live: false },
     cursor: { show: true, drag: { x: false, y: false } },
     scales: { x: { time: true } },
-    axes: [{}, { size: 56, values: function (u, vals) { return vals.map(function (v) { return num(v) + (unit ? ' ' + unit : ''); }); } }],
+    axes: [{ values: function (u, vals) { return vals.map(function (v) { return clock(v * 1000).slice(0, 8); }); } }, { size: 56, values: function (u, vals) { return vals.map(function (v) { return num(v) + (unit ? ' ' + unit : ''); }); } }],
     series: [{}].concat(names.map(function (n, i) { return { label: n, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: false }; })),
   }, this.data, box);
 }
@@ -199,7 +200,10 @@ function timeline(card, o, now) {
   card.state.textContent = s.state;
   card.state.className = 'state' + (/stop|fault|error|fail/i.test(s.state) ? ' alarm' : '');
   var ts = (o.transitions || []).slice().sort(function (a, b) { return a.at - b.at; });
-  var from = now - WINDOW_S * 1000;
+  // From the page's first frame (or the first transition it knows of, if earlier), at most WINDOW_S back.
+  var from = Math.max(now - WINDOW_S * 1000, Math.min(firstAt, ts.length > 0 ? ts[0].at : firstAt));
+  if (!(now - from > 1000)) from = now - 1000;
+  card.axis.firstChild.textContent = '-' + num((now - from) / 1000, 0) + ' s';
   var segs = [];
   var state = ts.length > 0 ? ts[0].from : s.state;
   var start = from;
@@ -274,7 +278,7 @@ function show(card, o, p, dt, frame) {
     card.row('transitions · rejected', num(s.transitions) + ' · ' + num(s.rejected));
     if (redis) card.row('bridged · lost', num(s.bridged) + ' · ' + (s.lost ? 'LOST' : 'no'), s.lost ? 'alarm' : '');
   } else if (k === 'Watchdog') {
-    card.row('state', s.expired ? 'EXPIRED' : s.watching === false ? 'not watching' : 'ok', s.expired ? 'alarm' : 'good');
+    card.row('state', s.expired ? 'EXPIRED' : s.watching === false ? 'ok (checked by another thread)' : 'ok', s.expired ? 'alarm' : 'good');
     ageRow(card, 'since last kick', s.lastKickAgeMs, s.timeoutMs);
     card.row('kicks · expiries', perS(rateOf(o, p, ['kicks'], dt)) + ' · ' + num(s.expiries), s.expiries > 0 ? 'alarm' : '');
   } else if (k === 'RateLoop') {
@@ -303,6 +307,7 @@ function show(card, o, p, dt, frame) {
 
 function render(frame) {
   frames++;
+  if (firstAt === undefined) firstAt = frame.at;
   var dt = prev ? (frame.at - prev.at) / 1000 : 0;
   var before = new Map();
   if (prev) prev.objects.forEach(function (o) { before.set(o.name, o); });
