@@ -141,6 +141,19 @@ export class CapacityError extends ThreadstateError {
   override name = 'CapacityError'
 }
 
+/**
+ * Creating the object would need a growable buffer the process has no room
+ * for: on Linux, its memory mappings (`vm.max_map_count`) are nearly used up,
+ * and going on would make V8 abort the process; elsewhere, the thread holds
+ * `DEFAULT_GROWABLE_BUDGET` growable buffers. Nothing was created. Objects
+ * whose `maxBytes` is at most `SMALL_OBJECT_MAX_BYTES` need no growable
+ * buffer: give that to objects you make many of (README, "How many objects").
+ */
+export class MappingLimitError extends CapacityError {
+  /** Always `'MappingLimitError'`. */
+  override name = 'MappingLimitError'
+}
+
 /** One issue a Standard Schema validator reported. */
 export interface ValidationIssue {
   /** What is wrong. */

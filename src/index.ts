@@ -12,6 +12,7 @@ export {
   DeadlockError,
   HandleError,
   LockError,
+  MappingLimitError,
   OptionError,
   OwnerDiedError,
   ThreadstateError,
@@ -20,6 +21,7 @@ export {
   type ValidationIssue,
 } from './errors.js'
 export type { Handle } from './memory/handle.js'
+export { DEFAULT_GROWABLE_BUDGET, SMALL_OBJECT_MAX_BYTES } from './memory/growable.js'
 export type { TypeName } from './memory/layout.js'
 export { Domain, currentThreadId, domainOf, MAX_THREADS, type DomainCounts } from './memory/thread.js'
 export { Mutex, type MutexHandle } from './sync/mutex.js'

@@ -23,9 +23,9 @@ export interface SharedMapHandle<V = unknown> extends Handle<'SharedMap'> {
    * value type of the map, so that it travels with the handle.
    */
   readonly [valueType]?: V
-  /** The growable arena holding the table and the entries. */
+  /** The arena holding the table and the entries: growable, or fixed-length for a small map (`maxBytes` <= `SMALL_OBJECT_MAX_BYTES`). */
   readonly data: SharedArrayBuffer
-  /** The growable undo journal of the commit in progress. */
+  /** The undo journal of the commit in progress: growable, or fixed-length for a small map. */
   readonly journal: SharedArrayBuffer
   /** The change-log ring read by subscribers. */
   readonly log: SharedArrayBuffer
@@ -38,6 +38,15 @@ export interface SharedMapOptions<V> {
   /**
    * Most bytes the arena (table and entries) may grow to; a write that would
    * need more throws `CapacityError` and changes nothing.
+   *
+   * Up to `SMALL_OBJECT_MAX_BYTES` (65,536) the map's buffers are
+   * fixed-length and allocated in full up front (arena and undo journal
+   * `maxBytes` each, change log 4 KiB): such a map takes no memory mapping of its own,
+   * so a process can hold as many as memory allows (a map per connection,
+   * per device). Above it, address space is reserved and the buffers grow
+   * into it; each such map costs memory mappings, and when the process is
+   * near its limit `create` throws `MappingLimitError` (README, "How many
+   * objects").
    * @default 268435456 (256 MiB)
    */
   readonly maxBytes?: number
@@ -45,7 +54,7 @@ export interface SharedMapOptions<V> {
    * Bytes of the change-log ring that `subscribe()` reads (a power of two).
    * A subscriber that falls more than half of it behind gets a `reset`
    * event with the whole map instead of the changes it missed.
-   * @default 262144 (256 KiB)
+   * @default 262144 (256 KiB); 4096 for a map whose `maxBytes` is at most `SMALL_OBJECT_MAX_BYTES`
    */
   readonly changeLogBytes?: number
   /** A Standard Schema validator (zod, valibot, arktype, ...) every value must pass. Not carried to other threads. */

@@ -4,9 +4,10 @@
  * Four buffers travel in the handle:
  *
  * - **control** (the handle's `buffer`, fixed): the words below.
- * - **data** (growable): an arena of 16-byte-aligned blocks holding the hash
+ * - **data** (growable; fixed-length of `maxBytes` for a small map,
+ *   `memory/growable.ts`): an arena of 16-byte-aligned blocks holding the hash
  *   table and one block per entry (key and value together).
- * - **journal** (growable): the undo log of the commit in progress.
+ * - **journal** (growable; fixed-length for a small map): the undo log of the commit in progress.
  * - **log** (fixed, a power of two): a byte ring of committed changes, for
  *   `subscribe()`; written only while somebody subscribes (`change-log.ts`).
  *

@@ -1,5 +1,6 @@
 /**
- * A thread's views of a SharedMap's buffers. The data buffer is growable;
+ * A thread's views of a SharedMap's buffers. The data buffer is growable
+ * (or fixed-length for a small map, `memory/growable.ts`: then it never grows);
  * views are fixed-length (a length-tracking view of a growable buffer is
  * several times slower per access, DESIGN.md) and rebuilt when another
  * thread has grown the buffer.

@@ -19,6 +19,7 @@ import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableMap } from '../contracts.js'
 import { HandleError, OptionError, describe } from '../errors.js'
 import { allocateRegion, attaching, checkHandle, makeHandle } from '../memory/handle.js'
+import { SMALL_OBJECT_MAX_BYTES, growableBuffer } from '../memory/growable.js'
 import type { DeepReadonly } from '../encoding/freeze.js'
 import { domainOf } from '../memory/thread.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
@@ -42,6 +43,8 @@ export type { MapTransaction } from './transaction.js'
 
 const DEFAULT_MAX_BYTES = 256 << 20
 const DEFAULT_LOG_BYTES = 256 << 10
+/** The change log of a small map (`maxBytes` <= SMALL_OBJECT_MAX_BYTES): one page, not 256 KiB per map. */
+const SMALL_LOG_BYTES = 4096
 
 /**
  * Checks, on attach, what the map's code relies on to stay in bounds and to
@@ -169,7 +172,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
   static create<V = unknown>(options: SharedMapOptions<V> = {}): SharedMap<V> {
     if (typeof options !== 'object' || options === null) throw new OptionError(`Expected an options object, got ${describe(options)}`)
     const maxBytes = checkInteger(options.maxBytes ?? DEFAULT_MAX_BYTES, 'maxBytes', 1 << 12, 2 ** 31 - 2 ** 16)
-    const logBytes = checkInteger(options.changeLogBytes ?? DEFAULT_LOG_BYTES, 'changeLogBytes', 1 << 12, 1 << 30)
+    const logBytes = checkInteger(options.changeLogBytes ?? (maxBytes <= SMALL_OBJECT_MAX_BYTES ? SMALL_LOG_BYTES : DEFAULT_LOG_BYTES), 'changeLogBytes', 1 << 12, 1 << 30)
     if ((logBytes & (logBytes - 1)) !== 0) throw new OptionError(`Expected \`changeLogBytes\` to be a power of two, got ${logBytes}`)
     const capacity = checkInteger(options.initialCapacity ?? 8, 'initialCapacity', 0, 1 << 26)
     const validator = checkValidator(options.validate) as StandardSchemaV1<V> | undefined
@@ -180,11 +183,16 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     if (initial < ARENA_START + tableBytes + 64) {
       throw new OptionError(`Expected \`maxBytes\` (${maxBytes}) to hold a table for \`initialCapacity\` ${capacity}, got too few bytes`)
     }
+    // A small map (maxBytes <= SMALL_OBJECT_MAX_BYTES) gets fixed-length buffers of their full
+    // size and takes no memory mapping; a larger one growable buffers within the mapping budget.
+    const arenaBytes = Math.floor(maxBytes / 16) * 16
+    const journalBytes = Math.max(4096, Math.floor(maxBytes / 8) * 8)
+    const small = maxBytes <= SMALL_OBJECT_MAX_BYTES
+    const data = small ? new SharedArrayBuffer(arenaBytes) : growableBuffer(initial, arenaBytes, 'SharedMap')
+    const journal = small ? new SharedArrayBuffer(journalBytes) : growableBuffer(4096, journalBytes, 'SharedMap')
+    const log = new SharedArrayBuffer(logBytes)
     const control = allocateRegion('SharedMap', MAP_CONTROL_BYTES)
     MapCommitter.place(control.buffer)
-    const data = new SharedArrayBuffer(initial, { maxByteLength: Math.floor(maxBytes / 16) * 16 })
-    const journal = new SharedArrayBuffer(4096, { maxByteLength: Math.max(4096, Math.floor(maxBytes / 8) * 8) })
-    const log = new SharedArrayBuffer(logBytes)
     const ctl = new Int32Array(control.buffer)
     // The first table, written before anybody else can see the map.
     const d32 = new Int32Array(data)
@@ -216,10 +224,12 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
   private static attachChecked<V>(handle: SharedMapHandle<V>, validator: StandardSchemaV1<V> | undefined, writeTimeoutMs: number): SharedMap<V> {
     const checked = checkHandle(handle, 'SharedMap', MAP_CONTROL_BYTES) as SharedMapHandle<V>
     const { data, journal, log } = checked as { data?: unknown; journal?: unknown; log?: unknown }
-    for (const [name, buffer, growable] of [['data', data, true], ['journal', journal, true], ['log', log, false]] as const) {
-      if (!(buffer instanceof SharedArrayBuffer) || buffer.growable !== growable) {
+    // data and journal: growable, or fixed-length for a small map (memory/growable.ts); the code
+    // bounds everything by their byteLength / maxByteLength, which both kinds have.
+    for (const [name, buffer, growable] of [['data', data, undefined], ['journal', journal, undefined], ['log', log, false]] as const) {
+      if (!(buffer instanceof SharedArrayBuffer) || (growable !== undefined && buffer.growable !== growable)) {
         throw new HandleError(
-          `Expected a SharedMap handle whose \`${name}\` is a ${growable ? 'growable' : 'fixed-length'} SharedArrayBuffer, got ${describe(buffer)}`,
+          `Expected a SharedMap handle whose \`${name}\` is a ${growable === false ? 'fixed-length ' : ''}SharedArrayBuffer, got ${describe(buffer)}`,
         )
       }
     }

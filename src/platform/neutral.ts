@@ -41,3 +41,31 @@ export const canReceiveMessagesSync = false
  * code of the application, or not at all).
  */
 export function onWorkerExit(_listener: (nativeThreadId: number) => void): void {}
+
+/**
+ * The most memory mappings this process may have (Linux's
+ * `vm.max_map_count`), or undefined where the runtime cannot tell: here,
+ * always undefined, so growable buffers get a count-based budget
+ * (`memory/growable.ts`).
+ */
+export function mappingLimit(): number | undefined {
+  return undefined
+}
+
+/** Memory mappings this process has now, or undefined where the runtime cannot tell (here: always). */
+export function mappingsInUse(): number | undefined {
+  return undefined
+}
+
+const processWide = new Map<string, Int32Array>()
+
+/**
+ * `words` Int32 words shared by every thread of the process under `key`,
+ * zeroed when first made. Here there is no process-wide store: each thread
+ * gets its own words.
+ */
+export function processWideWords(key: string, words: number): Int32Array {
+  let found = processWide.get(key)
+  if (found === undefined) processWide.set(key, (found = new Int32Array(new SharedArrayBuffer(4 * words))))
+  return found
+}

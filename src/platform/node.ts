@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { receiveMessageOnPort, threadId, type Worker } from 'node:worker_threads'
+import { readFileSync } from 'node:fs'
+import { getEnvironmentData, receiveMessageOnPort, setEnvironmentData, threadId, type Worker } from 'node:worker_threads'
 
 /** The runtime's own id of the calling thread: Node's `threadId` (0 = main). */
 export function nativeThreadId(): number | undefined {
@@ -49,4 +50,57 @@ export function onWorkerExit(listener: (nativeThreadId: number) => void): void {
     const id = worker.threadId
     worker.once('exit', () => listener(id))
   })
+}
+
+let limit: number | null | undefined
+
+/**
+ * The most memory mappings this process may have: Linux's
+ * `vm.max_map_count` (read once), or undefined off Linux (no such limit to
+ * read: growable buffers then get a count-based budget, `memory/growable.ts`).
+ */
+export function mappingLimit(): number | undefined {
+  if (limit === undefined) {
+    try {
+      const value = Number.parseInt(readFileSync('/proc/sys/vm/max_map_count', 'latin1'), 10)
+      limit = Number.isInteger(value) && value > 0 ? value : null
+    } catch {
+      limit = null
+    }
+  }
+  return limit ?? undefined
+}
+
+/**
+ * Memory mappings this process has now: the lines of `/proc/self/maps`, or
+ * undefined where that cannot be read. Costs ~1 ms per 5,000 mappings: call
+ * it rarely.
+ */
+export function mappingsInUse(): number | undefined {
+  let maps: Buffer
+  try {
+    maps = readFileSync('/proc/self/maps')
+  } catch {
+    return undefined
+  }
+  let lines = 0
+  for (let at = maps.indexOf(10); at >= 0; at = maps.indexOf(10, at + 1)) lines++
+  return lines
+}
+
+/**
+ * `words` Int32 words shared by every thread of the process under `key`,
+ * zeroed when first made. Node's environment data (`setEnvironmentData`)
+ * is copied into every Worker a thread creates afterwards, and a copied
+ * SharedArrayBuffer shares its memory: so the first thread that asks makes
+ * the words, and every Worker started after that (and their Workers) finds
+ * the same ones. A Worker started before gets words of its own (a
+ * process-wide figure then counts only part of the process).
+ */
+export function processWideWords(key: string, words: number): Int32Array {
+  const found = getEnvironmentData(key)
+  if (found instanceof SharedArrayBuffer && found.byteLength === 4 * words) return new Int32Array(found)
+  const buffer = new SharedArrayBuffer(4 * words)
+  setEnvironmentData(key, buffer)
+  return new Int32Array(buffer)
 }

@@ -2,7 +2,11 @@
  * Shared-memory layout of a SnapshotStore and the read protocol.
  *
  * Two buffers: a fixed *control* region (the handle's `buffer`) and a
- * growable *data* buffer (the handle's `data`) holding encoded snapshots.
+ * *data* buffer (the handle's `data`) holding encoded snapshots: growable
+ * up to `maxBytes`, or, for a store whose `maxBytes` is at most
+ * `SMALL_OBJECT_MAX_BYTES`, fixed-length of `maxBytes` (no memory mapping of
+ * its own: `memory/growable.ts`). The code reads only `byteLength` and
+ * `maxByteLength`, which a fixed-length buffer has too (equal).
  *
  * ```
  *  control, Int32 words

@@ -12,6 +12,7 @@ import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
 import type { DeepReadonly } from '../encoding/freeze.js'
 import { wallNow } from '../memory/clock.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { dataBuffer } from '../memory/growable.js'
 import { domainOf } from '../memory/thread.js'
 import { Source, SourceTable } from '../memory/sources.js'
 import { checkValidator, validateWith, type StandardSchemaV1 } from '../encoding/standard-schema.js'
@@ -26,8 +27,8 @@ import { findGap, type Extent } from './regions.js'
 declare const valueType: unique symbol
 
 /**
- * Handle of a {@link SnapshotStore}: the control region plus the growable
- * data buffer. It carries the snapshot type, so `SnapshotStore.attach(handle)`
+ * Handle of a {@link SnapshotStore}: the control region plus the data
+ * buffer. It carries the snapshot type, so `SnapshotStore.attach(handle)`
  * in a worker infers `T`, and attaching it with another type does not compile.
  */
 export interface SnapshotStoreHandle<T = unknown> extends Handle<'SnapshotStore'> {
@@ -36,7 +37,7 @@ export interface SnapshotStoreHandle<T = unknown> extends Handle<'SnapshotStore'
    * snapshot type of the store, so that it travels with the handle.
    */
   readonly [valueType]?: T
-  /** The growable buffer holding the encoded snapshots. */
+  /** The buffer holding the encoded snapshots: growable, or fixed-length for a store whose `maxBytes` is at most `SMALL_OBJECT_MAX_BYTES`. */
   readonly data: SharedArrayBuffer
 }
 
@@ -50,6 +51,14 @@ export interface SnapshotStoreOptions<T> {
    * the one being published: `n` bytes encoded always fit when
    * `2n + latest <= maxBytes`, usually when `n + latest <= maxBytes`; a
    * publish that does not fit throws `CapacityError` and changes nothing.
+   *
+   * Up to `SMALL_OBJECT_MAX_BYTES` (65,536) the data buffer is fixed-length
+   * and allocated in full up front: such a store takes no memory mapping of
+   * its own, so a process can hold as many as memory allows (a store per
+   * row, per camera, per connection). Above it, `maxBytes` of address space
+   * is reserved and the buffer grows into it as snapshots need; each such
+   * store costs memory mappings, and when the process is near its limit
+   * `create` throws `MappingLimitError` (README, "How many objects").
    * @default 67108864 (64 MiB)
    */
   readonly maxBytes?: number
@@ -280,9 +289,10 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
         `Expected an initial snapshot of at most ${region} bytes encoded (maxBytes ${maxBytes} over ${SNAPSHOT_SLOTS} slots), got ${bytes.length}`,
       )
     }
-    const control = allocateRegion('SnapshotStore', CONTROL_BYTES)
     const dataLength = SNAPSHOT_SLOTS * region
-    const data = new SharedArrayBuffer(dataLength, { maxByteLength: maxBytes })
+    // Fixed-length (all of maxBytes) for a small store, else growable within the mapping budget.
+    const data = dataBuffer(dataLength, maxBytes, 'SnapshotStore')
+    const control = allocateRegion('SnapshotStore', CONTROL_BYTES)
     const words = new Int32Array(control.buffer)
     const f64 = new Float64Array(control.buffer)
     const perSlot = region
@@ -323,8 +333,10 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     return attaching('SnapshotStore', () => {
       const checked = checkHandle(handle, 'SnapshotStore', CONTROL_BYTES) as SnapshotStoreHandle<T>
       const data = (checked as { data?: unknown }).data
-      if (!(data instanceof SharedArrayBuffer) || !data.growable) {
-        throw new HandleError(`Expected a SnapshotStore handle whose \`data\` is a growable SharedArrayBuffer, got ${describe(data)}`)
+      // Growable, or fixed-length for a small store (memory/growable.ts): checkSlots bounds every
+      // region by what this buffer is or may grow to, whichever it is.
+      if (!(data instanceof SharedArrayBuffer)) {
+        throw new HandleError(`Expected a SnapshotStore handle whose \`data\` is a SharedArrayBuffer, got ${describe(data)}`)
       }
       checkSlots(checked, data)
       domainOf(checked.domain)
