@@ -199,7 +199,7 @@ describe('values are read once (issue 15 item 12)', () => {
     }
   })
 
-  it('class instances and subclasses that msgpackr would write as something else are refused; Buffers and views stay exact', () => {
+  it('class instances and subclasses that msgpackr would write as something else are refused; views stay exact, a Buffer comes back a Uint8Array', () => {
     class Tagged extends Map<string, number> {}
     class Bytes extends Uint8Array {}
     class When extends Date {}
@@ -223,7 +223,7 @@ describe('values are read once (issue 15 item 12)', () => {
       bigs: new BigInt64Array([-1n, 2n ** 62n]),
     }
     const back = decode(encode(value)) as typeof value
-    expect(Buffer.isBuffer(back.buffer)).toBe(true)
+    expect(back.buffer.constructor).toBe(Uint8Array) // a Buffer is taken as the Uint8Array it is (a store's read gave that before too)
     expect([...back.buffer]).toEqual([1, 2, 3])
     expect([...back.view]).toEqual([6, 7])
     expect([...back.overShared]).toEqual([2, 3])

@@ -456,8 +456,9 @@ type TypedArrayClass = new (buffer: ArrayBufferLike, byteOffset: number, length:
  * typed array: through the engine's brand-checked accessors, which throw for
  * an object that only claims the prototype. Typed arrays and DataViews
  * become fresh views of the same bytes (no copy); an ArrayBuffer is copied.
- * A subclass is a class instance (refused), except Node's `Buffer`, which
- * msgpackr writes as binary and Node reads back as a `Buffer`.
+ * A subclass is a class instance (refused), except Node's `Buffer`, taken
+ * as the `Uint8Array` it is (what a SnapshotStore or SharedMap read gave
+ * back for a Buffer before, too).
  */
 const LEAVES = new Map<object, (object: object) => unknown>([
   [Date.prototype, (o) => new Date(dateTime(o))],
@@ -467,10 +468,8 @@ const LEAVES = new Map<object, (object: object) => unknown>([
   [DataView.prototype, (o) => new DataView(dataViewBuffer(o), dataViewByteOffset(o), dataViewByteLength(o))],
   ...[...TYPED_ARRAYS].map(([name, View]) => [View.prototype, (o: object) => viewOf(o, name, (buffer, byteOffset, length) => new View(buffer, byteOffset, length))] as const),
 ])
-const NodeBuffer = (globalThis as { Buffer?: { prototype: object; from(buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView } }).Buffer
-if (NodeBuffer) {
-  LEAVES.set(NodeBuffer.prototype, (o) => viewOf(o, 'Uint8Array', (buffer, byteOffset, length) => NodeBuffer.from(buffer, byteOffset, length)))
-}
+const NodeBuffer = (globalThis as { Buffer?: { prototype: object } }).Buffer
+if (NodeBuffer) LEAVES.set(NodeBuffer.prototype, LEAVES.get(Uint8Array.prototype)!)
 
 const badString = (path: string): string =>
   `Expected a well-formed string at ${where(path)}, got one with a lone surrogate (MessagePack strings are UTF-8, which cannot hold it: it would come back as U+FFFD)`
