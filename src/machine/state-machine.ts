@@ -24,11 +24,11 @@
  */
 import type { SharedStateMachine } from '../contracts.js'
 import { HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
-import { wallNow } from '../memory/clock.js'
+import { now, wallNow } from '../memory/clock.js'
 import { allocateRegion, attaching, checkHandle, copyHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
-import { waitUntil, waitUntilAsync } from '../sync/version-wait.js'
-import { checkWaitOptions, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
+import { waitUntilAsync } from '../sync/version-wait.js'
+import { blockingNotAllowed, checkWaitOptions, deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
 import { checkDefinition, definitionHash, type CheckedDefinition } from './definition.js'
 import { MachineF64, MachineWord, REASON_UNITS, SEQ_MASK, machineBytes } from './layout.js'
 import { TransitionLog } from './log.js'
@@ -438,9 +438,11 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
   }
 
   /**
-   * Calls `listener` after each transition this instance makes (in this
-   * thread, after the commit, outside any lock). For transitions made by
-   * other threads, use {@link subscribe}.
+   * Calls `listener` after each transition made through this instance (in
+   * this thread, after the commit, outside any lock); not those made through
+   * another instance attached to the same machine, in this thread or any
+   * other. For every thread's transitions, in commit order, use
+   * {@link subscribe}.
    * @returns a function that removes the listener
    */
   onTransition(listener: (transition: Transition<S>) => void): () => void {
@@ -479,10 +481,39 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
     return { from, to, at: read.at, threadId: read.threadId, reason: read.reason, seq }
   }
 
-  /** Blocks until the machine is in `state`, at most `timeoutMs`; false on timeout. */
+  /**
+   * Blocks until the machine is in `state`, at most `timeoutMs`; false on
+   * timeout. Sleeps on the state word until a transition changes it (each
+   * transition notifies while WAITERS is non-zero): an idle waiter costs
+   * nothing, where the shared lock-wait loop's 50 ms slice (made for
+   * re-checking a lock holder's liveness, which a state has none of) woke
+   * it 20 times a second.
+   * @throws BlockingNotAllowedError on a thread that may not block (use {@link waitForAsync})
+   */
   waitFor(state: S, timeoutMs?: number): boolean {
     const target = this.indexOf(state, 'waitFor')
-    return waitUntil(this.words, STATE, WAITERS, () => (Atomics.load(this.words, STATE) & 0xff) === target, timeoutMs)
+    const deadline = deadlineOf(timeoutMs)
+    const words = this.words
+    if ((Atomics.load(words, STATE) & 0xff) === target) return true
+    // The version-wait protocol (sync/version-wait.ts): count in WAITERS, then re-read STATE and sleep
+    // only while it keeps that value. A transition CASes STATE, then reads WAITERS: by sequential
+    // consistency it sees this waiter (and notifies) or this waiter sees its new STATE (no lost wake-up).
+    Atomics.add(words, WAITERS, 1)
+    try {
+      for (;;) {
+        const seen = Atomics.load(words, STATE)
+        if ((seen & 0xff) === target) return true
+        const remaining = deadline - now()
+        if (remaining <= 0) return false
+        try {
+          Atomics.wait(words, STATE, seen, remaining)
+        } catch (error) {
+          throw blockingNotAllowed(error)
+        }
+      }
+    } finally {
+      Atomics.sub(words, WAITERS, 1)
+    }
   }
 
   /** Async form of {@link waitFor}; keeps a Node process alive while waiting. */

@@ -334,10 +334,12 @@ export class StateManager<out T extends RegistryEntries = RegistryEntries> imple
 
   /**
    * Makes objects of `type` attachable by registries in **this thread** (call
-   * it in every thread, before `get()`): for kinds outside the built-in ones
-   * (`Mutex`, `ReentrantMutex`, `RWLock`, `Condition`, `Semaphore`, `Barrier`,
-   * `StateBuffer`, `SnapshotStore`, `SharedMap`). Registering the same
-   * function again is a no-op.
+   * it in every thread, before `get()`). The built-in kinds need no call:
+   * `add()` and `get()` take `Mutex`, `ReentrantMutex`, `RWLock`,
+   * `Condition`, `Semaphore`, `Barrier`, `StateBuffer`, `SnapshotStore`,
+   * `SharedMap`, `StateMachine`, `TriggerFlags` and `Watchdog` in every
+   * thread (test/docs.test.ts keeps this list equal to what `add()`
+   * accepts). Registering the same function again is a no-op.
    * @example
    * ```ts
    * StateManager.registerKind('MyKind', (h) => MyKind.attach(h as MyKindHandle))

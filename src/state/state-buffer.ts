@@ -31,9 +31,11 @@ export interface StateBufferHandle<S extends Schema = Schema> extends Handle<'St
 /** Options of {@link StateBuffer.create}. */
 export interface StateBufferOptions {
   /**
-   * Versions kept for `history()` / `at()` / `subscribe({ mode: 'every' })`.
-   * The ring is rounded up to a power of two, so at least this many (often
-   * more) are kept.
+   * Versions kept for `history()` / `at()` / `subscribe({ mode: 'every' })`,
+   * at least. The ring has one slot per version kept plus one for the
+   * publish in progress, rounded up to a power of two (4 at least), so
+   * `stats().historyCapacity` is that power of two minus one: `history: 16`
+   * keeps 31, `history: 32` keeps 63, `history: 31` keeps 31.
    * @default 16
    */
   readonly history?: number
