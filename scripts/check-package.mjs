@@ -163,6 +163,7 @@ async function main() {
     runTool('attw', [
       bin('attw'),
       tarball,
+      '--no-definitely-typed', // the package ships its own types: no @types lookup on the registry
       '--ignore-rules',
       'cjs-resolves-to-esm',
       '--format',
