@@ -19,6 +19,7 @@
 import { realpathSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { dashboardSuite } from './dashboard.js'
 import { locksSuite } from './locks.js'
 import { mapSuite } from './map.js'
 import { peersSuite } from './peers.js'
@@ -39,7 +40,7 @@ import {
 } from './report.js'
 
 /** Every suite `npm run bench` knows. Add new suites here. */
-const SUITES: readonly Suite[] = [locksSuite, stateBufferSuite, snapshotSuite, mapSuite, runtimeSuite, redisSuite, peersSuite]
+const SUITES: readonly Suite[] = [locksSuite, stateBufferSuite, snapshotSuite, mapSuite, runtimeSuite, redisSuite, peersSuite, dashboardSuite]
 
 /** Where results go by default: bench/results/ in the repository (this file runs from dist/bench/). */
 export const DEFAULT_RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))

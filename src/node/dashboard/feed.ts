@@ -273,7 +273,7 @@ export class DashboardFeed {
 
   private start(): void {
     if (this.timer !== undefined) return
-    this.delay = monitorEventLoopDelay({ resolution: 10 })
+    this.delay = monitorEventLoopDelay({ resolution: 20 })
     this.delay.enable()
     this.timer = setInterval(() => void this.tick(), this.intervalMs)
     this.timer.unref()
