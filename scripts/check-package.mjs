@@ -18,9 +18,14 @@
 //     (ESM) and bundler resolution. Ignored rule: `cjs-resolves-to-esm`:
 //     the package is ESM only (`"type": "module"`, README), so a `require()`
 //     from CommonJS reaching ESM is the design, not a packaging mistake.
+//  5. A TypeScript consumer of the tarball, installed in a temporary project
+//     (its dependencies linked from this checkout: no network), compiled
+//     strict with `skipLibCheck: false` under node16 and bundler resolution:
+//     the shipped .d.ts compile, and the value type a handle carries still
+//     makes `SharedMap.attach<number>(a map of strings)` an error there.
 //
 // Exit code 1 with every problem listed, 0 when the package is clean.
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -138,6 +143,58 @@ function bin(name) {
   return fs.realpathSync(path.join(root, 'node_modules/.bin', name))
 }
 
+// What a user of the published package writes. The `@ts-expect-error` lines fail the check
+// (as unused) if the shipped types stop carrying handles' value types or deep read-only values.
+const CONSUMER = `import { Mutex, SharedMap, SnapshotStore, StateBuffer, f64, schema, type DeepReadonly, type SharedMapHandle, type SnapshotStoreHandle } from 'threadstate'
+import { serveStatus, superviseWorker } from 'threadstate/node'
+import { RedisDomain, type RedisSharedMapHandle } from 'threadstate/redis'
+
+interface Status { agents: { name: string; tokens: number }[] }
+const names = SharedMap.create<string>()
+const attached: SharedMap<string> = SharedMap.attach(names.handle)
+// @ts-expect-error the value type travels with the handle
+SharedMap.attach<number>(names.handle)
+const store = SnapshotStore.create<Status>({ initial: { agents: [] } })
+const status: DeepReadonly<Status> = store.get()
+// @ts-expect-error frozen values are typed deeply read-only
+status.agents.push({ name: 'a', tokens: 1 })
+const buffer = StateBuffer.create(schema({ x: f64() }))
+const x: number | undefined = buffer.latest()?.value.x
+type Handles = RedisSharedMapHandle<string> | SnapshotStoreHandle<Status> | SharedMapHandle
+export const used: unknown[] = [attached, Mutex.create(), x, superviseWorker, serveStatus, RedisDomain, undefined as Handles | undefined]
+`
+
+async function checkConsumer(tmp, tarball) {
+  const dir = path.join(tmp, 'consumer')
+  const modules = path.join(dir, 'node_modules')
+  fs.mkdirSync(path.join(modules, 'threadstate'), { recursive: true })
+  execFileSync('tar', ['-xzf', tarball, '-C', path.join(modules, 'threadstate'), '--strip-components=1'])
+  for (const name of fs.readdirSync(path.join(root, 'node_modules'))) {
+    if (name === 'threadstate' || name.startsWith('.')) continue
+    fs.symlinkSync(path.join(root, 'node_modules', name), path.join(modules, name))
+  }
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
+  fs.writeFileSync(path.join(dir, 'consumer.ts'), CONSUMER)
+  const tsc = path.join(root, 'node_modules/typescript/bin/tsc')
+  const common = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--target', 'es2022', '--lib', 'es2024,esnext.disposable', '--types', 'node']
+  const modes = [
+    ['node16', ['--module', 'node16', '--moduleResolution', 'node16']],
+    ['bundler', ['--module', 'esnext', '--moduleResolution', 'bundler']],
+  ]
+  await Promise.all(
+    modes.map(
+      ([mode, flags]) =>
+        new Promise((resolve) => {
+          execFile(process.execPath, [tsc, ...common, ...flags, 'consumer.ts'], { cwd: dir, encoding: 'utf8' }, (error, stdout, stderr) => {
+            if (error) problem(`a TypeScript consumer of the package (${mode} resolution, strict, skipLibCheck false) does not compile:\n${`${stdout}${stderr}`.trim()}`)
+            else console.log(`consumer (${mode}): compiles`)
+            resolve()
+          })
+        }),
+    ),
+  )
+}
+
 function runTool(name, args) {
   try {
     const out = execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
@@ -171,6 +228,7 @@ async function main() {
       '--no-color',
       '--no-emoji',
     ])
+    await checkConsumer(tmp, tarball)
     console.log(`${packed.filename}: ${files.size} files, ${(packed.size / 1024).toFixed(0)} KiB packed, ${(packed.unpackedSize / 1024).toFixed(0)} KiB unpacked`)
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
