@@ -244,5 +244,14 @@ describe('values are read once (issue 15 item 12)', () => {
     expect(back.b[0]).toBe(back.a)
     expect(back.b[1]).toBe(back.a)
     expect(back.m.get('s')).toBe(back.a)
+    // An own `__proto__` key inside a cycle is refused: msgpackr decodes a cycle by Object.assign onto a
+    // placeholder, which would make that key the object's prototype (found by test/fuzz-values.test.ts).
+    const keyed = JSON.parse('{"__proto__": {"polluted": true}, "n": 1}') as Record<string, unknown>
+    const twice = { a: keyed, b: keyed }
+    const again = decode(encode(twice)) as typeof twice
+    expect(again.a).toBe(again.b)
+    expect(Object.getPrototypeOf(again.a)).toBe(Object.prototype)
+    keyed['self'] = keyed
+    expect(() => encode({ x: [keyed] })).toThrow(expect.objectContaining({ name: 'EncodeError', path: 'x[0]' }))
   })
 })

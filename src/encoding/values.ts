@@ -229,6 +229,8 @@ class Capture {
   flags = 0
   /** Whether an object was met twice (a cycle or a shared reference), which only msgpackr's structured-clone mode writes. */
   shared = false
+  /** The copies met again, in order (only when `shared`: cycles and shared references are rare). */
+  readonly hits: unknown[] = []
   /** Whether `Object.prototype` had enumerable properties when the walk began (`for...in` would list them). */
   polluted = false
   /** Steps from the refused value up to the root. */
@@ -253,6 +255,7 @@ class Capture {
     if (this.seen.size > 0) this.seen = new Map()
     this.flags = 0
     this.shared = false
+    this.hits.length = 0
     this.trail.length = 0
     this.cause = undefined
   }
@@ -294,6 +297,7 @@ class Capture {
     const copy = this.seen.get(object)
     if (copy !== undefined) {
       this.shared = true
+      this.hits.push(copy)
       return copy
     }
     if (depth >= MAX_DEPTH) return this.refuse(tooDeep)
@@ -366,6 +370,7 @@ class Capture {
     this.seen.set(object, out)
     if (Object.getOwnPropertySymbols(out).length > 0) return this.refuse(symbolKey)
     let protoKeyed = false
+    const hitsBefore = this.hits.length
     for (const key in out) {
       // `for...in` over the copy's own data properties (fast: V8's enum cache); inherited ones only if Object.prototype has some.
       if (this.polluted && !Object.hasOwn(out, key)) continue
@@ -382,6 +387,9 @@ class Capture {
       else out[key] = copy
     }
     if (protoKeyed) {
+      // msgpackr decodes a cycle by Object.assign-ing the object's properties onto a placeholder, which
+      // turns an own `__proto__` key into the placeholder's prototype (found by test/fuzz-values.test.ts).
+      for (let i = hitsBefore; i < this.hits.length; i++) if (this.hits[i] === out) return this.refuse(protoCycle)
       this.flags |= ValueFlags.PROTO_KEY
       Object.setPrototypeOf(out, ProtoKeyed.prototype)
     }
@@ -481,6 +489,8 @@ const tooDeep = (path: string): string =>
   `Expected a value nested at most ${MAX_DEPTH} levels deep, got deeper at ${where(path)} (every thread must be able to decode it, whatever its stack)`
 const sharedMemory = (path: string): string =>
   `Expected an encodable value at ${where(path)}, got a SharedArrayBuffer (shared memory is not a value: send its handle instead)`
+const protoCycle = (path: string): string =>
+  `Expected an object with an own \`__proto__\` key outside any cycle at ${where(path)}, got one that contains itself (decoding would make that key its prototype)`
 const symbolKey = (path: string): string => `Expected only string keys at ${where(path)}, got a symbol-keyed property`
 const hole = (path: string): string => `Expected a dense array at ${where(path.replace(/\[\d+\]$/, ''))}, got a hole at ${path} (it would come back as \`undefined\`)`
 const changed = (path: string): string =>
