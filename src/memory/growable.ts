@@ -51,7 +51,8 @@ import { MappingLimitError } from '../errors.js'
  * Objects whose `maxBytes` is at most this (64 KiB) get fixed-length buffers
  * of their full size, allocated up front, and take no memory mapping of
  * their own: make them as many as memory holds. Larger ones reserve
- * `maxBytes` of address space and grow into it (see {@link reserveGrowable}).
+ * `maxBytes` of address space and grow into it, within a budget of memory
+ * mappings ({@link MappingLimitError} past it; README, "How many objects").
  */
 export const SMALL_OBJECT_MAX_BYTES = 65536
 
