@@ -29,7 +29,7 @@ import {
   type Transition,
 } from '../../index.js'
 import { ThreadstateMetrics, serveStatus, superviseWorker, type DashboardOptions, type StatusServer } from '../../node/index.js'
-import { newReference, referenceAt } from './flight.js'
+import { flightPlots } from './dashboard.js'
 import { ANSI, PLAIN, ms, type Style } from './format.js'
 import {
   Command,
@@ -155,29 +155,11 @@ function createObjects(): { objects: DemoObjects; gainWords: Float64Array } {
 
 /** The dashboard of the run: every object, and plots of the flight (read only while a page is open). */
 function dashboardOf(objects: DemoObjects, threads: object): DashboardOptions {
-  const { pose, command, telemetry } = objects
-  const ref = newReference()
   return {
     title: 'threadstate demo · drone control stack',
     objects: () => ({ ...objects, threads: threads as { stats(): object } }),
     maxAgeMs: { pose: STALE_AFTER_MS },
-    plots: {
-      'drone position vs reference (m)': () => {
-        const p = pose.latest()?.value
-        if (p === undefined) return undefined
-        referenceAt(p.time, ref)
-        const [x, y, z] = p.position
-        return { x, y, z, 'x ref': ref.position[0]!, 'y ref': ref.position[1]!, 'z ref': ref.position[2]! }
-      },
-      'tracking error (m)': () => {
-        const c = command.latest()?.value
-        return c === undefined ? undefined : { error: c.trackingError }
-      },
-      'controller loop jitter (ms)': () => {
-        const t = telemetry.latest()?.value
-        return t === undefined ? undefined : { p50: t.jitterP50Ms, p99: t.jitterP99Ms, max: t.jitterMaxMs }
-      },
-    },
+    plots: flightPlots(objects),
   }
 }
 

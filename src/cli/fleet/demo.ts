@@ -3,8 +3,10 @@
  * processes on one Redis server (`threadstate/redis`): the flight process
  * (estimator and auto-tuner), the controller and the supervisor, forked
  * from this one, which plays the operator, draws the live view from its own
- * mirrors and ends with checks that decide the exit code. The processes and
- * what they share: protocol.ts.
+ * mirrors and ends with checks that decide the exit code. It serves a live
+ * dashboard of the Redis-backed objects (its URL is the first line printed;
+ * ../drone/dashboard.ts has the flight plots). The processes and what they
+ * share: protocol.ts.
  *
  * The fault scene (`killAfterMs`): the tuner takes the gains lock, writes
  * half its retune, hands the other half (stamped with its fence) to this
@@ -25,12 +27,15 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Transition } from '../../index.js'
+import { serveStatus, type StatusServer } from '../../node/index.js'
 import { RedisDomain, StaleFenceError } from '../../redis/index.js'
+import { flightPlots } from '../drone/dashboard.js'
 import { ANSI, PLAIN, ms, type Style } from '../drone/format.js'
 import type { FlightState } from '../drone/protocol.js'
 import type { Output } from '../drone/view.js'
 import {
   FLEET_ROLES,
+  FLEET_STALE_AFTER_MS,
   FLEET_WATCHDOG_MS,
   RETUNED,
   openFleet,
@@ -186,11 +191,13 @@ export async function runFleetDemo(options: FleetDemoOptions = {}): Promise<numb
   }
   process.on('exit', killChildren)
   let redis: RedisDomain | undefined
+  const dashboard: { server?: StatusServer } = {}
   try {
     const namespace = `fleet-${randomUUID().slice(0, 8)}`
     redis = await RedisDomain.connect({ url, namespace })
-    return await run(redis, { url, namespace, seed: 0x5eed }, children, { durationMs, killAfterMs, out, live, server })
+    return await run(redis, { url, namespace, seed: 0x5eed }, children, { durationMs, killAfterMs, out, live, server, dashboard })
   } finally {
+    await dashboard.server?.close()
     killChildren()
     await Promise.all(children.map((c) => within(c.exited, 5_000, undefined)))
     process.removeListener('exit', killChildren)
@@ -205,6 +212,8 @@ interface RunSettings {
   readonly out: Output
   readonly live: boolean
   readonly server: PrivateRedis | undefined
+  /** Where run() leaves its dashboard's server, for the caller to close. */
+  readonly dashboard: { server?: StatusServer }
 }
 
 async function run(redis: RedisDomain, setup: ChildSetup, children: Child[], settings: RunSettings): Promise<number> {
@@ -216,6 +225,12 @@ async function run(redis: RedisDomain, setup: ChildSetup, children: Child[], set
   const { pose, command, telemetry, status, gains, machine, operator, gainsLock } = objects
   const watchdog = await redis.watchdog('pose-watchdog', { timeoutMs: FLEET_WATCHDOG_MS })
   const redisName = settings.server === undefined ? setup.url : `a private redis-server (pid ${settings.server.pid}, ${setup.url})`
+  // The live dashboard of this process's mirrors (the watchdog's figures are read on the server, 4 times a second while a page is open).
+  const shown = { pose, command, telemetry, status, gains, machine, operator, watchdog, redis: { stats: () => redis.stats(), handle: { kind: 'RedisDomain' } } }
+  settings.dashboard.server = await serveStatus({
+    dashboard: { title: 'threadstate demo-fleet · drone stack on Redis', objects: shown, maxAgeMs: { pose: FLEET_STALE_AFTER_MS }, plots: flightPlots(objects) },
+  })
+  out.write(`dashboard: ${settings.dashboard.server.dashboardUrl}\n`) // first, before the view's own lines
 
   let watchdogFigures: FleetSample['watchdog'] = { expired: false, lastKickAgeMs: Number.NaN, expiries: 0, timeoutMs: FLEET_WATCHDOG_MS }
   let gainsHolder: string | undefined
