@@ -42,6 +42,8 @@ const TEST_FILES = [
   'test/model-based.test.ts',
   'test/shared-map.test.ts',
   'test/fuzz.test.ts',
+  'test/fuzz-values.test.ts',
+  'test/fuzz-persist.test.ts',
   'test/contract/memory.test.ts',
   'test/state-buffer-protocol.test.ts',
 ]
