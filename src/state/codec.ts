@@ -10,6 +10,12 @@
  *   `at()` use.
  * - `copySource(from)`: the same copy as source text, for the read loop a
  *   StateBuffer generates around it (`VersionRing.readLoopSource`).
+ * - `validateFlat(src)`: the checks of `validateInto` on a state already
+ *   flat (layout order, the fields' units): finite, integer kinds, float32
+ *   range, min/max, booleans 0 or 1, enum indexes; one unrolled pass that
+ *   reads and writes nothing else (`publishFrom`, the fast write).
+ * - `copyFlat(src, srcOffset, dst, dstOffset)`: `copy`, except that float32
+ *   fields are rounded to float32 on the way (as `validateInto` stores them).
  *
  * Why generated code: the hot paths run at 1 kHz in control loops and their
  * budget is tens of nanoseconds. A generated, unrolled copy of 25 doubles
@@ -49,6 +55,10 @@ export interface Codec {
   readonly validateInto: (value: unknown, out: Float64Array) => void
   readonly decode: (words: Float64Array, offset: number) => unknown
   readonly copy: (src: Float64Array, srcOffset: number, dst: Float64Array, dstOffset: number) => void
+  /** Checks a flat state (see the module doc); throws SchemaError naming the field and its flat word. */
+  readonly validateFlat: (src: Float64Array) => void
+  /** `copy`, rounding float32 fields to float32 (the flat write's copy). */
+  readonly copyFlat: (src: Float64Array, srcOffset: number, dst: Float64Array, dstOffset: number) => void
   /**
    * Statements copying one flat state from `f` at Float64 index `b + from`
    * into `t` at `o`, written out word by word (the copy step of a generated
@@ -137,6 +147,39 @@ function refuse(path: string, field: Field, got: unknown, index?: number): never
     if (field.unit !== undefined) expected += ` (in ${field.unit})`
   }
   throw new SchemaError(where, `Expected \`${where}\` to be ${expected}, got ${describe(got)}`)
+}
+
+/** The SchemaError of word `word` of a flat state (`index`: the element of a vector field). */
+function refuseFlat(path: string, field: Field, got: number, word: number, index?: number): never {
+  const where = index === undefined ? path : `${path}[${index}]`
+  let expected: string
+  switch (field.kind) {
+    case 'bool':
+      expected = '0 or 1 (a boolean, flat)'
+      break
+    case 'enum':
+      expected = `an index from 0 to ${field.members.length - 1} (one of ${field.members.map((m) => JSON.stringify(m)).join(', ')}, flat)`
+      break
+    case 'i32':
+      expected = 'a 32-bit integer'
+      break
+    case 'u32':
+      expected = 'an unsigned 32-bit integer'
+      break
+    case 'f32':
+      expected = 'a finite number within float32 range'
+      break
+    default:
+      expected = 'a finite number'
+  }
+  if (field.kind !== 'bool' && field.kind !== 'enum') {
+    if (Number.isFinite(got)) {
+      if (field.min !== undefined && got < field.min) expected = `a number >= ${field.min}`
+      else if (field.max !== undefined && got > field.max) expected = `a number <= ${field.max}`
+    }
+    if (field.unit !== undefined) expected += ` (in ${field.unit}: flat states are in the fields' units)`
+  }
+  throw new SchemaError(where, `Expected \`${where}\` (flat word ${word}) to be ${expected}, got ${describe(got)}`)
 }
 
 /** Slow path of a scalar that is not a plain finite number: `{ value, unit }` or an error. */
@@ -316,6 +359,34 @@ function compile(s: Schema, fingerprint: string): Codec {
     }
   }
 
+  // validateFlat, copyFlat -------------------------------------------------------
+  // One line per word: a schema of 25 doubles is 25 finite checks, nothing else.
+  const vf: string[] = ['let x;']
+  const flatCopy: string[] = []
+  let rounds = false
+  for (const f of fields) {
+    const fieldRef = constant(f.field)
+    const pathRef = constant(f.path)
+    const field = f.field
+    for (let i = 0; i < f.length; i++) {
+      const word = f.offset + i
+      const fail = field.kind === 'vec' ? `refuseFlat(${pathRef}, ${fieldRef}, x, ${word}, ${i})` : `refuseFlat(${pathRef}, ${fieldRef}, x, ${word})`
+      const checks: string[] = []
+      if (field.kind === 'bool') checks.push(`x !== 0 && x !== 1`)
+      else if (field.kind === 'enum') checks.push(`(x >>> 0) !== x || x >= ${field.members.length}`)
+      else {
+        checks.push(field.kind === 'f32' ? `!Number.isFinite(Math.fround(x))` : `!Number.isFinite(x)`)
+        if (field.kind === 'i32') checks.push(`(x | 0) !== x`)
+        if (field.kind === 'u32') checks.push(`(x >>> 0) !== x`)
+        if (field.min !== undefined) checks.push(`x < ${constant(field.min)}`)
+        if (field.max !== undefined) checks.push(`x > ${constant(field.max)}`)
+      }
+      vf.push(`x = s[${word}]; if (${checks.join(' || ')}) ${fail};`)
+      if (field.kind === 'f32') rounds = true
+      flatCopy.push(field.kind === 'f32' ? `d[q + ${word}] = Math.fround(s[p + ${word}]);` : `d[q + ${word}] = s[p + ${word}];`)
+    }
+  }
+
   // decode ------------------------------------------------------------------
   const decodeShape = (shape: Shape, prefix: string): string => {
     const parts = Object.keys(shape).map((key) => {
@@ -358,13 +429,52 @@ function compile(s: Schema, fingerprint: string): Codec {
     'convert',
     'convertVector',
     'badKeys',
+    'refuseFlat',
     `"use strict";
+     const copy = function copy(s, p, d, q) {\n${copyBody}\n};
      return {
        validateInto: function validateInto(v, out) {\n${v.join('\n')}\n},
        decode: function decode(s, o) { return ${decodeShape(s.shape, '')} },
-       copy: function copy(s, p, d, q) {\n${copyBody}\n},
+       copy,
+       validateFlat: ${size <= UNROLL_LIMIT ? `function validateFlat(s) {\n${vf.join('\n')}\n}` : 'null'},
+       copyFlat: ${rounds && size <= UNROLL_LIMIT ? `function copyFlat(s, p, d, q) {\n${flatCopy.join('\n')}\n}` : 'copy'},
      }`,
-  ) as (...args: unknown[]) => Pick<Codec, 'validateInto' | 'decode' | 'copy'>
-  const generated = factory(consts, refuse, convertScalar, convertVector, badKeys)
-  return { size, fields, fingerprint, hash: fnv1a(fingerprint), copySource, ...generated }
+  ) as (...args: unknown[]) => Pick<Codec, 'validateInto' | 'decode' | 'copy' | 'copyFlat'> & { validateFlat: Codec['validateFlat'] | null }
+  const generated = factory(consts, refuse, convertScalar, convertVector, badKeys, refuseFlat)
+  const validateFlat = generated.validateFlat ?? loopedValidateFlat(fields)
+  const copyFlat = rounds && size > UNROLL_LIMIT ? loopedCopyFlat(fields, size) : generated.copyFlat
+  return { size, fields, fingerprint, hash: fnv1a(fingerprint), copySource, ...generated, validateFlat, copyFlat }
+}
+
+/** `validateFlat` as a loop over the fields, for states too large to unroll. */
+function loopedValidateFlat(fields: readonly FlatField[]): Codec['validateFlat'] {
+  return (src) => {
+    for (const f of fields) {
+      const field = f.field
+      for (let i = 0; i < f.length; i++) {
+        const word = f.offset + i
+        const x = src[word]!
+        let bad: boolean
+        if (field.kind === 'bool') bad = x !== 0 && x !== 1
+        else if (field.kind === 'enum') bad = x >>> 0 !== x || x >= field.members.length
+        else {
+          bad = !Number.isFinite(field.kind === 'f32' ? Math.fround(x) : x)
+          if (field.kind === 'i32') bad ||= (x | 0) !== x
+          if (field.kind === 'u32') bad ||= x >>> 0 !== x
+          if (field.min !== undefined) bad ||= x < field.min
+          if (field.max !== undefined) bad ||= x > field.max
+        }
+        if (bad) refuseFlat(f.path, field, x, word, field.kind === 'vec' ? i : undefined)
+      }
+    }
+  }
+}
+
+/** `copyFlat` as a loop, for states too large to unroll. */
+function loopedCopyFlat(fields: readonly FlatField[], size: number): Codec['copyFlat'] {
+  const f32 = new Uint8Array(size)
+  for (const f of fields) if (f.field.kind === 'f32') f32.fill(1, f.offset, f.offset + f.length)
+  return (src, p, dst, q) => {
+    for (let i = 0; i < size; i++) dst[q + i] = f32[i] === 1 ? Math.fround(src[p + i]!) : src[p + i]!
+  }
 }

@@ -168,6 +168,7 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
   private readonly writer: WriterLock
   private readonly versionWords: VersionWords
   private readonly copy: Codec['copy']
+  private readonly copyFlat: Codec['copyFlat']
   private readonly scratch: Float64Array
   private readonly latestScratch: Float64Array
   private lastLatest = 0
@@ -231,6 +232,7 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
     )
     this.scratch = new Float64Array(codec.size)
     this.copy = codec.copy
+    this.copyFlat = codec.copyFlat
     const view = this.view
     this.versionWords = { words: view.words, pub: PUB, waiters: WAITERS, latestVersion: () => view.latestVersion() }
     this.latestScratch = new Float64Array(codec.size)
@@ -343,6 +345,64 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
       f[base + TIMESTAMP] = timestamp
       f[base + SOURCE] = sourceId
       this.copy(this.scratch, 0, f, base + PAYLOAD)
+      f[UPDATES]!++
+      view.sources.count(sourceId)
+      ring.publish()
+    } finally {
+      this.writer.unlock()
+    }
+    return version
+  }
+
+  /**
+   * The fast write, the counterpart of `reader.readInto`: publishes a state
+   * already flat (layout order and the fields' units: see {@link fields}) as
+   * the next version. No object walk and no unit conversion: one unrolled
+   * pass checks every word (finite, integer kinds, float32 range, min/max,
+   * booleans 0 or 1, enum indexes), then the words are copied under the
+   * writers' lock as {@link publish} does. Nothing shared is touched if a
+   * word is refused.
+   *
+   * @example
+   * ```ts
+   * const flat = new Float64Array(buffer.size)
+   * flat[0] = x; flat[1] = y; // ... the estimator's output, in layout order
+   * buffer.publishFrom(flat, { timestamp: t })
+   * ```
+   * @returns the new version
+   * @throws OptionError if `flat` is not a Float64Array of at least {@link size} words, or `timestamp` is not finite
+   * @throws SchemaError naming the field and its flat word, if a word is refused
+   * @throws TimeoutError if another writer held the buffer for `writeTimeoutMs`
+   */
+  publishFrom(flat: Float64Array, options?: StatePublishOptions): number {
+    if (!(flat instanceof Float64Array) || flat.length < this.codec.size) {
+      throw new OptionError(`Expected a Float64Array of at least ${this.codec.size} words (buffer.size), got ${flat instanceof Float64Array ? `${flat.length} words` : describe(flat)}`)
+    }
+    // Words another thread can change under us (a view of shared memory) are
+    // read once: copied first, then checked and published from the copy.
+    let from = flat
+    if (!(flat.buffer instanceof ArrayBuffer)) {
+      from = this.scratch
+      this.copy(flat, 0, from, 0)
+    }
+    this.codec.validateFlat(from)
+    const timestamp = options === undefined || options.timestamp === undefined ? wallNow() : options.timestamp
+    if (!Number.isFinite(timestamp)) throw new OptionError(`Expected \`timestamp\` to be a finite number, got ${describe(timestamp)}`)
+    const source = options?.source
+    const view = this.view
+    const ring = view.ring
+    this.writer.lock()
+    let version: number
+    try {
+      // publish()'s locked part, inline for the same reason.
+      const sourceId = source === undefined ? 0 : view.sources.intern(source, 'StateBuffer')
+      const f = view.f64
+      version = f[view.slotOf(ring.published()) + VERSION]! + 1
+      const base = view.slotOf(ring.nextSlot())
+      f[base + VERSION] = version
+      f[base + TIMESTAMP] = timestamp
+      f[base + SOURCE] = sourceId
+      this.copyFlat(from, 0, f, base + PAYLOAD)
       f[UPDATES]!++
       view.sources.count(sourceId)
       ring.publish()
