@@ -9,7 +9,8 @@
  * Broken variants run once (docs/verification.md): a feed that read a
  * frame per client (stats() called 5x per frame: "once per frame" failed);
  * a cap checked with `>` instead of `>=` (the third page got 200); a feed
- * that did not stop when the last page left (stats() calls went on).
+ * that did not stop when the last page left (stats() calls went on); the
+ * title not escaped (the `<script>` of a title reached the page).
  */
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -107,6 +108,17 @@ describe('the dashboard over HTTP', () => {
       expect(feedHead.status).toBe(200)
       expect(feedHead.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
       expect(server.dashboardClients).toBe(0)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("escapes the page's title", async () => {
+    const server = await serveStatus({ dashboard: { objects: {}, title: '<script>alert("x")</script> & co' } })
+    try {
+      const html = await (await fetch(server.dashboardUrl!)).text()
+      expect(html).toContain('<title>&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; co</title>')
+      expect(html).not.toContain('<script>alert')
     } finally {
       await server.close()
     }

@@ -29,11 +29,17 @@ export const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src '
 
 /** Paths of the dashboard's files, as served. */
 export const DashboardPath = {
+  /** The page (page.ts). */
   PAGE: '/',
+  /** Its script (client.ts). */
   SCRIPT: '/dashboard/app.js',
+  /** Its stylesheet (page.ts). */
   STYLE: '/dashboard/app.css',
+  /** uPlot's script, from the installed package. */
   UPLOT_SCRIPT: '/dashboard/uplot.js',
+  /** uPlot's stylesheet, from the installed package. */
   UPLOT_STYLE: '/dashboard/uplot.css',
+  /** The Server-Sent Events feed (feed.ts). */
   FEED: '/dashboard/feed',
 } as const
 
@@ -54,6 +60,7 @@ export class DashboardAssets {
   private readonly assets: ReadonlyMap<string, Asset>
   private readonly cache = new Map<string, Buffer>()
 
+  /** @param title the page's title (escaped); @param links which other endpoints the page links to */
   constructor(title: string, links: PageLinks) {
     this.assets = new Map<string, Asset>([
       [DashboardPath.PAGE, { type: 'text/html; charset=utf-8', body: () => dashboardHtml(title, links) }],
