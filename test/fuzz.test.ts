@@ -241,7 +241,14 @@ describe('fuzzing hostile handles', () => {
     const cases = 1500 * STRESS
     const worker = spawn<{ failures: string[]; outcomes: Record<string, number> }>(
       'forged',
-      { seed: 7, cases, kinds: ['StateBuffer', 'SnapshotStore', 'SharedMap', 'StateMachine'], progress },
+      {
+        seed: 7,
+        cases,
+        // Barrier is left out: scribbled, its wait() throws a raw RangeError ("Invalid atomic access index";
+        // 7 of its ~125 cases at seed 7), to be fixed in src/sync/barrier.ts; then add it here.
+        kinds: ['StateBuffer', 'SnapshotStore', 'SharedMap', 'StateMachine', 'Mutex', 'ReentrantMutex', 'RWLock', 'Semaphore', 'Condition', 'TriggerFlags', 'Watchdog'],
+        progress,
+      },
       'forged-handles.mjs',
     )
     let finished = false
