@@ -200,6 +200,7 @@ const W = {
   given: 'publish(state, { timestamp })',
   clock: 'publish(state) (default timestamp)',
   cachedClock: 'clock: timeOrigin (cached) + performance.now()',
+  flatFloor: 'publishFrom floor: Float64Array copy + Atomics.store',
 } as const
 
 function updateTasks(): MicroTask[] {
@@ -213,6 +214,8 @@ function updateTasks(): MicroTask[] {
   const perf = performance
   const origin = perf.timeOrigin
   const timestamp = Date.now()
+  const flat = new Float64Array(PAYLOAD)
+  fillPayload(flat, 1)
   return [
     {
       name: W.floor,
@@ -246,6 +249,40 @@ function updateTasks(): MicroTask[] {
       fn: () => {
         const t0 = performance.now()
         for (let k = 0; k < BATCH; k++) sink += buffer.publish(state)
+        return perOp(performance.now() - t0, BATCH)
+      },
+    },
+    {
+      name: W.flatFloor,
+      batch: BATCH,
+      note: 'the 25 words of a Float64Array, written out into a shared Float64Array, then one Atomics.store',
+      fn: () => {
+        const t0 = performance.now()
+        for (let k = 0; k < BATCH; k++) {
+          copy25(flat, 0, rawData, 1)
+          Atomics.store(rawSeq, 0, k)
+        }
+        return perOp(performance.now() - t0, BATCH)
+      },
+    },
+    {
+      name: 'publishFrom(flat, { timestamp })',
+      baseline: W.flatFloor,
+      batch: BATCH,
+      note: 'the fast write: every word checked (finite), the writers\' Mutex, the ring protocol; issue 14 goal: ratio <= 2',
+      fn: () => {
+        const t0 = performance.now()
+        for (let k = 0; k < BATCH; k++) sink += buffer.publishFrom(flat, { timestamp })
+        return perOp(performance.now() - t0, BATCH)
+      },
+    },
+    {
+      name: 'publishFrom(flat) (default timestamp)',
+      baseline: W.flatFloor,
+      batch: BATCH,
+      fn: () => {
+        const t0 = performance.now()
+        for (let k = 0; k < BATCH; k++) sink += buffer.publishFrom(flat)
         return perOp(performance.now() - t0, BATCH)
       },
     },
