@@ -10,7 +10,9 @@
  * frame per client (stats() called 5x per frame: "once per frame" failed);
  * a cap checked with `>` instead of `>=` (the third page got 200); a feed
  * that did not stop when the last page left (stats() calls went on); the
- * title not escaped (the `<script>` of a title reached the page).
+ * title not escaped (the `<script>` of a title reached the page); the
+ * last frame kept after the last page left (a new page's first frame was
+ * the old one: "expected 11 to be 12").
  */
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -139,7 +141,7 @@ describe('the dashboard over HTTP', () => {
     }
   })
 
-  it('the feed: SSE framing, every registered object, machine transitions, plots; one frame read per tick for 5 pages; nothing read with none', async () => {
+  it('the feed: SSE framing, every registered object, machine transitions, plots; one frame read per tick for 5 pages; nothing read with none; a fresh frame for a later page', async () => {
     const Pose = schema({ x: f64() })
     const pose = StateBuffer.create(Pose)
     const machine = StateMachine.create({ states: ['a', 'b'], initial: 'a', transitions: { a: ['b'] } })
@@ -202,6 +204,12 @@ describe('the dashboard over HTTP', () => {
       const after = statsCalls
       await new Promise((resolve) => setTimeout(resolve, 300)) // 6 intervals
       expect(statsCalls).toBe(after)
+      // A page that comes later gets a fresh frame first, not the one left from when the last page went.
+      const encoded = server.dashboardFrames
+      const again = await openFeed(server.url)
+      feeds.push(again)
+      await pollUntil(() => again.frames.length >= 1, 'a frame for the new page')
+      expect(again.frames[0]!.seq).toBe(encoded + 1)
     } finally {
       for (const f of feeds) f.close()
       await server.close()

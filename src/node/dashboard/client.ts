@@ -348,7 +348,7 @@ function render(frame) {
 
 var source = new EventSource('dashboard/feed');
 source.onopen = function () { conn.textContent = 'live'; conn.className = 'conn live'; };
-source.onerror = function () { conn.textContent = 'reconnecting…'; conn.className = 'conn'; };
+source.onerror = function () { conn.textContent = 'reconnecting…'; conn.className = 'conn'; prev = undefined; }; // no rate across the gap
 source.onmessage = function (event) { render(JSON.parse(event.data)); };
 })();
 `

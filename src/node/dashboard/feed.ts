@@ -283,6 +283,7 @@ export class DashboardFeed {
   private stop(): void {
     clearInterval(this.timer)
     this.timer = undefined
+    this.last = undefined // a page that comes later gets a fresh frame, not one from when the last page left
     this.delay?.disable()
     this.delay = undefined
   }
