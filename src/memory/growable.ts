@@ -28,10 +28,13 @@
  *   the check reads them, but only when a cheap count of growable buffers
  *   created, shared by every thread of the process, reaches a checkpoint: a
  *   check that finds `h` mappings to spare (beyond a margin for V8's heap,
- *   thread stacks and libraries) sets the next checkpoint `h / 8` creations
- *   later, a quarter of the room at two mappings each, so the margin is
- *   never entered unnoticed and the file is read rarely (~35 times on the
- *   way from 0 to the limit; once per ~7,000 creations while far from it).
+ *   thread stacks and libraries) sets the next checkpoint `h / 4` creations
+ *   later, half of the room at two mappings each, so the margin is never
+ *   entered unnoticed (the other half and the margin are left for what
+ *   else maps memory meanwhile) and the file is read rarely: ~15 times on
+ *   the way from 0 to the limit, once per ~14,000 creations while far from
+ *   it. Reading it is not cheap near the limit (~180 ms at 57,000 mappings
+ *   here: the kernel formats every line), so those few reads are the cost.
  *   The count is only a trigger, never decremented: the mappings are the
  *   truth, and buffers freed by the garbage collector free theirs.
  * - **Elsewhere** (browsers, Deno, Bun without Node compatibility, Node off
@@ -113,7 +116,7 @@ export function reserveGrowable(what: string): void {
       `Expected room for another growable buffer (for a ${what}) within this process's memory mappings: vm.max_map_count allows ${limit}, ${mappingMargin(limit)} are kept for the runtime, ${used} are in use and a growable buffer costs ${MAPPINGS_PER_GROWABLE}. Give objects you make many of \`maxBytes\` <= ${SMALL_OBJECT_MAX_BYTES} (they take no mapping), drop some, or raise vm.max_map_count`,
     )
   }
-  Atomics.store(words, Budget.NEXT_CHECK, created + Math.max(1, Math.floor(spare / (4 * MAPPINGS_PER_GROWABLE))))
+  Atomics.store(words, Budget.NEXT_CHECK, created + Math.max(1, Math.floor(spare / (2 * MAPPINGS_PER_GROWABLE))))
 }
 
 /**
