@@ -1,6 +1,6 @@
 /**
  * A disk-full / file-size-limit save loop (issue 15 item 1 and 'Must show'):
- * a child process under `ulimit -f 64` (test/fixtures/save-loop.mjs) saves
+ * a child process under `ulimit -f 64` (test/fixtures/save-limit-loop.mjs) saves
  * snapshots of random sizes around the limit to one path; after every save,
  * failed or not, the file must load as the last save that succeeded, whole,
  * and no temporary file may be left. Then persistSnapshots runs while the
@@ -26,7 +26,7 @@ describe('saving under a file-size limit', () => {
   it.skipIf(process.platform === 'win32')('every failed save leaves the previous file whole and no temporary file; persistSnapshots reports every failure', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'threadstate-save-loop-'))
     try {
-      const fixture = fileURLToPath(new URL('./fixtures/save-loop.mjs', import.meta.url))
+      const fixture = fileURLToPath(new URL('./fixtures/save-limit-loop.mjs', import.meta.url))
       const saves = 40 * STRESS
       const out = await new Promise<string>((resolve, reject) => {
         const child = spawn('bash', ['-c', 'ulimit -f 64; exec "$0" "$@"', process.execPath, fixture, join(dir, 'state.snap'), String(saves), '15'], { stdio: ['ignore', 'pipe', 'inherit'] })
