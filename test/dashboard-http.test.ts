@@ -239,7 +239,8 @@ describe('the dashboard over HTTP', () => {
 
   it('refuses bad dashboard options with a typed error before listening', async () => {
     await expect(serveStatus({ dashboard: { intervalMs: 0 } })).rejects.toThrow(OptionError)
-    await expect(serveStatus({ dashboard: { intervalMs: 5 } })).rejects.toThrow(/`dashboard.intervalMs` to be at least 20, got `5`/)
+    await expect(serveStatus({ dashboard: { intervalMs: 5 } })).rejects.toThrow(/`dashboard.intervalMs` to be an integer from 20 to 10000, got `5`/)
+    await expect(serveStatus({ dashboard: { intervalMs: 60_000 } })).rejects.toThrow(/`dashboard.intervalMs` to be an integer from 20 to 10000/)
     await expect(serveStatus({ dashboard: { maxClients: 1.5 } })).rejects.toThrow(/`dashboard.maxClients` to be an integer from 1 to 1000/)
     await expect(serveStatus({ dashboard: { plots: { a: 1 as unknown as () => undefined } } })).rejects.toThrow(/`dashboard.plots\["a"\]` to be a function/)
     await expect(serveStatus({ dashboard: { maxAgeMs: { pose: -1 } } })).rejects.toThrow(/`dashboard.maxAgeMs\["pose"\]` to be a finite number > 0/)

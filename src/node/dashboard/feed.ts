@@ -74,7 +74,7 @@ export interface DashboardOptions {
    * `timeoutMs` is used without this.
    */
   readonly maxAgeMs?: Readonly<Record<string, number>>
-  /** Milliseconds between frames. @default 250 */
+  /** Milliseconds between frames, 20 to 10,000. @default 250 */
   readonly intervalMs?: number
   /** Most pages connected at once; more get 503. @default 8 */
   readonly maxClients?: number
@@ -84,6 +84,10 @@ export interface DashboardOptions {
 
 /** Default of {@link DashboardOptions.intervalMs}. */
 export const DEFAULT_INTERVAL_MS = 250
+/** Shortest {@link DashboardOptions.intervalMs}. */
+const MIN_INTERVAL_MS = 20
+/** Longest {@link DashboardOptions.intervalMs}: a stream quiet for longer than the server's idle timeout (30 s) would be cut. */
+const MAX_INTERVAL_MS = 10_000
 /** Default of {@link DashboardOptions.maxClients}. */
 export const DEFAULT_MAX_CLIENTS = 8
 /** Transitions of each state machine sent in every frame. */
@@ -176,8 +180,10 @@ function checkPositiveInteger(name: string, value: unknown, max: number): number
 /** Checks {@link DashboardOptions} (before the server listens). */
 export function checkDashboardOptions(options: DashboardOptions): void {
   if (typeof options !== 'object' || options === null) throw new OptionError(`Expected \`dashboard\` to be an options object or false, got ${describe(options)}`)
-  if (options.intervalMs !== undefined) checkPositiveInteger('intervalMs', options.intervalMs, 60_000)
-  if (options.intervalMs !== undefined && options.intervalMs < 20) throw new OptionError(`Expected \`dashboard.intervalMs\` to be at least 20, got ${describe(options.intervalMs)}`)
+  const { intervalMs } = options
+  if (intervalMs !== undefined && (typeof intervalMs !== 'number' || !Number.isInteger(intervalMs) || intervalMs < MIN_INTERVAL_MS || intervalMs > MAX_INTERVAL_MS)) {
+    throw new OptionError(`Expected \`dashboard.intervalMs\` to be an integer from ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS}, got ${describe(intervalMs)}`)
+  }
   if (options.maxClients !== undefined) checkPositiveInteger('maxClients', options.maxClients, 1000)
   const { objects, plots, maxAgeMs } = options
   if (objects !== undefined && typeof objects !== 'function' && (typeof objects !== 'object' || objects === null)) {
