@@ -75,7 +75,10 @@ describeRedis('the dashboard of threadstate demo-fleet', () => {
       await pollUntil(() => frames.some((f) => poseVersion(f) > 0), 'a frame with a published pose', 30_000)
       const first = frames.find((f) => poseVersion(f) > 0)!
       await pollUntil(() => frames.some((f) => poseVersion(f) > poseVersion(first)), 'the pose moving', 30_000)
-      const frame = frames.at(-1)!
+      // The supervisor moves the machine (init -> ready) once it sees the pose and a command: wait for that frame.
+      const moved = (f: DashboardFrame): boolean => (f.objects.find((o) => o.name === 'machine')?.transitions?.length ?? 0) > 0
+      await pollUntil(() => frames.some(moved), 'a frame with a transition of the machine', 30_000)
+      const frame = frames.find(moved)!
       const kinds = Object.fromEntries(frame.objects.map((o) => [o.name, o.kind]))
       expect(kinds).toEqual({
         pose: 'RedisStateBuffer',
