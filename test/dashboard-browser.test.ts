@@ -14,7 +14,8 @@
  * frame's JSON over several lines behind one `data:` (each SSE event cut
  * short: the page's JSON.parse threw on every event, no frame was ever
  * rendered, the wait for frames timed out); the page's CSP with
- * `script-src 'none'` (no script ran: no frame ever counted).
+ * `script-src 'none'` (no script ran: no figure ever appeared, the wait
+ * for it timed out).
  *
  * Needs Chromium (Debian package `chromium`; .ci/run installs it); without
  * it the test is skipped with a message saying so.
