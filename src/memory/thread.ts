@@ -109,6 +109,12 @@
  * killed between a count and its word) stay unused: a leak bounded by those
  * slots, not by the number of threads that ever ran.
  *
+ * Checked by `verify/spin/thread-reuse.pml` (the reuse against the lock
+ * word's takeover, a thread killed at any point; broken variants: reuse
+ * without the count, a takeover without the pin, a claim trusting the scan)
+ * and `test/thread-reuse.test.ts` (3,000 workers killed and replaced while
+ * locks change hands; docs/verification.md, "Thread ids reused").
+ *
  * @module
  */
 import { nativeThreadId, onWorkerExit } from '#platform'
