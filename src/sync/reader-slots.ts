@@ -132,13 +132,16 @@ export class ReaderSlots {
     try {
       if (!domain.isDead(deadOwner)) return
       if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, deadOwner, RECLAIMING) !== deadOwner) return
+      // No call between the claim and the reset of the slot: a thread
+      // terminated in between would leave the slot RECLAIMING for good (and
+      // its leaked holds with it), and termination lands at calls.
+      const leaked = Atomics.exchange(words, w + ReaderSlot.COUNT, 0)
+      Atomics.store(words, w + ReaderSlot.OWNER, 0)
+      if (leaked > 0) Atomics.add(words, this.at.readersDied, leaked)
       domain.cleared(deadOwner)
     } finally {
       domain.unpin(deadOwner)
     }
-    const leaked = Atomics.exchange(words, w + ReaderSlot.COUNT, 0)
-    if (leaked > 0) Atomics.add(words, this.at.readersDied, leaked)
-    Atomics.store(words, w + ReaderSlot.OWNER, 0)
     // A writer may be draining: tell it a count dropped.
     Atomics.add(words, this.at.drain, 1)
     Atomics.notify(words, this.at.drain)

@@ -101,9 +101,9 @@ export function forgetDead(words: Int32Array, total: number, first: number, doma
     try {
       // Pinned and still dead: the slot's value, if unchanged, is the dead thread's.
       if (domain.isDead(tid) && Atomics.compareExchange(words, k, v, 0) === v) {
-        domain.cleared(tid)
         Atomics.sub(words, total, v >>> 16)
         forgotten += v >>> 16
+        domain.cleared(tid)
       }
     } finally {
       domain.unpin(tid)

@@ -750,6 +750,7 @@ const RUNS = [
     mode: SAFETY,
     property: 'broken: the joiner trusts the count of its scan and claims without checking again: the id died again, holding, in between',
     expect: 'fail',
+    search: 'dfs',
   },
 ]
 
