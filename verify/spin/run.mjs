@@ -730,6 +730,7 @@ const RUNS = [
     mode: SAFETY,
     property: 'broken: any dead id is reused at once (a plain free list): the new thread finds its id in the lock word (DeadlockError on a lock it never took)',
     expect: 'fail',
+    search: 'dfs',
     quick: true,
   },
   {
@@ -740,6 +741,7 @@ const RUNS = [
     mode: SAFETY,
     property: 'broken: a takeover CASes the value it loaded without pinning the dead id: the id is reused and relocked in between, two hold the lock',
     expect: 'fail',
+    search: 'dfs',
     quick: true,
   },
   {
