@@ -121,6 +121,16 @@ describe('thread ids are reused once nothing names them (issue 15 item 8)', () =
       rw.markConsistent()
       return true
     })
+    if (wrote !== true) {
+      // What kept the writer out: the RWLock's words (rwlock.ts layout) and each used reader slot.
+      const w = new Int32Array(rw.handle.buffer, rw.handle.byteOffset, rw.handle.byteLength / 4)
+      const slots = []
+      for (let k = 0; k < Math.min(w[10]!, 16); k++) {
+        const at = 96 + k * 16
+        slots.push({ count: w[at], owner: w[at + 1], ownerDead: w[at + 1]! > 0 && domain.isDead(w[at + 1]!) })
+      }
+      console.log('writeLock timed out:', JSON.stringify({ state: w[4], overflow: w[8], slotsUsed: w[10], slots }))
+    }
     expect(wrote).toBe(true)
     rw.writeUnlock()
     await map.setAsync('end', 1)

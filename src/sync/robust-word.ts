@@ -94,10 +94,11 @@ export type AcquireResult = (typeof Acquired)[keyof typeof Acquired] | Deadlock
  */
 export function tryAcquire(words: Int32Array, i: number, domain: Domain): AcquireResult | undefined {
   const tid = domain.tid
-  domain.naming()
+  const dw = domain.words
+  dw[domain.namedIndex]!++
   const s = Atomics.compareExchange(words, i, 0, tid)
   if (s === 0) return Acquired.Ok
-  domain.unnamed()
+  dw[domain.namedIndex]!--
   return takeFreeOrDead(words, i, domain, s, 0)
 }
 
@@ -115,9 +116,13 @@ function takeFreeOrDead(
 ): AcquireResult | undefined {
   const holder = s & TID_MASK
   if (holder === 0) {
-    domain.naming() // before our id enters the word (thread.ts: ids are reused once nothing names them)
+    // Counted before our id enters the word (thread.ts: ids are reused once
+    // nothing names them), inline: no call between the count and the CAS, as
+    // a terminated thread stops at a call and would leave the id counted.
+    const dw = domain.words
+    dw[domain.namedIndex]!++
     if (Atomics.compareExchange(words, i, s, domain.tid | (s & OWNER_DIED) | extra) !== s) {
-      domain.unnamed()
+      dw[domain.namedIndex]!--
       return undefined
     }
     return (s & OWNER_DIED) !== 0 ? Acquired.OwnerDied : Acquired.Ok
@@ -290,9 +295,10 @@ export function acquireAsync(
  */
 export function release(words: Int32Array, i: number, domain: Domain, what: string): void {
   const tid = domain.tid
+  const dw = domain.words
   let s = Atomics.compareExchange(words, i, tid, 0)
   if (s === tid) {
-    domain.unnamed()
+    dw[domain.namedIndex]!--
     return
   }
   for (;;) {
@@ -301,7 +307,7 @@ export function release(words: Int32Array, i: number, domain: Domain, what: stri
     if (prev === s) break
     s = prev
   }
-  domain.unnamed() // after our id left the word
+  dw[domain.namedIndex]!-- // after our id left the word (inline: see takeFreeOrDead)
   if ((s & WAITERS) !== 0) Atomics.notify(words, i, 1)
 }
 

@@ -410,7 +410,7 @@ export class RWLock implements AsyncReadWriteLock {
   /** Gives STATE back after a failed drain, waking everyone sleeping on it. */
   private abandonWrite(): void {
     const prev = Atomics.and(this.words, RWLockWord.STATE, OWNER_DIED)
-    this.domain.unnamed() // after our id left the word (memory/thread.ts)
+    this.dw[this.named]!-- // after our id left the word (memory/thread.ts), inline: no call in between
     if ((prev & WAITERS) !== 0) Atomics.notify(this.words, RWLockWord.STATE)
   }
 
