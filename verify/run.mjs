@@ -44,6 +44,7 @@ const TEST_FILES = [
   'test/fuzz.test.ts',
   'test/fuzz-values.test.ts',
   'test/fuzz-persist.test.ts',
+  'test/thread-reuse.test.ts',
   'test/contract/memory.test.ts',
   'test/state-buffer-protocol.test.ts',
 ]

@@ -229,7 +229,7 @@ export class Domain {
    * overwritten: scribbled memory). A thread's STATE is Alive before it gets
    * its Domain, so before it can put its id in any lock word; a lock word
    * naming an id whose STATE is not Alive therefore names nobody who can
-   * release it. To act on that answer, {@link pin} the id first and read
+   * release it. To act on that answer, pin the id first (`pin()`, internal) and read
    * the word and the state again (module comment): the id may be reused.
    */
   cannotHold(tid: number): boolean {

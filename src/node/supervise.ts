@@ -49,9 +49,11 @@ export function superviseWorker(worker: Worker, options: SuperviseOptions = {}):
   const onExit = (exitCode: number): void => {
     const markedDead: number[] = []
     for (const domain of joinedDomains()) {
-      // Marked here, or already by the watch every thread keeps on the workers it creates.
-      for (const tid of domain.threadsWithNativeId(workerThreadId)) domain.markDead(tid)
-      markedDead.push(...domain.threadsWithNativeId(workerThreadId, true))
+      // Marked here, or already by the watch every thread keeps on the workers it creates. By
+      // native id with each id pinned (markDeadByNativeId): ids are reused, and a separate look-up
+      // then markDead could mark a new thread that took a reused id in between.
+      const marked = domain.markDeadByNativeId(workerThreadId)
+      markedDead.push(...new Set([...marked, ...domain.threadsWithNativeId(workerThreadId, true)]))
     }
     options.onExit?.({ workerThreadId, exitCode, markedDead })
   }

@@ -190,7 +190,8 @@ export class Barrier {
     for (let k = BarrierWord.PARTY; k < BarrierWord.PARTY + PARTY_SLOTS; k++) {
       const tid = Atomics.load(words, k)
       if (tid === 0) return
-      if (this.domain.isDead(tid)) {
+      // A slot naming no possible thread (scribbled memory) is a party that will never arrive, as a dead one.
+      if (tid < 0 || tid > MAX_THREADS || this.domain.isDead(tid)) {
         Atomics.compareExchange(words, BarrierWord.DEAD_PARTY, 0, tid)
         this.breakIt()
         this.throwIfBroken()
