@@ -7,7 +7,8 @@
  * clock for every process of the machine), reports `{ acquired, at }`,
  * releases at once and reports `{ released }`.
  *
- * argv: url, namespace, lock name, kind ('threadstate' | 'redis-semaphore'), base (ns).
+ * argv: url, namespace, lock name (the stream name for `floor`), kind ('threadstate' |
+ * 'redis-semaphore' | 'floor': a blocked XREAD woken by the parent's XADD, then one EVALSHA), base (ns).
  *
  * @module
  */
@@ -17,8 +18,8 @@ import { RedisDomain } from 'threadstate/redis'
 
 async function main(): Promise<void> {
   const [url, namespace, name, kind, baseText] = process.argv.slice(2)
-  if (url === undefined || namespace === undefined || name === undefined || baseText === undefined || (kind !== 'threadstate' && kind !== 'redis-semaphore')) {
-    throw new Error(`Expected redis-lock-child.js url namespace name threadstate|redis-semaphore base, got ${process.argv.slice(2).join(' ')}`)
+  if (url === undefined || namespace === undefined || name === undefined || baseText === undefined || (kind !== 'threadstate' && kind !== 'redis-semaphore' && kind !== 'floor')) {
+    throw new Error(`Expected redis-lock-child.js url namespace name threadstate|redis-semaphore|floor base, got ${process.argv.slice(2).join(' ')}`)
   }
   const send = process.send?.bind(process)
   if (send === undefined) throw new Error('Expected redis-lock-child.js to be forked with an IPC channel')
@@ -29,6 +30,26 @@ async function main(): Promise<void> {
     const domain = await RedisDomain.connect({ url, namespace })
     const mutex = await domain.mutex(name, { leaseMs: 10_000 })
     lock = { acquire: () => mutex.lockAsync(), release: () => mutex.unlock(), close: () => domain.close() }
+  } else if (kind === 'floor') {
+    // The least a notified hand-off costs: wait for the parent's XADD on stream `name` (blocked
+    // XREAD), then one EVALSHA round trip (the acquisition). "release" does nothing.
+    const reader = new Redis(url)
+    const writer = new Redis(url)
+    const sha = String(await writer.script('LOAD', 'return 1'))
+    let last = '$'
+    lock = {
+      acquire: async () => {
+        const reply = (await reader.xread('BLOCK', 0, 'STREAMS', name, last)) as [string, [string, string[]][]][] | null
+        const entries = reply?.[0]?.[1]
+        if (entries !== undefined && entries.length > 0) last = entries[entries.length - 1]![0]
+        await writer.evalsha(sha, 0)
+      },
+      release: async () => undefined,
+      close: async () => {
+        reader.disconnect()
+        writer.disconnect()
+      },
+    }
   } else {
     const client = new Redis(url)
     const mutex = new SemaphoreMutex(client, name, { lockTimeout: 10_000, acquireTimeout: 10_000 })

@@ -15,7 +15,10 @@
  *   acquisition there, on CLOCK_MONOTONIC (one clock for both processes):
  *   threadstate (waiter woken by the release notice through its bridge)
  *   against redis-semaphore (its waiter polls every `retryInterval`, 10 ms by
- *   default). Variants alternate.
+ *   default), and against the floor of any notified hand-off: a bare XADD
+ *   here waking the other process's blocked XREAD, which then makes one
+ *   EVALSHA round trip (all three after the same 20-30 ms idle wait, whose
+ *   cold wake-ups dominate on a VM). Variants alternate.
  *
  * @module
  */
@@ -118,6 +121,7 @@ export async function locks(server: BenchRedis, p: RedisProfile): Promise<Row[]>
 const H = {
   threadstate: 'lock-handoff: RedisMutex unlock → waiter in another process (woken by the release notice)',
   semaphore: 'lock-handoff: redis-semaphore Mutex release → waiter in another process (polls every 10 ms)',
+  floor: 'lock-handoff floor: XADD → other process\'s blocked XREAD → its EVALSHA answered (bare ioredis)',
 } as const
 
 /** The time from an unlock here to the acquisition by a waiter in another process. */
@@ -128,12 +132,15 @@ export async function lockHandoff(server: BenchRedis, p: RedisProfile): Promise<
   const client = new Redis(server.url)
   const mutex = await domain.mutex('handoff', { leaseMs: 10_000 })
   const semaphore = new SemaphoreMutex(client, 'bench-handoff:semaphore', { lockTimeout: 10_000, acquireTimeout: 10_000 })
+  const floorStream = 'bench-handoff:floor'
   const sides = [
     { name: H.threadstate, kind: 'threadstate', lock: { acquire: () => mutex.lockAsync(), release: () => mutex.unlock() } },
     { name: H.semaphore, kind: 'redis-semaphore', lock: { acquire: () => semaphore.acquire(), release: () => semaphore.release() } },
+    { name: H.floor, kind: 'floor', lock: { acquire: async () => undefined, release: () => client.xadd(floorStream, '*', 'w', '1') } },
   ] as const
   const children = sides.map((side) => {
-    const child = fork(childScript, [server.url, 'bench-handoff', side.kind === 'threadstate' ? 'handoff' : 'bench-handoff:semaphore', side.kind, String(base)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const lockName = side.kind === 'threadstate' ? 'handoff' : side.kind === 'floor' ? floorStream : 'bench-handoff:semaphore'
+    const child = fork(childScript, [server.url, 'bench-handoff', lockName, side.kind, String(base)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     const inbox: Record<string, unknown>[] = []
     let wake: (() => void) | undefined
     child.on('message', (m: Record<string, unknown>) => {
@@ -177,7 +184,7 @@ export async function lockHandoff(server: BenchRedis, p: RedisProfile): Promise<
       }
     }
     const rows = pooledLatencyRows(
-      [{ name: H.threadstate }, { name: H.semaphore, baseline: H.threadstate }],
+      [{ name: H.floor }, { name: H.threadstate, baseline: H.floor }, { name: H.semaphore, baseline: H.threadstate }],
       pooled,
       'unlock here (stamped before the call) → acquisition in the other process (stamped when its await resolves), CLOCK_MONOTONIC',
       `; the waiter waits 20-30 ms (random) before each unlock; variants alternate, ${warmup} untimed first`,
