@@ -114,18 +114,20 @@ function flatten(shape: Shape, prefix: string, out: FlatField[], offset: number)
   return offset
 }
 
-/** Builds the precise error for a value the fast checks refused. */
-function refuse(path: string, field: Field, got: unknown, index?: number): never {
-  const where = index === undefined ? path : `${path}[${index}]`
-  if (got === undefined && index === undefined) throw new SchemaError(where, `Expected field \`${where}\` to be present, got it missing`)
+/**
+ * What a value of `field` must be, for its SchemaError: the kind, or the
+ * bound `got` broke, with the field's unit. `flat`: as a word of a flat
+ * state (booleans 0 or 1, enums as indexes, values in the fields' units).
+ */
+function expectedOf(field: Field, got: unknown, flat: boolean): string {
   let expected: string
   switch (field.kind) {
     case 'bool':
-      expected = 'a boolean'
-      break
-    case 'enum':
-      expected = `one of ${field.members.map((m) => JSON.stringify(m)).join(', ')}`
-      break
+      return flat ? '0 or 1 (a boolean, flat)' : 'a boolean'
+    case 'enum': {
+      const members = field.members.map((m) => JSON.stringify(m)).join(', ')
+      return flat ? `an index from 0 to ${field.members.length - 1} (one of ${members}, flat)` : `one of ${members}`
+    }
     case 'i32':
       expected = 'a 32-bit integer'
       break
@@ -138,48 +140,26 @@ function refuse(path: string, field: Field, got: unknown, index?: number): never
     default:
       expected = 'a finite number'
   }
-  if (field.kind !== 'bool' && field.kind !== 'enum') {
-    const { min, max } = field
-    if (typeof got === 'number' && Number.isFinite(got)) {
-      if (min !== undefined && got < min) expected = `a number >= ${min}`
-      else if (max !== undefined && got > max) expected = `a number <= ${max}`
-    }
-    if (field.unit !== undefined) expected += ` (in ${field.unit})`
+  const { min, max } = field
+  if (typeof got === 'number' && Number.isFinite(got)) {
+    if (min !== undefined && got < min) expected = `a number >= ${min}`
+    else if (max !== undefined && got > max) expected = `a number <= ${max}`
   }
-  throw new SchemaError(where, `Expected \`${where}\` to be ${expected}, got ${describe(got)}`)
+  if (field.unit !== undefined) expected += flat ? ` (in ${field.unit}: flat states are in the fields' units)` : ` (in ${field.unit})`
+  return expected
+}
+
+/** Builds the precise error for a value the fast checks refused. */
+function refuse(path: string, field: Field, got: unknown, index?: number): never {
+  const where = index === undefined ? path : `${path}[${index}]`
+  if (got === undefined && index === undefined) throw new SchemaError(where, `Expected field \`${where}\` to be present, got it missing`)
+  throw new SchemaError(where, `Expected \`${where}\` to be ${expectedOf(field, got, false)}, got ${describe(got)}`)
 }
 
 /** The SchemaError of word `word` of a flat state (`index`: the element of a vector field). */
 function refuseFlat(path: string, field: Field, got: number, word: number, index?: number): never {
   const where = index === undefined ? path : `${path}[${index}]`
-  let expected: string
-  switch (field.kind) {
-    case 'bool':
-      expected = '0 or 1 (a boolean, flat)'
-      break
-    case 'enum':
-      expected = `an index from 0 to ${field.members.length - 1} (one of ${field.members.map((m) => JSON.stringify(m)).join(', ')}, flat)`
-      break
-    case 'i32':
-      expected = 'a 32-bit integer'
-      break
-    case 'u32':
-      expected = 'an unsigned 32-bit integer'
-      break
-    case 'f32':
-      expected = 'a finite number within float32 range'
-      break
-    default:
-      expected = 'a finite number'
-  }
-  if (field.kind !== 'bool' && field.kind !== 'enum') {
-    if (Number.isFinite(got)) {
-      if (field.min !== undefined && got < field.min) expected = `a number >= ${field.min}`
-      else if (field.max !== undefined && got > field.max) expected = `a number <= ${field.max}`
-    }
-    if (field.unit !== undefined) expected += ` (in ${field.unit}: flat states are in the fields' units)`
-  }
-  throw new SchemaError(where, `Expected \`${where}\` (flat word ${word}) to be ${expected}, got ${describe(got)}`)
+  throw new SchemaError(where, `Expected \`${where}\` (flat word ${word}) to be ${expectedOf(field, got, true)}, got ${describe(got)}`)
 }
 
 /** Slow path of a scalar that is not a plain finite number: `{ value, unit }` or an error. */
