@@ -7,7 +7,7 @@ import globals from 'globals'
 const nodeOnly = ['src/node/**', 'src/cli/**', 'src/redis/**', 'src/platform/node.ts']
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'docs/api/**', 'verify/results/**', '.dist-next-*/**', '.dist-old-*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
