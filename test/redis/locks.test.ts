@@ -114,6 +114,7 @@ describeRedis('Redis locks', () => {
        })`,
       { eval: true, workerData: { handle: there.handle, dist } },
     )
+    const exited = new Promise((resolve) => worker.once('exit', resolve)) // listened for before it can happen
     const messages: Record<string, unknown>[] = []
     worker.on('message', (m: Record<string, unknown>) => messages.push(m))
     while ((await holder.stateAsync()).waiters < 1) await new Promise((r) => setTimeout(r, 10))
@@ -127,7 +128,7 @@ describeRedis('Redis locks', () => {
     const acquired = messages.find((m) => m['acquired'] !== undefined)!
     expect(acquired['holder']).not.toBe(holder.holderIdentity)
     expect(acquired['holder']).not.toBe(there.holderIdentity)
-    await new Promise((resolve) => worker.once('exit', resolve))
+    await exited
   })
 
   it('self re-lock of a mutex is a DeadlockError; a reentrant mutex nests; unlock by a non-holder is a LockError', async () => {
