@@ -70,7 +70,7 @@ function checkFileList(files) {
       problem(`${file}: stale, ${source} does not exist (the build must start from an empty dist/)`)
     }
   }
-  for (const needed of ['package.json', 'README.md']) {
+  for (const needed of ['package.json', 'README.md', 'LICENSE']) {
     if (!files.has(needed)) problem(`${needed} is not in the package`)
   }
 }
