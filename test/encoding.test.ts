@@ -39,7 +39,7 @@ describe('value codec', () => {
     const cases: [unknown, string, RegExp][] = [
       [{ agents: [{ onTick: () => 1 }] }, 'agents[0].onTick', /got a function/],
       [{ s: Symbol('x') }, 's', /symbol/],
-      [{ list: [1, new Agent()] }, 'list[1]', /a Agent .*class instance has no encoding/],
+      [{ list: [1, new Agent()] }, 'list[1]', /got an Agent .*class instance has no encoding/],
       [{ [Symbol('k')]: 1 }, '', /symbol-keyed/],
       [{ m: new Map([['k', () => 0]]) }, 'm.get("k")', /function/],
       [{ shared: new SharedArrayBuffer(8) }, 'shared', /SharedArrayBuffer/],

@@ -1,6 +1,6 @@
 /**
  * Encoding of JSON-like values (plus `Date`, `Map`, `Set`, `BigInt`, typed
- * arrays, `ArrayBuffer`, `RegExp`, `undefined`, nested up to {@link MAX_DEPTH} levels) to bytes
+ * arrays, `ArrayBuffer`, `DataView`, `RegExp`, `undefined`, nested up to {@link MAX_DEPTH} levels) to bytes
  * and back: the codec of the snapshot and map layers.
  *
  * The bytes are MessagePack written by msgpackr (structured-clone mode, with
@@ -202,7 +202,7 @@ const TYPED_ARRAYS = new Map<string, TypedArrayClass>(
 function describeObject(prototype: object | null): string {
   try {
     const name = (Object.getOwnPropertyDescriptor(prototype ?? {}, 'constructor')?.value as { name?: unknown } | undefined)?.name
-    return typeof name === 'string' && name !== 'Object' ? `a ${name}` : 'an object'
+    return typeof name === 'string' && name !== 'Object' ? `${/^[AEIO]/.test(name) ? 'an' : 'a'} ${name}` : 'an object'
   } catch {
     return 'an object'
   }
@@ -345,7 +345,8 @@ class Capture {
     if (leaf === undefined) {
       const described = describeObject(prototype)
       return this.refuse(
-        (path) => `Expected a plain object, array, Map, Set, Date or typed array at ${where(path)}, got ${described} (a class instance has no encoding: convert it to a plain object)`,
+        (path) =>
+          `Expected a plain object, array, Map, Set, Date, RegExp, ArrayBuffer, DataView or typed array (a Node Buffer is taken as a Uint8Array) at ${where(path)}, got ${described} (a class instance has no encoding, nor has a subclass of those kinds: convert it to a plain object)`,
       )
     }
     let copy: unknown
