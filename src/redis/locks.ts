@@ -23,8 +23,8 @@ import { now } from '../memory/clock.js'
 import { checkWaitOptions, deadlineOf, type AsyncWaitOptions } from '../sync/wait.js'
 import type { LinkDescriptor, RedisLink } from './client.js'
 import { RedisOwnerDiedError } from './errors.js'
-import { LockEngine, LockWord, type Hold, type LockSpec, type RedisLease } from './lock-engine.js'
-import { REMOTE_HANDLE_FORMAT } from './remote.js'
+import { LockEngine, LockWord, type Hold, type LockKind, type LockSpec, type RedisLease } from './lock-engine.js'
+import { attachingRemote, copyRemoteHandle, numberField, stringField } from './remote.js'
 import { threadLink } from './thread-links.js'
 
 export type { RedisLease } from './lock-engine.js'
@@ -94,14 +94,39 @@ export function checkLeaseMs(value: unknown): number {
   return v
 }
 
+/** The server-side kind of each lock handle kind. */
+const LOCK_KIND: Readonly<Record<RedisLockHandle['kind'], LockKind>> = {
+  RedisMutex: 'mutex',
+  RedisReentrantMutex: 'reentrant-mutex',
+  RedisRWLock: 'rwlock',
+  RedisSemaphore: 'semaphore',
+}
+
+/**
+ * A plain copy of a lock handle of `kind`, with everything a later read
+ * relies on checked on the copy (remote.ts `copyRemoteHandle`: one read of
+ * each field; a getter, a Proxy or a forged field is a HandleError, never
+ * another error later).
+ * @throws HandleError
+ */
 function checkHandle(handle: unknown, kind: RedisLockHandle['kind']): RedisLockHandle {
-  const h = handle as Partial<RedisLockHandle> | null
-  if (typeof h !== 'object' || h === null || h.kind !== kind) throw new HandleError(`Expected a ${kind} handle, got ${describe(handle)}`)
-  if (h.format !== REMOTE_HANDLE_FORMAT) throw new HandleError(`Expected a ${kind} handle of format ${REMOTE_HANDLE_FORMAT}, got format ${describe(h.format)}: another threadstate version made it`)
-  if (!(h.status instanceof SharedArrayBuffer) || h.status.byteLength < LockWord.WORDS * 4) {
-    throw new HandleError(`Expected a ${kind} handle whose \`status\` is a SharedArrayBuffer of ${LockWord.WORDS * 4} bytes, got ${describe(h.status)}`)
-  }
-  return h as RedisLockHandle
+  return attachingRemote(kind, () => {
+    const copy = copyRemoteHandle(handle, kind, LockWord.WORDS * 4)
+    const spec = copy['spec'] as Record<string, unknown>
+    const name = stringField(spec, kind, 'spec.name')
+    const tag = stringField(spec, kind, 'spec.tag')
+    if (!/^\{[^{}]+\}$/.test(tag) || !tag.endsWith(`:${name}}`)) {
+      throw new HandleError(`Expected a ${kind} handle whose \`spec.tag\` is the hash tag \`{namespace:name}\` of ${describe(name)}, got ${describe(tag)}`)
+    }
+    stringField(spec, kind, 'spec.what')
+    stringField(spec, kind, 'spec.domainId')
+    if (spec['kind'] !== LOCK_KIND[kind]) throw new HandleError(`Expected a ${kind} handle whose \`spec.kind\` is '${LOCK_KIND[kind]}', got ${describe(spec['kind'])}`)
+    const one = kind !== 'RedisSemaphore'
+    numberField(spec, kind, 'spec.permits', one ? '1' : 'a positive integer', (n) => (one ? n === 1 : Number.isSafeInteger(n) && n > 0))
+    numberField(spec, kind, 'spec.leaseMs', 'an integer from 30 to 2^31-1 (ms)', (n) => Number.isInteger(n) && n >= 30 && n <= 2 ** 31 - 1)
+    numberField(spec, kind, 'spec.timeoutMs', 'a positive integer (ms)', (n) => Number.isSafeInteger(n) && n > 0)
+    return copy as unknown as RedisLockHandle
+  })
 }
 
 function attachedLink(handle: RedisLockHandle): () => Promise<RedisLink> {
@@ -300,7 +325,7 @@ export class RedisMutex extends RedisLockBase implements AsyncLock<RedisLease> {
    * @throws HandleError if `handle` is not a RedisMutex handle
    */
   static attach(handle: RedisLockHandle): RedisMutex {
-    return new RedisMutex(checkHandle(handle, 'RedisMutex'))
+    return attachingRemote('RedisMutex', () => new RedisMutex(checkHandle(handle, 'RedisMutex')))
   }
 
   /** This thread's lease while it holds the lock. */
@@ -461,7 +486,7 @@ export class RedisReentrantMutex extends RedisMutex {
    * @throws HandleError if `handle` is not a RedisReentrantMutex handle
    */
   static override attach(handle: RedisLockHandle): RedisReentrantMutex {
-    return new RedisReentrantMutex(checkHandle(handle, 'RedisReentrantMutex'))
+    return attachingRemote('RedisReentrantMutex', () => new RedisReentrantMutex(checkHandle(handle, 'RedisReentrantMutex')))
   }
 }
 
@@ -490,7 +515,7 @@ export class RedisRWLock extends RedisLockBase implements AsyncReadWriteLock<Red
    * @throws HandleError if `handle` is not a RedisRWLock handle
    */
   static attach(handle: RedisLockHandle): RedisRWLock {
-    return new RedisRWLock(checkHandle(handle, 'RedisRWLock'))
+    return attachingRemote('RedisRWLock', () => new RedisRWLock(checkHandle(handle, 'RedisRWLock')))
   }
 
   /**
@@ -633,7 +658,7 @@ export class RedisSemaphore extends RedisLockBase {
    * @throws HandleError if `handle` is not a RedisSemaphore handle
    */
   static attach(handle: RedisLockHandle): RedisSemaphore {
-    return new RedisSemaphore(checkHandle(handle, 'RedisSemaphore'))
+    return attachingRemote('RedisSemaphore', () => new RedisSemaphore(checkHandle(handle, 'RedisSemaphore')))
   }
 
   /** The number of permits. */

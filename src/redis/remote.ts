@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { HandleError, OptionError, describe } from '../errors.js'
+import { HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import type { LinkDescriptor, RedisLink } from './client.js'
 import { replyError, withRetries } from './call.js'
 import { RedisDataLostError } from './errors.js'
@@ -69,16 +69,157 @@ export interface RemoteHandle {
   readonly commandTimeoutMs: number
 }
 
-/** Checks what `attach` relies on in a handle of `kind`. @throws HandleError */
-export function checkRemoteHandle(handle: unknown, kind: string): void {
-  const h = handle as Partial<RemoteHandle> | null
-  if (typeof h !== 'object' || h === null || h.kind !== kind) throw new HandleError(`Expected a ${kind} handle, got ${describe(handle)}`)
-  if (h.format !== REMOTE_HANDLE_FORMAT) {
-    throw new HandleError(`Expected a ${kind} handle of format ${REMOTE_HANDLE_FORMAT}, got format ${describe(h.format)}: another threadstate version made it`)
+/** The message of something thrown, whatever it is (a hostile handle's getters may throw anything). */
+function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error)
+  } catch {
+    return 'an unprintable value'
   }
-  if (!(h.status instanceof SharedArrayBuffer) || h.status.byteLength < Status.WORDS * 4) {
-    throw new HandleError(`Expected a ${kind} handle whose \`status\` is a SharedArrayBuffer of ${Status.WORDS * 4} bytes, got ${describe(h.status)}`)
+}
+
+/**
+ * Runs an `attach()` body of a Redis-backed object: any failure that is not
+ * already a threadstate error (a TypeError from a forged field, a
+ * RangeError from a view over a forged buffer) becomes a `HandleError`, so
+ * bad handles fail one way, as in memory (`attaching` of memory/handle.ts).
+ */
+export function attachingRemote<R>(kind: string, body: () => R): R {
+  try {
+    return body()
+  } catch (error) {
+    if (error instanceof ThreadstateError) throw error
+    throw new HandleError(`Expected a valid ${kind} handle, got one that fails when attached: ${messageOf(error)}`)
   }
+}
+
+/** `value` as a plain object (not null, not an array), or a HandleError naming `field`. */
+function objectField(value: unknown, kind: string, field: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HandleError(`Expected a ${kind} handle whose \`${field}\` is an object, got ${describe(value)}`)
+  }
+  return value as Record<string, unknown>
+}
+
+/** The key of a field path: `'spec.name'` names `name` (of the object `spec`). */
+function keyOf(field: string): string {
+  return field.slice(field.lastIndexOf('.') + 1)
+}
+
+/** Checks that `object[key]` is a string (non-empty unless `empty`); `field` is the key's path in the handle. @throws HandleError */
+export function stringField(object: Record<string, unknown>, kind: string, field: string, empty = false): string {
+  const value = object[keyOf(field)]
+  if (typeof value !== 'string' || (!empty && value.length === 0)) {
+    throw new HandleError(`Expected a ${kind} handle whose \`${field}\` is a${empty ? '' : ' non-empty'} string, got ${describe(value)}`)
+  }
+  return value
+}
+
+/** Checks that `object[key]` is a number for which `ok` holds (`expected` says which); `field` is the key's path in the handle. @throws HandleError */
+export function numberField(object: Record<string, unknown>, kind: string, field: string, expected: string, ok: (n: number) => boolean): number {
+  const value = object[keyOf(field)]
+  if (typeof value !== 'number' || !ok(value)) {
+    throw new HandleError(`Expected a ${kind} handle whose \`${field}\` is ${expected}, got ${describe(value)}`)
+  }
+  return value
+}
+
+const positiveInteger = (n: number): boolean => Number.isSafeInteger(n) && n > 0
+
+/**
+ * Checks a connection descriptor of a handle: what a worker's first write
+ * opens its connection from (thread-links.ts, client.ts `linkFrom`).
+ * @throws HandleError
+ */
+function checkLink(value: unknown, kind: string): void {
+  if (value === undefined) return
+  const link = objectField(value, kind, 'link')
+  if (link['library'] !== 'ioredis' && link['library'] !== 'node-redis') {
+    throw new HandleError(`Expected a ${kind} handle whose \`link.library\` is 'ioredis' or 'node-redis', got ${describe(link['library'])}`)
+  }
+  if (link['url'] !== undefined) stringField(link, kind, 'link.url')
+  if (link['options'] !== undefined) objectField(link['options'], kind, 'link.options')
+  const cluster = link['cluster']
+  if (cluster !== undefined) {
+    if (!Array.isArray(cluster) || cluster.length === 0) throw new HandleError(`Expected a ${kind} handle whose \`link.cluster\` is a non-empty array of nodes, got ${describe(cluster)}`)
+    for (const node of cluster as unknown[]) {
+      if (typeof node === 'string') continue
+      const n = objectField(node, kind, 'link.cluster[]')
+      stringField(n, kind, 'link.cluster[].host')
+      numberField(n, kind, 'link.cluster[].port', 'a port number', (p) => Number.isInteger(p) && p > 0 && p < 65536)
+    }
+  }
+}
+
+/**
+ * A plain copy of a Redis-backed object's or lock's handle, with what every
+ * kind shares checked on the copy: `structuredClone` of it (the copy a
+ * worker gets through `postMessage`), so every field is read once, here. A
+ * getter cannot answer one value to the checks and another to the code that
+ * uses the handle, and a Proxy, a function or a getter that throws is a
+ * `HandleError`. The copy shares the handle's SharedArrayBuffers (the same
+ * status words and mirror). `attach()` checks and uses only the copy.
+ *
+ * Checked: `kind`, `format`, `status` (a SharedArrayBuffer of at least
+ * `statusBytes`), `link` (absent, or a descriptor a worker's connection can
+ * be opened from), `commandTimeoutMs`, and that `spec` is an object (its
+ * fields are the kind's: {@link checkRemoteSpec}, or the locks' own check).
+ * @throws HandleError
+ */
+export function copyRemoteHandle(value: unknown, kind: string, statusBytes: number): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) throw new HandleError(`Expected a ${kind} handle, got ${describe(value)}`)
+  let copy: unknown
+  try {
+    copy = structuredClone(value)
+  } catch (error) {
+    throw new HandleError(`Expected a ${kind} handle of plain, structured-cloneable data, got one that cannot be copied: ${messageOf(error)}`)
+  }
+  const h = objectField(copy, kind, 'handle')
+  if (h['kind'] !== kind) throw new HandleError(`Expected a ${kind} handle, got ${typeof h['kind'] === 'string' ? `a ${h['kind']} handle` : `an object whose \`kind\` is ${describe(h['kind'])}`}`)
+  if (h['format'] !== REMOTE_HANDLE_FORMAT) {
+    throw new HandleError(`Expected a ${kind} handle of format ${REMOTE_HANDLE_FORMAT}, got format ${describe(h['format'])}: another threadstate version made it`)
+  }
+  const status = h['status']
+  if (!(status instanceof SharedArrayBuffer) || status.byteLength < statusBytes || status.byteLength % 4 !== 0) {
+    throw new HandleError(`Expected a ${kind} handle whose \`status\` is a SharedArrayBuffer of ${statusBytes} bytes (a multiple of 4), got ${status instanceof SharedArrayBuffer ? `one of ${status.byteLength} bytes` : describe(status)}`)
+  }
+  checkLink(h['link'], kind)
+  numberField(h, kind, 'commandTimeoutMs', 'a positive integer (ms)', positiveInteger)
+  objectField(h['spec'], kind, 'spec')
+  return h
+}
+
+/**
+ * Checks the {@link RemoteSpec} of a copied handle ({@link copyRemoteHandle}):
+ * every field the object's scripts, keys, retries and clock use later.
+ * @throws HandleError
+ */
+export function checkRemoteSpec(handle: Record<string, unknown>, kind: string): RemoteSpec {
+  const spec = handle['spec'] as Record<string, unknown>
+  const name = stringField(spec, kind, 'spec.name')
+  const tag = stringField(spec, kind, 'spec.tag')
+  if (!/^\{[^{}]+\}$/.test(tag) || !tag.endsWith(`:${name}}`)) {
+    throw new HandleError(`Expected a ${kind} handle whose \`spec.tag\` is the hash tag \`{namespace:name}\` of ${describe(name)}, got ${describe(tag)}`)
+  }
+  stringField(spec, kind, 'spec.what')
+  stringField(spec, kind, 'spec.epoch')
+  numberField(spec, kind, 'spec.timeoutMs', 'a positive integer (ms)', positiveInteger)
+  numberField(spec, kind, 'spec.streamLength', 'a positive integer', positiveInteger)
+  numberField(spec, kind, 'spec.operationTtlMs', 'a positive integer (ms)', positiveInteger)
+  numberField(spec, kind, 'spec.clockOffsetMs', 'a finite number (ms)', Number.isFinite)
+  return spec as unknown as RemoteSpec
+}
+
+/**
+ * Copies and checks what `attach` relies on in a handle of `kind`, common to
+ * every Redis-backed object ({@link copyRemoteHandle}, {@link checkRemoteSpec}).
+ * @returns the plain copy: use it, never `handle`
+ * @throws HandleError
+ */
+export function checkRemoteHandle(handle: unknown, kind: string): Record<string, unknown> {
+  const copy = copyRemoteHandle(handle, kind, Status.WORDS * 4)
+  checkRemoteSpec(copy, kind)
+  return copy
 }
 
 /** The connection an attached object writes through: this thread's own (thread-links.ts). */

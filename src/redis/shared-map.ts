@@ -23,7 +23,7 @@ import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { DeepReadonly } from '../encoding/freeze.js'
 import { RemoteMap } from './remote-map.js'
 import type { RedisWriteOptions } from './lock-engine.js'
-import { Status, attachedLink, checkRemoteHandle, statusFigures, type RemoteHandle } from './remote.js'
+import { Status, attachedLink, attachingRemote, checkRemoteHandle, statusFigures, type RemoteHandle } from './remote.js'
 
 /** The structured-cloneable handle of a RedisSharedMap: send it to a worker, `RedisSharedMap.attach` it there. */
 export interface RedisSharedMapHandle<V = unknown> extends RemoteHandle {
@@ -111,8 +111,9 @@ export class RedisSharedMap<V = unknown> implements WritableMap<V> {
    * @throws HandleError for something that is not such a handle, or one from another threadstate version
    */
   static attach<V = unknown>(handle: RedisSharedMapHandle<V>, options: { readonly validate?: StandardSchemaV1<V> } = {}): RedisSharedMap<V> {
-    checkRemoteHandle(handle, 'RedisSharedMap')
-    return new RedisSharedMap<V>(handle, undefined, checkValidator(options.validate) as StandardSchemaV1<V> | undefined)
+    const validator = checkValidator(options.validate) as StandardSchemaV1<V> | undefined
+    // One plain copy, checked, is all the map reads (remote.ts copyRemoteHandle).
+    return attachingRemote('RedisSharedMap', () => new RedisSharedMap<V>(checkRemoteHandle(handle, 'RedisSharedMap') as unknown as RedisSharedMapHandle<V>, undefined, validator))
   }
 
 

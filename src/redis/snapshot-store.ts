@@ -13,7 +13,7 @@ import { encodeWithFlags } from '../encoding/values.js'
 import { SnapshotStore, type PublishOptions, type Snapshot, type SnapshotEvent, type SnapshotStoreHandle } from '../snapshot/snapshot-store.js'
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { Publisher, type PublisherOptions } from '../snapshot/publisher.js'
-import { Status, attachedLink, catchUpFigures, checkRemoteHandle, type RemoteHandle } from './remote.js'
+import { Status, attachedLink, attachingRemote, catchUpFigures, checkRemoteHandle, type RemoteHandle } from './remote.js'
 import { RemoteSnapshot } from './remote-snapshot.js'
 import type { RedisWriteOptions } from './lock-engine.js'
 import type { DeepReadonly } from '../encoding/freeze.js'
@@ -97,8 +97,9 @@ export class RedisSnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * @throws HandleError for something that is not such a handle, or one from another threadstate version
    */
   static attach<T = unknown>(handle: RedisSnapshotStoreHandle<T>, options: { readonly validate?: StandardSchemaV1<T> } = {}): RedisSnapshotStore<T> {
-    checkRemoteHandle(handle, 'RedisSnapshotStore')
-    return new RedisSnapshotStore<T>(handle, undefined, checkValidator(options.validate) as StandardSchemaV1<T> | undefined)
+    const validator = checkValidator(options.validate) as StandardSchemaV1<T> | undefined
+    // One plain copy, checked, is all the store reads (remote.ts copyRemoteHandle).
+    return attachingRemote('RedisSnapshotStore', () => new RedisSnapshotStore<T>(checkRemoteHandle(handle, 'RedisSnapshotStore') as unknown as RedisSnapshotStoreHandle<T>, undefined, validator))
   }
 
 

@@ -18,7 +18,7 @@ import { StateBuffer, type StateBufferHandle, type StateEvent, type StatePublish
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { RemoteState } from './remote-state.js'
 import type { RedisWriteOptions } from './lock-engine.js'
-import { Status, attachedLink, catchUpFigures, checkRemoteHandle, type RemoteHandle } from './remote.js'
+import { Status, attachedLink, attachingRemote, catchUpFigures, checkRemoteHandle, type RemoteHandle } from './remote.js'
 
 /** The structured-cloneable handle of a RedisStateBuffer: `RedisStateBuffer.attach(handle)` in a worker. */
 export interface RedisStateBufferHandle<S extends Schema = Schema> extends RemoteHandle {
@@ -95,9 +95,12 @@ export class RedisStateBuffer<S extends Schema = Schema> implements WritableStat
    * @throws HandleError for something that is not such a handle, one from another threadstate version, or another schema
    */
   static attach<S extends Schema>(handle: RedisStateBufferHandle<S>, schema?: S): RedisStateBuffer<S> {
-    checkRemoteHandle(handle, 'RedisStateBuffer')
-    if (schema !== undefined) StateBuffer.attach(handle.mirror, schema) // checks the schema
-    return new RedisStateBuffer<S>(handle, undefined)
+    return attachingRemote('RedisStateBuffer', () => {
+      // One plain copy, checked, is all the buffer reads (remote.ts copyRemoteHandle).
+      const copy = checkRemoteHandle(handle, 'RedisStateBuffer') as unknown as RedisStateBufferHandle<S>
+      if (schema !== undefined) StateBuffer.attach(copy.mirror, schema) // checks the schema
+      return new RedisStateBuffer<S>(copy, undefined)
+    })
   }
 
 

@@ -29,7 +29,7 @@ import {
 import { domainOf } from '../memory/thread.js'
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import { RemoteMachine, type MachineEntry } from './remote-machine.js'
-import { Status, attachedLink, checkRemoteHandle, statusFigures, type RemoteHandle } from './remote.js'
+import { Status, attachedLink, attachingRemote, checkRemoteHandle, statusFigures, type RemoteHandle } from './remote.js'
 
 /** The structured-cloneable handle of a RedisStateMachine: `RedisStateMachine.attach(handle)` in a worker. */
 export interface RedisStateMachineHandle<S extends string = string> extends RemoteHandle {
@@ -122,11 +122,11 @@ export class RedisStateMachine<S extends string = string> implements SharedState
     this.status = new Int32Array(handle.status)
     this.remote = remote ?? new RemoteMachine(handle.spec, this.mirror as unknown as StateMachine<string>, this.status, attachedLink(handle))
     this.bridged = remote !== undefined
-    this.spec = checkDefinition(handle.mirror.definition)
+    this.spec = checkDefinition(this.mirror.handle.definition)
     this.states = this.spec.states as readonly S[]
     this.index = new Map(this.states.map((s, i) => [s, i]))
     this.columns = this.states.map((_, t) => this.spec.allowed.map((row) => (row[t] ? '1' : '0')).join(''))
-    this.tid = domainOf(handle.mirror.domain).tid
+    this.tid = domainOf(this.mirror.handle.domain).tid
   }
 
   /**
@@ -136,8 +136,8 @@ export class RedisStateMachine<S extends string = string> implements SharedState
    * @throws HandleError for something that is not such a handle, or one whose definition does not match its mirror
    */
   static attach<S extends string = string>(handle: RedisStateMachineHandle<S>): RedisStateMachine<S> {
-    checkRemoteHandle(handle, 'RedisStateMachine')
-    return new RedisStateMachine<S>(handle, undefined)
+    // One plain copy, checked, is all the machine reads (remote.ts copyRemoteHandle); the mirror's attach checks the definition.
+    return attachingRemote('RedisStateMachine', () => new RedisStateMachine<S>(checkRemoteHandle(handle, 'RedisStateMachine') as unknown as RedisStateMachineHandle<S>, undefined))
   }
 
   /** The name it was opened by. */

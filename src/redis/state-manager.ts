@@ -151,14 +151,24 @@ export class RedisStateManager {
    */
   async add<O extends RedisRegistrable>(name: string, object: O): Promise<O> {
     checkEntryName(name)
-    const kind = KIND_OF[(object as Partial<RedisRegistrable> | null)?.handle?.kind ?? '']
-    if (kind === undefined || typeof object.name !== 'string') {
+    // Each field of `object` read once (a getter cannot answer one thing to the check and another to the entry).
+    let kind: RedisRegistryKind | undefined
+    let objectName: unknown
+    let details: Record<string, unknown> = {}
+    try {
+      const handle = (object as Partial<RedisRegistrable> | null)?.handle as { kind?: unknown; mirror?: { definition?: unknown } } | undefined
+      const handleKind = handle?.kind
+      kind = typeof handleKind === 'string' && Object.hasOwn(KIND_OF, handleKind) ? KIND_OF[handleKind] : undefined
+      objectName = object.name
+      const extra = object as unknown as { names?: unknown; timeoutMs?: unknown }
+      details = kind === 'machine' ? { definition: handle?.mirror?.definition } : kind === 'flags' ? { names: extra.names } : kind === 'watchdog' ? { timeoutMs: extra.timeoutMs } : {}
+    } catch {
+      kind = undefined
+    }
+    if (kind === undefined || typeof objectName !== 'string') {
       throw new OptionError(`Expected a threadstate Redis object (${Object.keys(KIND_OF).join(', ')}) to add as ${describe(name)}, got ${describe(object)}`)
     }
-    const extra = object as unknown as { handle: { mirror?: { definition?: unknown } }; names?: unknown; timeoutMs?: unknown }
-    const details =
-      kind === 'machine' ? { definition: extra.handle.mirror?.definition } : kind === 'flags' ? { names: extra.names } : kind === 'watchdog' ? { timeoutMs: extra.timeoutMs } : {}
-    await this.reserveAs(name, { kind, object: object.name, by: this.domainId, ...details })
+    await this.reserveAs(name, { kind, object: objectName, by: this.domainId, ...details })
     this.local.set(name, object)
     return object
   }

@@ -25,7 +25,7 @@ import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { RedisLink } from './client.js'
 import { evalScript } from './call.js'
 import { FLAGS_CHANGE } from './machine-scripts.js'
-import { RemoteObject, Status, attachedLink, checkRemoteHandle, operationKey, statusFigures, type RemoteHandle, type RemoteSpec } from './remote.js'
+import { RemoteObject, Status, attachedLink, attachingRemote, checkRemoteHandle, operationKey, statusFigures, type RemoteHandle, type RemoteSpec } from './remote.js'
 
 /** Word offsets of the flags mirror (see the module comment). */
 const FlagsMirror = { STATE: 0, CHANGES: 2, WAITERS: 3, BYTES: 16 } as const
@@ -199,16 +199,19 @@ export class RedisTriggerFlags<F extends string = string> {
    * @throws HandleError for something that is not such a handle
    */
   static attach<F extends string = string>(handle: RedisTriggerFlagsHandle<F>): RedisTriggerFlags<F> {
-    checkRemoteHandle(handle, 'RedisTriggerFlags')
-    if (!(handle.mirror instanceof SharedArrayBuffer) || handle.mirror.byteLength < FlagsMirror.BYTES) {
-      throw new HandleError(`Expected a RedisTriggerFlags handle whose \`mirror\` is a SharedArrayBuffer of ${FlagsMirror.BYTES} bytes, got ${describe(handle.mirror)}`)
-    }
-    try {
-      checkFlagNames(handle.names)
-    } catch (error) {
-      throw new HandleError(`Expected a RedisTriggerFlags handle with valid names, got: ${(error as Error).message}`)
-    }
-    return new RedisTriggerFlags<F>(handle, undefined)
+    return attachingRemote('RedisTriggerFlags', () => {
+      // One plain copy, checked, is all the flags read (remote.ts copyRemoteHandle).
+      const copy = checkRemoteHandle(handle, 'RedisTriggerFlags') as unknown as RedisTriggerFlagsHandle<F>
+      if (!(copy.mirror instanceof SharedArrayBuffer) || copy.mirror.byteLength < FlagsMirror.BYTES) {
+        throw new HandleError(`Expected a RedisTriggerFlags handle whose \`mirror\` is a SharedArrayBuffer of ${FlagsMirror.BYTES} bytes, got ${describe(copy.mirror)}`)
+      }
+      try {
+        checkFlagNames(copy.names)
+      } catch (error) {
+        throw new HandleError(`Expected a RedisTriggerFlags handle with valid names, got: ${(error as Error).message}`)
+      }
+      return new RedisTriggerFlags<F>(copy, undefined)
+    })
   }
 
   /** The name they were opened by. */

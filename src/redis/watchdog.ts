@@ -14,12 +14,12 @@
  *
  * @module
  */
-import { OptionError, describe } from '../errors.js'
+import { HandleError, OptionError, describe } from '../errors.js'
 import type { WatchdogExpiry } from '../runtime/watchdog.js'
 import { evalScript } from './call.js'
 import { RedisDataLostError } from './errors.js'
 import { WATCHDOG_CHECK, WATCHDOG_KICK } from './machine-scripts.js'
-import { RemoteObject, Status, attachedLink, checkRemoteHandle, type RemoteHandle } from './remote.js'
+import { RemoteObject, Status, attachedLink, attachingRemote, checkRemoteHandle, type RemoteHandle } from './remote.js'
 
 /** Longest delay `setTimeout` takes. */
 const MAX_TIMER_MS = 0x7fffffff
@@ -145,9 +145,17 @@ export class RedisWatchdog {
    * @throws HandleError for something that is not such a handle; OptionError for a bad option
    */
   static attach(handle: RedisWatchdogHandle, options: RedisWatchdogWatchOptions = {}): RedisWatchdog {
-    checkRemoteHandle(handle, 'RedisWatchdog')
-    checkWatchdogTimeout(handle.timeoutMs)
-    return new RedisWatchdog(handle, undefined, checkRedisWatchOptions(options))
+    const watch = checkRedisWatchOptions(options)
+    return attachingRemote('RedisWatchdog', () => {
+      // One plain copy, checked, is all the watchdog reads (remote.ts copyRemoteHandle).
+      const copy = checkRemoteHandle(handle, 'RedisWatchdog') as unknown as RedisWatchdogHandle
+      try {
+        checkWatchdogTimeout(copy.timeoutMs)
+      } catch (error) {
+        throw new HandleError(`Expected a RedisWatchdog handle with a valid \`timeoutMs\`, got: ${(error as Error).message}`)
+      }
+      return new RedisWatchdog(copy, undefined, watch)
+    })
   }
 
   /** The name it was opened by. */
