@@ -22,7 +22,8 @@
 //     (its dependencies linked from this checkout: no network), compiled
 //     strict with `skipLibCheck: false` under node16 and bundler resolution:
 //     the shipped .d.ts compile, and the value type a handle carries still
-//     makes `SharedMap.attach<number>(a map of strings)` an error there.
+//     makes `SharedMap.attach<number>(a map of strings)` an error there (and
+//     a registry attached as holding another type under one of its names).
 //
 // Exit code 1 with every problem listed, 0 when the package is clean.
 import { execFile, execFileSync } from 'node:child_process'
@@ -145,7 +146,7 @@ function bin(name) {
 
 // What a user of the published package writes. The `@ts-expect-error` lines fail the check
 // (as unused) if the shipped types stop carrying handles' value types or deep read-only values.
-const CONSUMER = `import { Mutex, SharedMap, SnapshotStore, StateBuffer, f64, schema, type DeepReadonly, type SharedMapHandle, type SnapshotStoreHandle } from 'threadstate'
+const CONSUMER = `import { Mutex, SharedMap, SnapshotStore, StateBuffer, StateManager, f64, schema, type DeepReadonly, type SharedMapHandle, type SnapshotStoreHandle } from 'threadstate'
 import { serveStatus, superviseWorker } from 'threadstate/node'
 import { RedisDomain, type RedisSharedMapHandle } from 'threadstate/redis'
 
@@ -158,10 +159,14 @@ const store = SnapshotStore.create<Status>({ initial: { agents: [] } })
 const status: DeepReadonly<Status> = store.get()
 // @ts-expect-error frozen values are typed deeply read-only
 status.agents.push({ name: 'a', tokens: 1 })
+const registry = StateManager.create().add('names', names)
+const fromHandle: SharedMap<string> = StateManager.attach(registry.handle).get('names')
+// @ts-expect-error a registry's entry types travel with its handle
+StateManager.attach<{ names: SharedMap<number> }>(registry.handle)
 const buffer = StateBuffer.create(schema({ x: f64() }))
 const x: number | undefined = buffer.latest()?.value.x
 type Handles = RedisSharedMapHandle<string> | SnapshotStoreHandle<Status> | SharedMapHandle
-export const used: unknown[] = [attached, Mutex.create(), x, superviseWorker, serveStatus, RedisDomain, undefined as Handles | undefined]
+export const used: unknown[] = [attached, fromHandle, Mutex.create(), x, superviseWorker, serveStatus, RedisDomain, undefined as Handles | undefined]
 `
 
 async function checkConsumer(tmp, tarball) {

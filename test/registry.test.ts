@@ -88,7 +88,8 @@ describe('types', () => {
     const byType = StateManager.attach<Registry>(reg.handle)
     expectTypeOf(byType.get<'barrier'>).returns.toEqualTypeOf<Barrier>()
     expectTypeOf(byType.stats().barrier).toEqualTypeOf<{ readonly type: TypeName }>()
-    const untyped = StateManager.attach(reg.handle)
+    expectTypeOf(StateManager.attach(reg.handle)).toEqualTypeOf<typeof reg>() // the handle carries the type
+    const untyped = StateManager.attach(reg.handle as StateManagerHandle) // widened: any registry
     expectTypeOf(untyped.get<'anything'>).returns.toEqualTypeOf<SharedObject>()
     expectTypeOf(untyped.add('rw', RWLock.create()).get('rw')).toMatchTypeOf<RWLock>()
     const widened: StateManager = reg // a typed registry is a registry: helpers may take any
@@ -208,7 +209,7 @@ describe('in one thread', () => {
     const lock = Mutex.create()
     const domainHandle = { ...lock.handle, type: 'Domain' as const }
     const reg = StateManager.create().add('lock', lock)
-    const other = StateManager.attach(
+    const other = StateManager.attach<{ custom: SharedObject }>(
       { ...reg.handle, entries: [...reg.handle.entries, { name: 'custom', seq: 9, handle: domainHandle }] },
     )
     const error = errorOf(() => other.get('custom'))

@@ -6,18 +6,27 @@
  *
  * Broken variants, run once each: `SharedMapHandle` without its value-type
  * member (`SharedMap.attach<number>(a map of strings)` compiled again: tsc
- * reported 3 `@ts-expect-error` lines unused); `DeepReadonly<T>` defined as
+ * reported 3 `@ts-expect-error` lines unused); `StateManagerHandle` without
+ * its entries-type member and `attach` as it was before (one signature,
+ * `attach<R = RegistryEntries>(handle: StateManagerHandle)`: all 3
+ * StateManager `@ts-expect-error` lines reported unused, `attach(reg.handle)`
+ * was `StateManager<RegistryEntries>`, and `attach<an interface>` was
+ * `StateManager<never>`); `DeepReadonly<T>` defined as
  * `Readonly<T>`, the shallow type `get()` had before (`agents[0].tokens++`
  * and 9 other writes compiled: reported unused, plus the tuple and `any`
  * checks failed).
  */
 import { describe, expectTypeOf, it } from 'vitest'
 import {
+  Barrier,
+  Mutex,
   SharedMap,
   SnapshotStore,
+  StateManager,
   type DeepReadonly,
   type SharedMapHandle,
   type SnapshotStoreHandle,
+  type StateManagerHandle,
 } from '../src/index.js'
 import { RedisSharedMap, RedisSnapshotStore, type RedisSharedMapHandle, type RedisSnapshotStoreHandle } from '../src/redis/index.js'
 
@@ -66,6 +75,46 @@ describe('handles carry the value type', () => {
     SnapshotStore.attach<number>(store.handle)
     // @ts-expect-error nor of a different object type
     SnapshotStore.attach<{ tick: string }>(store.handle)
+  })
+
+  it('StateManager.attach infers the registry (each name\'s object type) from the handle and refuses another', () => {
+    const reg = StateManager.create().add('names', SharedMap.create<string>()).add('lock', Mutex.create())
+    expectTypeOf(reg.handle).toEqualTypeOf<StateManagerHandle<{ readonly names: SharedMap<string>; readonly lock: Mutex }>>()
+    const attached = StateManager.attach(reg.handle)
+    expectTypeOf(attached).toEqualTypeOf<typeof reg>()
+    expectTypeOf(attached.get('names')).toEqualTypeOf<SharedMap<string>>()
+    // A message typed by the sender (`typeof reg.handle`) keeps it: the worker needs no type argument.
+    const message: { readonly reg: typeof reg.handle } = { reg: reg.handle }
+    const viaMessage = StateManager.attach(message.reg)
+    expectTypeOf(viaMessage.get('lock')).toEqualTypeOf<Mutex>()
+    if (Math.random() > 2) {
+      // Never run (the first throws RegistryError at run time); here they must not compile.
+      // @ts-expect-error not a name of the registry the handle came from
+      attached.get('nope')
+      // @ts-expect-error `names` is a map of strings, not of numbers
+      StateManager.attach<{ names: SharedMap<number> }>(reg.handle)
+      // @ts-expect-error `lock` is a Mutex, not a Barrier
+      StateManager.attach<{ lock: Barrier }>(reg.handle)
+    }
+    // A type given may name objects the handle does not list yet (added later, delivered by message),
+    // as a type literal, an interface, or the registry after more adds.
+    const later = StateManager.attach<{ lock: Mutex; estop: Mutex }>(reg.handle)
+    expectTypeOf(later.get<'estop'>).returns.toEqualTypeOf<Mutex>()
+    interface Registry {
+      lock: Mutex
+    }
+    const byInterface = StateManager.attach<Registry>(reg.handle)
+    expectTypeOf(byInterface.get('lock')).toEqualTypeOf<Mutex>()
+    const full = reg.add('start', Barrier.create({ parties: 2 }))
+    const fromMessage = StateManager.attach<typeof full>(message.reg)
+    expectTypeOf(fromMessage.get<'start'>).returns.toEqualTypeOf<Barrier>()
+    // Widened to the plain handle type: any registry, as before.
+    const widened: StateManagerHandle = reg.handle
+    const any = StateManager.attach(widened)
+    expectTypeOf(any).toEqualTypeOf<StateManager>()
+    const named = StateManager.attach<{ lock: Mutex }>(widened)
+    expectTypeOf(named.get('lock')).toEqualTypeOf<Mutex>()
+    for (const r of [full, attached, viaMessage, later, byInterface, fromMessage, any, named]) r.close()
   })
 
   it('the Redis handles carry it too (through their mirror handle)', () => {

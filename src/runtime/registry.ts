@@ -82,8 +82,12 @@ export interface SharedObject {
 /** What a registry's type records: each name's object type. */
 export type RegistryEntries = Record<string, SharedObject>
 
-/** The entries type of `R`: of a `StateManager<T>` its `T`, of a {@link RegistryEntries} type itself. */
-export type EntriesOf<R> = R extends StateManager<infer T> ? T : R extends RegistryEntries ? R : never
+/**
+ * The entries type of `R`: of a `StateManager<T>` its `T`, of a
+ * {@link RegistryEntries} type itself (an interface of objects too: it is
+ * read as the same type written as a type literal).
+ */
+export type EntriesOf<R> = R extends StateManager<infer T> ? T : R extends RegistryEntries ? R : Extract<{ [K in keyof R]: R[K] }, RegistryEntries>
 
 /** What {@link StateManager.stats} reports for an object: its `stats()`, or its type if it has none. */
 export type EntryStats<O> = O extends {
@@ -109,17 +113,38 @@ export interface RegistryEntryHandle {
   readonly handle: Handle
 }
 
+/** Key of the type-only member that carries a registry handle's entries type. */
+declare const entriesType: unique symbol
+
 /**
  * Handle of a {@link StateManager}: its region, the names table, the channel
- * that delivers later additions, and the objects known when it was made.
+ * that delivers later additions, and the objects known when it was made. It
+ * carries the registry's entries type `T` (each name's object type, as the
+ * creator's `.add(name, object)` chain built it), so
+ * `StateManager.attach(handle)` in a worker infers it, and attaching it as a
+ * registry of other objects does not compile.
  */
-export interface StateManagerHandle extends Handle<'StateManager'> {
+export interface StateManagerHandle<T extends RegistryEntries = RegistryEntries> extends Handle<'StateManager'> {
+  /**
+   * Type only, never present at run time (a handle is plain data): the
+   * registry's entries type, so that it travels with the handle.
+   */
+  readonly [entriesType]?: T
   /** Name of the `BroadcastChannel` that delivers objects added later. */
   readonly channel: string
   /** The shared table of every name added, from any thread. */
   readonly table: SharedMapHandle
   /** The objects the handle's maker knew when it read `handle`. */
   readonly entries: readonly RegistryEntryHandle[]
+}
+
+/**
+ * A registry handle whose entries agree with `E` on every name both list
+ * (`E` may list more: objects added after the handle was read).
+ */
+type HandleAgreeingWith<E> = Omit<StateManagerHandle, typeof entriesType> & {
+  // The index signature keeps the type from being "weak" (all optional), which TypeScript would refuse for a handle sharing no name with `E`.
+  readonly [entriesType]?: RegistryEntries & { readonly [K in keyof E]?: E[K] }
 }
 
 /** Why a {@link RegistryError} was thrown. */
@@ -302,12 +327,33 @@ export class StateManager<out T extends RegistryEntries = RegistryEntries> imple
   }
 
   /**
-   * Rebuilds a registry from its handle, in any thread. Give the registry's
-   * type to get typed objects: `attach<typeof reg>(h)` or `attach<{ pose:
-   * StateBuffer<typeof Pose> }>(h)`. Objects are attached on first `get()`.
+   * Rebuilds a registry from its handle, in any thread. The handle carries
+   * the registry's type, so `attach(reg.handle)` (or a handle typed
+   * `StateManagerHandle<...>` in a message) gives typed objects. For a
+   * handle that arrives untyped (`workerData` is `any`), give the type:
+   * `attach<typeof reg>(h)` or `attach<{ pose: StateBuffer<typeof Pose> }>(h)`.
+   * A typed handle attached as a registry of other objects does not compile
+   * (a subset of its entries does). Objects are attached on first `get()`.
+   * @example
+   * ```ts
+   * const reg = StateManager.create().add('pose', StateBuffer.create(Pose))
+   * new Worker(url, { workerData: { reg: reg.handle } })
+   * // in the worker (the message type shared with the main module):
+   * type Message = { reg: typeof reg.handle }
+   * const { reg } = workerData as Message
+   * StateManager.attach(reg).get('pose').latest() // StateBuffer<typeof Pose>
+   * ```
    * @throws HandleError if the handle is invalid
    */
-  static attach<R extends object = RegistryEntries>(handle: StateManagerHandle): StateManager<EntriesOf<R>> {
+  static attach<T extends RegistryEntries>(handle: StateManagerHandle<T>): StateManager<T>
+  /**
+   * {@link attach} with the registry's type given (`attach<typeof reg>(h)`,
+   * `attach<{ pose: StateBuffer<typeof Pose> }>(h)`): it may name objects the
+   * handle does not list yet (added later, delivered by message), but must
+   * agree with the handle on the type of every object both name.
+   */
+  static attach<R extends object = RegistryEntries>(handle: HandleAgreeingWith<EntriesOf<R>>): StateManager<EntriesOf<R>>
+  static attach(handle: StateManagerHandle): StateManager {
     return attaching('StateManager', () => {
       const checked = checkHandle(handle, 'StateManager', MANAGER_BYTES)
       const { channel, table, entries } = checked as { channel?: unknown; table?: unknown; entries?: unknown }
@@ -323,7 +369,7 @@ export class StateManager<out T extends RegistryEntries = RegistryEntries> imple
         return entry
       })
       const names = SharedMap.attach<TableRow>(table as SharedMapHandle<TableRow>)
-      const manager = new StateManager<EntriesOf<R>>(checked, names, channel, list)
+      const manager = new StateManager<RegistryEntries>(checked, names, channel, list)
       manager.drain()
       // Names added after `handle` was cloned but before our channel opened were posted before we
       // could hear them: ask the threads that hold them.
@@ -363,7 +409,7 @@ export class StateManager<out T extends RegistryEntries = RegistryEntries> imple
    * Each read makes a new one listing the objects known here; objects added
    * later still reach the threads that attach it.
    */
-  get handle(): StateManagerHandle {
+  get handle(): StateManagerHandle<T> {
     this.drain()
     const entries = [...this.local].map(([name, e]) => ({ name, seq: e.seq, handle: e.handle }))
     return { ...this.base, channel: this.channelName, table: this.table.handle, entries }

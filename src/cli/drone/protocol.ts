@@ -226,7 +226,7 @@ export type Role = 'estimator' | 'controller' | 'supervisor'
 export interface WorkerSetup {
   readonly role: Role
   /** The registry: every object of {@link DemoObjects}. */
-  readonly registry: StateManagerHandle
+  readonly registry: StateManagerHandle<DemoObjects>
   /** The gains' words ({@link GainWord}), guarded by the registry's `gains` RWLock. */
   readonly gainWords: Float64Array
   /** Seed of the estimator's noise. */
