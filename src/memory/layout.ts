@@ -57,10 +57,10 @@ export type TypeName = keyof typeof TypeTag
  * made by another version are then refused by `attach()`.
  */
 export const LAYOUT_VERSION: Readonly<Record<TypeName, number>> = {
-  Domain: 3,
+  Domain: 4,
   Mutex: 2,
   ReentrantMutex: 2,
-  RWLock: 2,
+  RWLock: 3,
   Condition: 2,
   Semaphore: 1,
   Barrier: 2,

@@ -34,6 +34,12 @@
  *  ..     OTHERS[tid]     pins of the id by other threads, minus the words
  *                         naming it that other threads cleared (Atomics only)
  *  ..     DIED_AT[tid]    DEATHS when the id was marked dead (reuse order)
+ *  ..     NEXT_LOCK_ID    last RWLock id handed out (an RWLock's ledger key)
+ *  ..     LEDGER[tid]     2 entries per thread: (RWLock id, read holds) of the
+ *                         thread's holds in that lock's shared OVERFLOW counter
+ *                         (sync/reader-slots.ts; written by the thread alone
+ *                         while it lives, reclaimed by others once it is dead;
+ *                         1 MiB of the domain's ~2.8 MiB)
  * ```
  *
  * ## Reusing the id of a dead thread
@@ -46,7 +52,8 @@
  * DeadlockError on a lock it never took, or a read hold it never took).
  *
  * Words that name a thread and that a later reader acts on (a lock word's
- * holder, an RWLock reader slot's owner, a Condition/SharedMap count slot, a
+ * holder, an RWLock reader slot's owner, an RWLock overflow ledger entry of
+ * the thread's (its place names it), a Condition/SharedMap count slot, a
  * Barrier party slot, a transition-log entry's busy mark) are counted:
  *
  * - The thread that writes its own id into such a word adds one to its
@@ -146,7 +153,19 @@ const NAMED = NATIVE + 3 * (MAX_THREADS + 1)
 const OTHERS = NATIVE + 4 * (MAX_THREADS + 1)
 /** DEATHS when each id was marked dead. */
 const DIED_AT = NATIVE + 5 * (MAX_THREADS + 1)
-const DOMAIN_BYTES = (DIED_AT + MAX_THREADS + 1) * 4
+/** Last RWLock id handed out ({@link Domain.newLockId}). */
+const NEXT_LOCK_ID = DIED_AT + MAX_THREADS + 1
+/** Each thread's RWLock overflow ledger ({@link OverflowLedger}). */
+const LEDGER = NEXT_LOCK_ID + 1
+
+/**
+ * Layout of a thread's RWLock overflow ledger in its domain (used by
+ * sync/reader-slots.ts): `ENTRIES` entries of two Int32 words, `LOCK` (the
+ * id of an RWLock in whose shared OVERFLOW counter the thread holds read
+ * holds; 0 free, -1 while another thread reclaims it) and `HOLDS` (how many).
+ */
+export const OverflowLedger = { ENTRIES: 2, ENTRY_WORDS: 2, LOCK: 0, HOLDS: 1, STRIDE: 4 } as const
+const DOMAIN_BYTES = (LEDGER + (MAX_THREADS + 1) * OverflowLedger.STRIDE) * 4
 
 /** Liveness of a thread id in its domain. */
 export const ThreadState = { Unused: 0, Alive: 1, Dead: 2, Reusing: 3 } as const
@@ -171,6 +190,36 @@ export class Domain {
     this.tid = tid
     this.words = new Int32Array(buffer)
     this.namedIndex = NAMED + tid
+    this.ledgerIndex = LEDGER + tid * OverflowLedger.STRIDE
+  }
+
+  /** Int32 index in {@link words} of this thread's RWLock overflow ledger ({@link OverflowLedger}). @internal */
+  readonly ledgerIndex: number
+
+  /** Int32 index in {@link words} of thread `tid`'s RWLock overflow ledger. @internal */
+  ledgerOf(tid: number): number {
+    return LEDGER + tid * OverflowLedger.STRIDE
+  }
+
+  /**
+   * A new RWLock id, unique in the domain (1 to 2^31-1; after 2^31 RWLocks
+   * the ids wrap). It keys the lock's entries in threads' overflow ledgers. @internal
+   */
+  newLockId(): number {
+    for (;;) {
+      const id = (Atomics.add(this.words, NEXT_LOCK_ID, 1) + 1) & 0x7fffffff
+      if (id !== 0) return id
+    }
+  }
+
+  /** The highest id handed out so far. @internal */
+  lastTid(): number {
+    return Math.min(Atomics.load(this.words, DomainWord.NEXT_TID), MAX_THREADS)
+  }
+
+  /** Deaths so far (grows by one at each {@link markDead}). @internal */
+  deaths(): number {
+    return Atomics.load(this.words, DomainWord.DEATHS)
   }
 
   /**

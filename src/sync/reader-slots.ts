@@ -11,11 +11,28 @@
  *    (written by the slot's owner alone)
  * ```
  *
+ * A thread that finds every slot owned counts its read holds in the lock's
+ * shared OVERFLOW counter, and records them in its own overflow ledger in
+ * the domain (memory/thread.ts `OverflowLedger`): an entry (lock id, holds)
+ * claimed at its first such hold and freed at its last. The ledger is what
+ * makes those holds recoverable: once the thread is dead, a writer draining
+ * the lock finds the entry by the lock id and takes the holds off OVERFLOW,
+ * as it reclaims a dead slot owner's count. Why the two agree: the thread
+ * adds to OVERFLOW *before* its entry and takes off its entry *before*
+ * OVERFLOW, with no call in between (termination lands at calls), so at
+ * every moment the entry says at most what the thread has in OVERFLOW:
+ * a reclaim never takes off a live reader's hold (it may leave one of a
+ * thread killed in between: a leak, never a writer let in early). An entry
+ * names its thread (counted in NAMED / OTHERS like a slot's OWNER): the id
+ * is not reused while an entry of its dead thread waits to be reclaimed.
+ * A thread holding overflow holds on more than `OverflowLedger.ENTRIES`
+ * locks at once counts the rest in OVERFLOW alone (not recovered if it dies).
+ *
  * @module
  */
 import { atomicMax } from '../memory/atomics.js'
 import { now } from '../memory/clock.js'
-import type { Domain } from '../memory/thread.js'
+import { OverflowLedger, type Domain } from '../memory/thread.js'
 
 /** Layout of one reader slot (64 bytes). */
 export const ReaderSlot = {
@@ -33,6 +50,10 @@ export const ReaderSlot = {
 const SLOT_WORDS = ReaderSlot.BYTES / 4
 const SLOT_F64 = ReaderSlot.BYTES / 8
 const RECLAIMING = -1
+const ENTRY_WORDS = OverflowLedger.ENTRY_WORDS
+const LEDGER_WORDS = OverflowLedger.ENTRIES * ENTRY_WORDS
+const LOCK = OverflowLedger.LOCK
+const HOLDS = OverflowLedger.HOLDS
 
 /** Where the slots and the words they share with the lock are. */
 export interface ReaderSlotWords {
@@ -63,12 +84,19 @@ export class ReaderSlots {
   private readonly domain: Domain
   /** Int32 index of this thread's slot; -1 before the first read, -2 if none was free. */
   private slotWord = -1
+  /** The lock's id, its key in overflow ledgers (0: none, e.g. scribbled: overflow holds are then not recorded). */
+  private readonly lockId: number
+  /** This thread's read holds in OVERFLOW through this instance that no ledger entry had room for. */
+  private unledgered = 0
+  /** DEATHS at this instance's last sweep of dead threads' ledgers (a dead thread's ledger no longer changes). */
+  private sweptAt = -1
 
-  constructor(words: Int32Array, f64: Float64Array, at: ReaderSlotWords, domain: Domain) {
+  constructor(words: Int32Array, f64: Float64Array, at: ReaderSlotWords, domain: Domain, lockId: number) {
     this.words = words
     this.f64 = f64
     this.at = at
     this.domain = domain
+    this.lockId = lockId > 0 ? lockId : 0
   }
 
   /** Finds or claims this thread's slot; -2 when every slot is taken. */
@@ -102,10 +130,131 @@ export class ReaderSlots {
     return w >= 0 ? w + ReaderSlot.COUNT : this.at.overflow
   }
 
-  /** Read holds of this thread (`overflowHolds` when it has no slot). */
-  ownHolds(overflowHolds: number): number {
+  /** Read holds of this thread (in its slot, or in OVERFLOW when it has none). */
+  ownHolds(): number {
     const w = this.own()
-    return w >= 0 ? Atomics.load(this.words, w + ReaderSlot.COUNT) : overflowHolds
+    return w >= 0 ? Atomics.load(this.words, w + ReaderSlot.COUNT) : this.overflowHolds()
+  }
+
+  // ---- the overflow ledger (module comment) ---------------------------------
+
+  /** Int32 index (in the domain's words) of this thread's ledger entry for this lock, or -1. */
+  private ledgerEntry(): number {
+    const lockId = this.lockId
+    if (lockId === 0) return -1
+    const dw = this.domain.words
+    const base = this.domain.ledgerIndex
+    for (let e = base; e < base + LEDGER_WORDS; e += ENTRY_WORDS) if (dw[e + LOCK] === lockId) return e
+    return -1
+  }
+
+  /** Read holds of this thread in OVERFLOW. */
+  overflowHolds(): number {
+    const e = this.ledgerEntry()
+    return (e >= 0 ? this.domain.words[e + HOLDS]! : 0) + this.unledgered
+  }
+
+  /**
+   * Adds one read hold of this thread to OVERFLOW, recorded in its ledger
+   * entry for this lock (claimed at the first hold), or, with every entry
+   * taken by other locks, in `unledgered`.
+   * @returns this thread's holds in OVERFLOW before it
+   */
+  addOverflowHold(): number {
+    const dw = this.domain.words
+    let e = this.ledgerEntry()
+    if (e < 0 && this.lockId !== 0) {
+      const base = this.domain.ledgerIndex
+      for (let f = base; f < base + LEDGER_WORDS; f += ENTRY_WORDS) {
+        if (dw[f + LOCK] !== 0) continue
+        // The entry names this thread until it is freed or reclaimed: counted before (memory/thread.ts).
+        this.domain.naming()
+        dw[f + HOLDS] = 0
+        dw[f + LOCK] = this.lockId
+        e = f
+        break
+      }
+    }
+    const before = (e >= 0 ? dw[e + HOLDS]! : 0) + this.unledgered
+    // OVERFLOW first, then the entry, no call in between: the entry never says more than OVERFLOW has.
+    Atomics.add(this.words, this.at.overflow, 1)
+    if (e >= 0) dw[e + HOLDS]!++
+    else this.unledgered++
+    return before
+  }
+
+  /**
+   * Takes one read hold of this thread off OVERFLOW (its entry first, then
+   * the counter; the entry is freed with its last hold).
+   * @returns false if this thread has none there
+   */
+  removeOverflowHold(): boolean {
+    const dw = this.domain.words
+    const e = this.ledgerEntry()
+    if (e >= 0 && dw[e + HOLDS]! > 0) {
+      // The entry first, then OVERFLOW, no call in between (module comment).
+      const left = --dw[e + HOLDS]!
+      Atomics.sub(this.words, this.at.overflow, 1)
+      if (left === 0) {
+        dw[e + LOCK] = 0
+        this.domain.unnamed() // after the entry stopped naming this thread
+      }
+      return true
+    }
+    if (this.unledgered === 0) return false
+    this.unledgered--
+    Atomics.sub(this.words, this.at.overflow, 1)
+    return true
+  }
+
+  /**
+   * Takes the overflow holds of dead threads off OVERFLOW: each dead
+   * thread's ledger entry for this lock is reclaimed once (compareExchange
+   * of its LOCK word), as a dead slot owner's count is. Skipped when no
+   * thread died since this instance's last sweep (a dead thread's ledger
+   * no longer changes).
+   */
+  private sweepDeadOverflow(): void {
+    const lockId = this.lockId
+    if (lockId === 0) return
+    const domain = this.domain
+    const deaths = domain.deaths()
+    if (deaths === this.sweptAt) return
+    this.sweptAt = deaths // read before the scan: a death after it changes DEATHS again
+    const dw = domain.words
+    const last = domain.lastTid()
+    for (let tid = 1; tid <= last; tid++) {
+      if (!domain.isDead(tid)) continue
+      const base = domain.ledgerOf(tid)
+      for (let e = base; e < base + LEDGER_WORDS; e += ENTRY_WORDS) {
+        if (Atomics.load(dw, e + LOCK) === lockId) this.reclaimOverflow(tid, e)
+      }
+    }
+  }
+
+  /** Reclaims dead thread `tid`'s ledger entry `e` for this lock (pinned and re-read first, as {@link reclaim}). */
+  private reclaimOverflow(tid: number, e: number): void {
+    const words = this.words
+    const domain = this.domain
+    const dw = domain.words
+    const lockId = this.lockId
+    domain.pin(tid)
+    try {
+      if (!domain.isDead(tid)) return
+      if (Atomics.compareExchange(dw, e + LOCK, lockId, RECLAIMING) !== lockId) return
+      // No call between the claim and the reset (see reclaim).
+      const leaked = Atomics.exchange(dw, e + HOLDS, 0)
+      if (leaked > 0) {
+        Atomics.sub(words, this.at.overflow, leaked)
+        Atomics.add(words, this.at.readersDied, leaked)
+      }
+      Atomics.store(dw, e + LOCK, 0)
+      domain.cleared(tid)
+    } finally {
+      domain.unpin(tid)
+    }
+    Atomics.add(words, this.at.drain, 1)
+    Atomics.notify(words, this.at.drain)
   }
 
   /** Makes SLOTS_USED at least `used` (a CAS max). */
@@ -150,7 +299,10 @@ export class ReaderSlots {
   /** Whether every read hold (but those of dead threads, which are reclaimed) is gone. */
   drained(): boolean {
     const words = this.words
-    if (Atomics.load(words, this.at.overflow) !== 0) return false
+    if (Atomics.load(words, this.at.overflow) !== 0) {
+      this.sweepDeadOverflow()
+      if (Atomics.load(words, this.at.overflow) !== 0) return false
+    }
     const used = this.used()
     for (let k = 0; k < used; k++) {
       const w = this.at.first + k * SLOT_WORDS

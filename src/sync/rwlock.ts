@@ -15,6 +15,8 @@
  *              8 OVERFLOW    read holds of threads that found no free slot
  *              9 READERS_DIED read holds reclaimed from dead threads
  *             10 SLOTS_USED  high-water mark: slots at or past it were never claimed
+ *             11 LOCK_ID     the lock's id in its domain (key of the threads'
+ *                            overflow ledgers, memory/thread.ts)
  *  byte 48     writer stats block (stats.ts, 288 bytes: counters, wait histogram)
  *  byte 384    SLOTS x 64-byte reader slots, one cache line each (reader-slots.ts)
  * ```
@@ -41,7 +43,9 @@
  * - Robustness: a dead writer is replaced as in Mutex (OWNER_DIED, poisoned
  *   until `markConsistent()`), and readers are refused while the lock is
  *   poisoned. A slot whose owner is dead is reclaimed by the owner-word CAS
- *   `dead -> -1`, so exactly one thread zeroes its leaked count.
+ *   `dead -> -1`, so exactly one thread zeroes its leaked count. A dead
+ *   thread's holds in OVERFLOW are reclaimed the same way from its overflow
+ *   ledger entry for the lock (reader-slots.ts), found by the lock's id.
  * - Ids are reused (memory/thread.ts): STATE and the slots' OWNER words are
  *   counted as words naming their thread, and a dead writer or slot owner is
  *   pinned before it is evicted, so neither ever names a stranger.
@@ -88,6 +92,7 @@ export const RWLockWord = {
   OVERFLOW: Header.WORDS + 4,
   READERS_DIED: Header.WORDS + 5,
   SLOTS_USED: Header.WORDS + 6,
+  LOCK_ID: Header.WORDS + 7,
   STATS_BYTE: 48,
   /** Reader slots start on a cache line after the stats block. */
   SLOTS_BYTE: 384,
@@ -103,8 +108,10 @@ export type RWLockHandle = Handle<'RWLock'>
 export interface RWLockOptions {
   /**
    * Reader slots: how many threads can hold read locks at once with no
-   * contention between them and with recovery if they die. Threads beyond it
-   * share one counter (correct, but not recovered if they die).
+   * contention between them. Threads beyond it share one counter (they
+   * contend on it); the holds of a thread that dies are recovered either way
+   * (beyond it, through the thread's overflow ledger in the domain, for up
+   * to 2 such locks held at once by one thread).
    * @default 64
    */
   readonly readerSlots?: number
@@ -155,8 +162,6 @@ export class RWLock implements AsyncReadWriteLock {
   private readonly named: number
   private readonly rec: StatsRecorder
   private readonly slotTable: ReaderSlots
-  /** Read holds of this instance counted in OVERFLOW (no slot). */
-  private overflowHolds = 0
 
   private constructor(handle: RWLockHandle) {
     this.handle = handle
@@ -177,6 +182,7 @@ export class RWLock implements AsyncReadWriteLock {
         drain: RWLockWord.DRAIN,
       },
       this.domain,
+      Atomics.load(this.words, RWLockWord.LOCK_ID),
     )
     this.rec = new StatsRecorder(
       new Float64Array(handle.buffer, handle.byteOffset + RWLockWord.STATS_BYTE, STATS_BYTES / 8),
@@ -192,7 +198,10 @@ export class RWLock implements AsyncReadWriteLock {
       throw new OptionError(`Expected \`readerSlots\` to be an integer from 1 to ${MAX_SLOTS}, got ${describe(slots)}`)
     }
     const bytes = RWLockWord.SLOTS_BYTE + slots * ReaderSlot.BYTES
-    return new RWLock(makeHandle('RWLock', allocateRegion('RWLock', bytes), domainOf().buffer))
+    const region = allocateRegion('RWLock', bytes)
+    const domain = domainOf()
+    Atomics.store(new Int32Array(region.buffer, region.byteOffset, RWLockWord.LOCK_ID + 1), RWLockWord.LOCK_ID, domain.newLockId())
+    return new RWLock(makeHandle('RWLock', region, domain.buffer))
   }
 
   /**
@@ -218,16 +227,14 @@ export class RWLock implements AsyncReadWriteLock {
   private enterRead(): boolean {
     const words = this.words
     const c = this.slotTable.countIndex()
+    if (c === RWLockWord.OVERFLOW) return this.enterOverflowRead()
     const before = Atomics.add(words, c, 1)
     const s = Atomics.load(words, RWLockWord.STATE)
     // A thread already holding a read lock nests even with a writer present
-    // (the writer waits for its first hold). Its own count says so: its slot's,
-    // or for a thread without a slot its own tally of holds in the shared
-    // overflow counter (whose total counts other threads' holds too).
-    const nested = c === RWLockWord.OVERFLOW ? this.overflowHolds > 0 : before > 0
-    if (s === 0 || nested) return this.readEntered(c)
+    // (the writer waits for its first hold): its slot's count says so.
+    if (s === 0 || before > 0) return true
     if ((s & TID_MASK) === 0) {
-      if ((s & OWNER_DIED) === 0) return this.readEntered(c) // only WAITERS set
+      if ((s & OWNER_DIED) === 0) return true // only WAITERS set
       this.leaveRead(c)
       throw this.poisonedForReaders()
     }
@@ -235,15 +242,38 @@ export class RWLock implements AsyncReadWriteLock {
     return false
   }
 
-  private readEntered(c: number): boolean {
-    if (c === RWLockWord.OVERFLOW) this.overflowHolds++
-    return true
+  /**
+   * {@link enterRead} of a thread without a slot: its holds go to the shared
+   * OVERFLOW counter and its own overflow ledger (reader-slots.ts), whose
+   * count of this thread's holds tells a nested hold (the total counts other
+   * threads' holds too).
+   */
+  private enterOverflowRead(): boolean {
+    const before = this.slotTable.addOverflowHold()
+    const s = Atomics.load(this.words, RWLockWord.STATE)
+    if (s === 0 || before > 0) return true
+    if ((s & TID_MASK) === 0) {
+      if ((s & OWNER_DIED) === 0) return true // only WAITERS set
+      this.leaveOverflowRead()
+      throw this.poisonedForReaders()
+    }
+    this.leaveOverflowRead()
+    return false
+  }
+
+  private leaveOverflowRead(): void {
+    this.slotTable.removeOverflowHold()
+    this.wakeDrainingWriter()
   }
 
   private leaveRead(c: number): void {
+    Atomics.sub(this.words, c, 1)
+    this.wakeDrainingWriter()
+  }
+
+  /** After a read hold was given back: a writer present may be draining readers, wake it. */
+  private wakeDrainingWriter(): void {
     const words = this.words
-    Atomics.sub(words, c, 1)
-    // A writer present may be draining readers: wake it.
     if ((Atomics.load(words, RWLockWord.STATE) & TID_MASK) !== 0) {
       Atomics.add(words, RWLockWord.DRAIN, 1)
       Atomics.notify(words, RWLockWord.DRAIN)
@@ -391,11 +421,11 @@ export class RWLock implements AsyncReadWriteLock {
   readUnlock(): void {
     const c = this.slotTable.countIndex()
     if (c === RWLockWord.OVERFLOW) {
-      if (this.overflowHolds === 0) throw this.noReadLock()
-      this.overflowHolds--
-    } else if (Atomics.load(this.words, c) === 0) {
-      throw this.noReadLock()
+      if (!this.slotTable.removeOverflowHold()) throw this.noReadLock()
+      this.wakeDrainingWriter()
+      return
     }
+    if (Atomics.load(this.words, c) === 0) throw this.noReadLock()
     this.leaveRead(c)
   }
 
@@ -454,7 +484,7 @@ export class RWLock implements AsyncReadWriteLock {
         return false
       }
     }
-    if (this.slotTable.ownHolds(this.overflowHolds) > 0) {
+    if (this.slotTable.ownHolds() > 0) {
       this.abandonWrite()
       throw this.deadlock('writeLock()', 'holds a read lock (upgrading would wait for itself)')
     }
@@ -505,7 +535,7 @@ export class RWLock implements AsyncReadWriteLock {
     if (this.isWriteLockedByCurrentThread) throw this.deadlock('tryWriteLock()', 'holds the write lock')
     const result = tryAcquire(this.words, RWLockWord.STATE, this.domain)
     if (result === undefined) return false
-    if (this.slotTable.ownHolds(this.overflowHolds) > 0 || !this.slotTable.drained()) {
+    if (this.slotTable.ownHolds() > 0 || !this.slotTable.drained()) {
       this.abandonWrite()
       return false
     }
