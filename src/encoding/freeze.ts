@@ -2,17 +2,66 @@
  * Deep freezing of decoded values, so that one decoded snapshot can be handed
  * to every caller in a thread without any of them changing it for the others.
  *
- * Objects and arrays are `Object.freeze`d. A Map or Set cannot be frozen that
- * way (its entries live outside its properties), so its mutators are
- * shadowed by own methods that throw, then it is frozen. Typed arrays cannot
- * be frozen at all and are left as they are (they are private copies).
+ * Objects and arrays are `Object.freeze`d. `Object.freeze` does not stop the
+ * objects whose state lives in internal slots rather than properties: a
+ * frozen Map still has a working `set`, a frozen Date a working `setTime`,
+ * a frozen RegExp a `compile` that swaps its pattern (and then throws), a
+ * DataView its `setInt32`s. So each such object gets own, non-enumerable
+ * methods shadowing its mutators that throw `TypeError` (as a write to a
+ * frozen object's property does), then is frozen:
+ *
+ * | kind | mutators shadowed |
+ * |---|---|
+ * | Map | set, delete, clear |
+ * | Set | add, delete, clear |
+ * | Date | every `set*` method of Date.prototype (setTime, setFullYear, ...) |
+ * | RegExp | compile (`lastIndex` is frozen with the rest) |
+ * | typed array | set, fill, copyWithin, reverse, sort (then sealed: `Object.freeze` throws for one with elements) |
+ * | DataView | every `set*` method of DataView.prototype |
+ * | ArrayBuffer (own or under a view) | resize, transfer, transferToFixedLength, where the runtime has them |
+ *
+ * The object keeps its prototype, so `instanceof`, `structuredClone` (which
+ * copies the internal slots, not the shadowing methods: the copy is an
+ * ordinary, mutable one) and a `publish` of what was read work as before.
+ * What no JavaScript object can refuse: an element write to a typed array
+ * (`samples[0] = 1`) or a write through a new view of a buffer
+ * (`new Uint8Array(view.buffer)`). Neither integer-indexed properties nor
+ * buffer bytes can be made read-only in Node 20 (no immutable ArrayBuffer;
+ * a Proxy would make `structuredClone` throw and every element read pay a
+ * trap): treat typed arrays of a frozen read as read-only, `.slice()` one to
+ * change it. A method called through the prototype
+ * (`Date.prototype.setTime.call(d, 0)`) is not stopped either.
  *
  * @module
  */
 
-function refuse(): never {
-  throw new TypeError('Cannot change a frozen snapshot: copy it first (structuredClone)')
+/** A shadowing method: throws as a write to a frozen object does. */
+function refuser(kind: string, method: string): () => never {
+  const message = `Cannot call ${method} on a ${kind} of a frozen snapshot: copy it first (structuredClone)`
+  return function refuse(): never {
+    throw new TypeError(message)
+  }
 }
+
+/** Own-property descriptors shadowing `methods` (those `prototype` has), for `Object.defineProperties`. */
+function shadowing(kind: string, prototype: object, methods: readonly string[]): PropertyDescriptorMap {
+  const map: PropertyDescriptorMap = {}
+  for (const method of methods) {
+    if (method in prototype) map[method] = { value: refuser(kind, method), writable: false, enumerable: false, configurable: false }
+  }
+  return map
+}
+
+const settersOf = (prototype: object): string[] => Object.getOwnPropertyNames(prototype).filter((name) => name.startsWith('set'))
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object
+
+const MAP_LOCK = shadowing('Map', Map.prototype, ['set', 'delete', 'clear'])
+const SET_LOCK = shadowing('Set', Set.prototype, ['add', 'delete', 'clear'])
+const DATE_LOCK = shadowing('Date', Date.prototype, settersOf(Date.prototype))
+const REGEXP_LOCK = shadowing('RegExp', RegExp.prototype, ['compile'])
+const TYPED_ARRAY_LOCK = shadowing('typed array', TypedArrayPrototype, ['set', 'fill', 'copyWithin', 'reverse', 'sort'])
+const DATA_VIEW_LOCK = shadowing('DataView', DataView.prototype, settersOf(DataView.prototype))
+const BUFFER_LOCK = shadowing('ArrayBuffer', ArrayBuffer.prototype, ['resize', 'transfer', 'transferToFixedLength'])
 
 /** Freezes `value` and everything reachable from it; returns `value`. */
 export function deepFreeze<T>(value: T): T {
@@ -23,17 +72,25 @@ export function deepFreeze<T>(value: T): T {
 function freeze(value: unknown, seen: Set<object>): void {
   if (typeof value !== 'object' || value === null || seen.has(value)) return
   seen.add(value)
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return
-  if (value instanceof Map) {
+  if (ArrayBuffer.isView(value)) {
+    Object.defineProperties(value, value instanceof DataView ? DATA_VIEW_LOCK : TYPED_ARRAY_LOCK)
+    if (value.buffer instanceof ArrayBuffer) freeze(value.buffer, seen) // a decoded view's own buffer (never a SharedArrayBuffer)
+    Object.seal(value) // freeze would throw for a typed array with elements
+    return
+  }
+  if (value instanceof ArrayBuffer) Object.defineProperties(value, BUFFER_LOCK)
+  else if (value instanceof Date) Object.defineProperties(value, DATE_LOCK)
+  else if (value instanceof RegExp) Object.defineProperties(value, REGEXP_LOCK)
+  else if (value instanceof Map) {
     for (const [k, v] of value) {
       freeze(k, seen)
       freeze(v, seen)
     }
-    for (const m of ['set', 'delete', 'clear']) Object.defineProperty(value, m, { value: refuse })
+    Object.defineProperties(value, MAP_LOCK)
   } else if (value instanceof Set) {
     for (const v of value) freeze(v, seen)
-    for (const m of ['add', 'delete', 'clear']) Object.defineProperty(value, m, { value: refuse })
-  } else if (!(value instanceof Date) && !(value instanceof RegExp)) {
+    Object.defineProperties(value, SET_LOCK)
+  } else {
     for (const key of Object.keys(value)) freeze((value as Record<string, unknown>)[key], seen)
   }
   Object.freeze(value)
@@ -47,9 +104,13 @@ type Leaf = string | number | bigint | boolean | symbol | null | undefined | Dat
  * `SharedMap.getFrozen()`, ...): objects, arrays and tuples become readonly
  * all the way down, Maps and Sets become `ReadonlyMap`/`ReadonlySet`, so
  * `store.get().agents[0].tokens++` does not compile (at run time it throws).
- * Left as they are: primitives, `Date` and `RegExp` (frozen, but their
- * methods still work), and typed arrays and `ArrayBuffer`s (which cannot be
- * frozen: do not change them, they are shared by every read of the version).
+ * Left as they are: primitives, and `Date`, `RegExp`, typed arrays,
+ * `DataView` and `ArrayBuffer`, whose types keep their mutating methods
+ * (TypeScript has no read-only Date, and such a type could not be passed
+ * where a `Date` is taken) although in a frozen read those methods throw
+ * `TypeError`. A typed array's elements cannot be made read-only at run
+ * time: do not write them, they are shared by every read of the version
+ * (`.slice()` one to change it).
  * A plain `T` is assignable to `DeepReadonly<T>`, not the reverse: to change
  * a value, copy it (`structuredClone`) or build the next one.
  *

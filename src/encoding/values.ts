@@ -119,7 +119,12 @@ export const ValueFlags = {
   COLLECTIONS: 2,
   /** A `-0` inside the value (needs the NegativeZero extension: MessagePack integers have no sign). */
   NEGATIVE_ZERO: 4,
+  /** A Date, RegExp, typed array, DataView or ArrayBuffer (deep freezing must shadow their mutators too). */
+  LEAVES: 8,
 } as const
+
+/** The {@link ValueFlags} for which a frozen decode needs {@link deepFreeze}'s walk (msgpackr freezes only objects and arrays). */
+const NEEDS_FREEZE_WALK = ValueFlags.COLLECTIONS | ValueFlags.LEAVES
 
 /**
  * How deep a value may nest (arrays, objects, Maps, Sets inside each other).
@@ -356,6 +361,7 @@ class Capture {
       return this.threw(error, undefined)
     }
     this.seen.set(object, copy)
+    this.flags |= ValueFlags.LEAVES
     return copy
   }
 
@@ -614,13 +620,15 @@ export function decodeRange(bytes: Uint8Array, start: number, end: number): unkn
 
 /**
  * Decodes into deep-frozen data: msgpackr freezes objects and arrays as it
- * builds them (much cheaper than a walk afterwards); Maps and Sets, which
- * `Object.freeze` does not protect, are then sealed by a walk, but only when
- * the encoder saw some (`flags` from {@link encodeWithFlags}).
+ * builds them (much cheaper than a walk afterwards); Maps, Sets, Dates,
+ * RegExps, typed arrays, DataViews and ArrayBuffers, which `Object.freeze`
+ * does not protect from their own methods, are then locked by a walk
+ * (encoding/freeze.ts), but only when the encoder saw some (`flags` from
+ * {@link encodeWithFlags}).
  */
 export function decodeFrozen(bytes: Uint8Array, flags: number): unknown {
   const value = unpackWith(frozenPackr, bytes)
-  return (flags & ValueFlags.COLLECTIONS) !== 0 ? deepFreeze(value) : value
+  return (flags & NEEDS_FREEZE_WALK) !== 0 ? deepFreeze(value) : value
 }
 
 /**
@@ -634,7 +642,7 @@ export function decodeRangeFrozen(bytes: Uint8Array, start: number, end: number,
   } catch (error) {
     throw new DecodeError(`Expected bytes written by threadstate's encoder, got undecodable bytes: ${(error as Error).message}`)
   }
-  return (flags & ValueFlags.COLLECTIONS) !== 0 ? deepFreeze(value) : value
+  return (flags & NEEDS_FREEZE_WALK) !== 0 ? deepFreeze(value) : value
 }
 
 function unpackWith(p: Packr, bytes: Uint8Array): unknown {

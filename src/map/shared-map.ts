@@ -257,8 +257,10 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
    * unchanged object or array costs a lookup and a version check: use it for
    * values read far more often than written (status records, registries).
    * Each thread keeps the values of at most {@link FROZEN_CACHE_KEYS} keys
-   * (the oldest are dropped). Typed arrays inside a value cannot be frozen:
-   * do not change them, or use `get`.
+   * (the oldest are dropped). The mutating methods of Maps, Sets, Dates,
+   * RegExps, typed arrays and DataViews inside it throw `TypeError`, but a
+   * typed array's elements cannot be made read-only: do not write them, or
+   * use `get`.
    *
    * @example
    * ```ts
