@@ -90,6 +90,32 @@ describe('value codec', () => {
     )
   })
 
+  it('values of at most 8 plain objects are written as MessagePack maps behind 0xC1, larger ones as records; both decode, frozen or not, and bytes of earlier versions still do', () => {
+    const camera = (i: number) => ({ id: `cam-${i}`, ip: '10.0.0.7', online: true, fps: 30, tags: ['a'], at: new Date(i), n: -0 })
+    const small = { cameras: Array.from({ length: 7 }, (_, i) => camera(i)) } // 8 plain objects
+    const large = { cameras: Array.from({ length: 8 }, (_, i) => camera(i)) } // 9
+    const withMap = { m: new Map([['k', camera(1)]]) } // a Map must stay a Map: records
+    const shared = { a: camera(1), b: undefined as unknown }
+    shared.b = shared.a // a shared reference: structured clone's records
+    for (const [value, mapped] of [[small, true], [large, false], [withMap, false], [shared, false], [camera(2), true], [[1, 'x'], true], ['text', true]] as const) {
+      const { bytes, flags } = encodeWithFlags(value)
+      expect(bytes[0] === 0xc1, JSON.stringify(value)).toBe(mapped)
+      expect(decode(bytes)).toEqual(value)
+      const frozen = decodeFrozen(bytes, flags)
+      expect(frozen).toEqual(value)
+      expect(Object.isFrozen(frozen) || typeof frozen !== 'object').toBe(true)
+      if (value === small) expect(Object.isFrozen((frozen as typeof small).cameras[6])).toBe(true)
+    }
+    expect(Object.is((decode(encode(small)) as typeof small).cameras[0]!.n, -0)).toBe(true)
+    // Bytes written by earlier versions (records, no mark): persisted files and Redis values keep decoding.
+    expect(decode(Buffer.from('d4724093a26964a26f6ea16ea563616d2d37c39201d4724191a17802', 'hex'))).toEqual({ id: 'cam-7', on: true, n: [1, { x: 2 }] })
+    expect(decode(Buffer.from('92d4724091a161014002', 'hex'))).toEqual([{ a: 1 }, { a: 2 }])
+    // The mark alone, or followed by a byte that is no value, is a DecodeError (msgpackr would answer its C1 token).
+    expect(() => decode(Uint8Array.of(0xc1))).toThrow(DecodeError)
+    expect(() => decode(Uint8Array.of(0xc1, 0xc1))).toThrow(DecodeError)
+    expect(() => decodeFrozen(Uint8Array.of(0xc1, 0xc1), 0)).toThrow(DecodeError)
+  })
+
   it('any JSON value round-trips exactly (property-based; -0 included, which JSON would turn into 0)', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {

@@ -4,7 +4,9 @@
  * and back: the codec of the snapshot and map layers.
  *
  * The bytes are MessagePack written by msgpackr (structured-clone mode, with
- * records), the fastest well-kept codec that keeps the types JSON loses.
+ * records; a value of a few objects as plain MessagePack maps behind a mark
+ * byte, see {@link FEW_OBJECTS}), the fastest well-kept codec that keeps the
+ * types JSON loses.
  * Measured here (bench/snapshot): encoding costs about what `JSON.stringify`
  * does (0.9-1.1x on seed 004's status objects; plain msgpackr without
  * structured clone is only ~8 % faster); decoding a 64 KB snapshot takes ~0.5x
@@ -43,7 +45,7 @@
  *
  * @module
  */
-import { Packr, addExtension } from 'msgpackr/pack'
+import { Packr, RESERVE_START_SPACE, addExtension } from 'msgpackr/pack'
 import { ThreadstateError, describe } from '../errors.js'
 import { deepFreeze } from './freeze.js'
 
@@ -71,6 +73,34 @@ const packr = new Packr(options)
 const treePackr = new Packr({ moreTypes: true, useBigIntExtension: true })
 // `freezeData` is a msgpackr option its type definitions do not list.
 const frozenPackr = new Packr({ ...options, freezeData: true } as ConstructorParameters<typeof Packr>[0])
+
+/**
+ * **Small values are written without records.** msgpackr's records (an
+ * object's keys written once per shape, then only its values) pay off when
+ * shapes repeat, as in a snapshot's list of agents; for a value of a few
+ * objects they cost more than they save: the record definitions, the
+ * structure table reset after every pack, and a decoder that must build
+ * each object from its record. Measured here for one ~50 B object: pack
+ * 0.55x, unpack 0.48x of the record form; for 8 objects of one shape still
+ * 0.77x / 0.94x, but the bytes grow 1.7x. So a value with at most
+ * {@link FEW_OBJECTS} plain objects, no Map or Set (a MessagePack map must
+ * decode as an object here) and no cycle or shared reference (structured
+ * clone's references need the records packr) is packed as MessagePack maps
+ * behind the byte {@link MAPS_MARK}, and decoded with `mapsAsObjects`.
+ */
+const FEW_OBJECTS = 8
+/**
+ * First byte of the bytes of a value written as MessagePack maps: 0xC1 is
+ * the one byte MessagePack never uses, so bytes written without it (every
+ * value of earlier versions, persisted files included) never start with it
+ * and keep decoding as they did. (Earlier versions cannot read the new form.)
+ */
+const MAPS_MARK = 0xc1
+const mapsOptions = { moreTypes: true, useBigIntExtension: true, useRecords: false, mapsAsObjects: true } as const
+const mapsPackr = new Packr(mapsOptions)
+const frozenMapsPackr = new Packr({ ...mapsOptions, freezeData: true } as ConstructorParameters<typeof Packr>[0])
+/** What msgpackr decodes the byte 0xC1 to (its `C1` token, which its type definitions do not export): never a value of ours. */
+const C1 = mapsPackr.unpack(Uint8Array.of(0xc1)) as unknown
 
 /**
  * msgpackr renames an own `__proto__` key to `__proto_` when decoding (its
@@ -234,6 +264,8 @@ class Capture {
   flags = 0
   /** Whether an object was met twice (a cycle or a shared reference), which only msgpackr's structured-clone mode writes. */
   shared = false
+  /** Plain objects read (see {@link FEW_OBJECTS}). */
+  objects = 0
   /** The copies met again, in order (only when `shared`: cycles and shared references are rare). */
   readonly hits: unknown[] = []
   /** Whether `Object.prototype` had enumerable properties when the walk began (`for...in` would list them). */
@@ -260,8 +292,10 @@ class Capture {
     if (this.seen.size > 0) this.seen = new Map()
     this.flags = 0
     this.shared = false
-    this.hits.length = 0
-    this.trail.length = 0
+    this.objects = 0
+    // Setting an array's length is a runtime call even when it changes nothing (~3 % of a small SharedMap set).
+    if (this.hits.length !== 0) this.hits.length = 0
+    if (this.trail.length !== 0) this.trail.length = 0
     this.cause = undefined
   }
 
@@ -375,6 +409,7 @@ class Capture {
       return this.threw(error, undefined)
     }
     this.seen.set(object, out)
+    this.objects++
     if (Object.getOwnPropertySymbols(out).length > 0) return this.refuse(symbolKey)
     let protoKeyed = false
     const hitsBefore = this.hits.length
@@ -515,7 +550,7 @@ function hasEnumerables(object: object): boolean {
  * Reads `value` once: the copy msgpackr may read as often as it likes, and
  * its {@link ValueFlags}. @throws EncodeError naming the path of what cannot be encoded
  */
-function capture(value: unknown): { copy: unknown; flags: number; shared: boolean } {
+function capture(value: unknown): { copy: unknown; flags: number; shared: boolean; objects: number } {
   const walk = idle ?? new Capture()
   idle = undefined
   try {
@@ -524,7 +559,7 @@ function capture(value: unknown): { copy: unknown; flags: number; shared: boolea
     if (copy === REFUSED) walk.fail()
     // A getter that gave Object.prototype enumerable properties meanwhile: `for...in` may have listed them as the value's.
     if (!walk.polluted && hasEnumerables(Object.prototype)) throw new EncodeError('', 'Expected Object.prototype to keep still while a value is read, got enumerable properties added to it (by a getter?)')
-    return { copy, flags: walk.flags, shared: walk.shared }
+    return { copy, flags: walk.flags, shared: walk.shared, objects: walk.objects }
   } finally {
     walk.reset()
     idle = walk
@@ -586,11 +621,18 @@ export function encode(value: unknown): Uint8Array {
 
 /** {@link encode}, also returning the {@link ValueFlags} of the value. */
 export function encodeWithFlags(value: unknown): { bytes: Uint8Array; flags: number } {
-  const { copy, flags, shared } = capture(value)
-  // msgpackr's structured-clone mode tracks every object it writes (a Map get and set each, ~8 % of a pack),
-  // needed only for the cycles and shared references the walk saw. Both write the same records and
-  // extensions, so either's bytes decode with the same decoder.
-  const bytes = (shared ? packr : treePackr).pack(copy)
+  const { copy, flags, shared, objects } = capture(value)
+  let bytes: Uint8Array
+  if (objects <= FEW_OBJECTS && !shared && (flags & ValueFlags.COLLECTIONS) === 0) {
+    // MessagePack maps, behind MAPS_MARK (one byte reserved by msgpackr at the start of its output).
+    bytes = mapsPackr.pack(copy, RESERVE_START_SPACE | 1)
+    bytes[0] = MAPS_MARK
+  } else {
+    // msgpackr's structured-clone mode tracks every object it writes (a Map get and set each, ~8 % of a pack),
+    // needed only for the cycles and shared references the walk saw. Both write the same records and
+    // extensions, so either's bytes decode with the same decoder.
+    bytes = (shared ? packr : treePackr).pack(copy)
+  }
   // A short string with a lone surrogate (see SHORT_STRING): the walk over the copy finds it and its path.
   if (mayHoldSurrogate(bytes)) {
     const error = loneSurrogate(copy, '', new Set())
@@ -601,7 +643,7 @@ export function encodeWithFlags(value: unknown): { bytes: Uint8Array; flags: num
 
 /** Decodes bytes written by {@link encode} in any thread. @throws DecodeError for bytes that are not such an encoding */
 export function decode(bytes: Uint8Array): unknown {
-  return unpackWith(packr, bytes)
+  return decodeRange(bytes, 0, bytes.length)
 }
 
 /**
@@ -611,11 +653,13 @@ export function decode(bytes: Uint8Array): unknown {
  * @throws DecodeError for bytes that are not such an encoding
  */
 export function decodeRange(bytes: Uint8Array, start: number, end: number): unknown {
+  let value: unknown
   try {
-    return packr.unpack(bytes, { start, end })
+    value = bytes[start] === MAPS_MARK ? mapsPackr.unpack(bytes, { start: start + 1, end }) : packr.unpack(bytes, { start, end })
   } catch (error) {
     throw new DecodeError(`Expected bytes written by threadstate's encoder, got undecodable bytes: ${(error as Error).message}`)
   }
+  return value === C1 ? notEncoded() : value
 }
 
 /**
@@ -624,11 +668,12 @@ export function decodeRange(bytes: Uint8Array, start: number, end: number): unkn
  * RegExps, typed arrays, DataViews and ArrayBuffers, which `Object.freeze`
  * does not protect from their own methods, are then locked by a walk
  * (encoding/freeze.ts), but only when the encoder saw some (`flags` from
- * {@link encodeWithFlags}).
+ * {@link encodeWithFlags}); the few objects of a value written as
+ * MessagePack maps ({@link FEW_OBJECTS}), which msgpackr does not freeze,
+ * by the same walk.
  */
 export function decodeFrozen(bytes: Uint8Array, flags: number): unknown {
-  const value = unpackWith(frozenPackr, bytes)
-  return (flags & NEEDS_FREEZE_WALK) !== 0 ? deepFreeze(value) : value
+  return decodeRangeFrozen(bytes, 0, bytes.length, flags)
 }
 
 /**
@@ -637,18 +682,17 @@ export function decodeFrozen(bytes: Uint8Array, flags: number): unknown {
  */
 export function decodeRangeFrozen(bytes: Uint8Array, start: number, end: number, flags: number): unknown {
   let value: unknown
+  const mapped = bytes[start] === MAPS_MARK
   try {
-    value = frozenPackr.unpack(bytes, { start, end })
+    value = mapped ? frozenMapsPackr.unpack(bytes, { start: start + 1, end }) : frozenPackr.unpack(bytes, { start, end })
   } catch (error) {
     throw new DecodeError(`Expected bytes written by threadstate's encoder, got undecodable bytes: ${(error as Error).message}`)
   }
-  return (flags & NEEDS_FREEZE_WALK) !== 0 ? deepFreeze(value) : value
+  if (value === C1) notEncoded()
+  return mapped || (flags & NEEDS_FREEZE_WALK) !== 0 ? deepFreeze(value) : value
 }
 
-function unpackWith(p: Packr, bytes: Uint8Array): unknown {
-  try {
-    return p.unpack(bytes)
-  } catch (error) {
-    throw new DecodeError(`Expected bytes written by threadstate's encoder, got undecodable bytes: ${(error as Error).message}`)
-  }
+/** msgpackr answers the byte 0xC1 (which MessagePack never writes, and the encoder never writes as a value) with its `C1` token. */
+function notEncoded(): never {
+  throw new DecodeError("Expected bytes written by threadstate's encoder, got undecodable bytes: the byte 0xC1 where a value was expected")
 }
