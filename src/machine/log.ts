@@ -78,6 +78,7 @@
  * @module
  */
 import type { Domain } from '../memory/thread.js'
+import { namedCount } from '../memory/named-count.js'
 import { TID_MASK } from '../memory/thread.js'
 import { ReadFence, SeqWord } from '../sync/seqlock.js'
 import { ENTRY_BUSY, ENTRY_BYTES, ENTRY_EMPTY, EntryField, LOG_START, REASON_UNITS, SEQ_MASK } from './layout.js'
@@ -114,7 +115,7 @@ export const CLAIM_SPIN = 200
  * thread, so that a busy mark never names an id handed to another thread
  * (memory/thread.ts).
  */
-export type Liveness = Pick<Domain, 'isDead'> & Partial<Pick<Domain, 'naming' | 'unnamed' | 'pin' | 'unpin' | 'cleared'>>
+export type Liveness = Pick<Domain, 'isDead'> & Partial<Pick<Domain, 'words' | 'namedIndex' | 'pin' | 'unpin' | 'cleared'>>
 
 /** A complete log entry as read: state indices, not names. */
 export interface LogEntry {
@@ -143,6 +144,8 @@ export class TransitionLog {
   private readonly units: Uint16Array
   /** The barrier of this thread's reads. */
   private readonly fence = new ReadFence()
+  /** This thread's count of the words naming it (memory/named-count.ts), as `named[0]`; a dummy for a test's Liveness. */
+  private readonly named: Int32Array
 
   /** Marks every entry of a new machine's log never written. */
   static clear(words: Int32Array, size: number): void {
@@ -161,6 +164,7 @@ export class TransitionLog {
     this.f64 = new Float64Array(buffer, byteOffset, byteLength >> 3)
     this.units = new Uint16Array(buffer, byteOffset, byteLength >> 1)
     this.size = size
+    this.named = domain.words !== undefined && domain.namedIndex !== undefined ? namedCount(domain as Pick<Domain, 'words' | 'namedIndex'>) : new Int32Array(1)
   }
 
   /**
@@ -177,7 +181,7 @@ export class TransitionLog {
     if (!this.claimAt(words, w + SEQ, seq, threadId)) return false
     this.write(seq, from, to, threadId, at, reason)
     releaseEntry(words, w + SEQ, seq)
-    this.domain.unnamed?.() // our mark has left the word
+    this.named[0]!-- // our mark has left the word
     return true
   }
 
@@ -196,7 +200,7 @@ export class TransitionLog {
     const domain = this.domain
     // Our mark names this thread: counted before it can enter the word, out
     // again if it does not (and by release() once it has left).
-    domain.naming?.()
+    this.named[0]!++
     // The first look may be a plain load: only the compareExchange decides,
     // and it succeeds only if the word still holds the value judged.
     let v = words[i]!
@@ -216,14 +220,14 @@ export class TransitionLog {
         continue
       } else if (v >= 0 ? ((seq - v) & SEQ_MASK) >= HALF_LAP : v !== EMPTY) {
         // A newer lap's entry (or a value this code never writes): not ours to overwrite.
-        domain.unnamed?.()
+        this.named[0]!--
         return false
       }
       const found = claimEntry(words, i, v, mark)
       if (found === v) return true
       v = found
     }
-    domain.unnamed?.()
+    this.named[0]!--
     return false
   }
 
@@ -270,7 +274,7 @@ export class TransitionLog {
   /** Ends this thread's claim: the entry is transition `seq`'s, complete. */
   release(seq: number): void {
     releaseEntry(this.words, (entryByte(seq & (this.size - 1)) >> 2) + SEQ, seq)
-    this.domain.unnamed?.() // our mark has left the word
+    this.named[0]!-- // our mark has left the word
   }
 
   /** The entry of transition `seq`, if it is complete and was not overwritten during the read. */

@@ -66,12 +66,12 @@ export class Mutex extends RobustLock<'Mutex'> {
    */
   lock(timeoutMs?: number): boolean {
     checkTimeout(timeoutMs)
-    this.dw[this.named]!++ // counted before our id enters the word (memory/thread.ts)
+    this.named[0]!++ // counted before our id enters the word (memory/thread.ts)
     if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
       this.rec.acquiredFast()
       return true
     }
-    this.dw[this.named]!-- // the slow path counts its own attempts
+    this.named[0]!-- // the slow path counts its own attempts
     return this.lockSlow(timeoutMs)
   }
 

@@ -65,14 +65,14 @@ export class ReentrantMutex extends RobustLock<'ReentrantMutex'> {
   lock(timeoutMs?: number): boolean {
     checkTimeout(timeoutMs)
     const words = this.words
-    this.dw[this.named]!++ // counted before our id enters the word (memory/thread.ts)
+    this.named[0]!++ // counted before our id enters the word (memory/thread.ts)
     const s = Atomics.compareExchange(words, MutexWord.STATE, 0, this.tid)
     if (s === 0) {
       words[MutexWord.DEPTH] = 1
       this.rec.acquiredFast()
       return true
     }
-    this.dw[this.named]!--
+    this.named[0]!--
     if ((s & TID_MASK) === this.tid) return this.nest()
     return this.lockSlow(timeoutMs)
   }

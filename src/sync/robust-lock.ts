@@ -17,6 +17,7 @@ import { DeadlockError, OwnerDiedError } from '../errors.js'
 import { now } from '../memory/clock.js'
 import type { Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
+import { namedCount } from '../memory/named-count.js'
 import { domainOf, TID_MASK, type Domain } from '../memory/thread.js'
 import {
   LockGuard,
@@ -82,10 +83,8 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
   protected readonly domain: Domain
   /** @internal */
   protected readonly tid: number
-  /** The domain's words, where this thread counts the lock words naming it (`Domain.namedIndex`). @internal */
-  protected readonly dw: Int32Array
-  /** @internal */
-  protected readonly named: number
+  /** This thread's count of the words naming it (memory/named-count.ts), as `named[0]`. @internal */
+  protected readonly named: Int32Array
   /** @internal */
   protected readonly rec: StatsRecorder
   /** @internal "mutex" or "reentrant mutex", for messages. */
@@ -97,8 +96,7 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
     this.words = new Int32Array(handle.buffer, handle.byteOffset, MUTEX_BYTES / 4)
     this.domain = domainOf(handle.domain)
     this.tid = this.domain.tid
-    this.dw = this.domain.words
-    this.named = this.domain.namedIndex
+    this.named = namedCount(this.domain)
     this.rec = new StatsRecorder(
       new Float64Array(handle.buffer, handle.byteOffset + MutexWord.STATS_BYTE, STATS_BYTES / 8),
       this.words,
@@ -143,13 +141,13 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
    * @throws OwnerDiedError (holding the lock) if the previous holder died
    */
   lockWriter(timeoutMs: number): boolean {
-    this.dw[this.named]!++ // counted before our id enters the word (memory/thread.ts)
+    this.named[0]!++ // counted before our id enters the word (memory/thread.ts)
     if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
       this.acquired()
       this.rec.acquiredFast()
       return true
     }
-    this.dw[this.named]!-- // the slow path counts its own attempts
+    this.named[0]!-- // the slow path counts its own attempts
     const start = now()
     const deadline = deadlineOf(timeoutMs)
     if (threadMayBlock()) return this.settle(acquire(this.words, MutexWord.STATE, this.domain, deadline), start)
@@ -184,13 +182,13 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
     options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
-    this.dw[this.named]!++
+    this.named[0]!++
     if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
       this.acquired()
       this.rec.acquiredFast()
       return true
     }
-    this.dw[this.named]!--
+    this.named[0]!--
     const start = now()
     let result: AcquireResult
     try {
@@ -235,7 +233,7 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
     this.rec.releasing()
     // Fast path: held by us, no waiters, consistent. Counted out after our id left the word.
     if (Atomics.compareExchange(this.words, MutexWord.STATE, this.tid, 0) === this.tid) {
-      this.dw[this.named]!--
+      this.named[0]!--
       return
     }
     release(this.words, MutexWord.STATE, this.domain, this.what)

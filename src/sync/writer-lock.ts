@@ -24,6 +24,7 @@
  */
 import { OptionError, OwnerDiedError, TimeoutError, describe } from '../errors.js'
 import { makeHandle, writeHeader } from '../memory/handle.js'
+import { namedCount } from '../memory/named-count.js'
 import { domainOf } from '../memory/thread.js'
 import { Mutex } from './mutex.js'
 import { MUTEX_BYTES, MutexWord } from './robust-lock.js'
@@ -61,9 +62,8 @@ export class WriterLock {
   readonly mutex: Mutex
   private readonly words: Int32Array
   private readonly tid: number
-  /** The domain's words and this thread's count of words naming it there (memory/thread.ts). */
-  private readonly dw: Int32Array
-  private readonly named: number
+  /** This thread's count of the words naming it (memory/named-count.ts), as `named[0]`. */
+  private readonly named: Int32Array
   private readonly timeoutMs: number
 
   /**
@@ -93,8 +93,7 @@ export class WriterLock {
     this.words = new Int32Array(buffer, byteOffset, MUTEX_BYTES / 4)
     const d = domainOf(domain)
     this.tid = d.tid
-    this.dw = d.words
-    this.named = d.namedIndex
+    this.named = namedCount(d)
     this.timeoutMs = timeoutMs
   }
 
@@ -104,16 +103,16 @@ export class WriterLock {
    * @throws TimeoutError if another writer held it all that time
    */
   lock(): void {
-    this.dw[this.named]!++ // counted before our id enters the word (memory/thread.ts)
+    this.named[0]!++ // counted before our id enters the word (memory/thread.ts)
     if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) !== 0) {
-      this.dw[this.named]!-- // the slow path counts its own attempts
+      this.named[0]!-- // the slow path counts its own attempts
       this.lockContended()
     }
   }
 
   /** Releases the lock. */
   unlock(): void {
-    if (Atomics.compareExchange(this.words, MutexWord.STATE, this.tid, 0) === this.tid) this.dw[this.named]!-- // after our id left the word
+    if (Atomics.compareExchange(this.words, MutexWord.STATE, this.tid, 0) === this.tid) this.named[0]!-- // after our id left the word
     else this.mutex.unlock()
   }
 
