@@ -1,7 +1,10 @@
 // A/B of the hot paths of two builds of threadstate, interleaved in one run.
 //
-//   node bench/ab.mjs <dist A> <dist B> [--rounds 6] [--only regexp] [--json out.json]
+//   node bench/ab.mjs <dist A> <dist B> [<dist C> ...] [--rounds 6] [--only regexp] [--json out.json]
 //   e.g. node bench/ab.mjs /tmp/before/dist dist
+//
+// With more than two builds (a bisection: each commit's dist in one run), every
+// build after A is reported as its ratio to A.
 //
 // Refactors promise "every hot path within 5 % of before, measured in the same
 // run": this runs each case on build A, then B, then A, ... (`rounds` times
@@ -21,8 +24,8 @@ import { Worker } from 'node:worker_threads'
 const args = process.argv.slice(2)
 const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback)
 const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')))
-if (dirs.length !== 2) {
-  console.error('usage: node bench/ab.mjs <dist A> <dist B> [--rounds N] [--json file]')
+if (dirs.length < 2) {
+  console.error('usage: node bench/ab.mjs <dist A> <dist B> [<dist C> ...] [--rounds N] [--only regexp] [--json file]')
   process.exit(2)
 }
 const rounds = Number(option('--rounds', 6))
@@ -217,9 +220,11 @@ const only = option('--only')
 const rows = []
 const picked = only === undefined ? null : new RegExp(only, 'i') // a regular expression: --only 'StateBuffer|get number'
 for (const c of CASES.filter((c) => !picked || picked.test(c.name))) {
-  const per = [[], []]
+  const per = builds.map(() => [])
   for (let r = 0; r < rounds; r++) {
-    for (const k of r % 2 === 0 ? [0, 1] : [1, 0]) {
+    // Each round runs every build once, in an order rotated round by round (A B C, B C A, ...).
+    for (let j = 0; j < builds.length; j++) {
+      const k = (j + r) % builds.length
       const ctx = await c.setup(builds[k])
       try {
         per[k].push(measure(ctx.op, ctx.batch))
@@ -228,14 +233,19 @@ for (const c of CASES.filter((c) => !picked || picked.test(c.name))) {
       }
     }
   }
-  const a = median(per[0])
-  const b = median(per[1])
-  const aMin = Math.min(...per[0])
-  const bMin = Math.min(...per[1])
-  rows.push({ case: c.name, a, b, ratio: b / a, aMin, bMin, minRatio: bMin / aMin })
-  console.log(
-    `${c.name.padEnd(46)} A ${fmt(a).padStart(10)}   B ${fmt(b).padStart(10)}   B/A ${(b / a).toFixed(3)}   (fastest rounds: ${fmt(aMin)} / ${fmt(bMin)} = ${(bMin / aMin).toFixed(3)})`,
-  )
+  const medians = per.map(median)
+  const mins = per.map((p) => Math.min(...p))
+  const [a, b] = medians
+  const [aMin, bMin] = mins
+  rows.push({ case: c.name, a, b, ratio: b / a, aMin, bMin, minRatio: bMin / aMin, ...(builds.length > 2 ? { medians, mins } : {}) })
+  if (builds.length === 2) {
+    console.log(
+      `${c.name.padEnd(46)} A ${fmt(a).padStart(10)}   B ${fmt(b).padStart(10)}   B/A ${(b / a).toFixed(3)}   (fastest rounds: ${fmt(aMin)} / ${fmt(bMin)} = ${(bMin / aMin).toFixed(3)})`,
+    )
+  } else {
+    const cells = medians.slice(1).map((m, i) => `${String.fromCharCode(66 + i)} ${(m / a).toFixed(3)}/${(mins[i + 1] / aMin).toFixed(3)}`)
+    console.log(`${c.name.padEnd(46)} A ${fmt(a).padStart(10)}   ${cells.join('  ')}`)
+  }
 }
 
 function fmt(ns) {
@@ -243,5 +253,7 @@ function fmt(ns) {
 }
 
 const out = option('--json')
-if (out) writeFileSync(out, JSON.stringify({ a: dirs[0], b: dirs[1], rounds, rows }, null, 2))
-console.log(`\nA = ${dirs[0]}, B = ${dirs[1]}; median (and fastest) of ${rounds} alternating rounds per build, each the median of ${SAMPLES} batches of ~${SAMPLE_MS} ms`)
+if (out) writeFileSync(out, JSON.stringify({ a: dirs[0], b: dirs[1], dirs, rounds, rows }, null, 2))
+const names = dirs.map((d, i) => `${String.fromCharCode(65 + i)} = ${d}`).join(', ')
+const cells = builds.length > 2 ? ' (each cell: median ratio to A / fastest-round ratio to A)' : ''
+console.log(`\n${names}; median (and fastest) of ${rounds} rotating rounds per build, each the median of ${SAMPLES} batches of ~${SAMPLE_MS} ms${cells}`)
