@@ -364,26 +364,28 @@ export class RedisDomain {
   /**
    * Opens the mutex `name` (created on first use); every process and thread
    * that opens it shares it. Resolves once this process's bridge follows its
-   * release notices.
-   * @throws OptionError for a bad `leaseMs`; RedisShapeError if `name` is another kind of object
+   * release notices. Opening it again in this domain gives the same object,
+   * with the same options only: another `leaseMs` is a RedisShapeError (the
+   * object, and its lease length, is shared by every caller here).
+   * @throws OptionError for a bad `leaseMs`; RedisShapeError if `name` is another kind of object (another lock kind too), or was opened here with another `leaseMs`
    */
   mutex(name: string, options: RedisLockOptions = {}): Promise<RedisMutex> {
-    return this.opened(name, 'mutex', () => this.openLock(name, 'mutex', 1, options, (h, l) => new RedisMutex(h, l))) as Promise<RedisMutex>
+    return this.lock(name, 'mutex', 1, options, (h, l) => new RedisMutex(h, l))
   }
 
   /** Opens the reentrant mutex `name`, as {@link mutex}. */
   reentrantMutex(name: string, options: RedisLockOptions = {}): Promise<RedisReentrantMutex> {
-    return this.opened(name, 'reentrant-mutex', () => this.openLock(name, 'reentrant-mutex', 1, options, (h, l) => new RedisReentrantMutex(h, l))) as Promise<RedisReentrantMutex>
+    return this.lock(name, 'reentrant-mutex', 1, options, (h, l) => new RedisReentrantMutex(h, l))
   }
 
   /** Opens the readers-writer lock `name`, as {@link mutex}. */
   rwlock(name: string, options: RedisLockOptions = {}): Promise<RedisRWLock> {
-    return this.opened(name, 'rwlock', () => this.openLock(name, 'rwlock', 1, options, (h, l) => new RedisRWLock(h, l))) as Promise<RedisRWLock>
+    return this.lock(name, 'rwlock', 1, options, (h, l) => new RedisRWLock(h, l))
   }
 
   /**
    * Opens the counting semaphore `name` of `permits` permits, as {@link mutex}.
-   * @throws RedisShapeError if it exists with another number of permits
+   * @throws RedisShapeError if it exists with another number of permits (on the server, or opened here), or was opened here with another `leaseMs`
    */
   semaphore(name: string, options: RedisSemaphoreOptions): Promise<RedisSemaphore> {
     if (typeof options !== 'object' || options === null) throw new OptionError(`Expected options with \`permits\`, got ${describe(options)}`)
@@ -391,12 +393,44 @@ export class RedisDomain {
     if (typeof permits !== 'number' || !Number.isInteger(permits) || permits < 1 || permits > 1_000_000) {
       throw new OptionError(`Expected \`permits\` to be an integer from 1 to 1000000, got ${describe(permits)}`)
     }
-    return this.opened(name, 'semaphore', () => this.openLock(name, 'semaphore', permits, options, (h, l) => new RedisSemaphore(h, l))) as Promise<RedisSemaphore>
+    return this.lock(name, 'semaphore', permits, options, (h, l) => new RedisSemaphore(h, l))
   }
 
-  private async openLock<L>(name: string, kind: LockKind, permits: number, options: RedisLockOptions, make: (handle: RedisLockHandle, link: () => Promise<RedisLink>) => L): Promise<L> {
-    if (typeof options !== 'object' || options === null) throw new OptionError(`Expected lock options ({ leaseMs? }), got ${describe(options)}`)
-    const leaseMs = checkLeaseMs(options.leaseMs)
+  /**
+   * The lock `name` of `kind`, opened once in this domain; RedisShapeError if
+   * it was opened here with another lease length or number of permits.
+   */
+  private lock<L extends { readonly handle: RedisLockHandle }>(
+    name: string,
+    kind: LockKind,
+    permits: number,
+    options: RedisLockOptions,
+    make: (handle: RedisLockHandle, link: () => Promise<RedisLink>) => L,
+  ): Promise<L> {
+    let leaseMs: number
+    try {
+      if (typeof options !== 'object' || options === null) throw new OptionError(`Expected lock options ({ leaseMs? }), got ${describe(options)}`)
+      leaseMs = checkLeaseMs(options.leaseMs)
+    } catch (error) {
+      return Promise.reject(error as Error)
+    }
+    const opened = this.opened(name, kind, () => this.openLock(name, kind, permits, leaseMs, make)) as Promise<L>
+    return this.sameLock(opened, leaseMs, permits)
+  }
+
+  /** `opened`, or RedisShapeError if this domain opened the lock with another lease length or number of permits. */
+  private async sameLock<L extends { readonly handle: RedisLockHandle }>(opened: Promise<L>, leaseMs: number, permits: number): Promise<L> {
+    const lock = await opened
+    const spec = lock.handle.spec
+    if (spec.leaseMs !== leaseMs || spec.permits !== permits) {
+      const asked = spec.kind === 'semaphore' ? `{ permits: ${permits}, leaseMs: ${leaseMs} }` : `{ leaseMs: ${leaseMs} }`
+      const has = spec.kind === 'semaphore' ? `{ permits: ${spec.permits}, leaseMs: ${spec.leaseMs} }` : `{ leaseMs: ${spec.leaseMs} }`
+      throw new RedisShapeError(`Expected ${spec.what} opened with ${asked}, got it opened in this domain with ${has}: one object serves every caller here, open it with the same options`)
+    }
+    return lock
+  }
+
+  private async openLock<L>(name: string, kind: LockKind, permits: number, leaseMs: number, make: (handle: RedisLockHandle, link: () => Promise<RedisLink>) => L): Promise<L> {
     const handleKind = ({ mutex: 'RedisMutex', 'reentrant-mutex': 'RedisReentrantMutex', rwlock: 'RedisRWLock', semaphore: 'RedisSemaphore' } as const)[kind]
     const spec: LockSpec = { name, tag: this.tag(name), what: `${handleKind} '${name}'`, kind, permits, leaseMs, timeoutMs: this.settings.timeoutMs, domainId: this.lockDomainId }
     const keys = lockKeys(spec.tag)

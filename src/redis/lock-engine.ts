@@ -63,8 +63,10 @@ export const enum LockWord {
 
 /** A lease on a Redis-backed lock: what a holder needs while it holds. */
 export interface RedisLease {
-  /** The lock's name (what a fenced write names). */
+  /** The lock's name (what a fenced write names, with its namespace). */
   readonly lock: string
+  /** The namespace of the lock (two namespaces' locks of one name are two locks, also to a fenced write). */
+  readonly namespace: string
   /**
    * The fencing token: strictly greater than every fence of this lock
    * issued before, to any holder, ever (even after Redis lost the lock's
@@ -117,6 +119,7 @@ class Lease implements RedisLease {
 
   constructor(
     readonly lock: string,
+    readonly namespace: string,
     readonly fence: number,
     readonly holder: string,
     readonly permits: number,
@@ -293,7 +296,7 @@ export class LockEngine {
       members,
       mode,
       validUntil: sent + this.spec.leaseMs,
-      lease: new Lease(this.spec.name, fence, this.identity, n),
+      lease: new Lease(this.spec.name, namespaceOf(this.spec), fence, this.identity, n),
     }
     this.holds.add(hold)
     Atomics.store(this.status, LockWord.SEEN_HELD, 1)
@@ -419,8 +422,8 @@ export class LockEngine {
 }
 
 /**
- * What a fenced write carries: the lock's name and a fence of it (a
- * {@link RedisLease} is one). The object refuses the write
+ * What a fenced write carries: the lock's name, its namespace, and a fence
+ * of it (a {@link RedisLease} is one). The object refuses the write
  * (StaleFenceError, nothing written) if a write fenced by a later fence of
  * that lock already reached it.
  */
@@ -429,6 +432,11 @@ export interface FenceToken {
   readonly lock: string
   /** The fence (`lease.fence`). */
   readonly fence: number
+  /**
+   * The lock's namespace. A lease carries its own; a token without one
+   * names the lock of that name in the namespace of the object written.
+   */
+  readonly namespace?: string
 }
 
 /** Options every write of a Redis-backed object takes. */
@@ -437,12 +445,30 @@ export interface RedisWriteOptions {
   readonly fence?: FenceToken
 }
 
-/** The two script arguments of `options.fence` (`''` and `0` for an unfenced write). @throws OptionError */
-export function fenceArgs(options: RedisWriteOptions | undefined): [string, string] {
+/** The namespace of an object or lock, from its name and hash tag `{namespace:name}`. */
+export function namespaceOf(spec: { readonly name: string; readonly tag: string }): string {
+  return spec.tag.slice(1, spec.tag.length - spec.name.length - 2)
+}
+
+const isKeyPart = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && !/[{}]/.test(value)
+
+/**
+ * The two script arguments of `options.fence` for a write to `object`
+ * (`''` and `0` for an unfenced write). The first names the lock by its
+ * hash tag, `{namespace:name}`: the object keeps the highest fence of each
+ * lock in the field `fence:{namespace:name}`, so same-named locks of two
+ * namespaces fencing writes to one object do not share (a fence of one
+ * refusing the other's current holder), and a token without a namespace
+ * lands in the same field as a lease of that lock.
+ * @throws OptionError
+ */
+export function fenceArgs(options: RedisWriteOptions | undefined, object: { readonly name: string; readonly tag: string }): [string, string] {
   const token = options?.fence
   if (token === undefined) return ['', '0']
-  if (typeof token !== 'object' || token === null || typeof token.lock !== 'string' || token.lock.length === 0 || !Number.isSafeInteger(token.fence) || token.fence < 1) {
-    throw new OptionError(`Expected \`fence\` to be a lease ({ lock, fence }: a lock name and a positive integer fence), got ${describe(token)}`)
+  if (typeof token !== 'object' || token === null || !isKeyPart(token.lock) || !Number.isSafeInteger(token.fence) || token.fence < 1) {
+    throw new OptionError(`Expected \`fence\` to be a lease ({ lock, fence }: a lock name without '{' or '}' and a positive integer fence), got ${describe(token)}`)
   }
-  return [token.lock, String(token.fence)]
+  const namespace = token.namespace ?? namespaceOf(object)
+  if (!isKeyPart(namespace)) throw new OptionError(`Expected \`fence.namespace\` to be a namespace (a non-empty string without '{' or '}'), got ${describe(token.namespace)}`)
+  return [`{${namespace}:${token.lock}}`, String(token.fence)]
 }

@@ -291,9 +291,11 @@ return {redis.call('HGET', meta, 'fence') or '0', redis.call('HGET', meta, 'pois
 
 /**
  * The fence check of a threadstate object's write (scripts.ts): `ARGV[a]`
- * names the lock ('' for an unfenced write), `ARGV[a + 1]` is the fence.
- * The object's meta keeps the highest fence of each lock that reached it
- * (`fence:<lock>`); a write with a lower one is refused (THREADSTATE_FENCE,
+ * names the lock by its hash tag `{namespace:name}` ('' for an unfenced
+ * write: lock-engine.ts `fenceArgs`), `ARGV[a + 1]` is the fence. The
+ * object's meta keeps the highest fence of each lock that reached it
+ * (`fence:{namespace:name}`: locks of one name in two namespaces are two
+ * locks here too); a write with a lower one is refused (THREADSTATE_FENCE,
  * nothing written): its holder's lease ended and a later holder already
  * wrote. `meta` is the object's meta key variable; `a` the index (a Lua
  * expression).

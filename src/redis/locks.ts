@@ -23,7 +23,7 @@ import { now } from '../memory/clock.js'
 import { checkWaitOptions, deadlineOf, type AsyncWaitOptions } from '../sync/wait.js'
 import type { LinkDescriptor, RedisLink } from './client.js'
 import { RedisOwnerDiedError } from './errors.js'
-import { LockEngine, LockWord, type Hold, type LockKind, type LockSpec, type RedisLease } from './lock-engine.js'
+import { LockEngine, LockWord, namespaceOf, type Hold, type LockKind, type LockSpec, type RedisLease } from './lock-engine.js'
 import { attachingRemote, copyRemoteHandle, numberField, stringField } from './remote.js'
 import { threadLink } from './thread-links.js'
 
@@ -209,6 +209,16 @@ abstract class RedisLockBase {
   /** The lock's name. */
   get name(): string {
     return this.handle.spec.name
+  }
+
+  /** The namespace of the domain that opened it (a lock's identity is namespace and name). */
+  get namespace(): string {
+    return namespaceOf(this.handle.spec)
+  }
+
+  /** This lock's lease length in ms (`leaseMs` when opened). */
+  get leaseMs(): number {
+    return this.handle.spec.leaseMs
   }
 
   /** This thread's identity as a holder: `host:pid:thread:domain`. */

@@ -45,7 +45,7 @@ export class RemoteMap extends RemoteObject {
    * StaleFenceError (nothing written).
    */
   async commit(checks: readonly (readonly [string, number])[], changes: Changes | 'clear', options?: RedisWriteOptions): Promise<CommitResult> {
-    const fence = fenceArgs(options)
+    const fence = fenceArgs(options, this.spec)
     this.checkNotLost()
     const operationId = randomUUID()
     const k = this.keys

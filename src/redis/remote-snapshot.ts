@@ -39,7 +39,7 @@ export class RemoteSnapshot extends RemoteObject {
    * later version) when this resolves.
    */
   async publish(bytes: Uint8Array, flags: number, source: string | undefined, expected: number, options?: RedisWriteOptions): Promise<PublishResult> {
-    const fence = fenceArgs(options)
+    const fence = fenceArgs(options, this.spec)
     this.checkNotLost()
     const operationId = randomUUID()
     const k = this.keys

@@ -39,7 +39,7 @@ export class RemoteState extends RemoteObject {
    * @returns the version
    */
   async publish(state: Float64Array, timestamp: number | undefined, source: string | undefined, options?: RedisWriteOptions): Promise<number> {
-    const fence = fenceArgs(options)
+    const fence = fenceArgs(options, this.spec)
     this.checkNotLost()
     const operationId = randomUUID()
     const k = this.keys
