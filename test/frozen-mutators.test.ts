@@ -6,7 +6,8 @@
  * working `setTime`. Each kind the encoder accepts is checked here, through
  * both frozen reads, on a value holding only that kind (the case where no
  * freezing walk ran before): its mutators throw TypeError, the next read
- * (the same cached object) is unchanged, `instanceof` holds, a
+ * (the same cached object) is unchanged, `instanceof` holds (same
+ * prototype: `util.isDeepStrictEqual` with what was written holds too), a
  * `structuredClone` is an ordinary mutable copy, and what was read can be
  * published again.
  *
@@ -21,6 +22,7 @@
  * What no JavaScript object can refuse, an element write to a typed array,
  * is written down in src/encoding/freeze.ts and the README, not tested.
  */
+import { isDeepStrictEqual } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { SharedMap, SnapshotStore } from '../src/index.js'
 
@@ -149,6 +151,8 @@ describe('frozen reads refuse every mutation made through the methods of what th
         const made = kind.make()
         const { first, again, republish } = open(made)
         expect(first).toBeInstanceOf(kind.Class)
+        expect(Object.getPrototypeOf(first)).toBe(Object.getPrototypeOf(made)) // the shadowing is own, non-enumerable:
+        expect(isDeepStrictEqual(first, made)).toBe(true) // a frozen read still equals what was written
         const before = kind.content(first as never)
         expect(before).toEqual(kind.content(made as never))
         for (const mutate of kind.mutations) {

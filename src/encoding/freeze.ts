@@ -32,6 +32,14 @@
  * change it. A method called through the prototype
  * (`Date.prototype.setTime.call(d, 0)`) is not stopped either.
  *
+ * Cost (only values holding such objects are walked: `ValueFlags` in
+ * values.ts): the walk, plus one `defineProperty` per shadowed method,
+ * ~3.5 us per Date, ~2.5 us per typed array, ~1 us per Map, once per
+ * version per thread. Swapping the prototype for a frozen subclass would
+ * cost ~0.5 us per Date, but a frozen read would then no longer be
+ * `util.isDeepStrictEqual` to what was written (it compares prototypes),
+ * and the encoder refuses subclasses: exact round trips win here.
+ *
  * @module
  */
 
@@ -43,13 +51,27 @@ function refuser(kind: string, method: string): () => never {
   }
 }
 
-/** Own-property descriptors shadowing `methods` (those `prototype` has), for `Object.defineProperties`. */
-function shadowing(kind: string, prototype: object, methods: readonly string[]): PropertyDescriptorMap {
-  const map: PropertyDescriptorMap = {}
-  for (const method of methods) {
-    if (method in prototype) map[method] = { value: refuser(kind, method), writable: false, enumerable: false, configurable: false }
-  }
-  return map
+/** The methods of `prototype` among `methods`, each with the function that shadows it. */
+interface Shadows {
+  readonly names: readonly string[]
+  readonly refusers: readonly (() => never)[]
+}
+
+function shadowing(kind: string, prototype: object, methods: readonly string[]): Shadows {
+  const names = methods.filter((method) => method in prototype)
+  return { names, refusers: names.map((method) => refuser(kind, method)) }
+}
+
+/**
+ * Gives `object` own, non-enumerable, read-only methods that throw. One
+ * `Object.defineProperty` per method with a fresh `{ value }` descriptor
+ * (writable, enumerable, configurable default to false): measured here
+ * twice as fast as one `Object.defineProperties` with a shared map (100
+ * decoded Maps: 87-96 us against 169-180 us).
+ */
+function shadow(object: object, shadows: Shadows): void {
+  const { names, refusers } = shadows
+  for (let i = 0; i < names.length; i++) Object.defineProperty(object, names[i]!, { value: refusers[i] })
 }
 
 const settersOf = (prototype: object): string[] => Object.getOwnPropertyNames(prototype).filter((name) => name.startsWith('set'))
@@ -73,23 +95,23 @@ function freeze(value: unknown, seen: Set<object>): void {
   if (typeof value !== 'object' || value === null || seen.has(value)) return
   seen.add(value)
   if (ArrayBuffer.isView(value)) {
-    Object.defineProperties(value, value instanceof DataView ? DATA_VIEW_LOCK : TYPED_ARRAY_LOCK)
+    shadow(value, value instanceof DataView ? DATA_VIEW_LOCK : TYPED_ARRAY_LOCK)
     if (value.buffer instanceof ArrayBuffer) freeze(value.buffer, seen) // a decoded view's own buffer (never a SharedArrayBuffer)
     Object.seal(value) // freeze would throw for a typed array with elements
     return
   }
-  if (value instanceof ArrayBuffer) Object.defineProperties(value, BUFFER_LOCK)
-  else if (value instanceof Date) Object.defineProperties(value, DATE_LOCK)
-  else if (value instanceof RegExp) Object.defineProperties(value, REGEXP_LOCK)
+  if (value instanceof ArrayBuffer) shadow(value, BUFFER_LOCK)
+  else if (value instanceof Date) shadow(value, DATE_LOCK)
+  else if (value instanceof RegExp) shadow(value, REGEXP_LOCK)
   else if (value instanceof Map) {
     for (const [k, v] of value) {
       freeze(k, seen)
       freeze(v, seen)
     }
-    Object.defineProperties(value, MAP_LOCK)
+    shadow(value, MAP_LOCK)
   } else if (value instanceof Set) {
     for (const v of value) freeze(v, seen)
-    Object.defineProperties(value, SET_LOCK)
+    shadow(value, SET_LOCK)
   } else {
     for (const key of Object.keys(value)) freeze((value as Record<string, unknown>)[key], seen)
   }
