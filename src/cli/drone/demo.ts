@@ -48,6 +48,7 @@ import {
   type RoleReport,
   type Role,
   type WorkerMessage,
+  type WorkerSetup,
 } from './protocol.js'
 import { objectNames, summarize, type EndpointCheck, type KillRecord, type Summary } from './summary.js'
 import { LiveView, type Output, type Sample } from './view.js'
@@ -82,7 +83,7 @@ interface RunningRole {
   readonly message: Promise<WorkerMessage | undefined>
 }
 
-function spawnRole(role: Role, workerData: object): RunningRole {
+function spawnRole(role: Role, workerData: Omit<WorkerSetup, 'role'>): RunningRole {
   const worker = new Worker(new URL(`./${role}.js`, import.meta.url), { workerData: { ...workerData, role } })
   const message = new Promise<WorkerMessage | undefined>((resolve) => {
     worker.once('message', resolve)
