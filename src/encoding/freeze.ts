@@ -15,7 +15,7 @@
  * | Map | set, delete, clear |
  * | Set | add, delete, clear |
  * | Date | every `set*` method of Date.prototype (setTime, setFullYear, ...) |
- * | RegExp | compile (`lastIndex` is frozen with the rest) |
+ * | RegExp | compile (then sealed, not frozen: `lastIndex`, the cursor of a g or y RegExp that replace, match, test and exec write, stays writable) |
  * | typed array | set, fill, copyWithin, reverse, sort (then sealed: `Object.freeze` throws for one with elements) |
  * | DataView | every `set*` method of DataView.prototype |
  * | ArrayBuffer (own or under a view) | resize, transfer, transferToFixedLength, where the runtime has them |
@@ -102,8 +102,13 @@ function freeze(value: unknown, seen: Set<object>): void {
   }
   if (value instanceof ArrayBuffer) shadow(value, BUFFER_LOCK)
   else if (value instanceof Date) shadow(value, DATE_LOCK)
-  else if (value instanceof RegExp) shadow(value, REGEXP_LOCK)
-  else if (value instanceof Map) {
+  else if (value instanceof RegExp) {
+    // Sealed, not frozen: `lastIndex` is the cursor of a g or y RegExp, written by every
+    // replace/match/test/exec; frozen, `'a'.replace(/a/g, 'b')` would throw. The pattern cannot change.
+    shadow(value, REGEXP_LOCK)
+    Object.seal(value)
+    return
+  } else if (value instanceof Map) {
     for (const [k, v] of value) {
       freeze(k, seen)
       freeze(v, seen)
