@@ -56,7 +56,7 @@ export interface RedisDomainStats {
 
 /** Options of {@link RedisDomain.connect}. */
 export interface RedisDomainOptions extends ConnectOptions {
-  /** Prefix of every key (inside the hash tag `{namespace:name}`); default `'threadstate'`. */
+  /** Prefix of every key (inside the hash tag `{namespace:name}`); default `'threadstate'`. No ':', '{' or '}' (object names may hold ':'). */
   readonly namespace?: string
   /** A write that gets no reply within this many ms rejects (RedisOutcomeUnknownError or RedisConnectionError); default 5000. */
   readonly timeoutMs?: number
@@ -114,6 +114,9 @@ export class RedisDomain {
   static async connect(options: RedisDomainOptions = {}): Promise<RedisDomain> {
     if (typeof options !== 'object' || options === null) throw new OptionError(`Expected an options object, got ${describe(options)}`)
     const namespace = checkName(options.namespace ?? 'threadstate', '`namespace`')
+    // Keys are `{namespace:name}`: a ':' in a namespace would make namespace 'a' with object 'b:c'
+    // and namespace 'a:b' with object 'c' one object. Names may hold ':', namespaces may not.
+    if (namespace.includes(':')) throw new OptionError(`Expected \`namespace\` without ':' (it ends at the first ':' of a key), got ${describe(namespace)}`)
     const timeoutMs = checkPositive(options.timeoutMs, 'timeoutMs', 5000)
     const commandTimeoutMs = checkPositive(options.commandTimeoutMs, 'commandTimeoutMs', Math.min(2000, timeoutMs))
     const streamLength = checkPositive(options.streamLength, 'streamLength', 10_000)

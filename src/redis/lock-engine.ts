@@ -469,6 +469,8 @@ export function fenceArgs(options: RedisWriteOptions | undefined, object: { read
     throw new OptionError(`Expected \`fence\` to be a lease ({ lock, fence }: a lock name without '{' or '}' and a positive integer fence), got ${describe(token)}`)
   }
   const namespace = token.namespace ?? namespaceOf(object)
-  if (!isKeyPart(namespace)) throw new OptionError(`Expected \`fence.namespace\` to be a namespace (a non-empty string without '{' or '}'), got ${describe(token.namespace)}`)
+  if (!isKeyPart(namespace) || namespace.includes(':')) {
+    throw new OptionError(`Expected \`fence.namespace\` to be a namespace (a non-empty string without ':', '{' or '}'), got ${describe(token.namespace)}`)
+  }
   return [`{${namespace}:${token.lock}}`, String(token.fence)]
 }

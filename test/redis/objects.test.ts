@@ -60,6 +60,7 @@ describeRedis('Redis objects', () => {
   it('bad options and names are OptionErrors before anything is sent', async () => {
     await expect(RedisDomain.connect({ url: server.url, timeoutMs: -1 })).rejects.toThrow(OptionError)
     await expect(RedisDomain.connect({ url: server.url, namespace: 'a{b}' })).rejects.toThrow(OptionError)
+    await expect(RedisDomain.connect({ url: server.url, namespace: 'a:b' })).rejects.toThrow(/without ':'/) // 'a' + 'b:c' and 'a:b' + 'c' would be one key
     await expect(RedisDomain.connect({ url: server.url, timeoutMs: 5000, operationTtlMs: 1000 })).rejects.toThrow(/operationTtlMs/)
     await expect(RedisDomain.connect({ client: { not: 'a client' } })).rejects.toThrow(OptionError)
     expect(() => domain.sharedMap('')).toThrow(OptionError)
