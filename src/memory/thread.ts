@@ -62,6 +62,16 @@
  *   by its thread alone, with plain stores: nobody reads it while the thread
  *   lives (below), so a lock's uncontended path pays one plain
  *   increment and one plain decrement, no atomics.
+ * - Where a thread can be stopped matters, since NAMED is read once it has
+ *   stopped: a `terminate()`d thread stops at a call, `Atomics` calls
+ *   included (before the call takes effect, in code not yet optimized), or
+ *   at a loop's back edge; never between two plain statements. So the count
+ *   may also come right *after* the compareExchange that writes the id, as
+ *   a plain increment with nothing in between (RWLock's `writeLock` fast
+ *   path): then no termination leaves the two apart. A count right before
+ *   it leaves the id counted when the thread is terminated at the
+ *   compareExchange (safe, but that id is never reused): measured, and the
+ *   ids this leaks, in docs/verification.md ("Thread ids reused").
  * - Another thread that clears a word naming thread t (a takeover of a dead
  *   holder, a reclaimed reader slot, a forgotten count share, a barrier
  *   reset) takes one off OTHERS[t] *after* the compareExchange that cleared

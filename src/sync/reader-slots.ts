@@ -17,12 +17,14 @@
  * claimed at its first such hold and freed at its last. The ledger is what
  * makes those holds recoverable: once the thread is dead, a writer draining
  * the lock finds the entry by the lock id and takes the holds off OVERFLOW,
- * as it reclaims a dead slot owner's count. Why the two agree: the thread
- * adds to OVERFLOW *before* its entry and takes off its entry *before*
- * OVERFLOW, with no call in between (termination lands at calls), so at
- * every moment the entry says at most what the thread has in OVERFLOW:
- * a reclaim never takes off a live reader's hold (it may leave one of a
- * thread killed in between: a leak, never a writer let in early). An entry
+ * as it reclaims a dead slot owner's count. Why the two agree: a thread is
+ * terminated only at a call, `Atomics` calls included, and before the call
+ * takes effect (measured: docs/verification.md, "Thread ids reused"); plain
+ * typed-array reads and writes are not termination points. The thread
+ * changes OVERFLOW with one `Atomics` call and then its entry with plain
+ * writes only, so a dead thread's entry says exactly what it has in
+ * OVERFLOW: a reclaim takes off neither more (a live reader's hold: a
+ * writer let in early) nor less (a hold left for ever: writers stuck). An entry
  * names its thread (counted in NAMED / OTHERS like a slot's OWNER): the id
  * is not reused while an entry of its dead thread waits to be reclaimed.
  * A thread holding overflow holds on more than `OverflowLedger.ENTRIES`
@@ -101,26 +103,37 @@ export class ReaderSlots {
 
   /** Finds or claims this thread's slot; -2 when every slot is taken. */
   own(): number {
-    if (this.slotWord !== -1) return this.slotWord
+    // Small, for the read path's inlining: the search and the claim are apart.
+    const w = this.slotWord
+    return w !== -1 ? w : this.claim()
+  }
+
+  /** {@link own}'s first call: this thread's slot found or claimed. */
+  private claim(): number {
     const words = this.words
     const tid = this.domain.tid
     for (let k = 0; k < this.at.count; k++) {
       const w = this.at.first + k * SLOT_WORDS
       if (Atomics.load(words, w + ReaderSlot.OWNER) === tid) return (this.slotWord = w)
     }
-    // The slot will name this thread until the thread dies and the slot is
-    // reclaimed: counted before the claim (memory/thread.ts).
-    this.domain.naming()
+    const dw = this.domain.words
+    const named = this.domain.namedIndex
     for (let k = 0; k < this.at.count; k++) {
       const w = this.at.first + k * SLOT_WORDS
       const owner = Atomics.load(words, w + ReaderSlot.OWNER)
       if (owner > 0 && this.domain.isDead(owner)) this.reclaim(w, owner)
       if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, 0, tid) === 0) {
+        // The slot names this thread until the thread dies and the slot is
+        // reclaimed: counted right after the claim, a plain increment with no
+        // termination point in between (memory/thread.ts). Counting once before
+        // this loop left the id counted for good when the thread was
+        // terminated in the loop's calls (the reclaims, the compareExchange):
+        // most of the ids the thread-reuse test leaked (docs/verification.md).
+        dw[named]!++
         this.raiseSlotsUsed(k + 1)
         return (this.slotWord = w)
       }
     }
-    this.domain.unnamed()
     return (this.slotWord = -2)
   }
 
@@ -167,8 +180,8 @@ export class ReaderSlots {
       const base = this.domain.ledgerIndex
       for (let f = base; f < base + LEDGER_WORDS; f += ENTRY_WORDS) {
         if (dw[f + LOCK] !== 0) continue
-        // The entry names this thread until it is freed or reclaimed: counted before (memory/thread.ts).
-        this.domain.naming()
+        // The entry names this thread until it is freed or reclaimed: counted before (memory/thread.ts), inline.
+        dw[this.domain.namedIndex]!++
         dw[f + HOLDS] = 0
         dw[f + LOCK] = this.lockId
         e = f
@@ -176,7 +189,7 @@ export class ReaderSlots {
       }
     }
     const before = (e >= 0 ? dw[e + HOLDS]! : 0) + this.unledgered
-    // OVERFLOW first, then the entry, no call in between: the entry never says more than OVERFLOW has.
+    // OVERFLOW (one Atomics call, a termination point before it takes effect), then the entry with plain writes (module comment).
     Atomics.add(this.words, this.at.overflow, 1)
     if (e >= 0) dw[e + HOLDS]!++
     else this.unledgered++
@@ -192,12 +205,11 @@ export class ReaderSlots {
     const dw = this.domain.words
     const e = this.ledgerEntry()
     if (e >= 0 && dw[e + HOLDS]! > 0) {
-      // The entry first, then OVERFLOW, no call in between (module comment).
-      const left = --dw[e + HOLDS]!
+      // OVERFLOW, then the entry, with plain writes only after the Atomics call (module comment).
       Atomics.sub(this.words, this.at.overflow, 1)
-      if (left === 0) {
+      if (--dw[e + HOLDS]! === 0) {
         dw[e + LOCK] = 0
-        this.domain.unnamed() // after the entry stopped naming this thread
+        dw[this.domain.namedIndex]!-- // after the entry stopped naming this thread, inline
       }
       return true
     }
@@ -242,7 +254,7 @@ export class ReaderSlots {
     try {
       if (!domain.isDead(tid)) return
       if (Atomics.compareExchange(dw, e + LOCK, lockId, RECLAIMING) !== lockId) return
-      // No call between the claim and the reset (see reclaim).
+      // As few termination points as possible between the claim and the reset (see reclaim).
       const leaked = Atomics.exchange(dw, e + HOLDS, 0)
       if (leaked > 0) {
         Atomics.sub(words, this.at.overflow, leaked)
@@ -281,9 +293,12 @@ export class ReaderSlots {
     try {
       if (!domain.isDead(deadOwner)) return
       if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, deadOwner, RECLAIMING) !== deadOwner) return
-      // No call between the claim and the reset of the slot: a thread
-      // terminated in between would leave the slot RECLAIMING for good (and
-      // its leaked holds with it), and termination lands at calls.
+      // No function call between the claim and the reset of the slot: a
+      // thread terminated in between would leave the slot RECLAIMING for good
+      // (and its leaked holds with it), and termination lands at calls. The
+      // Atomics calls below are termination points too (before their effect,
+      // in code not yet optimized: docs/verification.md, "Thread ids
+      // reused"): that window stays, a liveness hazard, never a safety one.
       const leaked = Atomics.exchange(words, w + ReaderSlot.COUNT, 0)
       Atomics.store(words, w + ReaderSlot.OWNER, 0)
       if (leaked > 0) Atomics.add(words, this.at.readersDied, leaked)

@@ -267,8 +267,13 @@ export class RWLock implements AsyncReadWriteLock {
   }
 
   private leaveRead(c: number): void {
-    Atomics.sub(this.words, c, 1)
-    this.wakeDrainingWriter()
+    const words = this.words
+    Atomics.sub(words, c, 1)
+    // A writer present may be draining readers: wake it.
+    if ((Atomics.load(words, RWLockWord.STATE) & TID_MASK) !== 0) {
+      Atomics.add(words, RWLockWord.DRAIN, 1)
+      Atomics.notify(words, RWLockWord.DRAIN)
+    }
   }
 
   /** After a read hold was given back: a writer present may be draining readers, wake it. */
@@ -469,10 +474,15 @@ export class RWLock implements AsyncReadWriteLock {
     checkTimeout(timeoutMs)
     // One deadline for both phases (other writers, then readers leaving).
     const deadline = deadlineOf(timeoutMs)
-    const dw = this.dw
-    dw[this.named]!++ // counted before our id enters the word (memory/thread.ts)
-    if (Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) !== 0) {
-      dw[this.named]!-- // the slow path counts its own attempts
+    if (Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) === 0) {
+      // Counted right after our id entered the word, with a plain increment:
+      // no termination point between the compareExchange's effect and it
+      // (memory/thread.ts). Counting before it leaked the id of a thread
+      // terminated at the compareExchange (an Atomics call is a termination
+      // point, before its effect, until the code is optimized).
+      this.dw[this.named]!++
+    } else {
+      // The slow path counts its own attempts.
       start = now()
       result = acquire(words, RWLockWord.STATE, this.domain, deadline)
       if (result === Acquired.SelfDeadlock) throw this.deadlock('writeLock()', 'holds the write lock')

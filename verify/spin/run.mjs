@@ -1302,7 +1302,8 @@ const PROTOCOL = [
   },
   {
     file: 'src/sync/reader-slots.ts',
-    steps: [S`if \(Atomics\.compareExchange\(words, w \+ ReaderSlot\.OWNER, 0, tid\) === 0\) \{ this\.raiseSlotsUsed\(k \+ 1\)`],
+    // The claim's count of the id (memory/thread.ts) may sit between: a plain increment, no shared word.
+    steps: [S`if \(Atomics\.compareExchange\(words, w \+ ReaderSlot\.OWNER, 0, tid\) === 0\) \{ (?:dw\[named\]\+\+ )?this\.raiseSlotsUsed\(k \+ 1\)`],
     what: 'a reader raises SLOTS_USED when it claims its slot (before any add)',
   },
   { file: 'src/sync/wait-graph.ts', steps: [S`const BEAT_SHIFT = (\d+)\b`], what: 'edge word: holder | verifications << BEAT_SHIFT', def: ['wait-graph.pml', 'BEAT_SHIFT'] },
