@@ -99,6 +99,29 @@ export async function nodeRedisLinkFrom(descriptor: LinkDescriptor, commandTimeo
   const options = { ...descriptor.options, ...(descriptor.url === undefined ? {} : { url: descriptor.url }) }
   const client = createClient(options)
   client.on('error', () => {})
-  await client.connect()
+  // node-redis's connect() keeps reconnecting and never settles while the
+  // server cannot be reached: bound it, so a write retries with a new
+  // connection until its own timeout (thread-links.ts drops a failed one;
+  // a plain Error is a connection failure to withRetries, call.ts) and
+  // closeThreadConnections() does not wait for ever.
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no connection to Redis (node-redis) within ${commandTimeoutMs} ms`)), commandTimeoutMs)
+      }),
+    ])
+  } catch (error) {
+    try {
+      if (client.destroy) client.destroy()
+      else await client.quit?.()
+    } catch {
+      // Not connected: nothing to close.
+    }
+    throw error
+  } finally {
+    clearTimeout(timer)
+  }
   return new NodeRedisLink(client, descriptor, true, commandTimeoutMs)
 }

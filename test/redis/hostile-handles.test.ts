@@ -19,7 +19,10 @@
  * ("called on incompatible receiver"), a throwing getter the raw TypeError
  * it threw. The getter fuzzer fails within its first 5 runs for every kind
  * (the attached object kept the caller's getters). `RedisStateManager.add`
- * before: an object whose handle kind is 'constructor' was added.
+ * before: an object whose handle kind is 'constructor' was added. A
+ * consistent link to a port nothing answers on (node-redis): before, the
+ * write failed but `closeThreadConnections()` never returned (node-redis's
+ * connect() never settles; still pending after 15 s).
  */
 import fc from 'fast-check'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -240,6 +243,16 @@ describeRedis('hostile Redis handles', () => {
     await registry.add('named', named)
     expect(reads).toBe(1)
     expect((await registry.entry('named'))?.object).toBe('registered')
+  })
+
+  it('a consistent link to a server that never answers (node-redis, nothing on the port): the write fails with a threadstate error and closeThreadConnections() returns', async () => {
+    const h = genuine.get('RedisSharedMap')!
+    const map = RedisSharedMap.attach<number>({ ...h, link: { library: 'node-redis', url: 'redis://127.0.0.1:1' } } as never)
+    const wrote = outcome(() => map.set('k', 2))
+    const bounded = (p: Promise<string>): Promise<string> => Promise.race([p, new Promise<string>((resolve) => setTimeout(() => resolve('still pending after 15 s'), 15_000))])
+    // Never sent, but withRetries reports a write it could not finish as an unknown outcome (call.ts).
+    expect(['RedisConnectionError', 'RedisOutcomeUnknownError']).toContain(await bounded(wrote))
+    expect(await bounded(closeThreadConnections().then(() => 'closed'))).toBe('closed')
   })
 
   for (const kind of kinds) {
