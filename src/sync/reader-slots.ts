@@ -254,13 +254,15 @@ export class ReaderSlots {
     try {
       if (!domain.isDead(tid)) return
       if (Atomics.compareExchange(dw, e + LOCK, lockId, RECLAIMING) !== lockId) return
-      // As few termination points as possible between the claim and the reset (see reclaim).
-      const leaked = Atomics.exchange(dw, e + HOLDS, 0)
-      if (leaked > 0) {
-        Atomics.sub(words, this.at.overflow, leaked)
-        Atomics.add(words, this.at.readersDied, leaked)
-      }
-      Atomics.store(dw, e + LOCK, 0)
+      // Between the claim and the reset one termination point is left (see
+      // reclaim): the Atomics.sub on OVERFLOW, shared with live readers. A
+      // reclaimer stopped there leaves the entry claimed and its holds in
+      // OVERFLOW (writers then wait: a liveness hazard, never a safety one).
+      const leaked = dw[e + HOLDS]!
+      if (leaked > 0) Atomics.sub(words, this.at.overflow, leaked)
+      dw[e + HOLDS] = 0
+      dw[e + LOCK] = 0
+      if (leaked > 0) Atomics.add(words, this.at.readersDied, leaked)
       domain.cleared(tid)
     } finally {
       domain.unpin(tid)
@@ -293,14 +295,17 @@ export class ReaderSlots {
     try {
       if (!domain.isDead(deadOwner)) return
       if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, deadOwner, RECLAIMING) !== deadOwner) return
-      // No function call between the claim and the reset of the slot: a
-      // thread terminated in between would leave the slot RECLAIMING for good
-      // (and its leaked holds with it), and termination lands at calls. The
-      // Atomics calls below are termination points too (before their effect,
-      // in code not yet optimized: docs/verification.md, "Thread ids
-      // reused"): that window stays, a liveness hazard, never a safety one.
-      const leaked = Atomics.exchange(words, w + ReaderSlot.COUNT, 0)
-      Atomics.store(words, w + ReaderSlot.OWNER, 0)
+      // Nothing a thread can be stopped at between the claim and the reset of
+      // the slot: one terminated in between would leave it RECLAIMING for good
+      // (and its leaked holds with it). Termination lands at calls, Atomics
+      // calls included (before their effect, in code not yet optimized:
+      // test/termination-points.test.ts), never between plain statements, so
+      // the reset is plain: the claim makes this thread the only writer of
+      // the slot's words (its owner is dead, and claims need OWNER 0), and the
+      // Atomics.add on DRAIN below publishes the reset to a draining writer.
+      const leaked = words[w + ReaderSlot.COUNT]!
+      words[w + ReaderSlot.COUNT] = 0
+      words[w + ReaderSlot.OWNER] = 0
       if (leaked > 0) Atomics.add(words, this.at.readersDied, leaked)
       domain.cleared(deadOwner)
     } finally {

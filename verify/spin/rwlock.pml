@@ -144,7 +144,7 @@ inline reclaim(k, dead_owner) {
   };
   if
   :: ok ->
-     COUNT[k] = 0;                           /* Atomics.exchange(COUNT, 0) */
+     COUNT[k] = 0;                           /* plain: the claim made it ours */
      OWNER[k] = 0;
      mem[DRAIN] = (mem[DRAIN] + 1) % DRAIN_MOD;            /* Atomics.add(DRAIN, 1) */
      fnotify(DRAIN, NOTIFY_ALL)
