@@ -295,17 +295,21 @@ export class ReaderSlots {
     try {
       if (!domain.isDead(deadOwner)) return
       if (Atomics.compareExchange(words, w + ReaderSlot.OWNER, deadOwner, RECLAIMING) !== deadOwner) return
-      // Nothing a thread can be stopped at between the claim and the reset of
-      // the slot: one terminated in between would leave it RECLAIMING for good
-      // (and its leaked holds with it). Termination lands at calls, Atomics
-      // calls included (before their effect, in code not yet optimized:
-      // test/termination-points.test.ts), never between plain statements, so
-      // the reset is plain: the claim makes this thread the only writer of
-      // the slot's words (its owner is dead, and claims need OWNER 0), and the
-      // Atomics.add on DRAIN below publishes the reset to a draining writer.
+      // Nothing a thread can be stopped at between the claim and the count's
+      // reset: one terminated in between would leave the slot RECLAIMING for
+      // good with its leaked holds (writers then wait for ever). Termination
+      // lands at calls, Atomics calls included (before their effect, in code
+      // not yet optimized: test/termination-points.test.ts), never between
+      // plain statements, so the count is reset with plain writes: the claim
+      // makes this thread the slot's only writer (its owner is dead, and a
+      // claim needs OWNER 0). The slot is then freed by an Atomics.store, a
+      // release: a thread that claims it (a compareExchange) sees the count
+      // at 0, on ARM64 too (two plain stores could be seen in either order).
+      // Stopped at that store, the slot stays RECLAIMING with a count of 0:
+      // one slot lost, nobody waits.
       const leaked = words[w + ReaderSlot.COUNT]!
       words[w + ReaderSlot.COUNT] = 0
-      words[w + ReaderSlot.OWNER] = 0
+      Atomics.store(words, w + ReaderSlot.OWNER, 0)
       if (leaked > 0) Atomics.add(words, this.at.readersDied, leaked)
       domain.cleared(deadOwner)
     } finally {

@@ -145,7 +145,7 @@ inline reclaim(k, dead_owner) {
   if
   :: ok ->
      COUNT[k] = 0;                           /* plain: the claim made it ours */
-     OWNER[k] = 0;
+     OWNER[k] = 0;                           /* Atomics.store: a release after the count */
      mem[DRAIN] = (mem[DRAIN] + 1) % DRAIN_MOD;            /* Atomics.add(DRAIN, 1) */
      fnotify(DRAIN, NOTIFY_ALL)
   :: else
