@@ -38,6 +38,8 @@ import { TransitionLog } from './log.js'
 const STATE = MachineWord.STATE
 const WAITERS = MachineWord.WAITERS
 const REJECTED = MachineWord.REJECTED
+/** The options of a transition given none: one shared object, not a fresh `{}` per call (which escaped into attempt() and cost an allocation per transition). */
+const NO_OPTIONS: TransitionOptions<never> = Object.freeze({})
 
 /** Definition of a {@link StateMachine}. */
 export interface StateMachineDefinition<S extends string> {
@@ -361,7 +363,7 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
    * @throws TransitionError for a state name the machine does not have
    * @throws ListenerError if listeners threw (the transition stands)
    */
-  transition(to: S, options: TransitionOptions<S> = {}): boolean {
+  transition(to: S, options: TransitionOptions<S> = NO_OPTIONS): boolean {
     return this.attempt(to, options)
   }
 
@@ -369,7 +371,7 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
    * {@link transition}, throwing instead of returning false.
    * @throws TransitionError saying from, to and what is allowed
    */
-  transitionOrThrow(to: S, options: TransitionOptions<S> = {}): void {
+  transitionOrThrow(to: S, options: TransitionOptions<S> = NO_OPTIONS): void {
     const words = this.words
     const seen = Atomics.load(words, STATE)
     if (this.attempt(to, options)) return
