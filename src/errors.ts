@@ -111,9 +111,15 @@ export function describe(value: unknown): string {
   }
   if (type === 'function') return 'a function'
   if (type === 'symbol') return `\`${String(value)}\` (symbol)`
-  if (Array.isArray(value)) return `an array of length ${value.length}`
-  const ctor = (value as { constructor?: { name?: string } }).constructor?.name
-  return ctor !== undefined && ctor !== 'Object' ? `a ${ctor}` : 'an object'
+  // A hostile value (a revoked Proxy, a throwing `length` or `constructor` getter) must not turn the
+  // error being described into another one.
+  try {
+    if (Array.isArray(value)) return `an array of length ${String((value as unknown[]).length)}`
+    const ctor = (value as { constructor?: { name?: unknown } }).constructor?.name
+    return typeof ctor === 'string' && ctor !== 'Object' ? `a ${ctor}` : 'an object'
+  } catch {
+    return 'an object that throws when inspected (a revoked Proxy or a throwing getter)'
+  }
 }
 
 /**
