@@ -21,7 +21,39 @@ export function isReply(error: unknown): error is Error {
 
 /** Whether a failed attempt certainly never reached the server. */
 function neverSent(error: unknown): boolean {
-  return error instanceof Error && /isn't writeable|enableOfflineQueue|client is closed|The client is closed/i.test(error.message)
+  return error instanceof NotSentError || (error instanceof Error && /isn't writeable|enableOfflineQueue|client is closed|The client is closed/i.test(error.message))
+}
+
+/** An attempt that gave up before sending (a plain Error subclass: {@link withRetries} retries it). */
+class NotSentError extends Error {
+  override name = 'NotSentError'
+}
+
+/**
+ * The attempt and the `sent` option of {@link withRetries} for a command
+ * sent on a link that may first have to be connected: an attempt sends only
+ * while it is the current one, and asking `sent()` about a failed attempt
+ * (which withRetries does at each failure, the deadline's included) ends its
+ * right to send. So an attempt abandoned while still connecting can never
+ * send later, after the call reported that nothing was applied.
+ */
+export function sendGate<L, T>(getLink: () => Promise<L>, send: (link: L) => Promise<T>): { attempt: () => Promise<T>; sent: () => boolean } {
+  let current = 0
+  let sent = false
+  return {
+    attempt: async () => {
+      const me = ++current
+      sent = false
+      const link = await getLink()
+      if (me !== current) throw new NotSentError('threadstate: the call gave up on this attempt before it was sent')
+      sent = true
+      return send(link)
+    },
+    sent: () => {
+      current++
+      return sent
+    },
+  }
 }
 
 /** Turns a reply error into threadstate's error for it. */
@@ -64,6 +96,15 @@ export interface CallOptions {
   readonly what: string
   /** The write's operation id: set for writes (an unanswered one is then an unknown outcome). */
   readonly operationId?: string
+  /**
+   * Whether the attempt that just failed got as far as sending its command
+   * (false while it was still getting a connection), asked once per failure
+   * ({@link sendGate} makes one that also stops that attempt from sending
+   * later): a write whose attempts all failed before sending was not
+   * applied, a RedisConnectionError rather than an unknown outcome. Without
+   * it every failure counts as maybe sent.
+   */
+  readonly sent?: () => boolean
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -92,7 +133,9 @@ export async function withRetries<T>(attempt: () => Promise<T>, options: CallOpt
       // threadstate's own errors (a closed domain, a missing client library) are not worth retrying.
       if (error instanceof ThreadstateError) throw error
       last = error
-      if (!neverSent(error)) maybeSent = true
+      // Asked at every failure: it also ends the failed attempt's right to send (sendGate).
+      const reachedSend = options.sent === undefined || options.sent()
+      if (!neverSent(error) && reachedSend) maybeSent = true
     } finally {
       clearTimeout(timer)
     }

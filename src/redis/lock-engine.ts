@@ -22,7 +22,7 @@ import { LockError, OptionError, OwnerDiedError, ThreadstateError, describe } fr
 import { now } from '../memory/clock.js'
 import { sleepWhileAsync } from '../sync/wait.js'
 import type { RedisLink } from './client.js'
-import { evalScript, isReply, replyError, withRetries } from './call.js'
+import { evalScript, isReply, replyError, sendGate, withRetries } from './call.js'
 import { LeaseLostError, RedisOwnerDiedError } from './errors.js'
 import { LOCK_ACQUIRE, LOCK_CANCEL, LOCK_CONSISTENT, LOCK_RELEASE, LOCK_RENEW, LOCK_STATE } from './lock-scripts.js'
 import type { Script } from './scripts.js'
@@ -218,11 +218,9 @@ export class LockEngine {
       if (isReply(error)) throw replyError(error, this.spec.what)
       if (error instanceof ThreadstateError) throw error
     }
-    return withRetries(async () => evalScript(await this.link(), script, this.keys, args), {
-      timeoutMs: this.spec.timeoutMs,
-      what: this.spec.what,
-      ...(operationId === undefined ? {} : { operationId }),
-    }) as Promise<T>
+    // A failure while getting the connection applied nothing (sendGate, call.ts).
+    const { attempt, sent } = sendGate(() => this.link(), (link) => evalScript(link, script, this.keys, args))
+    return withRetries(attempt, { timeoutMs: this.spec.timeoutMs, what: this.spec.what, sent, ...(operationId === undefined ? {} : { operationId }) }) as Promise<T>
   }
 
   /**

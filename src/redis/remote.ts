@@ -9,7 +9,7 @@
  */
 import { HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import type { LinkDescriptor, RedisLink } from './client.js'
-import { replyError, withRetries } from './call.js'
+import { replyError, sendGate, withRetries } from './call.js'
 import { RedisDataLostError } from './errors.js'
 import { threadLink } from './thread-links.js'
 import { checkWaitOptions } from '../sync/wait.js'
@@ -323,16 +323,18 @@ export class RemoteObject {
    */
   protected async run<T>(command: (link: RedisLink) => Promise<unknown>, operationId?: string): Promise<T> {
     let tries = 0
+    // A failure while getting the connection applied nothing (sendGate, call.ts).
+    const { attempt, sent } = sendGate(
+      () => {
+        if (tries++ > 0 && operationId !== undefined) Atomics.add(this.status, Status.RETRIES, 1)
+        return this.link()
+      },
+      command,
+    )
     // A write: the bridge defers its reads' work until this thread's writes are answered (in-flight.ts).
     if (operationId !== undefined) writeStarted()
     try {
-      return (await withRetries(
-        async () => {
-          if (tries++ > 0 && operationId !== undefined) Atomics.add(this.status, Status.RETRIES, 1)
-          return command(await this.link())
-        },
-        { timeoutMs: this.spec.timeoutMs, what: this.spec.what, ...(operationId === undefined ? {} : { operationId }) },
-      )) as T
+      return (await withRetries(attempt, { timeoutMs: this.spec.timeoutMs, what: this.spec.what, sent, ...(operationId === undefined ? {} : { operationId }) })) as T
     } catch (error) {
       if (error instanceof RedisDataLostError) this.markLost()
       throw error
