@@ -24,7 +24,7 @@ import { checkWaitOptions, deadlineOf, type AsyncWaitOptions } from '../sync/wai
 import type { LinkDescriptor, RedisLink } from './client.js'
 import { RedisOwnerDiedError } from './errors.js'
 import { LockEngine, LockWord, namespaceOf, type Hold, type LockKind, type LockSpec, type RedisLease } from './lock-engine.js'
-import { attachingRemote, copyRemoteHandle, numberField, stringField } from './remote.js'
+import { attachingRemote, checkNameAndTag, copyRemoteHandle, numberField, stringField } from './remote.js'
 import { threadLink } from './thread-links.js'
 
 export type { RedisLease } from './lock-engine.js'
@@ -113,11 +113,7 @@ function checkHandle(handle: unknown, kind: RedisLockHandle['kind']): RedisLockH
   return attachingRemote(kind, () => {
     const copy = copyRemoteHandle(handle, kind, LockWord.WORDS * 4)
     const spec = copy['spec'] as Record<string, unknown>
-    const name = stringField(spec, kind, 'spec.name')
-    const tag = stringField(spec, kind, 'spec.tag')
-    if (!/^\{[^{}]+\}$/.test(tag) || !tag.endsWith(`:${name}}`)) {
-      throw new HandleError(`Expected a ${kind} handle whose \`spec.tag\` is the hash tag \`{namespace:name}\` of ${describe(name)}, got ${describe(tag)}`)
-    }
+    checkNameAndTag(spec, kind)
     stringField(spec, kind, 'spec.what')
     stringField(spec, kind, 'spec.domainId')
     if (spec['kind'] !== LOCK_KIND[kind]) throw new HandleError(`Expected a ${kind} handle whose \`spec.kind\` is '${LOCK_KIND[kind]}', got ${describe(spec['kind'])}`)

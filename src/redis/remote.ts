@@ -190,17 +190,26 @@ export function copyRemoteHandle(value: unknown, kind: string, statusBytes: numb
 }
 
 /**
+ * Checks a copied handle's `spec.name` and `spec.tag`: the tag must be the
+ * hash tag `{namespace:name}` of the name (objects and locks alike).
+ * @throws HandleError
+ */
+export function checkNameAndTag(spec: Record<string, unknown>, kind: string): void {
+  const name = stringField(spec, kind, 'spec.name')
+  const tag = stringField(spec, kind, 'spec.tag')
+  if (!/^\{[^{}]+\}$/.test(tag) || !tag.endsWith(`:${name}}`)) {
+    throw new HandleError(`Expected a ${kind} handle whose \`spec.tag\` is the hash tag \`{namespace:name}\` of ${describe(name)}, got ${describe(tag)}`)
+  }
+}
+
+/**
  * Checks the {@link RemoteSpec} of a copied handle ({@link copyRemoteHandle}):
  * every field the object's scripts, keys, retries and clock use later.
  * @throws HandleError
  */
 export function checkRemoteSpec(handle: Record<string, unknown>, kind: string): RemoteSpec {
   const spec = handle['spec'] as Record<string, unknown>
-  const name = stringField(spec, kind, 'spec.name')
-  const tag = stringField(spec, kind, 'spec.tag')
-  if (!/^\{[^{}]+\}$/.test(tag) || !tag.endsWith(`:${name}}`)) {
-    throw new HandleError(`Expected a ${kind} handle whose \`spec.tag\` is the hash tag \`{namespace:name}\` of ${describe(name)}, got ${describe(tag)}`)
-  }
+  checkNameAndTag(spec, kind)
   stringField(spec, kind, 'spec.what')
   stringField(spec, kind, 'spec.epoch')
   numberField(spec, kind, 'spec.timeoutMs', 'a positive integer (ms)', positiveInteger)
