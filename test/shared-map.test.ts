@@ -64,6 +64,34 @@ describe('SharedMap, one thread', () => {
     expect(map.getFrozen(`k${n - 1}`)).toBe(map.getFrozen(`k${n - 1}`))
   })
 
+  it('setMany: a key given twice keeps its first place and its last value; set and deleted is an OptionError (few keys and many)', async () => {
+    for (const n of [3, 10, 16, 17, 40]) {
+      const map = SharedMap.create<number>()
+      map.setMany({ gone: 0, stays: 0 })
+      // n distinct keys, each given twice (the second value wins), then deletes.
+      const pairs: [string, number][] = []
+      for (let i = 0; i < n; i++) pairs.push([`k${i}`, i])
+      for (let i = n - 1; i >= 0; i -= 2) pairs.push([`k${i}`, 1000 + i])
+      const model = new Map<string, number>([['gone', 0], ['stays', 0]])
+      for (const [k, v] of pairs) model.set(k, v)
+      model.delete('gone')
+      const events = map.subscribe()
+      const first = events.next()
+      await new Promise((r) => setTimeout(r, 10))
+      map.setMany(pairs, { delete: ['gone', 'never-there', 'gone'] })
+      expect(new Map(map.entries()), `n=${n}`).toEqual(model)
+      const event = (await first).value as MapChangeEvent<number>
+      expect(event.reset).toBeUndefined()
+      expect(event.changes.map((c) => c.key), `n=${n}`).toEqual([...pairs.slice(0, n).map(([k]) => k), 'gone', 'never-there'])
+      await events.return(undefined)
+      // a key both set and deleted, wherever it sits, changes nothing
+      const before = map.version
+      expect(() => map.setMany(pairs, { delete: [`k${n - 1}`] }), `n=${n}`).toThrow(OptionError)
+      expect(() => map.setMany(pairs, { delete: ['k0'] }), `n=${n}`).toThrow(OptionError)
+      expect(map.version).toBe(before)
+    }
+  })
+
   it('bad input throws a typed error and changes nothing', () => {
     const schema: StandardSchemaV1<number> = {
       '~standard': {
