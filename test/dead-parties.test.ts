@@ -21,6 +21,8 @@
 import { describe, expect, it } from 'vitest'
 import { Barrier, BarrierBrokenError, Condition, Mutex, SharedMap } from '../src/index.js'
 import { MapWord } from '../src/map/layout.js'
+import { ConditionWord } from '../src/sync/condition.js'
+import { THREAD_COUNT_SLOTS } from '../src/sync/thread-counts.js'
 import { pollUntil, signals, spawn, until } from './helpers.js'
 
 describe('dead parties, waiters and subscribers (issue 15 item 7)', () => {
@@ -57,7 +59,15 @@ describe('dead parties, waiters and subscribers (issue 15 item 7)', () => {
       return { f, w: spawn('conditionWaitForever', { mutex: mutex.handle, condition: condition.handle, flags: f }) }
     })
     for (const { f } of waiters) await until(f, 0, 1)
-    await pollUntil(() => condition.stats().waiting === 2, 'both waiting')
+    // Both fully counted: the total, and each waiter's own share slot. A waiter
+    // raises the total before it claims its slot (thread-counts.ts), and one
+    // killed between the two is documented to leave the total one too high: on
+    // a busy machine the total alone can read 2 while a waiter is still there.
+    // And the mutex free: a waiter killed before wait() released it would
+    // leave it to main as owner-died.
+    const slots = new Int32Array(condition.handle.buffer, condition.handle.byteOffset + ConditionWord.WAITING * 4, THREAD_COUNT_SLOTS)
+    const shares = () => slots.reduce((n, v) => n + (v >>> 16), 0)
+    await pollUntil(() => condition.stats().waiting === 2 && shares() === 2 && !mutex.isLocked, 'both waiting, each in its slot, the mutex free')
     await waiters[0]!.w.worker.terminate()
     expect(condition.stats().waiting).toBe(1) // used to stay 2
     await waiters[1]!.w.worker.terminate()
