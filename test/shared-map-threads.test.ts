@@ -144,6 +144,37 @@ describe('SharedMap across threads', () => {
     expect(won.filter((slots) => slots.length > 0).length).toBeGreaterThan(1)
   })
 
+  it('attach while 2 writers churn (inserts, table rebuilds, deletes, clears): never taken for forged memory', async () => {
+    // attach checks the map's memory (issue 15 item 14). A commit passes
+    // through states that fail the check (a delete clears its slots before it
+    // lowers the count), so the check reads a consistent state like any read.
+    // Before, it read the memory as it found it: one attach in examples/
+    // camera-registry.mjs got "38 of 128 slots used for 42 entries" on a busy
+    // machine; the direct read (the broken variant) fails this test.
+    const map = SharedMap.create<unknown>()
+    const flags = signals()
+    const writers = [0, 1].map(() => spawn<number>('mapChurn', { handle: map.handle, flags }, FIXTURE))
+    await until(flags, 1, 2)
+    raise(flags, 2)
+    let attaches = 0
+    const refused: string[] = []
+    const until_ = performance.now() + 2_000 * STRESS
+    while (performance.now() < until_ || attaches < 200) {
+      try {
+        SharedMap.attach(map.handle).size
+      } catch (error) {
+        refused.push((error as Error).message)
+      }
+      attaches++
+      if (attaches % 100 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    raise(flags, 0)
+    const commits = await results(writers)
+    expect(refused.slice(0, 3)).toEqual([])
+    expect(attaches).toBeGreaterThanOrEqual(200)
+    expect(commits.every((c) => c > 0)).toBe(true)
+  })
+
   it('writers terminated mid-commit: rolled back by the next holder, readers never see a partial update', async () => {
     const map = SharedMap.create<unknown>()
     const keys = 3_000

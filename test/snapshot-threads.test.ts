@@ -30,6 +30,35 @@ describe('SnapshotStore across threads', () => {
     expect(stats.sources['writer']).toBe(stats.publishes - 1)
   })
 
+  it('attach while a writer publishes flat out (regions moved and reused, FLOOR raised): never taken for forged memory', async () => {
+    // attach checks the store's memory (issue 15 item 14) while a publish may
+    // be half done: FLOOR is PUB + 1 between retiring the oldest slot and
+    // moving PUB, and a slot's region fields change one at a time. The old
+    // check (one look, FLOOR <= PUB) refused such a state as forged.
+    const maxBytes = 256 << 10
+    const store = SnapshotStore.create<unknown>({ initial: { boot: true }, maxBytes })
+    const flags = signals()
+    const writer = spawn<number>('write', { handle: store.handle, flags, maxBytes }, 'snapshot-regions.mjs')
+    await until(flags, 1, 1)
+    raise(flags, 2)
+    let attaches = 0
+    const refused: string[] = []
+    const end = performance.now() + 2_000 * STRESS
+    while (performance.now() < end || attaches < 200) {
+      try {
+        SnapshotStore.attach(store.handle).version
+      } catch (error) {
+        refused.push((error as Error).message)
+      }
+      attaches++
+      if (attaches % 50 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    raise(flags, 0)
+    const published = await writer.result
+    expect(refused.slice(0, 3)).toEqual([])
+    expect(published.ok && published.value).toBeGreaterThan(8) // regions reused from the 5th on
+  })
+
   it('64 KB snapshots, 4 readers preempted mid-copy by a flat-out writer: 0 torn', async () => {
     const store = SnapshotStore.create<unknown>({ initial: { boot: true } })
     const flags = signals()

@@ -53,33 +53,53 @@ const SMALL_LOG_BYTES = 4096
  * end at one), the entry count, and an undo journal no longer than its
  * buffer. A forged or scribbled map is refused with HandleError instead of
  * hanging a writer (the readers bound their probes anyway: copy.ts).
+ *
+ * Another thread may be committing meanwhile, and a commit passes through
+ * states that fail these checks (a delete clears its slots before it lowers
+ * the count; `clear()` moves the bump pointer back before it empties the
+ * free lists; a table block freed by a rebuild is reused). So only two
+ * bounds, which every state keeps, are checked here directly (each read in
+ * the order the writer changes them); the rest ({@link mapMemoryProblem})
+ * is read like any consistent read of the map, through its sequence word and
+ * after 64 lost tries under the writers' lock (a
+ * writer that died mid-commit has its commit undone first).
  */
-function checkMapMemory(handle: SharedMapHandle): void {
+function checkMapBounds(handle: SharedMapHandle): void {
   const ctl = new Int32Array(handle.buffer, handle.byteOffset, MAP_CONTROL_BYTES / 4)
-  const bytes = handle.data.byteLength
+  // The writer grows the data buffer before it raises TOP, and the journal before it counts a record in it.
   const top = Atomics.load(ctl, MapWord.TOP)
-  const table = Atomics.load(ctl, MapWord.TABLE)
-  const count = Atomics.load(ctl, MapWord.COUNT)
+  const bytes = handle.data.byteLength
   const journal = Atomics.load(ctl, MapWord.JOURNAL_LEN)
-  const bad = (what: string): HandleError => new HandleError(`Expected a SharedMap handle pointing at a well-formed map, got memory whose ${what}: the handle is forged or the memory scribbled`)
-  if (top < ARENA_START || top > bytes || (top & 15) !== 0) throw bad(`bump pointer is ${top} (data buffer of ${bytes} bytes)`)
-  if (journal < 0 || 8 * journal > handle.journal.byteLength) throw bad(`undo journal holds ${journal} records (${handle.journal.byteLength} bytes)`)
+  const journalBytes = handle.journal.byteLength
+  if (top < ARENA_START || top > bytes || (top & 15) !== 0) throw badMemory(`bump pointer is ${top} (data buffer of ${bytes} bytes)`)
+  if (journal < 0 || 8 * journal > journalBytes) throw badMemory(`undo journal holds ${journal} records (${journalBytes} bytes)`)
+}
+
+function badMemory(what: string): HandleError {
+  return new HandleError(`Expected a SharedMap handle pointing at a well-formed map, got memory whose ${what}: the handle is forged or the memory scribbled`)
+}
+
+/** What is wrong with a consistent state of the map's memory (`ctl` its control words), or '' (see {@link checkMapBounds}). */
+function mapMemoryProblem(handle: SharedMapHandle, ctl: Int32Array): string {
+  const top = ctl[MapWord.TOP]!
+  const bytes = handle.data.byteLength
+  if (top < ARENA_START || top > bytes || (top & 15) !== 0) return `bump pointer is ${top} (data buffer of ${bytes} bytes)`
+  const table = ctl[MapWord.TABLE]!
+  const count = ctl[MapWord.COUNT]!
   for (let c = 0; c < NUM_CLASSES; c++) {
-    const head = Atomics.load(ctl, FREE_HEADS_WORD + c)
-    if (head !== 0 && (head < ARENA_START || (head & 15) !== 0 || head + classSize(c) > top)) throw bad(`free list ${c} starts at ${head}`)
+    const head = ctl[FREE_HEADS_WORD + c]!
+    if (head !== 0 && (head < ARENA_START || (head & 15) !== 0 || head + classSize(c) > top)) return `free list ${c} starts at ${head}`
   }
-  if (table === 0) {
-    if (count !== 0) throw bad(`entry count is ${count} without a table`)
-    return
-  }
-  if (table < ARENA_START || (table & 15) !== 0 || table + Table.SLOTS > top) throw bad(`table offset is ${table}`)
+  if (table === 0) return count !== 0 ? `entry count is ${count} without a table` : ''
+  if (table < ARENA_START || (table & 15) !== 0 || table + Table.SLOTS > top) return `table offset is ${table}`
   const d32 = new Int32Array(handle.data, 0, bytes >> 2)
   const capacity = d32[(table + Table.CAPACITY) >> 2]!
-  if (capacity < MIN_TABLE || (capacity & (capacity - 1)) !== 0 || table + Table.SLOTS + 8 * capacity > top) throw bad(`table of ${capacity} slots at ${table}`)
+  if (capacity < MIN_TABLE || (capacity & (capacity - 1)) !== 0 || table + Table.SLOTS + 8 * capacity > top) return `table of ${capacity} slots at ${table}`
   const slots = (table + Table.SLOTS) >> 2
   let used = 0
   for (let i = 0; i < capacity; i++) if (d32[slots + 2 * i + 1] !== 0) used++
-  if (used === capacity || count < 0 || count > used) throw bad(`table has ${used} of ${capacity} slots used for ${count} entries`)
+  if (used === capacity || count < 0 || count > used) return `table has ${used} of ${capacity} slots used for ${count} entries`
+  return ''
 }
 
 function checkInteger(value: unknown, name: string, min: number, max: number): number {
@@ -237,9 +257,12 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
     if (logBytes < 4096 || (logBytes & (logBytes - 1)) !== 0) {
       throw new HandleError(`Expected a SharedMap handle whose \`log\` is a power of two of at least 4096 bytes, got ${logBytes} bytes`)
     }
-    checkMapMemory(checked)
+    checkMapBounds(checked)
     domainOf(checked.domain)
-    return new SharedMap<V>(checked, validator, writeTimeoutMs)
+    const map = new SharedMap<V>(checked, validator, writeTimeoutMs)
+    const problem = map.reader.read(() => mapMemoryProblem(checked, map.m.ctl))
+    if (problem !== '') throw badMemory(problem)
+    return map
   }
 
   // ---- reading (no lock: reader.ts) --------------------------------------------------

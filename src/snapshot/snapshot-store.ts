@@ -10,7 +10,7 @@ import type { WritableSnapshot } from '../contracts.js'
 import { CapacityError, HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
 import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
 import type { DeepReadonly } from '../encoding/freeze.js'
-import { wallNow } from '../memory/clock.js'
+import { now, wallNow } from '../memory/clock.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { dataBuffer } from '../memory/growable.js'
 import { domainOf } from '../memory/thread.js'
@@ -649,30 +649,55 @@ interface CopiedSlot {
  * past PUB (else no copy is ever accepted and `version` would spin), and
  * every slot's region and snapshot inside what the data buffer may grow to.
  * A forged or scribbled store is refused with HandleError.
+ *
+ * A writer may be publishing meanwhile (moving a slot's region, naming a
+ * new source), so the fields are read in the order the writer sets them
+ * (FLOOR before PUB, a slot's source before the count of names); FLOOR may
+ * be PUB + 1 (a publish that retired the oldest slot and has not yet moved
+ * PUB, or whose writer died there: the next publish moves PUB); and a
+ * problem is reported only if it is still there after
+ * {@link CHECK_MS}: a state half written by a publish in progress (its
+ * thread preempted, on a busy machine) passes once the publish is done.
  */
 function checkSlots(handle: SnapshotStoreHandle, data: SharedArrayBuffer): void {
+  let deadline = 0
+  for (;;) {
+    const problem = slotsProblem(handle, data)
+    if (problem === '') return
+    if (deadline === 0) deadline = now() + CHECK_MS
+    else if (now() > deadline) {
+      throw new HandleError(`Expected a SnapshotStore handle pointing at a well-formed store, got memory whose ${problem}: the handle is forged or the memory scribbled`)
+    }
+  }
+}
+
+/** How long {@link checkSlots} looks again at a problem before it refuses a store (ms). */
+const CHECK_MS = 100
+
+/** What is wrong with the store's memory as read now, or ''. */
+function slotsProblem(handle: SnapshotStoreHandle, data: SharedArrayBuffer): string {
   const words = new Int32Array(handle.buffer, handle.byteOffset, CONTROL_BYTES / 4)
-  const bad = (what: string): HandleError => new HandleError(`Expected a SnapshotStore handle pointing at a well-formed store, got memory whose ${what}: the handle is forged or the memory scribbled`)
   const slots = Atomics.load(words, SnapWord.SLOTS)
-  if (slots !== SNAPSHOT_SLOTS) throw bad(`ring has ${slots} slots`)
-  const pub = Atomics.load(words, PUB)
+  if (slots !== SNAPSHOT_SLOTS) return `ring has ${slots} slots`
   const floor = Atomics.load(words, SnapWord.FLOOR)
-  if (((floor - pub) | 0) > 0) throw bad(`FLOOR ${floor} is past PUB ${pub}`)
+  const pub = Atomics.load(words, PUB)
+  if (((floor - pub) | 0) > 1) return `FLOOR ${floor} is past PUB ${pub} + 1`
   const end = Atomics.load(words, SnapWord.END)
-  if (end < 0 || end > data.maxByteLength) throw bad(`END is ${end} (maxBytes ${data.maxByteLength})`)
-  const sources = Atomics.load(words, SnapWord.SOURCES_USED)
-  if (sources < 0 || sources > Source.MAX) throw bad(`source table holds ${sources} names`)
+  if (end < 0 || end > data.maxByteLength) return `END is ${end} (maxBytes ${data.maxByteLength})`
   for (let k = 0; k < SNAPSHOT_SLOTS; k++) {
     const meta = (SnapArea.META + k * SlotInfo.BYTES) / 4
     const offset = words[meta + SlotInfo.OFFSET]!
     const capacity = words[meta + SlotInfo.CAPACITY]!
     const length = words[meta + SlotInfo.LENGTH]!
     const source = words[meta + SlotInfo.SOURCE]!
-    if (source < 0 || source > sources) throw bad(`slot ${k} names source ${source} of ${sources}`)
+    const sources = Atomics.load(words, SnapWord.SOURCES_USED)
+    if (sources < 0 || sources > Source.MAX) return `source table holds ${sources} names`
+    if (source < 0 || source > sources) return `slot ${k} names source ${source} of ${sources}`
     if (offset < 0 || capacity < 0 || length < 0 || offset + capacity > data.maxByteLength || offset + length > data.byteLength) {
-      throw bad(`slot ${k} has a region at ${offset} of ${capacity} bytes holding ${length} (data buffer ${data.byteLength} of at most ${data.maxByteLength} bytes)`)
+      return `slot ${k} has a region at ${offset} of ${capacity} bytes holding ${length} (data buffer ${data.byteLength} of at most ${data.maxByteLength} bytes)`
     }
   }
+  return ''
 }
 
 /** A read that never got a whole copy (a writer lapping the ring every time, or scribbled memory). */
