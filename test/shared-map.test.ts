@@ -136,6 +136,30 @@ describe('SharedMap, one thread', () => {
     expect(map.size).toBe(22)
   })
 
+  it('values written in place (same kind and length) are rolled back too, versions included', () => {
+    const map = SharedMap.create<unknown>({ maxBytes: 64 << 10 })
+    map.setMany({ n: 1, s: 'abc', o: { a: 1 }, t: true })
+    const before = ['n', 's', 'o', 't'].map((k) => map.getEntry(k))
+    const usedBefore = map.stats().usedBytes
+    map.set('n', 2) // in place: no new block
+    map.set('s', 'xyz')
+    map.set('o', { a: 2 })
+    expect(map.stats().usedBytes).toBe(usedBefore)
+    expect(map.getEntry('n')).toEqual({ value: 2, version: map.version - 2 })
+    const written = ['n', 's', 'o', 't'].map((k) => map.getEntry(k))
+    // A commit that overwrites all four in place first, then does not fit: nothing of it stays.
+    const entries = new Map<string, unknown>([['n', 3], ['s', 'XYZ'], ['o', { a: 3 }], ['t', false], ['t', true]])
+    for (let i = 0; i < 100; i++) entries.set(`k${i}`, 'x'.repeat(1000))
+    expect(() => map.setMany(entries)).toThrow(CapacityError)
+    expect(['n', 's', 'o', 't'].map((k) => map.getEntry(k))).toEqual(written)
+    expect(written.map((e) => e?.value)).toEqual([2, 'xyz', { a: 2 }, true])
+    expect(before[3]).toEqual(written[3])
+    // A value of another length or kind gets a new block, as before.
+    map.set('s', 'longer than before')
+    map.set('n', 'now a string')
+    expect(map.snapshot()).toEqual(new Map<string, unknown>([['n', 'now a string'], ['s', 'longer than before'], ['o', { a: 2 }], ['t', true]]))
+  })
+
   it('memory freed by overwrites and deletes is reused: churn does not grow the arena', () => {
     const map = SharedMap.create<unknown>()
     for (let i = 0; i < 1000; i++) map.set(`k${i}`, { i, pad: 'y'.repeat(i % 100) })

@@ -79,6 +79,11 @@ export class Journal {
     this.view = new Int32Array(j, 0, j.byteLength >> 2)
   }
 
+  /** Journals data word `index` before the caller changes it (through any view). */
+  keep(index: number): void {
+    this.record(index, this.m.d32[index]!)
+  }
+
   /** Writes a data word, journaling its old value. */
   setData(index: number, value: number): void {
     const d32 = this.m.d32
