@@ -1099,6 +1099,15 @@ const PROTOCOL = [
   },
   {
     file: SEQLOCK,
+    in: [VERSION_RING, /\bpublishAfter\(pub: number\)/],
+    steps: [
+      S`Atomics\.store\(words, this\.pubIndex, \(pub \+ 1\) \| 0\)`,
+      S`if \(Atomics\.load\(words, this\.waitersIndex\) !== 0\) Atomics\.notify\(words, this\.pubIndex\)`,
+    ],
+    what: 'publishAfter(pub), pub read under the lock: store PUB + 1, then notify if WAITERS (publish() with one read of PUB)',
+  },
+  {
+    file: SEQLOCK,
     steps: [S`const ODD_SPIN = (\d+)\b`],
     what: 'ODD_SPIN a number: begin() gives up on an odd word (seqlock.pml: one load)',
   },
@@ -1219,7 +1228,12 @@ const PROTOCOL = [
   {
     file: 'src/state/',
     steps: [S`ring\.nextSlot\(\)`, S`f\[base \+ VERSION\] = version`, S`ring\.publish\(\)`],
-    what: 'StateBuffer.publish: fills slot nextSlot(), version first, then ring.publish()',
+    what: 'StateBuffer.publishAt: fills slot nextSlot(), version first, then ring.publish()',
+  },
+  {
+    file: 'src/state/',
+    steps: [S`const pub = ring\.published\(\)`, S`version = f\[view\.slotOf\(pub\) \+ VERSION\]`, S`const base = view\.slotOf\(pub \+ 1\)`, S`f\[base \+ VERSION\] = version`, S`ring\.publishAfter\(pub\)`],
+    what: 'StateBuffer.publish / publishFrom: fills slot PUB + 1 (PUB read once, under the lock), version first, then ring.publishAfter(pub)',
   },
   {
     file: 'src/snapshot/snapshot-store.ts',
