@@ -161,7 +161,7 @@ describe.skipIf(!available)('the dashboard in headless Chromium', () => {
   }, 90_000)
   it('the drone demo: its first line is the dashboard URL; the page shows every object, the flight plots move, no console error', async () => {
     const bin = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url))
-    const child = spawnProcess(process.execPath, [bin, 'demo', '--duration', '20'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawnProcess(process.execPath, [bin, 'demo', '--duration', '80'], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
     const url = await new Promise<string>((resolve, reject) => {

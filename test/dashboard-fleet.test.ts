@@ -33,7 +33,9 @@ describeRedis('the dashboard of threadstate demo-fleet', () => {
   })
 
   it('first line is its URL; the feed shows every Redis-backed object, the watchdog read on the server, the plots; the pose moves', async () => {
-    const child = spawn(process.execPath, [bin, 'demo-fleet', '--duration', '10', '--plain', '--redis', server.url], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // Long enough to outlast every step on a loaded machine (it once ended, after its 10 s, before
+    // Chromium reached the page: ERR_CONNECTION_REFUSED); Ctrl-C ends it when the test is done.
+    const child = spawn(process.execPath, [bin, 'demo-fleet', '--duration', '100', '--plain', '--redis', server.url], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
