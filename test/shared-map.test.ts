@@ -160,6 +160,26 @@ describe('SharedMap, one thread', () => {
     expect(map.snapshot()).toEqual(new Map<string, unknown>([['n', 'now a string'], ['s', 'longer than before'], ['o', { a: 2 }], ['t', true]]))
   })
 
+  it('a writer whose views predate another writer growing the buffer extends them before writing past them', () => {
+    // Each attached instance has its own views of the data buffer. A commit
+    // makes its views reach TOP (cheap: no read of the growable buffer's
+    // byteLength); an allocation past them must extend them even when the
+    // buffer is already long enough (another writer grew it, then clear()
+    // moved TOP back to the start).
+    const a = SharedMap.create<string>()
+    const b = SharedMap.attach<string>(a.handle)
+    b.set('x', '1') // b's views: the initial size
+    const initial = a.stats().dataBytes
+    a.set('big', 'y'.repeat(initial)) // 2 bytes a unit: the buffer grows
+    expect(a.stats().dataBytes).toBeGreaterThan(initial)
+    a.clear() // TOP back at the start; the buffer stays grown
+    const wide = 'z'.repeat(initial / 2 + 100) // a block from near the start to past b's views
+    b.set('wide', wide)
+    expect(a.get('wide')).toBe(wide)
+    expect(b.get('wide')).toBe(wide)
+    expect(SharedMap.attach<string>(a.handle).get('wide')).toBe(wide)
+  })
+
   it('memory freed by overwrites and deletes is reused: churn does not grow the arena', () => {
     const map = SharedMap.create<unknown>()
     for (let i = 0; i < 1000; i++) map.set(`k${i}`, { i, pad: 'y'.repeat(i % 100) })

@@ -41,6 +41,18 @@ export class MapMemory {
     return true
   }
 
+  /**
+   * With the writers' lock held: makes the views reach every block of the
+   * map (all lie below TOP), rebuilding them if another writer grew the
+   * buffer past them. Cheaper than {@link refresh} on a commit's path: a
+   * growable buffer's `byteLength` is a synchronizing read, TOP a plain one
+   * (the lock orders it). A commit that allocates past the views extends
+   * them itself (`MapTable.alloc`).
+   */
+  coverTop(): void {
+    if (this.ctl[MapWord.TOP]! > this.d8.length) this.rebuild()
+  }
+
   private rebuild(): void {
     const n = this.data.byteLength
     this.d8 = new Uint8Array(this.data, 0, n)

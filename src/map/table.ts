@@ -67,9 +67,12 @@ export class MapTable {
     }
     const top = m.ctl[MapWord.TOP]!
     if (top + size > this.maxBytes) throw this.full(bytes)
-    if (top + size > m.data.byteLength) {
-      const want = Math.max(top + size, Math.min(this.maxBytes, m.data.byteLength * 2))
-      m.data.grow(Math.min(this.maxBytes, Math.ceil(want / GROW_STEP) * GROW_STEP))
+    if (top + size > m.d8.length) {
+      // Past this thread's views: grow the buffer if it is too short, else another writer grew it.
+      if (top + size > m.data.byteLength) {
+        const want = Math.max(top + size, Math.min(this.maxBytes, m.data.byteLength * 2))
+        m.data.grow(Math.min(this.maxBytes, Math.ceil(want / GROW_STEP) * GROW_STEP))
+      }
       m.refresh()
     }
     journal.setCtl(MapWord.TOP, top + size)

@@ -203,7 +203,7 @@ export class MapCommitter {
     const ctl = this.m.ctl
     const before = ctl[MapWord.SEQ]!
     try {
-      this.m.refresh()
+      this.m.coverTop()
       return fn()
     } finally {
       const changed = ctl[MapWord.SEQ] !== before
