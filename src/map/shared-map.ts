@@ -359,8 +359,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
    */
   set(key: string, value: V): number {
     checkKey(key)
-    const changes: Changes = [[key, this.prepare(value)]]
-    return this.writer.locked(() => this.writer.commit(changes))
+    return this.writer.commitLocked([[key, this.prepare(value)]])
   }
 
   /**
@@ -387,8 +386,7 @@ export class SharedMap<V = unknown> implements WritableMap<V> {
    * @throws OptionError if a key is both set and deleted
    */
   setMany(entries: Readonly<Record<string, V>> | ReadonlyMap<string, V> | Iterable<readonly [string, V]>, options: SetManyOptions = {}): number {
-    const list = collectChanges(entries, options, this.prepareValue)
-    return this.writer.locked(() => this.writer.commit(list))
+    return this.writer.commitLocked(collectChanges(entries, options, this.prepareValue))
   }
 
   /**
