@@ -185,7 +185,7 @@ export interface ConnectOptions {
    * deduplicates its own retries, not the library's).
    */
   readonly client?: unknown
-  /** Timeout of one command, in ms (default 2000): a stalled server is an error after this. */
+  /** Timeout of one command, in ms (default 2000, at most 2^31-1: a timer's limit): a stalled server is an error after this. */
   readonly commandTimeoutMs?: number
   /**
    * A Redis Cluster to connect to, by some of its nodes (`['127.0.0.1:7000', ...]`),

@@ -18,7 +18,7 @@ import { wallNow } from '../memory/clock.js'
 import { type Followed } from './bridge.js'
 import { RemoteMap } from './remote-map.js'
 import { RemoteSnapshot } from './remote-snapshot.js'
-import { REMOTE_HANDLE_FORMAT, RemoteObject, Status, keysOf, type RemoteSpec } from './remote.js'
+import { MAX_TIMER_MS, REMOTE_HANDLE_FORMAT, RemoteObject, Status, keysOf, type RemoteSpec } from './remote.js'
 import { OPEN, SNAPSHOT_OPEN, STATE_OPEN } from './scripts.js'
 import { RemoteState } from './remote-state.js'
 import { RedisStateBuffer, type RedisStateBufferHandle, type RedisStateBufferOptions } from './state-buffer.js'
@@ -58,7 +58,7 @@ export interface RedisDomainStats {
 export interface RedisDomainOptions extends ConnectOptions {
   /** Prefix of every key (inside the hash tag `{namespace:name}`); default `'threadstate'`. No ':', '{' or '}' (object names may hold ':'). */
   readonly namespace?: string
-  /** A write that gets no reply within this many ms rejects (RedisOutcomeUnknownError or RedisConnectionError); default 5000. */
+  /** A write that gets no reply within this many ms rejects (RedisOutcomeUnknownError or RedisConnectionError); default 5000, at most 2^31-1 (a timer's limit). */
   readonly timeoutMs?: number
   /** Stream entries kept per object (`XADD MAXLEN ~`): how far a process's mirror may fall behind before it reloads the whole object; default 10000. */
   readonly streamLength?: number
@@ -69,6 +69,19 @@ export interface RedisDomainOptions extends ConnectOptions {
 function checkPositive(value: unknown, name: string, fallback: number): number {
   const v = value ?? fallback
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new OptionError(`Expected \`${name}\` to be a positive integer, got ${describe(value)}`)
+  return v
+}
+
+/**
+ * A timeout option (ms): a positive integer that a timer can hold. Node and
+ * browsers fire a `setTimeout` of 2^31 ms or more after 1 ms, so a larger
+ * value would end every command at once.
+ */
+function checkTimeoutMs(value: unknown, name: string, fallback: number): number {
+  const v = value ?? fallback
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > MAX_TIMER_MS) {
+    throw new OptionError(`Expected \`${name}\` to be an integer from 1 to 2^31-1 (ms), got ${describe(value)}`)
+  }
   return v
 }
 
@@ -117,8 +130,8 @@ export class RedisDomain {
     // Keys are `{namespace:name}`: a ':' in a namespace would make namespace 'a' with object 'b:c'
     // and namespace 'a:b' with object 'c' one object. Names may hold ':', namespaces may not.
     if (namespace.includes(':')) throw new OptionError(`Expected \`namespace\` without ':' (it ends at the first ':' of a key), got ${describe(namespace)}`)
-    const timeoutMs = checkPositive(options.timeoutMs, 'timeoutMs', 5000)
-    const commandTimeoutMs = checkPositive(options.commandTimeoutMs, 'commandTimeoutMs', Math.min(2000, timeoutMs))
+    const timeoutMs = checkTimeoutMs(options.timeoutMs, 'timeoutMs', 5000)
+    const commandTimeoutMs = checkTimeoutMs(options.commandTimeoutMs, 'commandTimeoutMs', Math.min(2000, timeoutMs))
     const streamLength = checkPositive(options.streamLength, 'streamLength', 10_000)
     const operationTtlMs = checkPositive(options.operationTtlMs, 'operationTtlMs', 120_000)
     if (operationTtlMs <= timeoutMs) throw new OptionError(`Expected \`operationTtlMs\` (${operationTtlMs}) to be more than \`timeoutMs\` (${timeoutMs}): a retry must find its record`)

@@ -24,7 +24,7 @@ import { checkWaitOptions, deadlineOf, type AsyncWaitOptions } from '../sync/wai
 import type { LinkDescriptor, RedisLink } from './client.js'
 import { RedisOwnerDiedError } from './errors.js'
 import { LockEngine, LockWord, namespaceOf, type Hold, type LockKind, type LockSpec, type RedisLease } from './lock-engine.js'
-import { attachingRemote, checkNameAndTag, copyRemoteHandle, numberField, stringField } from './remote.js'
+import { MAX_TIMER_MS, attachingRemote, checkNameAndTag, copyRemoteHandle, numberField, stringField } from './remote.js'
 import { threadLink } from './thread-links.js'
 
 export type { RedisLease } from './lock-engine.js'
@@ -120,7 +120,7 @@ function checkHandle(handle: unknown, kind: RedisLockHandle['kind']): RedisLockH
     const one = kind !== 'RedisSemaphore'
     numberField(spec, kind, 'spec.permits', one ? '1' : 'a positive integer', (n) => (one ? n === 1 : Number.isSafeInteger(n) && n > 0))
     numberField(spec, kind, 'spec.leaseMs', 'an integer from 30 to 2^31-1 (ms)', (n) => Number.isInteger(n) && n >= 30 && n <= 2 ** 31 - 1)
-    numberField(spec, kind, 'spec.timeoutMs', 'a positive integer (ms)', (n) => Number.isSafeInteger(n) && n > 0)
+    numberField(spec, kind, 'spec.timeoutMs', 'an integer from 1 to 2^31-1 (ms)', (n) => Number.isInteger(n) && n > 0 && n <= MAX_TIMER_MS)
     return copy as unknown as RedisLockHandle
   })
 }

@@ -126,6 +126,12 @@ export function numberField(object: Record<string, unknown>, kind: string, field
 
 const positiveInteger = (n: number): boolean => Number.isSafeInteger(n) && n > 0
 
+/** The longest a timer can wait (ms): `setTimeout` fires a longer delay after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** A timeout a timer can hold: an integer from 1 to {@link MAX_TIMER_MS}. */
+const timerMs = (n: number): boolean => Number.isInteger(n) && n > 0 && n <= MAX_TIMER_MS
+
 /**
  * Checks a connection descriptor of a handle: what a worker's first write
  * opens its connection from (thread-links.ts, client.ts `linkFrom`).
@@ -184,7 +190,7 @@ export function copyRemoteHandle(value: unknown, kind: string, statusBytes: numb
     throw new HandleError(`Expected a ${kind} handle whose \`status\` is a SharedArrayBuffer of ${statusBytes} bytes (a multiple of 4), got ${status instanceof SharedArrayBuffer ? `one of ${status.byteLength} bytes` : describe(status)}`)
   }
   checkLink(h['link'], kind)
-  numberField(h, kind, 'commandTimeoutMs', 'a positive integer (ms)', positiveInteger)
+  numberField(h, kind, 'commandTimeoutMs', 'an integer from 1 to 2^31-1 (ms)', timerMs)
   objectField(h['spec'], kind, 'spec')
   return h
 }
@@ -212,7 +218,7 @@ export function checkRemoteSpec(handle: Record<string, unknown>, kind: string): 
   checkNameAndTag(spec, kind)
   stringField(spec, kind, 'spec.what')
   stringField(spec, kind, 'spec.epoch')
-  numberField(spec, kind, 'spec.timeoutMs', 'a positive integer (ms)', positiveInteger)
+  numberField(spec, kind, 'spec.timeoutMs', 'an integer from 1 to 2^31-1 (ms)', timerMs)
   numberField(spec, kind, 'spec.streamLength', 'a positive integer', positiveInteger)
   numberField(spec, kind, 'spec.operationTtlMs', 'a positive integer (ms)', positiveInteger)
   numberField(spec, kind, 'spec.clockOffsetMs', 'a finite number (ms)', Number.isFinite)

@@ -1,7 +1,8 @@
 /**
  * Each thread's own command connection, for writes from a thread other
- * than the domain's (a worker that attached a handle). One per thread and
- * server, opened at the first write and shared by every object of the
+ * than the domain's (a worker that attached a handle). One per thread,
+ * server and command timeout (the objects of one domain share theirs),
+ * opened at the first write and shared by every such object of the
  * thread. Chosen over forwarding writes to the domain's thread by message:
  * a write then costs one round trip to the server, not that plus two
  * thread hops, and does not stall when the domain's thread is busy
@@ -13,9 +14,11 @@ import { linkFrom, type LinkDescriptor, type RedisLink } from './client.js'
 
 const links = new Map<string, Promise<RedisLink>>()
 
-/** This thread's connection for `descriptor`, opened on first use. */
+/** This thread's connection for `descriptor` with `commandTimeoutMs`, opened on first use. */
 export function threadLink(descriptor: LinkDescriptor, commandTimeoutMs: number): Promise<RedisLink> {
-  const key = JSON.stringify(descriptor)
+  // Keyed by the timeout too: the first handle attached must not set the command timeout of every
+  // other object of the same server in this thread (handles of one domain share theirs: one connection).
+  const key = JSON.stringify([descriptor, commandTimeoutMs])
   let link = links.get(key)
   if (link === undefined) {
     link = linkFrom(descriptor, commandTimeoutMs)

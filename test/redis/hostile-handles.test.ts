@@ -285,6 +285,8 @@ describeRedis('hostile Redis handles', () => {
         timeoutString: await anyOutcome(() => kind.attach({ ...h, spec: { ...(h['spec'] as object), timeoutMs: '5000' } } as never)),
         clusterString: await anyOutcome(() => kind.attach({ ...h, link: { library: 'ioredis', cluster: 'a:1' } } as never)),
         commandTimeoutNaN: await anyOutcome(() => kind.attach({ ...h, commandTimeoutMs: NaN } as never)),
+        commandTimeoutTooLong: await anyOutcome(() => kind.attach({ ...h, commandTimeoutMs: 2 ** 31 } as never)),
+        specTimeoutTooLong: await anyOutcome(() => kind.attach({ ...h, spec: { ...(h['spec'] as object), timeoutMs: 2 ** 31 } } as never)),
       }
       expect(results).toEqual({
         statusTwice: 'ok',
@@ -297,6 +299,8 @@ describeRedis('hostile Redis handles', () => {
         timeoutString: 'HandleError',
         clusterString: 'HandleError',
         commandTimeoutNaN: 'HandleError',
+        commandTimeoutTooLong: 'HandleError',
+        specTimeoutTooLong: 'HandleError',
       })
     })
 

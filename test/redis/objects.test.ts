@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { HandleError, OptionError, f64, schema, vec3 } from '../../src/index.js'
 import { RedisDataLostError, RedisDomain, RedisShapeError, RedisSharedMap, RedisSnapshotStore, RedisStateBuffer } from '../../src/redis/index.js'
+import { closeThreadConnections, threadLink } from '../../src/redis/thread-links.js'
 import { describeRedis, startRedisServer, type RedisServer } from './server.js'
 
 const Pose = schema({ position: vec3({ unit: 'm' }), battery: f64() })
@@ -59,6 +60,9 @@ describeRedis('Redis objects', () => {
 
   it('bad options and names are OptionErrors before anything is sent', async () => {
     await expect(RedisDomain.connect({ url: server.url, timeoutMs: -1 })).rejects.toThrow(OptionError)
+    // A timer cannot hold 2^31 ms or more (it fires after 1 ms): such a timeout would end every command at once.
+    await expect(RedisDomain.connect({ url: server.url, timeoutMs: 2 ** 31 })).rejects.toThrow(/from 1 to 2\^31-1/)
+    await expect(RedisDomain.connect({ url: server.url, commandTimeoutMs: 2 ** 31 })).rejects.toThrow(OptionError)
     await expect(RedisDomain.connect({ url: server.url, namespace: 'a{b}' })).rejects.toThrow(OptionError)
     await expect(RedisDomain.connect({ url: server.url, namespace: 'a:b' })).rejects.toThrow(/without ':'/) // 'a' + 'b:c' and 'a:b' + 'c' would be one key
     await expect(RedisDomain.connect({ url: server.url, timeoutMs: 5000, operationTtlMs: 1000 })).rejects.toThrow(/operationTtlMs/)
@@ -86,6 +90,21 @@ describeRedis('Redis objects', () => {
     const pose = await domain.stateBuffer(name(), Pose)
     expect(() => RedisStateBuffer.attach(pose.handle, Other)).toThrow(HandleError)
     expect(RedisStateBuffer.attach(pose.handle, Pose).version).toBe(0)
+  })
+
+  it("an attached handle's writes use a connection with that handle's command timeout, never one opened for another's", async () => {
+    // A thread opens one connection per server and command timeout: the first handle attached there
+    // (a forged one with a 1 ms timeout, say) does not set the timeout of every other object's writes.
+    const map = await domain.sharedMap<number>(name())
+    const link = map.handle.link!
+    const a = threadLink(link, 1)
+    const b = threadLink(link, map.handle.commandTimeoutMs)
+    expect(a).not.toBe(b)
+    expect(threadLink(link, map.handle.commandTimeoutMs)).toBe(b)
+    const attached = RedisSharedMap.attach<number>(map.handle)
+    await attached.set('k', 1) // through b, whatever a's timeout does
+    expect(map.get('k')).toBe(1)
+    await closeThreadConnections()
   })
 
   it("the publisher throttles a RedisSnapshotStore's publications (every N offers, or on a significant change)", async () => {
