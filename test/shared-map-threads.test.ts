@@ -161,7 +161,7 @@ describe('SharedMap across threads', () => {
     const until_ = performance.now() + 2_000 * STRESS
     while (performance.now() < until_ || attaches < 200) {
       try {
-        SharedMap.attach(map.handle).size
+        void SharedMap.attach(map.handle).size
       } catch (error) {
         refused.push((error as Error).message)
       }

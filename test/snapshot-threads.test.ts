@@ -46,7 +46,7 @@ describe('SnapshotStore across threads', () => {
     const end = performance.now() + 2_000 * STRESS
     while (performance.now() < end || attaches < 200) {
       try {
-        SnapshotStore.attach(store.handle).version
+        void SnapshotStore.attach(store.handle).version
       } catch (error) {
         refused.push((error as Error).message)
       }
