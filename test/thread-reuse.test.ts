@@ -9,7 +9,9 @@
  * THREADSTATE_STRESS / `npm run verify`), six alive at once on this 2-core
  * machine (oversubscribed), each killed (`terminate()`) at a random moment
  * while it changes 4 Mutexes, an RWLock (reads and writes) and a SharedMap's
- * writers' lock flat out, so many die holding one. The oracle each critical
+ * writers' lock flat out, so many die holding one; every 10th worker takes a
+ * Mutex and keeps it until it is killed, so deaths while holding happen even
+ * when the loaded cores let every random kill miss a critical section. The oracle each critical
  * section checks is described in `fixtures/thread-reuse-worker.mjs`:
  *
  * - no lock is ever held by two (a normal acquisition while the oracle names
@@ -75,18 +77,21 @@ describe('thread ids are reused once nothing names them (issue 15 item 8)', () =
       while (next < REPLACEMENTS) {
         const serial = ++next
         Atomics.store(alive, serial, 1)
+        // Every 10th worker keeps a Mutex until it is killed: at least 3 deaths while holding, at any load.
+        const holdUntilKilled = serial % 10 === 1
         const worker = new Worker(FIXTURE, {
-          workerData: { lib: LIB, serial, handles, oracle: Object.fromEntries(Object.entries(oracle).map(([k, v]) => [k, v.buffer])) },
+          workerData: { lib: LIB, serial, holdUntilKilled, handles, oracle: Object.fromEntries(Object.entries(oracle).map(([k, v]) => [k, v.buffer])) },
         })
         const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
         await new Promise<void>((resolve) => {
-          worker.on('message', (m: { ready?: boolean; tid?: number; violation?: string }) => {
+          worker.on('message', (m: { ready?: boolean; holding?: boolean; tid?: number; violation?: string }) => {
             if (m.violation !== undefined) messages.push(m.violation)
             if (m.ready === true) {
               if (seenTids.has(m.tid!)) reusedTids++
               seenTids.add(m.tid!)
-              resolve()
+              if (!holdUntilKilled) resolve()
             }
+            if (m.holding === true) resolve()
           })
           worker.once('error', (e) => {
             messages.push(`serial ${serial}: worker error ${e.name}: ${e.message}`)
