@@ -25,6 +25,7 @@ export { DEFAULT_GROWABLE_BUDGET, SMALL_OBJECT_MAX_BYTES } from './memory/growab
 export type { TypeName } from './memory/layout.js'
 export { Domain, currentThreadId, domainOf, MAX_THREADS, type DomainCounts } from './memory/thread.js'
 export { Mutex, type MutexHandle } from './sync/mutex.js'
+export type { MutexOptions } from './sync/robust-lock.js'
 export { ReentrantMutex, type ReentrantMutexHandle } from './sync/reentrant-mutex.js'
 export { RWLock, type RWLockHandle, type RWLockOptions, type RWLockStats } from './sync/rwlock.js'
 export { Condition, type ConditionHandle, type ConditionStats } from './sync/condition.js'

@@ -50,7 +50,8 @@ const shared = (n: number): Int32Array => new Int32Array(new SharedArrayBuffer(n
 
 describe('thread ids are reused once nothing names them (issue 15 item 8)', () => {
   it(`${REPLACEMENTS} workers killed and replaced, ${AT_ONCE} at once, while locks change hands: no lock held by two, every owner-died report names the dead holder, nobody hangs, ids stay bounded`, async () => {
-    const mutexes = Array.from({ length: MUTEXES }, () => Mutex.create())
+    // Two of the four are fair (issue 14 item 5): their FIFO queues live through the same kills.
+    const mutexes = Array.from({ length: MUTEXES }, (_, k) => Mutex.create({ fair: k % 2 === 1 }))
     const rw = RWLock.create({ readerSlots: 16 })
     const map = SharedMap.create<number>()
     const domain = domainOf(rw.handle.domain)

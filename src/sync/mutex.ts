@@ -6,7 +6,7 @@
  */
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
-import { MUTEX_BYTES, MutexWord, RobustLock } from './robust-lock.js'
+import { MUTEX_BYTES, MutexWord, RobustLock, claimedMutexBytes, mutexBytes, type MutexOptions } from './robust-lock.js'
 import { checkTimeout } from './wait.js'
 
 /** Handle of a {@link Mutex}. */
@@ -38,9 +38,14 @@ export class Mutex extends RobustLock<'Mutex'> {
   /** @internal */
   protected readonly what = 'mutex'
 
-  /** Creates a new, unlocked mutex in its own shared memory. */
-  static create(): Mutex {
-    return new Mutex(makeHandle('Mutex', allocateRegion('Mutex', MUTEX_BYTES), domainOf().buffer))
+  /**
+   * Creates a new, unlocked mutex in its own shared memory.
+   * @param options `fair: true` serves waiters in FIFO order (see {@link MutexOptions})
+   * @throws OptionError for options of the wrong shape
+   */
+  static create(options?: MutexOptions): Mutex {
+    const bytes = mutexBytes(options, 'Mutex')
+    return new Mutex(makeHandle('Mutex', allocateRegion('Mutex', bytes), domainOf().buffer))
   }
 
   /**
@@ -48,7 +53,7 @@ export class Mutex extends RobustLock<'Mutex'> {
    * @throws HandleError if `handle` is not a valid Mutex handle
    */
   static attach(handle: MutexHandle): Mutex {
-    return attaching('Mutex', () => new Mutex(checkHandle(handle, 'Mutex', MUTEX_BYTES)))
+    return attaching('Mutex', () => new Mutex(checkHandle(handle, 'Mutex', claimedMutexBytes(handle))))
   }
 
   /**
@@ -66,12 +71,14 @@ export class Mutex extends RobustLock<'Mutex'> {
    */
   lock(timeoutMs?: number): boolean {
     checkTimeout(timeoutMs)
-    this.named[0]!++ // counted before our id enters the word (memory/thread.ts)
-    if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
-      this.rec.acquiredFast()
-      return true
+    if (this.mayBarge()) {
+      this.named[0]!++ // counted before our id enters the word (memory/thread.ts)
+      if (Atomics.compareExchange(this.words, MutexWord.STATE, 0, this.tid) === 0) {
+        this.rec.acquiredFast()
+        return true
+      }
+      this.named[0]!-- // the slow path counts its own attempts
     }
-    this.named[0]!-- // the slow path counts its own attempts
     return this.lockSlow(timeoutMs)
   }
 

@@ -10,7 +10,7 @@
 import { LockError } from '../errors.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf, TID_MASK } from '../memory/thread.js'
-import { MUTEX_BYTES, MutexWord, RobustLock } from './robust-lock.js'
+import { MUTEX_BYTES, MutexWord, RobustLock, claimedMutexBytes, mutexBytes, type MutexOptions } from './robust-lock.js'
 import { checkTimeout } from './wait.js'
 
 /** Handle of a {@link ReentrantMutex}. */
@@ -37,11 +37,14 @@ export class ReentrantMutex extends RobustLock<'ReentrantMutex'> {
   /** @internal */
   protected readonly what = 'reentrant mutex'
 
-  /** Creates a new, unlocked reentrant mutex in its own shared memory. */
-  static create(): ReentrantMutex {
-    return new ReentrantMutex(
-      makeHandle('ReentrantMutex', allocateRegion('ReentrantMutex', MUTEX_BYTES), domainOf().buffer),
-    )
+  /**
+   * Creates a new, unlocked reentrant mutex in its own shared memory.
+   * @param options `fair: true` serves waiters in FIFO order (see {@link MutexOptions}); nesting by the holder never waits
+   * @throws OptionError for options of the wrong shape
+   */
+  static create(options?: MutexOptions): ReentrantMutex {
+    const bytes = mutexBytes(options, 'ReentrantMutex')
+    return new ReentrantMutex(makeHandle('ReentrantMutex', allocateRegion('ReentrantMutex', bytes), domainOf().buffer))
   }
 
   /**
@@ -49,7 +52,7 @@ export class ReentrantMutex extends RobustLock<'ReentrantMutex'> {
    * @throws HandleError if `handle` is not a valid ReentrantMutex handle
    */
   static attach(handle: ReentrantMutexHandle): ReentrantMutex {
-    return attaching('ReentrantMutex', () => new ReentrantMutex(checkHandle(handle, 'ReentrantMutex', MUTEX_BYTES)))
+    return attaching('ReentrantMutex', () => new ReentrantMutex(checkHandle(handle, 'ReentrantMutex', claimedMutexBytes(handle))))
   }
 
   /** @internal */
@@ -65,6 +68,10 @@ export class ReentrantMutex extends RobustLock<'ReentrantMutex'> {
   lock(timeoutMs?: number): boolean {
     checkTimeout(timeoutMs)
     const words = this.words
+    if (!this.mayBarge()) {
+      if ((Atomics.load(words, MutexWord.STATE) & TID_MASK) === this.tid) return this.nest()
+      return this.lockSlow(timeoutMs)
+    }
     this.named[0]!++ // counted before our id enters the word (memory/thread.ts)
     const s = Atomics.compareExchange(words, MutexWord.STATE, 0, this.tid)
     if (s === 0) {

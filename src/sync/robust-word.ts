@@ -58,6 +58,7 @@ import { now } from '../memory/clock.js'
 import { TID_MASK, type Domain } from '../memory/thread.js'
 import { SPIN, runWait, runWaitAsync, sleepOn, type WaitLoop } from './wait.js'
 import { WaitEdge } from './wait-graph.js'
+import type { FairQueue } from './fair-queue.js'
 
 /** Someone may sleep on the word: a release must notify. */
 export const WAITERS = 1 << 30
@@ -237,6 +238,51 @@ function* acquiring(
   } finally {
     edge?.clear()
   }
+}
+
+/**
+ * The slow path of a fair lock's acquisition: wait for this acquisition's
+ * turn in the lock's FIFO queue (fair-queue.ts), then acquire the word as
+ * {@link acquiring} does (competing only with arrivals that found the queue
+ * empty just before), then pass the turn on, however the acquisition ended.
+ * A blocking acquisition by the holder is a self-deadlock at once, before it
+ * queues behind waiters that wait for it.
+ */
+function* fairAcquiring(
+  queue: FairQueue,
+  words: Int32Array,
+  i: number,
+  domain: Domain,
+  deadline: number,
+  blocking: boolean,
+  signal: AbortSignal | undefined,
+): WaitLoop<AcquireResult> {
+  if (blocking && (Atomics.load(words, i) & TID_MASK) === domain.tid) return Acquired.SelfDeadlock
+  const turn = yield* queue.turn(deadline, blocking, signal, () => Atomics.load(words, i) & TID_MASK)
+  if (turn === undefined) return Acquired.TimedOut
+  if (typeof turn === 'object') return turn
+  try {
+    return yield* acquiring(words, i, domain, deadline, blocking, signal)
+  } finally {
+    queue.pass(turn)
+  }
+}
+
+/** Blocking acquisition of a fair lock's word: {@link acquire} in FIFO order (`fairAcquiring`). */
+export function acquireFair(queue: FairQueue, words: Int32Array, i: number, domain: Domain, deadline: number): AcquireResult {
+  return runWait(fairAcquiring(queue, words, i, domain, deadline, true, undefined), deadline)
+}
+
+/** Async acquisition of a fair lock's word: {@link acquireAsync} in FIFO order (`fairAcquiring`). */
+export function acquireFairAsync(
+  queue: FairQueue,
+  words: Int32Array,
+  i: number,
+  domain: Domain,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<AcquireResult> {
+  return runWaitAsync(fairAcquiring(queue, words, i, domain, deadline, false, signal), deadline, signal)
 }
 
 /**

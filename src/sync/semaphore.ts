@@ -13,6 +13,13 @@
  * release between the waiter's read and its sleep changed PERMITS, so the
  * sleep returns at once (the futex argument).
  *
+ * A fair semaphore (`create({ fair: true })`) puts every acquisition that
+ * cannot take its permits at once in a FIFO queue (fair-queue.ts, after
+ * the words above); only the queue's head waits for permits as above, and
+ * an arrival takes permits at once only while nobody is queued. So a
+ * waiter for 2 permits is served before later waiters for 1, instead of
+ * watching them take every permit as it comes back.
+ *
  * Permits are not owned by threads, so permits held by a thread that dies are
  * not given back (as with POSIX semaphores); use a Mutex where that matters.
  *
@@ -23,6 +30,7 @@ import { LockError, OptionError, TimeoutError, describe } from '../errors.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
+import { FairQueue, QUEUE_BYTES } from './fair-queue.js'
 import { checkWaitOptions, checkCount, checkTimeout, deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Word offsets of a Semaphore region. */
@@ -35,6 +43,7 @@ export const SemaphoreWord = {
   TIMEOUTS: Header.WORDS + 5,
 } as const
 const SEMAPHORE_BYTES = (Header.WORDS + 6) * 4
+const FAIR_SEMAPHORE_BYTES = SEMAPHORE_BYTES + QUEUE_BYTES
 const MAX_PERMITS = 0x7fffffff
 
 /** Handle of a {@link Semaphore}. */
@@ -53,6 +62,15 @@ export interface SemaphoreOptions {
    * @default 2147483647
    */
   readonly max?: number
+  /**
+   * Serve waiters in FIFO order: an `acquire(n)` that has to wait is
+   * served before every later one, whatever their `n` (Java's
+   * `Semaphore(permits, true)`). Without it, a waiter for several permits
+   * can starve while others keep taking them one at a time. Costs two loads
+   * on the uncontended path and one queue step per wait.
+   * @default false
+   */
+  readonly fair?: boolean
 }
 
 /** Figures of a {@link Semaphore}, summed over every thread. */
@@ -89,22 +107,29 @@ export class Semaphore implements AsyncSemaphore {
   private readonly words: Int32Array
   /** MAX never changes after create(); read once per instance. */
   private maxPermits = 0
+  /** The FIFO queue of a fair semaphore. */
+  private readonly queue: FairQueue | undefined
 
   private constructor(handle: SemaphoreHandle) {
     this.handle = handle
-    this.words = new Int32Array(handle.buffer, handle.byteOffset, SEMAPHORE_BYTES / 4)
-    domainOf(handle.domain)
+    this.words = new Int32Array(handle.buffer, handle.byteOffset, handle.byteLength / 4)
+    const domain = domainOf(handle.domain)
+    this.queue = handle.byteLength === FAIR_SEMAPHORE_BYTES ? new FairQueue(this.words, SEMAPHORE_BYTES / 4, domain) : undefined
   }
 
   /** Creates a semaphore with `permits` permits (default 1). */
   static create(options: SemaphoreOptions = {}): Semaphore {
     const max = options.max === undefined ? MAX_PERMITS : checkCount(options.max, 'max', MAX_PERMITS)
     const permits = options.permits ?? 1
+    if (options.fair !== undefined && typeof options.fair !== 'boolean') {
+      throw new OptionError(`Expected \`fair\` to be a boolean, got ${describe(options.fair)}`)
+    }
     if (typeof permits !== 'number' || !Number.isInteger(permits) || permits < 0 || permits > max) {
       throw new OptionError(`Expected \`permits\` to be an integer from 0 to ${max}, got ${describe(permits)}`)
     }
+    const bytes = options.fair === true ? FAIR_SEMAPHORE_BYTES : SEMAPHORE_BYTES
     const semaphore = new Semaphore(
-      makeHandle('Semaphore', allocateRegion('Semaphore', SEMAPHORE_BYTES), domainOf().buffer),
+      makeHandle('Semaphore', allocateRegion('Semaphore', bytes), domainOf().buffer),
     )
     Atomics.store(semaphore.words, SemaphoreWord.MAX, max)
     Atomics.store(semaphore.words, SemaphoreWord.PERMITS, permits)
@@ -116,7 +141,9 @@ export class Semaphore implements AsyncSemaphore {
    * @throws HandleError if `handle` is not a valid Semaphore handle
    */
   static attach(handle: SemaphoreHandle): Semaphore {
-    return attaching('Semaphore', () => new Semaphore(checkHandle(handle, 'Semaphore', SEMAPHORE_BYTES)))
+    const claimed = typeof handle === 'object' && handle !== null ? (handle as { byteLength?: unknown }).byteLength : undefined
+    const bytes = claimed === FAIR_SEMAPHORE_BYTES ? FAIR_SEMAPHORE_BYTES : SEMAPHORE_BYTES // checkHandle verifies it against the region
+    return attaching('Semaphore', () => new Semaphore(checkHandle(handle, 'Semaphore', bytes)))
   }
 
   private max(): number {
@@ -128,10 +155,15 @@ export class Semaphore implements AsyncSemaphore {
     if (n !== 1) checkCount(n, 'n', this.max())
   }
 
-  /** Takes `n` permits if they are there. */
+  /** Takes `n` permits if they are there (and, if fair, nobody is queued for permits). */
   tryAcquire(n = 1): boolean {
     this.checkN(n)
-    return this.take(n)
+    return this.mayBarge() && this.take(n)
+  }
+
+  /** Whether an arrival may take permits at once: always, or, if fair, while nobody is queued. */
+  private mayBarge(): boolean {
+    return this.queue === undefined || this.queue.idle
   }
 
   private take(n: number): boolean {
@@ -156,9 +188,26 @@ export class Semaphore implements AsyncSemaphore {
   acquire(n = 1, timeoutMs?: number): boolean {
     this.checkN(n)
     checkTimeout(timeoutMs) // a bad timeout is refused even when a permit is free
-    if (this.take(n)) return true
+    if (this.mayBarge() && this.take(n)) return true
     const deadline = deadlineOf(timeoutMs)
+    const queue = this.queue
+    if (queue !== undefined) return runWait(this.fairWaiting(queue, n, deadline, true, undefined), deadline)
     return runWait(this.waiting(n), deadline)
+  }
+
+  /** A fair semaphore's wait: its turn in the queue, then {@link waiting} as the head, then the turn passed on. */
+  private *fairWaiting(queue: FairQueue, n: number, deadline: number, blocking: boolean, signal: AbortSignal | undefined): WaitLoop<boolean> {
+    const turn = yield* queue.turn(deadline, blocking, signal, undefined)
+    if (turn === undefined) {
+      Atomics.add(this.words, SemaphoreWord.TIMEOUTS, 1)
+      return false
+    }
+    if (typeof turn === 'object') throw new Error('unreachable: a semaphore wait publishes no wait-for edge')
+    try {
+      return yield* this.waiting(n)
+    } finally {
+      queue.pass(turn)
+    }
   }
 
   /**
@@ -197,7 +246,9 @@ export class Semaphore implements AsyncSemaphore {
     this.checkN(n)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
-    if (this.take(n)) return true
+    if (this.mayBarge() && this.take(n)) return true
+    const queue = this.queue
+    if (queue !== undefined) return runWaitAsync(this.fairWaiting(queue, n, deadline, false, options.signal), deadline, options.signal)
     return runWaitAsync(this.waiting(n), deadline, options.signal)
   }
 
@@ -242,6 +293,11 @@ export class Semaphore implements AsyncSemaphore {
     }
   }
 
+  /** Whether waiters are served in FIFO order (`create({ fair: true })`). */
+  get fair(): boolean {
+    return this.queue !== undefined
+  }
+
   /** Permits available now. */
   get available(): number {
     return Atomics.load(this.words, SemaphoreWord.PERMITS)
@@ -255,7 +311,8 @@ export class Semaphore implements AsyncSemaphore {
       acquires: Atomics.load(words, SemaphoreWord.ACQUIRES),
       contended: Atomics.load(words, SemaphoreWord.CONTENDED),
       timeouts: Atomics.load(words, SemaphoreWord.TIMEOUTS),
-      waiting: Atomics.load(words, SemaphoreWord.WAITERS),
+      // A fair semaphore's head is counted in both; the others are queued only.
+      waiting: Math.max(Atomics.load(words, SemaphoreWord.WAITERS), this.queue?.length ?? 0),
     }
   }
 }
