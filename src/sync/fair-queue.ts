@@ -26,21 +26,29 @@
  *
  * - **Enter**: read NEXT = n and HEAD = h; if `n - h >= SLOTS` the ring is
  *   full: wait for HEAD to move (counted in ROOM, which every advance
- *   notifies). Otherwise count our id in (`Domain.naming`), CAS NEXT
- *   `n -> n+1`, and, with no call in between (a terminated thread stops at
- *   calls and loop edges, never between two inline operations: the premise
- *   of the named counts, thread.ts), store `WAIT|tid|gen(n)` in slot n. The
- *   room check guarantees that ticket `n - SLOTS` was passed, so slot n is
- *   ours; its generation tells our entry from the stale one before it.
+ *   notifies). Otherwise read slot n (value v). If v already carries gen(n),
+ *   another waiter claimed ticket n and may not have moved NEXT yet: help,
+ *   CAS NEXT `n -> n+1`, and start again. Else read NEXT again: still n
+ *   means v was read before anyone claimed ticket n, so it is the entry of
+ *   ticket `n - SLOTS` (passed: the room check) or older. Claim the ticket
+ *   with CAS slot n `v -> WAIT|tid|gen(n)`, count our id in right after
+ *   (a plain increment: a terminated thread stops at calls, `Atomics`
+ *   included, and loop edges, never between two plain statements;
+ *   thread.ts), then CAS NEXT `n -> n+1` (failing means a waiter helped).
+ *   The entry is written before the ticket is counted out, so a thread
+ *   terminated anywhere in Enter leaves either nothing or an entry naming
+ *   it, which the dead-waiter check below skips. A claim on a stale read
+ *   can only succeed if the slot came back to the very value read, which
+ *   takes 2^20 tickets (4096 laps of the ring) between two instructions.
  * - **Wait**: until HEAD equals our ticket, sleep on our own slot while it
  *   still reads `WAIT|tid|gen`. The advance that makes us head stores HEAD
- *   first and then CASes our slot to TURN and notifies it; we store our slot
+ *   first and then CASes our slot to TURN and notifies it; we claim our slot
  *   first and then read HEAD: with sequentially consistent operations one of
  *   the two sees the other (Dekker), so no wake-up is lost.
  * - **Advance** (who owns turn t: the head that passes, or whoever won the
  *   CAS claiming a cancelled or dead entry): store HEAD = t+1, count our id
- *   out, then look at slot t+1: unwritten (gen differs: its owner is between
- *   its CAS and its store, or nobody took it) -> done, its owner reads HEAD;
+ *   out, then look at slot t+1: unclaimed (no entry of gen(t+1): nobody
+ *   took ticket t+1 yet) -> done, its claimer will read HEAD after claiming;
  *   WAIT -> CAS to TURN and notify; CANCELLED -> CAS to DONE|me and, if that
  *   won, advance again. Only the owner of turn t moves HEAD past t, so HEAD
  *   never goes back.
@@ -55,7 +63,9 @@
  *   pin the id, read the slot again, see the id still dead, then read HEAD
  *   still equal to that ticket (the dead thread cannot have moved HEAD after
  *   its death was seen, and nobody else moves it without first winning the
- *   CAS below), CAS the slot to DONE|me, count the dead id out, advance. A
+ *   CAS below), CAS the slot to DONE|me, count our id in and the dead id
+ *   out, advance. Every id a CAS writes into a slot is counted in right
+ *   after that CAS, with a plain increment (as in Enter). A
  *   CANCELLED entry at HEAD (its owner died between leaving and claiming) is
  *   claimed the same way.
  *
@@ -90,6 +100,7 @@ export const QUEUE_BYTES = (QueueWord.RING + QUEUE_SLOTS) * 4
 /** Slot states (bits 16..18). */
 export const SlotState = { WAIT: 1 << 16, TURN: 2 << 16, CANCELLED: 3 << 16, DONE: 4 << 16 } as const
 const STATE_MASK = 7 << 16
+const GEN_BITS = GEN_MASK << 19
 
 /** The generation bits of ticket `t` (which lap of the ring it is on), in slot position. */
 function gen(t: number): number {
@@ -170,14 +181,19 @@ export class FairQueue {
         if (!slept) return undefined
         continue
       }
-      dw[named]!++
-      if (Atomics.compareExchange(words, this.next, n, (n + 1) | 0) === n) {
-        // Inline, no call since the CAS (module comment): gen(n) written out.
-        Atomics.store(words, this.ring + (n & SLOT_MASK), SlotState.WAIT | this.tid | (((n >>> GEN_SHIFT) & GEN_MASK) << 19))
-        t = n
-        break
+      const at = this.ring + (n & SLOT_MASK)
+      const g = gen(n)
+      const v = Atomics.load(words, at)
+      if ((v & GEN_BITS) === g && (v & STATE_MASK) !== 0) {
+        Atomics.compareExchange(words, this.next, n, (n + 1) | 0) // help its claimer
+        continue
       }
-      dw[named]!--
+      if (Atomics.load(words, this.next) !== n) continue
+      if (Atomics.compareExchange(words, at, v, SlotState.WAIT | this.tid | g) !== v) continue
+      dw[named]!++ // right after the id entered the slot, nothing in between (module comment)
+      Atomics.compareExchange(words, this.next, n, (n + 1) | 0)
+      t = n
+      break
     }
     // Wait.
     const at = this.ring + (t & SLOT_MASK)
@@ -246,13 +262,9 @@ export class FairQueue {
 
   /** Claims turn t from the entry `seen` in its slot (a cancelled or dead one) and advances if the claim won. */
   private claim(at: number, seen: number, t: Ticket): boolean {
-    const dw = this.domain.words
-    const named = this.domain.namedIndex
-    dw[named]!++
-    if (Atomics.compareExchange(this.words, at, seen, SlotState.DONE | this.tid | gen(t)) !== seen) {
-      dw[named]!--
-      return false
-    }
+    const done = SlotState.DONE | this.tid | gen(t)
+    if (Atomics.compareExchange(this.words, at, seen, done) !== seen) return false
+    this.domain.words[this.domain.namedIndex]!++ // right after the CAS (module comment)
     this.advance(t)
     return true
   }
@@ -271,7 +283,7 @@ export class FairQueue {
       const at = this.ring + (n & SLOT_MASK)
       const g = gen(n)
       let s = Atomics.load(words, at)
-      if ((s & STATE_MASK) === SlotState.WAIT && (s & ~(STATE_MASK | TID_MASK)) === g) {
+      if ((s & STATE_MASK) === SlotState.WAIT && (s & GEN_BITS) === g) {
         const prev = Atomics.compareExchange(words, at, s, SlotState.TURN | (s & TID_MASK) | g)
         if (prev === s) {
           Atomics.notify(words, at)
@@ -279,13 +291,10 @@ export class FairQueue {
         }
         s = prev // it left meanwhile: CANCELLED
       }
-      if (s !== (SlotState.CANCELLED | g)) return // unwritten (its owner reads HEAD after its store), or taken
-      const dw = this.domain.words
-      dw[this.domain.namedIndex]!++
-      if (Atomics.compareExchange(words, at, s, SlotState.DONE | this.tid | g) !== s) {
-        dw[this.domain.namedIndex]!-- // its owner claimed it and advances
-        return
-      }
+      if (s !== (SlotState.CANCELLED | g)) return // unclaimed (its claimer reads HEAD after its claim), or taken
+      const done = SlotState.DONE | this.tid | g
+      if (Atomics.compareExchange(words, at, s, done) !== s) return // its owner claimed it and advances
+      this.domain.words[this.domain.namedIndex]!++ // right after the CAS (module comment)
       t = n
     }
   }
@@ -303,7 +312,7 @@ export class FairQueue {
     const at = this.ring + (h & SLOT_MASK)
     const g = gen(h)
     const s = Atomics.load(words, at)
-    if ((s & ~(STATE_MASK | TID_MASK)) !== g) return false // unwritten yet
+    if ((s & GEN_BITS) !== g || s === g) return false // not claimed yet
     const state = s & STATE_MASK
     if (state === SlotState.CANCELLED) {
       return Atomics.load(words, this.head) === h && this.claim(at, s, h)
@@ -315,12 +324,9 @@ export class FairQueue {
     domain.pin(owner)
     try {
       if (Atomics.load(words, at) !== s || !domain.cannotHold(owner) || Atomics.load(words, this.head) !== h) return false
-      const dw = domain.words
-      dw[domain.namedIndex]!++
-      if (Atomics.compareExchange(words, at, s, SlotState.DONE | this.tid | g) !== s) {
-        dw[domain.namedIndex]!--
-        return false
-      }
+      const done = SlotState.DONE | this.tid | g
+      if (Atomics.compareExchange(words, at, s, done) !== s) return false
+      domain.words[domain.namedIndex]!++ // right after the CAS (module comment)
       domain.cleared(owner) // the slot no longer names it
     } finally {
       domain.unpin(owner)
