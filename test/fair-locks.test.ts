@@ -9,7 +9,7 @@
  * it on the same scenarios, so the checks can fail.
  */
 import { describe, expect, it } from 'vitest'
-import { HandleError, Mutex, OptionError, OwnerDiedError, ReentrantMutex, Semaphore } from '../src/index.js'
+import { DeadlockError, HandleError, Mutex, OptionError, OwnerDiedError, ReentrantMutex, RWLock, Semaphore } from '../src/index.js'
 import { pollUntil, results, signals, spawn, type RunningWorker } from './helpers.js'
 
 const FIXTURE = 'fair-worker.mjs'
@@ -265,11 +265,85 @@ describe('fair locks (issue 14 item 5)', () => {
     }
   })
 
+  it('RWLock { fair: true }: readers and writers in arrival order; a reader queued behind a writer waits for it; readers queued together read together', async () => {
+    const rw = RWLock.create({ fair: true, readerSlots: 8 })
+    expect(rw.fair).toBe(true)
+    const log = newLog()
+    const flags = signals(8)
+    rw.writeLock()
+    const plan = [
+      { id: 1, kind: 'RWLockRead' },
+      { id: 2, kind: 'RWLockWrite' },
+      { id: 3, kind: 'RWLockRead', overlap: 2 },
+      { id: 4, kind: 'RWLockRead', overlap: 2 },
+    ]
+    const workers: RunningWorker<unknown>[] = []
+    for (const { id, kind, overlap } of plan) {
+      workers.push(...(await queueWorkers(1, () => rw.queued, { kind, handle: rw.handle, flags, log, overlap }, 'queueOnce', id)))
+    }
+    rw.writeUnlock()
+    await results(workers)
+    const order = entries(log)
+    expect(order.slice(0, 2)).toEqual([1, 2])
+    // 3 and 4 entered in either order, then each saw the other inside (100 + id), never -100 - id.
+    expect(new Set(order.slice(2, 4))).toEqual(new Set([3, 4]))
+    expect(new Set(order.slice(4))).toEqual(new Set([103, 104]))
+    expect(rw.queued).toBe(0)
+  })
+
+  it('RWLock { fair: true }: a thread holding a read lock nests at once while a writer waits for it; upgrading that read lock to a write gets DeadlockError', async () => {
+    const rw = RWLock.create({ fair: true })
+    const log = newLog()
+    const flags = signals(8)
+    rw.readLock()
+    // The writer takes the write word at once (nobody queued) and waits for this thread's read to drain.
+    const workers = [spawn('queueOnce', { kind: 'RWLockWrite', handle: rw.handle, flags, log, id: 1 }, FIXTURE)]
+    await pollUntil(() => rw.isWriteLocked, 'the writer draining')
+    expect(rw.readLock(0)).toBe(true) // nested: the writer waits for this very hold
+    expect(() => rw.writeLock(1_000)).toThrow(DeadlockError)
+    rw.readUnlock()
+    rw.readUnlock()
+    await results(workers)
+    expect(entries(log)).toEqual([1])
+    expect(rw.tryWriteLock()).toBe(true)
+    rw.writeUnlock()
+    expect(rw.stats().activeReaders).toBe(0)
+  })
+
+  it('RWLock { fair: true }: queued readers and a writer that die or time out leave the queue; the others are served', async () => {
+    const rw = RWLock.create({ fair: true })
+    const log = newLog()
+    const flags = signals(8)
+    rw.writeLock()
+    const data = { handle: rw.handle, flags, log }
+    const w1 = await queueWorkers(1, () => rw.queued, { ...data, kind: 'RWLockWrite' }, 'queueForever', 1)
+    const r2 = await queueWorkers(1, () => rw.queued, { ...data, kind: 'RWLockRead', timeoutMs: 20 }, 'queueOnce', 2)
+    const r3 = await queueWorkers(1, () => rw.queued, { ...data, kind: 'RWLockRead' }, 'queueForever', 3)
+    const w4 = await queueWorkers(1, () => rw.queued, { ...data, kind: 'RWLockWrite' }, 'queueOnce', 4)
+    await results(r2) // timed out while queued
+    await w1[0]!.worker.terminate()
+    await r3[0]!.worker.terminate()
+    rw.writeUnlock()
+    await results(w4)
+    expect(entries(log)).toEqual([-2, 4])
+    expect(rw.queued).toBe(0)
+    expect(rw.tryWriteLock()).toBe(true)
+    rw.writeUnlock()
+  })
+
   it('bad options are refused with OptionError; a fair handle attaches as fair; a handle claiming the fair size of a barging lock is refused', () => {
     expect(() => Mutex.create({ fair: 'yes' as unknown as boolean })).toThrow(OptionError)
     expect(() => Mutex.create(null as unknown as { fair: boolean })).toThrow(OptionError)
     expect(() => ReentrantMutex.create({ fair: 1 as unknown as boolean })).toThrow(OptionError)
     expect(() => Semaphore.create({ fair: 'no' as unknown as boolean })).toThrow(OptionError)
+    expect(() => RWLock.create({ fair: 0 as unknown as boolean })).toThrow(OptionError)
+    for (const readerSlots of [1, 64, 4096]) {
+      const fairRw = RWLock.attach(RWLock.create({ fair: true, readerSlots }).handle)
+      expect(fairRw.fair).toBe(true)
+      expect(RWLock.attach(RWLock.create({ readerSlots }).handle).fair).toBe(false)
+      expect(fairRw.tryReadLock()).toBe(true)
+      fairRw.readUnlock()
+    }
     expect(Mutex.attach(Mutex.create({ fair: true }).handle).fair).toBe(true)
     expect(ReentrantMutex.attach(ReentrantMutex.create({ fair: true }).handle).fair).toBe(true)
     expect(Semaphore.attach(Semaphore.create({ fair: true }).handle).fair).toBe(true)

@@ -185,7 +185,7 @@ export function acquire(words: Int32Array, i: number, domain: Domain, deadline: 
  * abort that lands after a wake-up gives up instead of acquiring; an abort
  * during a sleep reaches the loop at its `yield`.
  */
-function* acquiring(
+export function* acquiring(
   words: Int32Array,
   i: number,
   domain: Domain,

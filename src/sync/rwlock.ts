@@ -19,6 +19,8 @@
  *                            overflow ledgers, memory/thread.ts)
  *  byte 48     writer stats block (stats.ts, 288 bytes: counters, wait histogram)
  *  byte 384    SLOTS x 64-byte reader slots, one cache line each (reader-slots.ts)
+ *  then        a fair lock's FIFO queue (fair-queue.ts, QUEUE_BYTES: 16 mod 64,
+ *              so the region's length tells a fair lock from a barging one)
  * ```
  *
  * Why it is correct (every Atomics op is sequentially consistent):
@@ -50,6 +52,14 @@
  *   counted as words naming their thread, and a dead writer or slot owner is
  *   pinned before it is evicted, so neither ever names a stranger.
  *
+ * - Fair mode (`create({ fair: true })`): every acquisition that cannot
+ *   enter at once (and is not a nested read) waits for its turn in the FIFO
+ *   queue, then acquires as above as the queue's head, then passes the turn
+ *   on. So a reader behind a queued writer waits for it, and queued readers
+ *   enter one after the other, each passing the turn on as soon as it is in:
+ *   consecutive readers still read together. A thread holding a read lock
+ *   nests without queueing (a writer ahead of it waits for that very hold).
+ *
  * Why one file of ~600 lines: the two sides are one protocol, and the
  * argument above is about how they interleave, so they are read together.
  * The parts that stand alone live elsewhere: the reader slots
@@ -67,6 +77,7 @@ import { Header } from '../memory/layout.js'
 import { domainOf, TID_MASK, type Domain } from '../memory/thread.js'
 import { runLocked, runLockedAsync, withLockOptions, type LockCore, type WithLockOptions } from './lockable.js'
 import { ownerDied } from './robust-lock.js'
+import { FairQueue, QUEUE_BYTES } from './fair-queue.js'
 import {
   Acquired,
   OWNER_DIED,
@@ -74,6 +85,7 @@ import {
   WAITERS,
   acquire,
   acquireAsync,
+  acquiring,
   markConsistent,
   tryAcquire,
   type AcquireResult,
@@ -115,6 +127,15 @@ export interface RWLockOptions {
    * @default 64
    */
   readonly readerSlots?: number
+  /**
+   * Serve waiting readers and writers in one FIFO queue (module comment of
+   * rwlock.ts): nobody overtakes a waiter, and readers queued one after
+   * another read together. Without it the lock prefers writers, and
+   * readers that arrive while a writer waits wait for every writer that
+   * keeps arriving. Costs two loads on the uncontended paths.
+   * @default false
+   */
+  readonly fair?: boolean
 }
 
 /** Figures of an {@link RWLock}, summed over every thread. */
@@ -135,8 +156,13 @@ export interface RWLockStats {
   readonly activeReaders: number
 }
 
+/** Whether a region of `byteLength` bytes is a fair lock's: its queue makes the length 16 mod 64. */
+function isFair(byteLength: number): boolean {
+  return (byteLength - RWLockWord.SLOTS_BYTE) % ReaderSlot.BYTES === QUEUE_BYTES % ReaderSlot.BYTES
+}
+
 function slotsOf(byteLength: number): number {
-  return (byteLength - RWLockWord.SLOTS_BYTE) / ReaderSlot.BYTES
+  return (byteLength - RWLockWord.SLOTS_BYTE - (isFair(byteLength) ? QUEUE_BYTES : 0)) / ReaderSlot.BYTES
 }
 
 /**
@@ -162,6 +188,8 @@ export class RWLock implements AsyncReadWriteLock {
   private readonly named: number
   private readonly rec: StatsRecorder
   private readonly slotTable: ReaderSlots
+  /** The FIFO queue of a fair lock. */
+  private readonly queue: FairQueue | undefined
 
   private constructor(handle: RWLockHandle) {
     this.handle = handle
@@ -170,6 +198,9 @@ export class RWLock implements AsyncReadWriteLock {
     this.tid = this.domain.tid
     this.dw = this.domain.words
     this.named = this.domain.namedIndex
+    this.queue = isFair(handle.byteLength)
+      ? new FairQueue(this.words, (RWLockWord.SLOTS_BYTE + slotsOf(handle.byteLength) * ReaderSlot.BYTES) / 4, this.domain)
+      : undefined
     this.slotTable = new ReaderSlots(
       this.words,
       new Float64Array(handle.buffer, handle.byteOffset, handle.byteLength / 8),
@@ -191,13 +222,18 @@ export class RWLock implements AsyncReadWriteLock {
     )
   }
 
-  /** Creates a new, free readers-writer lock in its own shared memory. */
+  /**
+   * Creates a new, free readers-writer lock in its own shared memory.
+   * @throws OptionError for a bad `readerSlots` or `fair`
+   */
   static create(options: RWLockOptions = {}): RWLock {
     const slots = options.readerSlots ?? DEFAULT_SLOTS
     if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SLOTS) {
       throw new OptionError(`Expected \`readerSlots\` to be an integer from 1 to ${MAX_SLOTS}, got ${describe(slots)}`)
     }
-    const bytes = RWLockWord.SLOTS_BYTE + slots * ReaderSlot.BYTES
+    const fair = options.fair
+    if (fair !== undefined && typeof fair !== 'boolean') throw new OptionError(`Expected \`fair\` to be a boolean, got ${describe(fair)}`)
+    const bytes = RWLockWord.SLOTS_BYTE + slots * ReaderSlot.BYTES + (fair === true ? QUEUE_BYTES : 0)
     const region = allocateRegion('RWLock', bytes)
     const domain = domainOf()
     Atomics.store(new Int32Array(region.buffer, region.byteOffset, RWLockWord.LOCK_ID + 1), RWLockWord.LOCK_ID, domain.newLockId())
@@ -347,13 +383,41 @@ export class RWLock implements AsyncReadWriteLock {
    */
   readLock(timeoutMs?: number): boolean {
     checkTimeout(timeoutMs)
-    if (this.enterRead()) {
+    if (this.mayEnterRead() && this.enterRead()) {
       this.slotTable.recordRead(-1)
       return true
     }
     if (this.isWriteLockedByCurrentThread) throw this.deadlock('readLock()', 'holds the write lock')
     const deadline = deadlineOf(timeoutMs)
+    const queue = this.queue
+    if (queue !== undefined) return runWait(this.fairReading(queue, deadline, true, undefined), deadline)
     return runWait(this.reading(now(), SPIN), deadline)
+  }
+
+  /** Whether a read may be tried at once: always if barging; if fair, with nobody queued or as a nested read. */
+  private mayEnterRead(): boolean {
+    return this.queue === undefined || this.queue.idle || this.slotTable.ownHolds() > 0
+  }
+
+  /** Whether a write may be tried at once: always if barging; if fair, with nobody queued. */
+  private mayEnterWrite(): boolean {
+    return this.queue === undefined || this.queue.idle
+  }
+
+  /** A fair lock's read wait: its turn, then {@link reading} as the queue's head, then the turn passed on. */
+  private *fairReading(queue: FairQueue, deadline: number, blocking: boolean, signal: AbortSignal | undefined): WaitLoop<boolean> {
+    const start = now()
+    const turn = yield* queue.turn(deadline, blocking, signal, undefined)
+    if (turn === undefined) {
+      this.rec.timedOut()
+      return false
+    }
+    if (typeof turn === 'object') throw new Error('unreachable: a read wait publishes no wait-for edge')
+    try {
+      return yield* this.reading(start, blocking ? SPIN : 0)
+    } finally {
+      queue.pass(turn)
+    }
   }
 
   /**
@@ -392,6 +456,7 @@ export class RWLock implements AsyncReadWriteLock {
    * @throws OwnerDiedError (not holding) if a writer died and nobody repaired it
    */
   tryReadLock(): boolean {
+    if (!this.mayEnterRead()) return false
     if (this.enterRead()) {
       this.slotTable.recordRead(-1)
       return true
@@ -412,10 +477,12 @@ export class RWLock implements AsyncReadWriteLock {
     options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
-    if (this.enterRead()) {
+    if (this.mayEnterRead() && this.enterRead()) {
       this.slotTable.recordRead(-1)
       return true
     }
+    const queue = this.queue
+    if (queue !== undefined) return runWaitAsync(this.fairReading(queue, deadline, false, options.signal), deadline, options.signal)
     return runWaitAsync(this.reading(now(), 0), deadline, options.signal)
   }
 
@@ -474,6 +541,12 @@ export class RWLock implements AsyncReadWriteLock {
     checkTimeout(timeoutMs)
     // One deadline for both phases (other writers, then readers leaving).
     const deadline = deadlineOf(timeoutMs)
+    const queue = this.queue
+    if (queue !== undefined && !queue.idle) {
+      if (this.isWriteLockedByCurrentThread) throw this.deadlock('writeLock()', 'holds the write lock')
+      if (this.slotTable.ownHolds() > 0) throw this.deadlock('writeLock()', 'holds a read lock (upgrading would wait for itself)')
+      return runWait(this.fairWriting(queue, deadline, true, undefined), deadline)
+    }
     if (Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) === 0) {
       // Counted right after our id entered the word, with a plain increment:
       // no termination point between the compareExchange's effect and it
@@ -481,6 +554,10 @@ export class RWLock implements AsyncReadWriteLock {
       // terminated at the compareExchange (an Atomics call is a termination
       // point, before its effect, until the code is optimized).
       this.dw[this.named]!++
+    } else if (queue !== undefined) {
+      if (this.isWriteLockedByCurrentThread) throw this.deadlock('writeLock()', 'holds the write lock')
+      if (this.slotTable.ownHolds() > 0) throw this.deadlock('writeLock()', 'holds a read lock (upgrading would wait for itself)')
+      return runWait(this.fairWriting(queue, deadline, true, undefined), deadline)
     } else {
       // The slow path counts its own attempts.
       start = now()
@@ -538,11 +615,51 @@ export class RWLock implements AsyncReadWriteLock {
   }
 
   /**
+   * A fair lock's write wait: its turn, then STATE and the readers' drain as
+   * the queue's head ({@link writeLock}'s two phases), then the turn passed
+   * on, however it ended.
+   */
+  private *fairWriting(queue: FairQueue, deadline: number, blocking: boolean, signal: AbortSignal | undefined): WaitLoop<boolean> {
+    const start = now()
+    const words = this.words
+    const turn = yield* queue.turn(deadline, blocking, signal, () => Atomics.load(words, RWLockWord.STATE) & TID_MASK)
+    if (turn === undefined) {
+      this.rec.timedOut()
+      return false
+    }
+    if (typeof turn === 'object') throw new DeadlockError(cycleMessage('writeLock()', 'readers-writer lock', turn.cycle), turn.cycle)
+    try {
+      let result: AcquireResult
+      try {
+        result = yield* acquiring(words, RWLockWord.STATE, this.domain, deadline, blocking, signal)
+      } catch (error) {
+        this.rec.timedOut()
+        throw error
+      }
+      if (result === Acquired.SelfDeadlock) throw this.deadlock('writeLock()', 'holds the write lock')
+      if (typeof result === 'object') throw new DeadlockError(cycleMessage('writeLock()', 'readers-writer lock', result.cycle), result.cycle)
+      if (result === Acquired.TimedOut) {
+        this.rec.timedOut()
+        return false
+      }
+      if (blocking && this.slotTable.ownHolds() > 0) {
+        this.abandonWrite()
+        throw this.deadlock('writeLock()', 'holds a read lock (upgrading would wait for itself)')
+      }
+      if (!this.slotTable.drained() && !(yield* this.draining(blocking ? SPIN : 0))) return false
+      return this.settleWrite(result, start)
+    } finally {
+      queue.pass(turn)
+    }
+  }
+
+  /**
    * Acquires the write lock if no writer holds it and no reader is inside.
    * @throws OwnerDiedError (holding the lock) if the previous writer died
    */
   tryWriteLock(): boolean {
     if (this.isWriteLockedByCurrentThread) throw this.deadlock('tryWriteLock()', 'holds the write lock')
+    if (!this.mayEnterWrite()) return false
     const result = tryAcquire(this.words, RWLockWord.STATE, this.domain)
     if (result === undefined) return false
     if (this.slotTable.ownHolds() > 0 || !this.slotTable.drained()) {
@@ -566,6 +683,16 @@ export class RWLock implements AsyncReadWriteLock {
     const words = this.words
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
+    const queue = this.queue
+    if (queue !== undefined) {
+      // The fast CAS only with nobody queued; otherwise (or if it fails) the turn first.
+      if (queue.idle && Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) === 0) {
+        this.dw[this.named]!++ // right after the CAS (writeLock)
+        if (!this.slotTable.drained() && !(await runWaitAsync(this.draining(0), deadline, options.signal))) return false
+        return this.settleWrite(Acquired.Ok, -1)
+      }
+      return runWaitAsync(this.fairWriting(queue, deadline, false, options.signal), deadline, options.signal)
+    }
     const start = now()
     let result: AcquireResult
     try {
@@ -673,6 +800,16 @@ export class RWLock implements AsyncReadWriteLock {
   /** Whether a writer died and nobody has called `markConsistent()` since. */
   get isPoisoned(): boolean {
     return (Atomics.load(this.words, RWLockWord.STATE) & OWNER_DIED) !== 0
+  }
+
+  /** Whether waiters are served in FIFO order (`create({ fair: true })`). */
+  get fair(): boolean {
+    return this.queue !== undefined
+  }
+
+  /** Acquisitions (reads and writes) waiting in the FIFO queue of a fair lock now (0 for a barging lock). */
+  get queued(): number {
+    return this.queue === undefined ? 0 : this.queue.length
   }
 
   /** Figures of both sides, summed over every thread. */
