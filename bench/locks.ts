@@ -8,7 +8,9 @@
  *   the raw CAS+CAS floor; the other kinds against Mutex. DESIGN target:
  *   Mutex <= 25 ns.
  * - `locks/contended`: critical sections per second with 2 and 4 workers
- *   hammering one Mutex, against the naive mutex.
+ *   hammering one Mutex, against the naive mutex; a `{ fair: true }` Mutex
+ *   against the default one (the price of FIFO order: no barging, so every
+ *   hand-off is a wake-up), with each run's smallest per-thread share.
  * - `locks/handoff`: release -> a thread asleep in `lock()` holds the lock,
  *   p50/p99, against the raw `Atomics.wait` + `notify` wake-up.
  * - `locks/async`: uncontended `lockAsync`+unlock round trip against an
@@ -84,6 +86,7 @@ function uncontendedTasks(): MicroTask[] {
   const raw = new Int32Array(new SharedArrayBuffer(4))
   const naive = new NaiveMutex()
   const mutex = Mutex.create()
+  const fairMutex = Mutex.create({ fair: true })
   const reentrant = ReentrantMutex.create()
   const rw = RWLock.create()
   const rwFewSlots = RWLock.create({ readerSlots: 4 })
@@ -124,6 +127,19 @@ function uncontendedTasks(): MicroTask[] {
         for (let k = 0; k < BATCH; k++) {
           mutex.lock()
           mutex.unlock()
+        }
+        return perOp(performance.now() - t0, BATCH)
+      },
+    },
+    {
+      name: 'uncontended: fair Mutex',
+      baseline: U.mutex,
+      batch: BATCH,
+      fn: () => {
+        const t0 = performance.now()
+        for (let k = 0; k < BATCH; k++) {
+          fairMutex.lock()
+          fairMutex.unlock()
         }
         return perOp(performance.now() - t0, BATCH)
       },
@@ -265,20 +281,22 @@ async function contended(options: RunOptions): Promise<Row[]> {
   const rows: Row[] = []
   for (const threads of [2, 4]) {
     const mutex = Mutex.create()
+    const fairMutex = Mutex.create({ fair: true })
     const naive = new NaiveMutex()
     const results = new SharedArrayBuffer(ContendResults.bytes(threads))
-    const crew = new Crew(contendScript, threads, { mutex: mutex.handle, naive: naive.buffer, results })
-    const rates = { [ContendKind.Mutex]: [] as number[], [ContendKind.Naive]: [] as number[] }
-    const minShare: Record<number, number> = { [ContendKind.Mutex]: 1, [ContendKind.Naive]: 1 }
+    const crew = new Crew(contendScript, threads, { mutex: mutex.handle, fairMutex: fairMutex.handle, naive: naive.buffer, results })
+    const kinds = [ContendKind.Mutex, ContendKind.Naive, ContendKind.FairMutex]
+    const rates: Record<number, number[]> = Object.fromEntries(kinds.map((k) => [k, []]))
+    const minShare: Record<number, number> = Object.fromEntries(kinds.map((k) => [k, 1]))
     try {
       await crew.ready()
-      for (const kind of [ContendKind.Mutex, ContendKind.Naive]) await contendRound(crew, kind, p.contendWindowMs / 4, results, threads)
+      for (const kind of kinds) await contendRound(crew, kind, p.contendWindowMs / 4, results, threads)
       const before = mutex.stats()
       for (let run = 0; run < p.contendRuns; run++) {
-        const order = run % 2 === 0 ? [ContendKind.Mutex, ContendKind.Naive] : [ContendKind.Naive, ContendKind.Mutex]
+        const order = run % 2 === 0 ? kinds : [...kinds].reverse()
         for (const kind of order) {
           const r = await contendRound(crew, kind, p.contendWindowMs, results, threads)
-          rates[kind].push(r.rate)
+          rates[kind]!.push(r.rate)
           minShare[kind] = Math.min(minShare[kind]!, ...r.shares)
         }
       }
@@ -287,15 +305,17 @@ async function contended(options: RunOptions): Promise<Row[]> {
       const contendedPct = (100 * (after.contended - before.contended)) / (after.acquisitions - before.acquisitions)
       const naiveName = `contended: naive mutex, ${threads} threads`
       const share = (kind: number): string => `smallest per-thread share ${pct(minShare[kind]!)} (fair: ${pct(1 / threads)})`
-      rows.push(throughputRow(naiveName, rates[ContendKind.Naive], undefined, share(ContendKind.Naive)))
+      const mutexName = `contended: Mutex, ${threads} threads`
+      rows.push(throughputRow(naiveName, rates[ContendKind.Naive]!, undefined, share(ContendKind.Naive)))
       rows.push(
         throughputRow(
-          `contended: Mutex, ${threads} threads`,
-          rates[ContendKind.Mutex],
+          mutexName,
+          rates[ContendKind.Mutex]!,
           naiveName,
           `${share(ContendKind.Mutex)}; ${contendedPct.toFixed(1)} % of acquisitions spun or slept`,
         ),
       )
+      rows.push(throughputRow(`contended: fair Mutex, ${threads} threads`, rates[ContendKind.FairMutex]!, mutexName, share(ContendKind.FairMutex)))
     } catch (error) {
       await crew.terminate()
       throw error

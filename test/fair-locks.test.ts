@@ -149,17 +149,24 @@ describe('fair locks (issue 14 item 5)', () => {
     expect(overtaken).toBe(true)
   })
 
-  it('Semaphore { fair: true }: a heavy acquire(2) loop keeps being served while two acquire(1) loops keep the semaphore busy (the starvation of the barging semaphore)', async () => {
+  it('Semaphore { fair: true }: among two acquire(1) loops that keep the semaphore busy, each wait of an acquire(2) loop is overtaken by at most 4 light grants (the barging semaphore: thousands)', async () => {
     const s = Semaphore.create({ permits: 2, fair: true })
     const log = newLog(8)
     const flags = signals(8)
-    const lights = [1, 2].map((id) => spawn('loop', { kind: 'Semaphore', handle: s.handle, flags, log, id, n: 1 }, FIXTURE))
-    await pollUntil(() => Atomics.load(log, 1) > 10 && Atomics.load(log, 2) > 10, 'both light loops running')
-    const heavy = spawn('loop', { kind: 'Semaphore', handle: s.handle, flags, log, id: 3, n: 2, target: 25 }, FIXTURE)
-    const [h] = (await results([heavy])) as { grants: number; timedOut: boolean }[]
+    // Each light holds its permit 1 ms and takes it again at once: the two permits are rarely free together.
+    const lights = [1, 2].map((id) => spawn('loop', { kind: 'Semaphore', handle: s.handle, flags, log, id, n: 1, holdMs: 1 }, FIXTURE))
+    await pollUntil(() => Atomics.load(log, 1) > 3 && Atomics.load(log, 2) > 3, 'both light loops running')
+    // The heavy loop pauses 2 ms after each grant (so it never re-takes the permits it just gave back): each grant needs both permits freed.
+    const heavy = spawn('loop', { kind: 'Semaphore', handle: s.handle, flags, log, id: 3, n: 2, target: 10, pauseMs: 2, watch: [1, 2] }, FIXTURE)
+    const [h] = (await results([heavy])) as { grants: number; timedOut: boolean; maxOvertaken: number }[]
     Atomics.store(flags, 0, 1) // stop the lights
     const ls = (await results(lights)) as { grants: number; timedOut: boolean }[]
-    expect(h).toEqual({ grants: 25, timedOut: false })
+    console.log('heavy vs light:', JSON.stringify({ heavy: h, lights: ls }))
+    expect(h.grants).toBe(10)
+    expect(h.timedOut).toBe(false)
+    // While the heavy waiter was queued, each light got at most one grant already under way when it
+    // queued, plus one queued ahead of it (or taken just before it queued): never more (barging: hundreds).
+    expect(h.maxOvertaken).toBeLessThanOrEqual(4)
     for (const l of ls) expect(l.timedOut).toBe(false)
     expect(s.available).toBe(2)
   })

@@ -26,16 +26,17 @@ async function main(data: ContendData): Promise<void> {
   const counter = new Int32Array(data.results, ContendResults.COUNTER_WORD * 4, 1)
   const counts = new Float64Array(data.results, ContendResults.COUNTS_BYTE)
   const mutex = Mutex.attach(data.mutex)
+  const fairMutex = data.fairMutex === undefined ? undefined : Mutex.attach(data.fairMutex)
   const naive = new NaiveMutex(data.naive)
   const peer = data.multithreading === undefined ? undefined : new (await loadMultithreading()).Mutex<void>(undefined, data.multithreading)
 
-  function runMutex(): number {
+  function runMutex(m: Mutex = mutex): number {
     let n = 0
     while (Atomics.load(control, Ctl.STOP) === 0) {
       for (let k = 0; k < UNROLL; k++) {
-        mutex.lock()
+        m.lock()
         counter[0]!++
-        mutex.unlock()
+        m.unlock()
       }
       n += UNROLL
     }
@@ -71,7 +72,15 @@ async function main(data: ContendData): Promise<void> {
   }
 
   return serveRounds(control, (kind) => {
-    counts[data.index] = kind === ContendKind.Mutex ? runMutex() : kind === ContendKind.Multithreading ? runMultithreading() : runNaive()
+    if (kind === ContendKind.FairMutex && fairMutex === undefined) throw new Error('Expected a fair Mutex handle in workerData for ContendKind.FairMutex')
+    counts[data.index] =
+      kind === ContendKind.Mutex
+        ? runMutex()
+        : kind === ContendKind.FairMutex
+          ? runMutex(fairMutex)
+          : kind === ContendKind.Multithreading
+            ? runMultithreading()
+            : runNaive()
   })
 }
 

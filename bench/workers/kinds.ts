@@ -14,12 +14,14 @@ import type { AgentStatus } from './status.js'
 // ---- contended throughput (contend.ts) --------------------------------------
 
 /** KIND values of a contended round: which lock the crew hammers. */
-export const ContendKind = { Mutex: 1, Naive: 2, Multithreading: 3 } as const
+export const ContendKind = { Mutex: 1, Naive: 2, Multithreading: 3, FairMutex: 4 } as const
 
 /** `workerData` of `contend.ts`. */
 export interface ContendData extends CrewData {
   /** The Mutex under test. */
   readonly mutex: MutexHandle
+  /** A `{ fair: true }` Mutex, if that kind runs. */
+  readonly fairMutex?: MutexHandle
   /** Buffer of the naive mutex. */
   readonly naive: SharedArrayBuffer
   /** The lock word of a `multithreading` Mutex (the `peers` suite), if that kind runs. */

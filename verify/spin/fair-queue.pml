@@ -305,7 +305,7 @@ inline advance(T) {
 
 /* claim(at, seen, t): CAS the entry seen -> DONE|me, and advance if that won. */
 inline claim(X, SEEN) {
-  atomic { if :: mem[SLOT(X)] == SEEN -> mem[SLOT(X)] = SLOT_DONE | tid | GEN(X); ok = true :: else -> ok = false fi };
+  atomic { if :: mem[SLOT(X)] == (SEEN) -> mem[SLOT(X)] = SLOT_DONE | tid | GEN(X); ok = true :: else -> ok = false fi };
   if
   :: ok -> advance(X)
   :: else
@@ -329,7 +329,7 @@ inline leave() {
   :: else ->
 #ifndef BUG_LEAVE_NO_RECHECK
      if
-     :: mem[HEAD] == t -> claim(t, SLOT_CANCELLED | GEN(t))
+     :: mem[HEAD] == t -> claim(t, (SLOT_CANCELLED | GEN(t)))
      :: else   /* the advance that reaches us skips us */
      fi
 #else
