@@ -338,6 +338,32 @@ describe('fair locks (issue 14 item 5)', () => {
     rw.writeUnlock()
   })
 
+  it('deadlock detection reaches queued waiters: A holds a and queues for b behind another waiter, B holds b and waits for a: exactly one of A, B gets DeadlockError, the rest go on', async () => {
+    const a = Mutex.create({ fair: true })
+    const b = Mutex.create({ fair: true })
+    const log = newLog()
+    const flags = signals(8)
+    const handles = [a.handle, b.handle]
+    const A = spawn('holdThen', { kind: 'Mutex', handle: a.handle, handles, first: 0, flags, log, id: 1 }, FIXTURE)
+    const B = spawn('holdThen', { kind: 'Mutex', handle: b.handle, handles, first: 1, flags, log, id: 2 }, FIXTURE)
+    await pollUntil(() => Atomics.load(flags, 1) === 1 && Atomics.load(flags, 2) === 1, 'A holds a, B holds b')
+    // W waits for b (no timeout: it publishes whom it waits for, and is in no cycle).
+    const W = spawn('queueOnce', { kind: 'Mutex', handle: b.handle, flags, log, id: 3 }, FIXTURE)
+    await pollUntil(() => b.queued === 1, 'W queued for b')
+    Atomics.store(flags, 5, 1) // A: now take b (queued behind W)
+    Atomics.notify(flags, 5)
+    await pollUntil(() => b.queued === 2, 'A queued for b behind W')
+    Atomics.store(flags, 6, 1) // B: now take a (closes the cycle)
+    Atomics.notify(flags, 6)
+    const out = (await results([A, B])) as { got?: boolean; error?: string; message?: string }[]
+    await results([W])
+    expect(out.filter((r) => r.error === 'DeadlockError')).toHaveLength(1)
+    expect(out.filter((r) => r.got === true)).toHaveLength(1)
+    expect(out.find((r) => r.error)!.message).toMatch(/waits for/)
+    expect(entries(log)).toEqual([3])
+    expect(a.queued + b.queued).toBe(0)
+  })
+
   it('bad options are refused with OptionError; a fair handle attaches as fair; a handle claiming the fair size of a barging lock is refused', () => {
     expect(() => Mutex.create({ fair: 'yes' as unknown as boolean })).toThrow(OptionError)
     expect(() => Mutex.create(null as unknown as { fair: boolean })).toThrow(OptionError)
