@@ -158,7 +158,7 @@ describe('fair locks (issue 14 item 5)', () => {
     await pollUntil(() => Atomics.load(log, 1) > 3 && Atomics.load(log, 2) > 3, 'both light loops running')
     // The heavy loop pauses 2 ms after each grant (so it never re-takes the permits it just gave back): each grant needs both permits freed.
     const heavy = spawn('loop', { kind: 'Semaphore', handle: s.handle, flags, log, id: 3, n: 2, target: 10, pauseMs: 2, watch: [1, 2] }, FIXTURE)
-    const [h] = (await results([heavy])) as { grants: number; timedOut: boolean; maxOvertaken: number }[]
+    const h = ((await results([heavy])) as { grants: number; timedOut: boolean; maxOvertaken: number }[])[0]!
     Atomics.store(flags, 0, 1) // stop the lights
     const ls = (await results(lights)) as { grants: number; timedOut: boolean }[]
     console.log('heavy vs light:', JSON.stringify({ heavy: h, lights: ls }))

@@ -132,3 +132,29 @@ export function raise(flags: Int32Array, index: number, value = 1): void {
  * `npm run stress` (THREADSTATE_STRESS=20).
  */
 export const STRESS = Math.max(1, Number(process.env['THREADSTATE_STRESS'] ?? 1) || 1)
+
+/**
+ * Attaches again and again for `ms` (and at least `min` times), yielding to
+ * the event loop every `every` attaches; returns how many ran and the
+ * messages of those refused. For the attach-while-writing tests.
+ */
+export async function attachRepeatedly(
+  attach: () => unknown,
+  ms: number,
+  min = 200,
+  every = 100,
+): Promise<{ attaches: number; refused: string[] }> {
+  let attaches = 0
+  const refused: string[] = []
+  const end = performance.now() + ms
+  while (performance.now() < end || attaches < min) {
+    try {
+      attach()
+    } catch (error) {
+      refused.push((error as Error).message)
+    }
+    attaches++
+    if (attaches % every === 0) await new Promise((resolve) => setImmediate(resolve))
+  }
+  return { attaches, refused }
+}

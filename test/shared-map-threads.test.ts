@@ -19,7 +19,7 @@ import { superviseWorker } from '../src/node/index.js'
 import { breakJournalReplay } from './fixtures/map-broken-recovery.mjs'
 // @ts-expect-error: a plain .mjs fixture, no type declarations
 import { generationOf, valueAt } from './fixtures/map-values.mjs'
-import { STRESS, raise, signals, spawn, until, results } from './helpers.js'
+import { STRESS, attachRepeatedly, raise, signals, spawn, until, results } from './helpers.js'
 
 const FIXTURE = 'map-worker.mjs'
 const KEYS = 12
@@ -156,18 +156,7 @@ describe('SharedMap across threads', () => {
     const writers = [0, 1].map(() => spawn<number>('mapChurn', { handle: map.handle, flags }, FIXTURE))
     await until(flags, 1, 2)
     raise(flags, 2)
-    let attaches = 0
-    const refused: string[] = []
-    const until_ = performance.now() + 2_000 * STRESS
-    while (performance.now() < until_ || attaches < 200) {
-      try {
-        void SharedMap.attach(map.handle).size
-      } catch (error) {
-        refused.push((error as Error).message)
-      }
-      attaches++
-      if (attaches % 100 === 0) await new Promise((resolve) => setImmediate(resolve))
-    }
+    const { attaches, refused } = await attachRepeatedly(() => SharedMap.attach(map.handle).size, 2_000 * STRESS)
     raise(flags, 0)
     const commits = await results(writers)
     expect(refused.slice(0, 3)).toEqual([])

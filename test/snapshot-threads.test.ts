@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import { SnapshotStore } from '../src/index.js'
 import { superviseWorker } from '../src/node/index.js'
-import { STRESS, raise, run, signals, spawn, until } from './helpers.js'
+import { STRESS, attachRepeatedly, raise, run, signals, spawn, until } from './helpers.js'
 
 describe('SnapshotStore across threads', () => {
   it('4 readers x checksummed nested snapshots, writer flat out, buffer growing: 0 torn', async () => {
@@ -41,18 +41,7 @@ describe('SnapshotStore across threads', () => {
     const writer = spawn<number>('write', { handle: store.handle, flags, maxBytes }, 'snapshot-regions.mjs')
     await until(flags, 1, 1)
     raise(flags, 2)
-    let attaches = 0
-    const refused: string[] = []
-    const end = performance.now() + 2_000 * STRESS
-    while (performance.now() < end || attaches < 200) {
-      try {
-        void SnapshotStore.attach(store.handle).version
-      } catch (error) {
-        refused.push((error as Error).message)
-      }
-      attaches++
-      if (attaches % 50 === 0) await new Promise((resolve) => setImmediate(resolve))
-    }
+    const { refused } = await attachRepeatedly(() => SnapshotStore.attach(store.handle).version, 2_000 * STRESS, 200, 50)
     raise(flags, 0)
     const published = await writer.result
     expect(refused.slice(0, 3)).toEqual([])
