@@ -86,6 +86,15 @@ import { SPIN, sleepOn, type WaitLoop } from './wait.js'
 import { WaitEdge } from './wait-graph.js'
 import type { Deadlock } from './robust-word.js'
 
+/**
+ * Re-reads by the blocking waiter next in line (of HEAD, then as the head of
+ * the lock word) before it sleeps, about 1-3 us here. Measured with 2
+ * threads hammering a fair Mutex (bench locks/contended): SPIN (100) 0.02x the
+ * barging Mutex, every hand-off a wake-up; 1000 0.62-0.72x; 4000 0.37x and
+ * 20000 0.27x (a spinner that long holds back the thread it waits for).
+ */
+export const FAIR_SPIN = 1000
+
 /** Waiters a fair queue serves in FIFO order at once. */
 export const QUEUE_SLOTS = 256
 const SLOT_MASK = QUEUE_SLOTS - 1
@@ -198,7 +207,9 @@ export class FairQueue {
     // Wait.
     const at = this.ring + (t & SLOT_MASK)
     const mine = SlotState.WAIT | this.tid | gen(t)
-    let spins = blocking ? SPIN : 0
+    // The next in line spins longer (FAIR_SPIN): its turn comes within one short hold, and a
+    // sleep would cost a wake-up per hand-off (the convoy a FIFO lock falls into otherwise).
+    let spins = blocking ? (((t - Atomics.load(words, this.head)) | 0) <= 1 ? FAIR_SPIN : SPIN) : 0
     let edge: WaitEdge | undefined
     try {
       for (;;) {

@@ -58,7 +58,7 @@ import { now } from '../memory/clock.js'
 import { TID_MASK, type Domain } from '../memory/thread.js'
 import { SPIN, runWait, runWaitAsync, sleepOn, type WaitLoop } from './wait.js'
 import { WaitEdge } from './wait-graph.js'
-import type { FairQueue } from './fair-queue.js'
+import { FAIR_SPIN, type FairQueue } from './fair-queue.js'
 
 /** Someone may sleep on the word: a release must notify. */
 export const WAITERS = 1 << 30
@@ -192,9 +192,10 @@ export function* acquiring(
   deadline: number,
   blocking: boolean,
   signal: AbortSignal | undefined,
+  spin: number = SPIN,
 ): WaitLoop<AcquireResult> {
   let extra = 0
-  let spins = blocking ? SPIN : 0
+  let spins = blocking ? spin : 0
   let edge: WaitEdge | undefined
   try {
     for (;;) {
@@ -262,7 +263,7 @@ function* fairAcquiring(
   if (turn === undefined) return Acquired.TimedOut
   if (typeof turn === 'object') return turn
   try {
-    return yield* acquiring(words, i, domain, deadline, blocking, signal)
+    return yield* acquiring(words, i, domain, deadline, blocking, signal, FAIR_SPIN)
   } finally {
     queue.pass(turn)
   }
