@@ -42,7 +42,7 @@ import {
   type AcquireResult,
 } from './robust-word.js'
 import { cycleMessage } from './wait-graph.js'
-import { FairQueue, QUEUE_BYTES } from './fair-queue.js'
+import { FairQueue, QUEUE_BYTES, QueueWord } from './fair-queue.js'
 import { STATS_BYTES, StatsRecorder, type LockStats } from './stats.js'
 import { checkWaitOptions, deadlineOf, threadMayBlock, type AsyncWaitOptions } from './wait.js'
 
@@ -130,6 +130,8 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
   protected readonly rec: StatsRecorder
   /** The FIFO queue of a fair lock; undefined for the default (barging) lock. @internal */
   protected readonly queue: FairQueue | undefined
+  /** Word index of the fair queue's NEXT (HEAD follows it), -1 for a barging lock. @internal */
+  protected readonly queueWord: number
   /** @internal "mutex" or "reentrant mutex", for messages. */
   protected abstract readonly what: string
 
@@ -139,6 +141,7 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
     this.words = new Int32Array(handle.buffer, handle.byteOffset, handle.byteLength / 4)
     this.domain = domainOf(handle.domain)
     this.queue = handle.byteLength === FAIR_MUTEX_BYTES ? new FairQueue(this.words, MUTEX_BYTES / 4, this.domain) : undefined
+    this.queueWord = this.queue === undefined ? -1 : MUTEX_BYTES / 4 + QueueWord.NEXT
     this.tid = this.domain.tid
     this.named = namedCount(this.domain)
     this.rec = new StatsRecorder(
@@ -180,7 +183,9 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
 
   /** Whether the uncontended CAS may be tried: always for a barging lock, only with nobody queued for a fair one. @internal */
   protected mayBarge(): boolean {
-    return this.queue === undefined || this.queue.idle
+    // The queue's NEXT and HEAD words read here directly (QueueWord): this sits on the uncontended path.
+    const q = this.queueWord
+    return q < 0 || Atomics.load(this.words, q) === Atomics.load(this.words, q + 1)
   }
 
   /**
