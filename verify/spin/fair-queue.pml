@@ -1,81 +1,88 @@
 /*
  * fair-queue.pml: the FIFO ticket queue of the fair locks
- * (`Mutex.create({ fair: true })`), with the robust lock word it guards.
+ * (`Mutex.create({ fair: true })`) around the lock word it guards.
  *
  * Mirrors:
- *   src/sync/fair-queue.ts   FairQueue.idle, turn (Enter: the room wait, the
- *                            CAS of NEXT and the slot store; Wait: HEAD
- *                            checks, skipDead, the sleep on the own slot,
- *                            leave on a timeout), pass / advance, leave,
- *                            claim, skipDead (every Atomics operation one
- *                            step, in the code's order)
+ *   src/sync/fair-queue.ts   FairQueue.idle; turn (Enter: the room wait
+ *                            counted in ROOM, the CAS of NEXT and the slot
+ *                            store; Wait: HEAD, skipDead, HEAD, the sleep on
+ *                            the own slot, leave when the deadline passed);
+ *                            pass / advance; leave; claim; skipDead. Every
+ *                            Atomics operation is one step, in the code's
+ *                            order (a compareExchange with the value it
+ *                            returns; the domain table read of cannotHold)
  *   src/sync/robust-word.ts  fairAcquiring: turn, then `acquiring` (the
- *                            lock word: robust-word.pml), then pass(turn)
+ *                            word, below), then pass(turn) in `finally`,
  *                            however the acquisition ended
  *   src/sync/mutex.ts        Mutex.lock: mayBarge() (queue.idle: load NEXT,
- *                            load HEAD), then the fast CAS 0 -> tid; unlock
- *   src/sync/wait.ts         sleepOn: sliced sleeps, a deadline that may
- *                            pass at any sleep
+ *                            load HEAD), then the fast CAS 0 -> tid
+ *   src/sync/wait.ts         sleepOn: Atomics.wait in slices; false, without
+ *                            sleeping, once the deadline passed
  *
- * Processes: NT threads (tid = pid + 1) that lock / work / unlock ITERS
- * times (0: forever), the last TIMED of them with a deadline that may pass
- * at any sleep (in the room wait, the queue wait, the word wait); a Killer
- * that kills up to DEATHS threads at any termination point and marks them
- * dead some time later; Final, which looks at the queue once every thread
- * has finished or was killed.
+ * Processes: NT threads (tid = pid + 1), the first LONG of them locking
+ * ITERS times (0: forever), the others once, the last TIMED of them with a
+ * deadline (lock(timeoutMs); an abort leaves the same way); a Killer that
+ * kills up to DEATHS threads at any termination point and marks each dead
+ * some time later (superviseWorker); Final, which looks at the queue once
+ * every thread has finished or was killed.
  *
- * Where a thread can be killed: at any step (an Atomics call, before its
- * effect, a call, a loop edge), never between two plain statements. The
- * premise fair-queue.ts states for Enter: the CAS of NEXT and the store of
- * the slot are one step *for termination* (nokill[] holds the Killer off
- * between them) while other threads do interleave between them.
- * KILL_AT_STORE drops that premise: the store is a termination point of its
- * own, as an Atomics call is (test/termination-points.test.ts).
+ * The lock word: by default abstracted as writer-lock.pml does it (the
+ * holder's tid; taken by CAS when 0, by a takeover when its holder is marked
+ * dead; `acquiring` waits until one of the two is possible or its deadline
+ * passes). -DFULL_WORD uses robust-word.pml instead (WAITERS, sleeps on the
+ * word, OWNER_DIED until markConsistent), at several times the states.
  *
- * Sleeps: futex.pml (Atomics.wait / notify, FIFO per word). A sleep ends
- * by a notify; with SLICED, also when its 50 ms slice (or, async, a death
- * in the domain) ends, which is modelled as "may end by itself while a
- * re-check could act on something": the queue wait while HEAD is its ticket
+ * Termination points: a thread is killed at any step (an Atomics call,
+ * before its effect; a call; a loop edge), never between two plain
+ * statements. The premise fair-queue.ts states for Enter: no termination
+ * point between the CAS of NEXT and the store of the slot (nokill[] holds
+ * the Killer off), while other threads do interleave between the two.
+ * -DKILL_AT_STORE drops the premise: the store, an Atomics call, is a
+ * termination point of its own (test/termination-points.test.ts).
+ *
+ * Sleeps: futex.pml (Atomics.wait / notify, FIFO per word). A sleep ends by
+ * a notify; with SLICED (needed for deaths: a thread killed between a CAS
+ * and its notify), also when its slice ends (50 ms blocking; async waiters
+ * at every death in the domain), modelled as "may end by itself while a
+ * re-check could find something": the queue wait while HEAD is its ticket
  * or the head's entry is one skipDead claims (CANCELLED, or naming a thread
- * marked dead), the room wait while HEAD moved, the word wait while the word
- * changed or its holder is marked dead; plus SPARE slice ends per thread at
- * any moment (a re-check that finds nothing). So a thread that waits with
- * nothing ever to find is an invalid end state instead of an endless loop
- * of slices. A thread with a deadline may also wake at any moment, and at
- * every sleep its deadline may have passed.
+ * marked dead), the room wait while HEAD moved; plus SPARE slice ends per
+ * thread at any moment (a re-check that finds nothing). So a waiter left
+ * with nothing ever to find is an invalid end state, not an endless loop of
+ * slices. A sleep with a deadline may end at any moment, and at any sleep
+ * the deadline may have passed.
  *
- * Tickets: NEXT and HEAD never wrap (the code's `| 0`, 2^32 tickets, is not
- * exercised); the ring has SLOTS slots (the code: QUEUE_SLOTS = 256), so
- * with SLOTS = 2 it wraps and fills within the run (the room wait). The
+ * Tickets: NEXT and HEAD do not wrap (the code's `| 0` over 2^32 tickets is
+ * not exercised), except in the runs that lock forever (modulo TW, a whole
+ * number of generations). The ring has SLOTS slots (the code: QUEUE_SLOTS
+ * = 256): with 2 it wraps and fills within the run (the room wait). The
  * generation of ticket t is (t / SLOTS) & GEN_MASK (the code: 12 bits of
- * t >>> 8); GEN_MASK 3 does not wrap within the run.
- * Named counts and pins (memory/thread.ts) are left out: ids are never
- * reused here (thread-reuse.pml checks the takeover's pin).
+ * t >>> 8). Named counts and pins (memory/thread.ts) are left out: ids are
+ * never reused here (thread-reuse.pml checks the pin of a takeover).
  *
  * Checked:
- * - mutual exclusion of the lock word's live holders (a dead holder taken
- *   over, OWNER_DIED told as mutex.pml checks it);
+ * - mutual exclusion of the word's live holders (a dead holder taken over);
  * - FIFO: an acquisition through the queue is made by the head (HEAD is its
- *   ticket when it takes the word), so in ticket order (`served` rises); an
- *   arrival that barges (the fast path) found every earlier ticket passed;
- * - HEAD: whoever stores HEAD = t + 1 owns turn t (HEAD is t: it never goes
- *   back, nothing moves it but the owner of the turn), and ticket t is
- *   passed only when its waiter got its turn, left, or was killed (a live
+ *   ticket when it takes the word), so in ticket order (`served` rises); a
+ *   barging arrival (the fast path) found every earlier ticket passed;
+ * - HEAD: who stores HEAD = t + 1 owns turn t (HEAD is t then: HEAD never
+ *   goes back, nobody else moves it), never past NEXT, and ticket t is
+ *   passed only once its waiter got its turn, left, or was killed (a live
  *   waiter still waiting is never skipped); a live waiter's entry is only
- *   ever promoted (leave's CAS fails only on TURN);
- * - nobody stuck: every live thread finishes (invalid end states), with
- *   deaths and timeouts anywhere; unsliced runs (no death): no lost wake-up;
- * - Final: a waiter that leaves once its turn has come passes the turn on
- *   (no CANCELLED head of a live waiter cancelled while HEAD was already
- *   its ticket is left behind).
+ *   ever promoted (leave's CAS fails only on TURN|me);
+ * - nobody stuck: every live thread finishes (invalid end states), with a
+ *   death and timeouts anywhere; without deaths and unsliced: no lost
+ *   wake-up; forever (ITERS 0): no non-progress cycle;
+ * - Final: no CANCELLED head left behind by a live waiter that cancelled
+ *   when its turn had already come (it passes the turn on itself).
  *
- * Options (-D): NT, ITERS, TIMED, DEATHS, SLICED, SPARE, SLOTS, GEN_MASK,
- * KILL_AT_STORE.
- * Broken variants: BUG_PROMOTE_FIRST (advance promotes the next slot to
- * TURN and notifies before it stores HEAD), BUG_LEAVE_NO_RECHECK (leave
- * does not look at HEAD after cancelling), BUG_SKIP_NO_HEAD_CHECK (skipDead
- * does not read HEAD again after seeing the owner dead), BUG_NO_GEN (no
- * generation in the slots: a stale entry is taken for the current ticket).
+ * Options (-D): NT, ITERS, LONG, TIMED, DEATHS, SLICED, SPARE, SLOTS,
+ * GEN_MASK, FULL_WORD, KILL_AT_STORE.
+ * Broken variants: BUG_PROMOTE_FIRST (advance promotes the next slot to TURN
+ * and notifies before it stores HEAD), BUG_LEAVE_NO_RECHECK (leave does not
+ * look at HEAD after cancelling), BUG_SKIP_NO_HEAD_CHECK (skipDead does not
+ * read HEAD again after seeing the owner dead), BUG_NO_GEN (no generation
+ * in the slots: a stale entry is taken for the current ticket's).
  */
 
 /* ---- layout constants (checked against the code by run.mjs) ---- */
@@ -88,7 +95,7 @@
 #define SLOT_CANCELLED 196608     /* SlotState.CANCELLED = 3 << 16 */
 #define SLOT_DONE      262144     /* SlotState.DONE = 4 << 16 */
 #define STATE_MASK     458752     /* 7 << 16 */
-#define GEN_SHIFT      19         /* gen(t) << 19 */
+#define GEN_SHIFT      19         /* the generation at bit 19 */
 #define WAITERS     1073741824    /* WAITERS = 1 << 30, src/sync/robust-word.ts */
 #define OWNER_DIED  536870912     /* OWNER_DIED = 1 << 29 */
 #define TID_MASK    65535         /* TID_MASK, src/memory/thread.ts */
@@ -101,6 +108,9 @@
 #ifndef ITERS
 #define ITERS 2
 #endif
+#ifndef LONG
+#define LONG NT        /* the first LONG threads lock ITERS times, the others once */
+#endif
 #ifndef TIMED
 #define TIMED 0        /* the last TIMED threads have a deadline */
 #endif
@@ -111,7 +121,7 @@
 #define SLICED 0
 #endif
 #ifndef SPARE
-#define SPARE 1        /* slice ends at any moment, per thread (SLICED only) */
+#define SPARE 0        /* slice ends at any moment, per thread (SLICED only) */
 #endif
 #ifndef SLOTS
 #define SLOTS 2
@@ -120,7 +130,7 @@
 #define GEN_MASK 3
 #endif
 
-/* mem[]: the lock word (MutexWord.STATE, DEAD_OWNER), then the queue at QB */
+/* mem[]: the lock word (MutexWord.STATE, DEAD_OWNER), then the queue from QB */
 #define STATE      0
 #define DEAD_OWNER 1
 #define QB         2
@@ -128,17 +138,19 @@
 #define HEAD (QB + Q_HEAD)
 #define ROOM (QB + Q_ROOM)
 #define RING (QB + Q_RING)
+
 #if ITERS == 0
 /* forever (progress runs): tickets modulo TW, a whole number of generations */
 #define TW (SLOTS * (GEN_MASK + 1))
 #define MAXT TW
 #else
 #define TW 256                    /* no wrap within the run */
-#define MAXT (NT * ITERS + 1)     /* tickets handed out: at most one per acquisition */
+#define MAXT (LONG * ITERS + NT - LONG + 1)   /* at most one ticket per acquisition */
 #endif
 #define INC(x) (((x) + 1) % TW)
 /* a - b as the code's `(a - b) | 0` reads it (differences within +-TW/2) */
 #define SDIST(a, b) ((((a) - (b) + TW + TW / 2) % TW) - TW / 2)
+#define NOTK 255                  /* no ticket: a barging acquisition */
 
 #define NPROC (NT + 2)
 
@@ -146,24 +158,6 @@ int mem[RING + SLOTS];
 byte dom[NT + 1] = ALIVE;         /* the domain table: every thread joined */
 
 #include "futex.pml"
-
-/* the word wait's slice: ends while the word changed or its holder is marked dead */
-#define SLICE_ON     (SLICED && (mem[STATE] != s || dom[s & TID_MASK] == DEAD))
-#define MAY_ABORT    false        /* an abort leaves as a timeout does */
-#define MAY_TIME_OUT (TIMED > 0 && tid > NT - TIMED)
-#include "robust-word.pml"
-
-#define R_TURN 5                  /* turn() returned the ticket */
-
-/* The slot of ticket x (its mem index) and its generation bits. */
-#define SLOT(x) (RING + ((x) % SLOTS))
-#ifdef BUG_NO_GEN
-#define GEN(x) 0
-#else
-#define GEN(x) ((((x) / SLOTS) & GEN_MASK) << GEN_SHIFT)
-#endif
-#define GEN_OF(v) ((v) & ~(STATE_MASK | TID_MASK))
-#define MINE(x) (SLOT_WAIT | tid | GEN(x))
 
 /* ---- ghosts ---- */
 #define TK_QUEUED 1               /* the ticket's waiter waits for its turn */
@@ -178,9 +172,8 @@ bool done[NT + 1];
 bool in_cs[NT + 1];
 byte deaths;
 byte held_deaths;
-bool poisoned;
+bool poisoned;                    /* a holder of the word died and nobody repaired since */
 byte told;
-byte served;                      /* the ticket after the last one served (FIFO) */
 byte g;
 
 inline enter_cs() {
@@ -195,7 +188,14 @@ inline enter_cs() {
   }
 }
 
-/* Every acquisition of the word (robust-word.pml calls it in the CAS step). */
+/* Acquired.* of robust-word.ts (as robust-word.pml has them; NONE: not yet) */
+#define R_OK     0
+#define R_DIED   1
+#define R_TIMED  2
+#define R_NONE   9
+#define R_TURN   5                /* turn() returned the ticket */
+
+/* Every acquisition of the word, in its CAS step. */
 inline check_acquired(r) {
   assert((r == R_DIED) == poisoned);
   if
@@ -203,73 +203,107 @@ inline check_acquired(r) {
   :: else
   fi;
   if
-  :: queued ->
-     /* FIFO: only the head competes for the word; so acquisitions in ticket order */
-     assert(mem[HEAD] == t);
-#if ITERS > 0
-     assert(t >= served);
-     served = t + 1
-#else
-     skip
-#endif
+  :: t != NOTK ->
+     /* FIFO: only the head competes for the word; HEAD only rises (store_head),
+        so acquisitions through the queue come in ticket order */
+     assert(mem[HEAD] == t)
   :: else
   fi
 }
 
-/* sleepOn(A, V) asleep: a notify, or (SLICED) a slice end while `guard`, or
-   SPARE slice ends at any moment; a deadline ends the sleep at any moment. */
-inline qsleep(A, V, guard) {
-  atomic {
-    if
-    :: mem[A] != V -> wres = W_NOT_EQUAL
-    :: else -> woken[_pid] = false; wq!A,_pid; wres = W_ASLEEP
-    fi
-  };
+#define MAY_TIME_OUT (TIMED > 0 && tid > NT - TIMED)
+#ifdef FULL_WORD
+/* the word wait's slice: ends while the word changed or its holder is marked dead */
+#define SLICE_ON     (SLICED && (mem[STATE] != s || dom[s & TID_MASK] == DEAD))
+#define MAY_ABORT    false        /* an abort leaves as a timeout does */
+#include "robust-word.pml"
+#else
+/* The word abstracted: taken when 0 (CAS) or when its holder is marked dead
+   (takeover: OWNER_DIED); `acquiring` waits for one of the two or gives up
+   at its deadline (giveUp). mutex.pml checks the word's own protocol. */
+inline robust_acquire() {
   if
-  :: wres == W_ASLEEP ->
+  :: atomic {
+       (mem[STATE] == 0 || dom[mem[STATE]] == DEAD) ->
+       res = (mem[STATE] == 0 -> R_OK : R_DIED);
+       mem[STATE] = tid;
+       check_acquired(res)
+     }
+  :: MAY_TIME_OUT -> res = R_TIMED
+  fi
+}
+inline robust_release() {
+  mem[STATE] = 0
+}
+inline mark_consistent() {
+  poisoned = false
+}
+#endif
+
+/* The slot of ticket x (its mem index), its generation bits, our entry. */
+#define SLOT(x) (RING + ((x) % SLOTS))
+#ifdef BUG_NO_GEN
+#define GEN(x) 0
+#else
+#define GEN(x) ((((x) / SLOTS) & GEN_MASK) << GEN_SHIFT)
+#endif
+#define GEN_OF(v) ((v) & ~(STATE_MASK | TID_MASK))
+#define MINE(x) (SLOT_WAIT | tid | GEN(x))
+#define IS_ENTRY(v) (((v) & STATE_MASK) == SLOT_WAIT || ((v) & STATE_MASK) == SLOT_TURN || ((v) & STATE_MASK) == SLOT_DONE)
+
+/* sleepOn(A, V) once it sleeps: ends by a notify, or (SLICED) a slice end
+   while `guard`, or one of SPARE slice ends, or (a deadline) at any moment:
+   then `late`, the deadline has passed, and every later sleepOn of this
+   acquisition returns false at once. */
+inline qsleep(A, V, guard) {
+  if
+  :: atomic { mem[A] == V -> woken[_pid] = false; wq!A,_pid };
      if
-     :: atomic { woken[_pid] -> woken[_pid] = false; wres = W_OK }
-     :: atomic { ((SLICED && (guard)) || MAY_TIME_OUT) && wq??[eval(A),eval(_pid)] -> wq??eval(A),eval(_pid); wres = W_TIMED_OUT }
-     :: atomic { SLICED && spare > 0 && wq??[eval(A),eval(_pid)] -> wq??eval(A),eval(_pid); spare--; wres = W_TIMED_OUT }
+     :: atomic { woken[_pid] -> woken[_pid] = false }
+     :: atomic { SLICED && (guard) && wq??[eval(A),eval(_pid)] -> wq??eval(A),eval(_pid) }
+     :: atomic { MAY_TIME_OUT && wq??[eval(A),eval(_pid)] -> wq??eval(A),eval(_pid); late = true }
+     :: atomic { SLICED && spare > 0 && wq??[eval(A),eval(_pid)] -> wq??eval(A),eval(_pid); spare-- }
      fi
-  :: else
-  fi;
-  wres = 0
+  :: else   /* not-equal: no sleep */
+  fi
 }
 
-/* The head's entry is one skipDead acts on (for the queue wait's slice). */
+/* The queue wait's slice finds something: its turn, or a head entry skipDead claims. */
 #define HSLOT mem[SLOT(mem[HEAD])]
 #define HEAD_CLAIMABLE (mem[HEAD] != mem[NEXT] && GEN_OF(HSLOT) == GEN(mem[HEAD]) && \
-  ((HSLOT & STATE_MASK) == SLOT_CANCELLED || \
-   (((HSLOT & STATE_MASK) == SLOT_WAIT || (HSLOT & STATE_MASK) == SLOT_TURN || (HSLOT & STATE_MASK) == SLOT_DONE) && \
-    (HSLOT & TID_MASK) != tid && dom[HSLOT & TID_MASK] != ALIVE)))
+  ((HSLOT & STATE_MASK) == SLOT_CANCELLED || (IS_ENTRY(HSLOT) && (HSLOT & TID_MASK) != tid && dom[HSLOT & TID_MASK] != ALIVE)))
 #define TURN_WAKE (mem[HEAD] == t || HEAD_CLAIMABLE)
 
-/* The store of HEAD = x + 1 by the owner of turn x (advance): the checks of HEAD. */
+/* Atomics.store(HEAD, x + 1) by the owner of turn x, with the checks of HEAD. */
 inline store_head(x) {
   atomic {
-    assert(mem[HEAD] == x);   /* only the owner of turn x moves HEAD past x: never back, never twice */
-    assert(SDIST(mem[NEXT], x) >= 1);   /* never past NEXT */
-    /* a live waiter still waiting is never skipped */
-    assert(tk[x] == TK_TURN || tk[x] == TK_LEFT || killed[tk_owner[x]]);
-    mem[HEAD] = INC(x)
+    assert(mem[HEAD] == x);              /* only the owner of turn x moves HEAD past x: never back */
+    assert(SDIST(mem[NEXT], x) >= 1);    /* never past NEXT */
+    assert(tk[x] == TK_TURN || tk[x] == TK_LEFT || killed[tk_owner[x]]);   /* a live waiter still waiting is never skipped */
+    mem[HEAD] = INC(x);
+    tk[x] = 0; tk_owner[x] = 0; cancelled_at_head[x] = false   /* ticket x passed: its ghosts forgotten */
   }
 }
 
-/* advance(t): HEAD = t + 1, then wake the next waiter, or skip it if it left. */
-inline advance(T) {
-  at_t = T;
+/* advance(at_t): HEAD = t + 1; wake the next waiter (WAIT -> TURN, notify),
+   or, if it left (CANCELLED), claim its turn (DONE|me) and go on. */
+#define NX INC(at_t)
+inline advance() {
   do
   :: true ->
 #ifdef BUG_PROMOTE_FIRST
-     /* broken: the next slot promoted and notified before HEAD is stored */
-     sv = mem[SLOT(INC(at_t))];
+     /* broken: the next entry promoted and notified before HEAD is stored */
+     sv = mem[SLOT(NX)];
      if
-     :: (sv & STATE_MASK) == SLOT_WAIT && GEN_OF(sv) == GEN(INC(at_t)) ->
-        atomic { prev = mem[SLOT(INC(at_t))]; if :: prev == sv -> mem[SLOT(INC(at_t))] = SLOT_TURN | (sv & TID_MASK) | GEN(INC(at_t)) :: else fi };
+     :: (sv & STATE_MASK) == SLOT_WAIT && GEN_OF(sv) == GEN(NX) ->
+        atomic { if :: mem[SLOT(NX)] == sv -> mem[SLOT(NX)] = SLOT_TURN | (sv & TID_MASK) | GEN(NX); ok = true :: else -> sv = mem[SLOT(NX)]; ok = false fi };
         if
-        :: prev == sv -> fnotify(SLOT(INC(at_t)), NOTIFY_ALL); store_head(at_t); break
-        :: else -> sv = prev
+        :: ok ->
+           fnotify(SLOT(NX), NOTIFY_ALL);
+           store_head(at_t);
+           if :: mem[ROOM] != 0 -> fnotify(HEAD, NOTIFY_ALL) :: else fi;
+           break
+        :: else
         fi
      :: else
      fi;
@@ -278,99 +312,91 @@ inline advance(T) {
 #else
      store_head(at_t);
      if :: mem[ROOM] != 0 -> fnotify(HEAD, NOTIFY_ALL) :: else fi;
-     sv = mem[SLOT(INC(at_t))];
+     sv = mem[SLOT(NX)];
      if
-     :: (sv & STATE_MASK) == SLOT_WAIT && GEN_OF(sv) == GEN(INC(at_t)) ->
-        atomic { prev = mem[SLOT(INC(at_t))]; if :: prev == sv -> mem[SLOT(INC(at_t))] = SLOT_TURN | (sv & TID_MASK) | GEN(INC(at_t)) :: else fi };
+     :: (sv & STATE_MASK) == SLOT_WAIT && GEN_OF(sv) == GEN(NX) ->
+        atomic { if :: mem[SLOT(NX)] == sv -> mem[SLOT(NX)] = SLOT_TURN | (sv & TID_MASK) | GEN(NX); ok = true :: else -> sv = mem[SLOT(NX)]; ok = false fi };
         if
-        :: prev == sv -> fnotify(SLOT(INC(at_t)), NOTIFY_ALL); break
-        :: else -> sv = prev   /* it left meanwhile: CANCELLED */
+        :: ok -> fnotify(SLOT(NX), NOTIFY_ALL); break
+        :: else   /* it left meanwhile: CANCELLED */
         fi
      :: else
      fi;
 #endif
      if
-     :: sv != (SLOT_CANCELLED | GEN(INC(at_t))) -> break   /* unwritten (its owner reads HEAD), or taken */
+     :: sv != (SLOT_CANCELLED | GEN(NX)) -> break   /* unwritten (its owner reads HEAD), or taken */
      :: else
      fi;
-     atomic { if :: mem[SLOT(INC(at_t))] == sv -> mem[SLOT(INC(at_t))] = SLOT_DONE | tid | GEN(INC(at_t)); ok = true :: else -> ok = false fi };
      if
-     :: !ok -> break   /* its owner claimed it and advances */
-     :: else
-     fi;
-     at_t = INC(at_t)
+     :: atomic { mem[SLOT(NX)] == sv -> mem[SLOT(NX)] = SLOT_DONE | tid | GEN(NX); at_t = NX }
+     :: else -> break   /* its owner claimed it and advances */
+     fi
   od;
-  at_t = 0; sv = 0; prev = 0; ok = false
+  atomic { at_t = 0; sv = 0; ok = false }
 }
 
-/* claim(at, seen, t): CAS the entry seen -> DONE|me, and advance if that won. */
-inline claim(X, SEEN) {
-  atomic { if :: mem[SLOT(X)] == (SEEN) -> mem[SLOT(X)] = SLOT_DONE | tid | GEN(X); ok = true :: else -> ok = false fi };
-  if
-  :: ok -> advance(X)
-  :: else
-  fi
-}
-
-/* leave(t): cancel; made head meanwhile (TURN): advance; else claim if HEAD is ours. */
+/* leave(t): WAIT -> CANCELLED; failed: made head (TURN), advance; else claim if HEAD is t. */
 inline leave() {
-  atomic {
-    if
-    :: mem[SLOT(t)] == MINE(t) ->
-       mem[SLOT(t)] = SLOT_CANCELLED | GEN(t); ok = true;
-       tk[t] = TK_LEFT; cancelled_at_head[t] = (mem[HEAD] == t)
-    :: else ->
-       assert(mem[SLOT(t)] == (SLOT_TURN | tid | GEN(t)));   /* a live waiter's entry is only promoted */
-       ok = false; tk[t] = TK_TURN
-    fi
-  };
   if
-  :: !ok -> advance(t)   /* made head (TURN): our turn to pass on */
-  :: else ->
+  :: atomic {
+       mem[SLOT(t)] == MINE(t) ->
+       mem[SLOT(t)] = SLOT_CANCELLED | GEN(t);
+       tk[t] = TK_LEFT; cancelled_at_head[t] = (mem[HEAD] == t)
+     };
 #ifndef BUG_LEAVE_NO_RECHECK
      if
-     :: mem[HEAD] == t -> claim(t, (SLOT_CANCELLED | GEN(t)))
+     :: mem[HEAD] == t ->
+        if   /* claim(): CANCELLED -> DONE|me, advance if that won */
+        :: atomic { mem[SLOT(t)] == (SLOT_CANCELLED | GEN(t)) -> mem[SLOT(t)] = SLOT_DONE | tid | GEN(t); at_t = t };
+           advance()
+        :: else
+        fi
      :: else   /* the advance that reaches us skips us */
      fi
 #else
      skip
 #endif
+  :: else ->
+     atomic {
+       assert(mem[SLOT(t)] == (SLOT_TURN | tid | GEN(t)));   /* a live waiter's entry is only promoted */
+       tk[t] = TK_TURN; at_t = t
+     };
+     advance()   /* made head: our turn to pass on */
   fi
 }
 
-/* skipDead(): the head's entry, if CANCELLED or naming a thread marked dead, is claimed and passed on. */
+/* skipDead(): the head's entry, CANCELLED or naming a thread that cannot hold, claimed and passed on. */
 inline skip_dead() {
-  h = mem[HEAD];
+  hd = mem[HEAD];
   if
-  :: h == mem[NEXT] -> skip
+  :: hd == mem[NEXT]
   :: else ->
-     sv = mem[SLOT(h)];
+     sv = mem[SLOT(hd)];
      if
-     :: GEN_OF(sv) != GEN(h) -> skip   /* unwritten yet */
-     :: (sv & STATE_MASK) == SLOT_CANCELLED && GEN_OF(sv) == GEN(h) ->
+     :: GEN_OF(sv) == GEN(hd) && (sv & STATE_MASK) == SLOT_CANCELLED ->
         if
-        :: mem[HEAD] == h -> claim(h, sv)
+        :: mem[HEAD] == hd ->
+           if   /* claim() */
+           :: atomic { mem[SLOT(hd)] == sv -> mem[SLOT(hd)] = SLOT_DONE | tid | GEN(hd); at_t = hd };
+              advance()
+           :: else
+           fi
         :: else
         fi
-     :: ((sv & STATE_MASK) == SLOT_WAIT || (sv & STATE_MASK) == SLOT_TURN || (sv & STATE_MASK) == SLOT_DONE) && GEN_OF(sv) == GEN(h) ->
-        owner = sv & TID_MASK;
+     :: GEN_OF(sv) == GEN(hd) && IS_ENTRY(sv) && (sv & TID_MASK) != tid && dom[sv & TID_MASK] != ALIVE ->
+        /* pin(owner) (left out), then the slot, the owner's state and HEAD again */
         if
-        :: owner != tid && dom[owner] != ALIVE ->
-           /* domain.pin(owner) (left out), then the word, the state and HEAD again */
+        :: mem[SLOT(hd)] == sv ->
            if
-           :: mem[SLOT(h)] == sv ->
-              if
-              :: dom[owner] != ALIVE ->
+           :: dom[sv & TID_MASK] != ALIVE ->
 #ifdef BUG_SKIP_NO_HEAD_CHECK
-                 if :: true ->
+              if :: true ->
 #else
-                 if :: mem[HEAD] == h ->
+              if :: mem[HEAD] == hd ->
 #endif
-                    atomic { if :: mem[SLOT(h)] == sv -> mem[SLOT(h)] = SLOT_DONE | tid | GEN(h); ok = true :: else -> ok = false fi };
-                    if
-                    :: ok -> advance(h)   /* domain.cleared(owner), unpin, advance */
-                    :: else
-                    fi
+                 if
+                 :: atomic { mem[SLOT(hd)] == sv -> mem[SLOT(hd)] = SLOT_DONE | tid | GEN(hd); at_t = hd };
+                    advance()   /* cleared(owner), unpin, advance */
                  :: else
                  fi
               :: else
@@ -379,128 +405,139 @@ inline skip_dead() {
            fi
         :: else
         fi
-     :: else -> skip   /* state 0: never written */
+     :: else   /* unwritten yet, never written, a live owner, or our own */
      fi
   fi;
-  h = 0; sv = 0; owner = 0
+  atomic { hd = 0; sv = 0 }
 }
 
-/* turn(): Enter (room wait, CAS NEXT, store the slot), then Wait. res: R_TURN or R_TIMED. */
+/* turn(): Enter (the room wait, CAS NEXT, the slot), then Wait. res: R_TURN, or R_TIMED. */
 inline fair_turn() {
   do
-  :: true ->
-     n = mem[NEXT];
-     h = mem[HEAD];
+  :: n = mem[NEXT];
      if
-     :: SDIST(n, h) >= SLOTS ->
+     :: atomic { SDIST(n, mem[HEAD]) >= SLOTS -> h = mem[HEAD] };
         /* the ring is full: wait for HEAD to move, counted in ROOM */
+#ifdef ALT_ROOM_SKIP
+        skip_dead();   /* not the code: a candidate fix of finding room-wedge */
+#define ROOM_WAKE (mem[HEAD] != h || HEAD_CLAIMABLE)
+#else
+#define ROOM_WAKE (mem[HEAD] != h)
+#endif
         mem[ROOM] = mem[ROOM] + 1;
         if
-        :: MAY_TIME_OUT -> slept = false
-        :: true -> qsleep(HEAD, h, mem[HEAD] != h); slept = true
-        fi;
-        mem[ROOM] = mem[ROOM] - 1;
-        if
-        :: !slept -> res = R_TIMED; break
-        :: else
+        :: late || MAY_TIME_OUT ->   /* sleepOn: the deadline passed */
+           atomic { mem[ROOM] = mem[ROOM] - 1; res = R_TIMED; n = 0; h = 0; late = true };
+           break
+        :: !late ->
+           /* qsleep(HEAD, h, ROOM_WAKE), written out for its end label */
+           if
+           :: atomic { mem[HEAD] == h -> woken[_pid] = false; wq!HEAD,_pid };
+#ifdef ROOM_END_OK
+end_room:     /* a thread left here for ever is not reported (finding room-wedge) */
+#endif
+              if
+              :: atomic { woken[_pid] -> woken[_pid] = false }
+              :: atomic { SLICED && ROOM_WAKE && wq??[eval(HEAD),eval(_pid)] -> wq??eval(HEAD),eval(_pid) }
+              :: atomic { MAY_TIME_OUT && wq??[eval(HEAD),eval(_pid)] -> wq??eval(HEAD),eval(_pid); late = true }
+              :: atomic { SLICED && spare > 0 && wq??[eval(HEAD),eval(_pid)] -> wq??eval(HEAD),eval(_pid); spare-- }
+              fi
+           :: else
+           fi;
+           atomic { mem[ROOM] = mem[ROOM] - 1; n = 0; h = 0 }
         fi
      :: else ->
-        atomic {
-          if
-          :: mem[NEXT] == n ->
-             mem[NEXT] = INC(n); ok = true; cancelled_at_head[n] = false; tk[n] = TK_QUEUED; tk_owner[n] = tid;
+        if
+        :: atomic {
+             mem[NEXT] == n ->
+             mem[NEXT] = INC(n);
+             tk[n] = TK_QUEUED; tk_owner[n] = tid; cancelled_at_head[n] = false;
 #ifndef KILL_AT_STORE
              nokill[tid] = true   /* no termination point before the store */
 #endif
-          :: else -> ok = false
-          fi
-        };
-        if
-        :: ok -> atomic { mem[SLOT(n)] = MINE(n); t = n; nokill[tid] = false }; break
+           };
+           atomic { mem[SLOT(n)] = MINE(n); t = n; n = 0; nokill[tid] = false };
+           break
         :: else
         fi
      fi
   od;
-  n = 0; h = 0; ok = false; slept = false;
   if
-  :: res != R_TIMED ->
+  :: res == R_NONE ->
      do
-     :: true ->
-        if
-        :: atomic { mem[HEAD] == t -> tk[t] = TK_TURN; res = R_TURN }; break
-        :: else
-        fi;
+     :: atomic { mem[HEAD] == t -> tk[t] = TK_TURN; res = R_TURN }; break
+     :: else ->
         skip_dead();
         if
         :: atomic { mem[HEAD] == t -> tk[t] = TK_TURN; res = R_TURN }; break
-        :: else
-        fi;
-        if
-        :: MAY_TIME_OUT -> slept = false
-        :: true -> qsleep(SLOT(t), MINE(t), TURN_WAKE); slept = true
-        fi;
-        if
-        :: !slept ->
+        :: else ->
            if
-           :: mem[HEAD] != t -> leave(); res = R_TIMED; break
-           :: else
+           :: late || MAY_TIME_OUT ->   /* sleepOn: the deadline passed; leave unless HEAD is ours */
+              late = true;
+              if
+              :: mem[HEAD] != t -> leave(); res = R_TIMED; break
+              :: else
+              fi
+           :: !late -> qsleep(SLOT(t), MINE(t), TURN_WAKE)
            fi
-        :: else
         fi
      od
   :: else
-  fi;
-  slept = false
+  fi
 }
 
-/* Mutex.lock(): mayBarge() then the fast CAS; else fairAcquiring: turn, acquiring, pass. */
+/* Mutex.lock(): mayBarge() and the fast CAS; else fairAcquiring: turn, acquiring, pass. */
 inline fair_lock() {
-  n = mem[NEXT];
-  h = mem[HEAD];
-  res = R_NONE;
+  atomic { n = mem[NEXT]; res = R_NONE; late = false };
   if
-  :: n == h ->
+  :: mem[HEAD] == n ->
      atomic {
        if
        :: mem[STATE] == 0 ->
-          mem[STATE] = tid; res = R_OK; queued = false;
-          assert(SDIST(mem[HEAD], n) >= 0);   /* every ticket taken before the idle check was passed */
+          mem[STATE] = tid; res = R_OK;
+#if ITERS > 0
+          assert(mem[HEAD] >= n);   /* every ticket taken before the idle check was passed */
+#endif
           check_acquired(res)
        :: else
-       fi
+       fi;
+       n = 0
      }
   :: else
   fi;
-  n = 0; h = 0;
   if
   :: res == R_NONE ->
-     queued = true;
      fair_turn();
      if
      :: res == R_TURN ->
         robust_acquire();
-        advance(t)   /* finally: queue.pass(turn), however the acquisition ended */
+        at_t = t;
+        advance()   /* finally: queue.pass(turn), however the acquisition ended */
      :: else
      fi;
-     queued = false; t = 0
+     t = NOTK
   :: else
   fi
 }
 
 active [NT] proctype T() {
   byte tid = _pid + 1;
+#ifdef FULL_WORD
   int s;
   int extra;
-  byte res, wres, it;
+  byte wres;
+#endif
+  byte res, it;
   bool ok;
-  byte t, n, h, at_t, owner;
-  int sv, prev;
-  bool slept, queued;
+  byte t = NOTK;
+  byte n, h, hd, at_t;
+  int sv;
   byte spare = SPARE;
+  bool late;                        /* this acquisition's deadline has passed */
 
   {
     do
-    :: ITERS == 0 || it < ITERS ->
+    :: ITERS == 0 || it < (tid <= LONG -> ITERS : 1) ->
        fair_lock();
        if
        :: res == R_OK || res == R_DIED ->
@@ -514,17 +551,19 @@ progress:  assert((mem[STATE] & TID_MASK) == tid);
           robust_release()
        :: else
        fi;
-       res = 0;
-       if :: ITERS > 0 -> it++ :: else fi
+       d_step { res = 0; late = false; if :: ITERS > 0 -> it++ :: else fi }
     :: else -> break
     od;
     done[tid] = true
-  } unless {
+  }
+#if DEATHS > 0
+  unless {
     killed[tid] -> fleave(); in_cs[tid] = false
   }
+#endif
 }
 
-/* Kills up to DEATHS threads at any termination point; marks each dead later (superviseWorker). */
+/* Kills up to DEATHS threads at any termination point; marks each dead later. */
 active proctype Killer() {
   byte v;
   do
@@ -550,14 +589,15 @@ active proctype Killer() {
   od
 }
 
-/* Once every thread finished or was killed: no cancelled head left behind by a
-   live waiter that cancelled when its turn had already come. */
+/* Once every thread finished or was killed: no CANCELLED head of a live
+   waiter that cancelled when HEAD was already its ticket. */
 active proctype Final() {
   byte k;
 end_wait:
   atomic {
     (done[1] || killed[1]) && (NT < 2 || done[2] || killed[2]) && (NT < 3 || done[NT] || killed[NT]) ->
     k = mem[HEAD];
-    assert(!(k < mem[NEXT] && mem[SLOT(k)] == (SLOT_CANCELLED | GEN(k)) && cancelled_at_head[k] && !killed[tk_owner[k]]))
+    assert(!(k != mem[NEXT] && mem[SLOT(k)] == (SLOT_CANCELLED | GEN(k)) && cancelled_at_head[k] && !killed[tk_owner[k]]));
+    k = 0
   }
 }
