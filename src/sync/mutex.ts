@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, copyHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
 import { MUTEX_BYTES, MutexWord, RobustLock, claimedMutexBytes, mutexBytes, type MutexOptions } from './robust-lock.js'
 import { checkTimeout } from './wait.js'
@@ -53,7 +53,10 @@ export class Mutex extends RobustLock<'Mutex'> {
    * @throws HandleError if `handle` is not a valid Mutex handle
    */
   static attach(handle: MutexHandle): Mutex {
-    return attaching('Mutex', () => new Mutex(checkHandle(handle, 'Mutex', claimedMutexBytes(handle))))
+    return attaching('Mutex', () => {
+      const copy = copyHandle(handle, 'Mutex') // one read of each field: the length checked is the length used
+      return new Mutex(checkHandle(copy, 'Mutex', claimedMutexBytes(copy)))
+    })
   }
 
   /**

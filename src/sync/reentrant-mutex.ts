@@ -8,7 +8,7 @@
  * @module
  */
 import { LockError } from '../errors.js'
-import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, copyHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf, TID_MASK } from '../memory/thread.js'
 import { MUTEX_BYTES, MutexWord, RobustLock, claimedMutexBytes, mutexBytes, type MutexOptions } from './robust-lock.js'
 import { checkTimeout } from './wait.js'
@@ -52,7 +52,10 @@ export class ReentrantMutex extends RobustLock<'ReentrantMutex'> {
    * @throws HandleError if `handle` is not a valid ReentrantMutex handle
    */
   static attach(handle: ReentrantMutexHandle): ReentrantMutex {
-    return attaching('ReentrantMutex', () => new ReentrantMutex(checkHandle(handle, 'ReentrantMutex', claimedMutexBytes(handle))))
+    return attaching('ReentrantMutex', () => {
+      const copy = copyHandle(handle, 'ReentrantMutex') // one read of each field: the length checked is the length used
+      return new ReentrantMutex(checkHandle(copy, 'ReentrantMutex', claimedMutexBytes(copy)))
+    })
   }
 
   /** @internal */

@@ -89,13 +89,13 @@ export function mutexBytes(options: MutexOptions | undefined, what: string): num
 }
 
 /**
- * The region size a handle claims, as `attach` checks it: a fair lock's
- * handle is longer. checkHandle then verifies it against the region's own
- * header, so a wrong claim is refused there. @internal
+ * The region size a handle's copy (`copyHandle`: each field read once)
+ * claims, as `attach` checks it: a fair lock's handle is longer. checkHandle
+ * then verifies it against the region's own header, so a wrong claim is
+ * refused there. @internal
  */
-export function claimedMutexBytes(handle: unknown): number {
-  const claimed = typeof handle === 'object' && handle !== null ? (handle as { byteLength?: unknown }).byteLength : undefined
-  return claimed === FAIR_MUTEX_BYTES ? FAIR_MUTEX_BYTES : MUTEX_BYTES
+export function claimedMutexBytes(copy: Record<string, unknown>): number {
+  return copy['byteLength'] === FAIR_MUTEX_BYTES ? FAIR_MUTEX_BYTES : MUTEX_BYTES
 }
 
 /**

@@ -27,7 +27,7 @@
  */
 import type { AsyncSemaphore } from '../contracts.js'
 import { LockError, OptionError, TimeoutError, describe } from '../errors.js'
-import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
+import { allocateRegion, attaching, checkHandle, copyHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { Header } from '../memory/layout.js'
 import { domainOf } from '../memory/thread.js'
 import { FairQueue, QUEUE_BYTES } from './fair-queue.js'
@@ -141,9 +141,11 @@ export class Semaphore implements AsyncSemaphore {
    * @throws HandleError if `handle` is not a valid Semaphore handle
    */
   static attach(handle: SemaphoreHandle): Semaphore {
-    const claimed = typeof handle === 'object' && handle !== null ? (handle as { byteLength?: unknown }).byteLength : undefined
-    const bytes = claimed === FAIR_SEMAPHORE_BYTES ? FAIR_SEMAPHORE_BYTES : SEMAPHORE_BYTES // checkHandle verifies it against the region
-    return attaching('Semaphore', () => new Semaphore(checkHandle(handle, 'Semaphore', bytes)))
+    return attaching('Semaphore', () => {
+      const copy = copyHandle(handle, 'Semaphore') // one read of each field: the length checked is the length used
+      const bytes = copy['byteLength'] === FAIR_SEMAPHORE_BYTES ? FAIR_SEMAPHORE_BYTES : SEMAPHORE_BYTES // checkHandle verifies it against the region
+      return new Semaphore(checkHandle(copy, 'Semaphore', bytes))
+    })
   }
 
   private max(): number {
