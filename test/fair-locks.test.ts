@@ -242,6 +242,24 @@ describe('fair locks (issue 14 item 5)', () => {
     }
   })
 
+  it('a full ring behind a dead head does not wedge the lock: an arrival waiting for room skips the dead head and the 255 waiters that left (the SPIN finding room-wedge)', async () => {
+    const m = Mutex.create({ fair: true })
+    const log = newLog()
+    const flags = signals(8)
+    m.lock()
+    const head = await queueWorkers(1, () => m.queued, { kind: 'Mutex', handle: m.handle, flags, log }, 'queueForever')
+    // 255 waiters behind it that all give up before it dies: the ring (256) is full of them.
+    const gaveUp = await Promise.all(Array.from({ length: 255 }, () => m.lockAsync({ timeoutMs: 1 })))
+    expect(gaveUp.every((got) => got === false)).toBe(true)
+    expect(m.queued).toBe(256)
+    await head[0]!.worker.terminate()
+    m.unlock()
+    // Before the fix, this arrival slept on HEAD until its timeout: nobody queued was left to skip the dead head.
+    expect(await m.lockAsync({ timeoutMs: 20_000 })).toBe(true)
+    expect(m.queued).toBe(0)
+    m.unlock()
+  })
+
   it('a fair holder that dies holding: the next in the queue gets OwnerDiedError holding the lock', async () => {
     const m = Mutex.create({ fair: true })
     const log = newLog()

@@ -25,7 +25,8 @@
  * Protocol (every operation is a sequentially consistent Atomics operation):
  *
  * - **Enter**: read NEXT = n and HEAD = h; if `n - h >= SLOTS` the ring is
- *   full: wait for HEAD to move (counted in ROOM, which every advance
+ *   full: look at the head as a queued waiter does (Dead waiters, below),
+ *   then wait for HEAD to move (counted in ROOM, which every advance
  *   notifies). Otherwise read slot n (value v). If v already carries gen(n),
  *   another waiter claimed ticket n and may not have moved NEXT yet: help,
  *   CAS NEXT `n -> n+1`, and start again. Else read NEXT again: still n
@@ -180,6 +181,10 @@ export class FairQueue {
       const n = Atomics.load(words, this.next)
       const h = Atomics.load(words, this.head)
       if (((n - h) | 0) >= QUEUE_SLOTS) {
+        // Look at the head first: a dead head (or a claimer killed before its HEAD store) with
+        // every other ticket of the ring left or dead is moved by nobody else (the SPIN model's
+        // finding room-wedge: with no live waiter queued, only a room waiter can see it).
+        if (this.skipDead()) continue
         Atomics.add(words, this.room, 1)
         let slept: boolean
         try {

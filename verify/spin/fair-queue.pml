@@ -4,27 +4,30 @@
  *
  * Mirrors:
  *   src/sync/fair-queue.ts   FairQueue.idle; turn (Enter: the room wait
- *                            counted in ROOM, the CAS of NEXT and the slot
- *                            store; Wait: HEAD, skipDead, HEAD, the sleep on
- *                            the own slot, leave when the deadline passed);
- *                            pass / advance; leave; claim; skipDead. Every
- *                            Atomics operation is one step, in the code's
- *                            order (a compareExchange with the value it
- *                            returns; the domain table read of cannotHold)
+ *                            counted in ROOM; the slot of ticket NEXT read,
+ *                            NEXT helped on if the slot is claimed, NEXT read
+ *                            again, the slot claimed by CAS from the value
+ *                            read, NEXT moved by CAS; Wait: HEAD, skipDead,
+ *                            HEAD, the sleep on the own slot, leave when the
+ *                            deadline passed); pass / advance; leave; claim;
+ *                            skipDead. Every Atomics operation is one step,
+ *                            in the code's order (a compareExchange with the
+ *                            value it returns; cannotHold's read of the
+ *                            domain table)
  *   src/sync/robust-word.ts  fairAcquiring: turn, then `acquiring` (the
  *                            word, below), then pass(turn) in `finally`,
  *                            however the acquisition ended
- *   src/sync/mutex.ts        Mutex.lock: mayBarge() (queue.idle: load NEXT,
- *                            load HEAD), then the fast CAS 0 -> tid
+ *   src/sync/mutex.ts        Mutex.lock: mayBarge() (NEXT == HEAD, two
+ *                            reads), then the fast CAS 0 -> tid
  *   src/sync/wait.ts         sleepOn: Atomics.wait in slices; false, without
  *                            sleeping, once the deadline passed
  *
  * Processes: NT threads (tid = pid + 1), the first LONG of them locking
  * ITERS times (0: forever), the others once, the last TIMED of them with a
- * deadline (lock(timeoutMs); an abort leaves the same way); a Killer that
- * kills up to DEATHS threads at any termination point and marks each dead
- * some time later (superviseWorker); Final, which looks at the queue once
- * every thread has finished or was killed.
+ * deadline (lock(timeoutMs); an abort or a deadlock report leaves the same
+ * way); a Killer that kills up to DEATHS threads at any termination point
+ * and marks each dead some time later (superviseWorker); Final, which looks
+ * at the queue once every thread has finished or was killed.
  *
  * The lock word: by default abstracted as writer-lock.pml does it (the
  * holder's tid; taken by CAS when 0, by a takeover when its holder is marked
@@ -32,13 +35,14 @@
  * passes). -DFULL_WORD uses robust-word.pml instead (WAITERS, sleeps on the
  * word, OWNER_DIED until markConsistent), at several times the states.
  *
- * Termination points: a thread is killed at any step (an Atomics call,
- * before its effect; a call; a loop edge), never between two plain
- * statements. The premise fair-queue.ts states for Enter: no termination
- * point between the CAS of NEXT and the store of the slot (nokill[] holds
- * the Killer off), while other threads do interleave between the two.
- * -DKILL_AT_STORE drops the premise: the store, an Atomics call, is a
- * termination point of its own (test/termination-points.test.ts).
+ * Termination points (test/termination-points.test.ts): a thread is killed
+ * before any step (an Atomics call, before its effect; a call; a loop
+ * edge), never between two plain statements; so between the claim of its
+ * slot and its CAS of NEXT too. Left out: SPIN and FAIR_SPIN re-reads (the
+ * interleavings cover them), the wait-for edge (wait-graph.pml), the named
+ * counts and pins (memory/thread.ts; ids are never reused here:
+ * thread-reuse.pml checks the pin of a takeover). Plain reads in mayBarge()
+ * are read as the model reads everything: sequentially consistent.
  *
  * Sleeps: futex.pml (Atomics.wait / notify, FIFO per word). A sleep ends by
  * a notify; with SLICED (needed for deaths: a thread killed between a CAS
@@ -49,22 +53,23 @@
  * marked dead), the room wait while HEAD moved; plus SPARE slice ends per
  * thread at any moment (a re-check that finds nothing). So a waiter left
  * with nothing ever to find is an invalid end state, not an endless loop of
- * slices. A sleep with a deadline may end at any moment, and at any sleep
- * the deadline may have passed.
+ * slices. A sleep with a deadline may end at any moment (`late`: then every
+ * later sleepOn of the acquisition returns false), and at any sleep the
+ * deadline may have passed.
  *
  * Tickets: NEXT and HEAD do not wrap (the code's `| 0` over 2^32 tickets is
  * not exercised), except in the runs that lock forever (modulo TW, a whole
  * number of generations). The ring has SLOTS slots (the code: QUEUE_SLOTS
  * = 256): with 2 it wraps and fills within the run (the room wait). The
  * generation of ticket t is (t / SLOTS) & GEN_MASK (the code: 12 bits of
- * t >>> 8). Named counts and pins (memory/thread.ts) are left out: ids are
- * never reused here (thread-reuse.pml checks the pin of a takeover).
+ * t >>> 8); GEN_MASK 3 does not wrap within a bounded run.
  *
  * Checked:
  * - mutual exclusion of the word's live holders (a dead holder taken over);
  * - FIFO: an acquisition through the queue is made by the head (HEAD is its
- *   ticket when it takes the word), so in ticket order (`served` rises); a
- *   barging arrival (the fast path) found every earlier ticket passed;
+ *   ticket when it takes the word) and HEAD only rises, so the queue serves
+ *   in ticket order; a barging arrival (the fast path) found every ticket
+ *   taken before its idle check passed;
  * - HEAD: who stores HEAD = t + 1 owns turn t (HEAD is t then: HEAD never
  *   goes back, nobody else moves it), never past NEXT, and ticket t is
  *   passed only once its waiter got its turn, left, or was killed (a live
@@ -74,15 +79,20 @@
  *   death and timeouts anywhere; without deaths and unsliced: no lost
  *   wake-up; forever (ITERS 0): no non-progress cycle;
  * - Final: no CANCELLED head left behind by a live waiter that cancelled
- *   when its turn had already come (it passes the turn on itself).
+ *   when HEAD was already its ticket (leave passes that turn on itself).
  *
- * Options (-D): NT, ITERS, LONG, TIMED, DEATHS, SLICED, SPARE, SLOTS,
- * GEN_MASK, FULL_WORD, KILL_AT_STORE.
+ * Options (-D): NT, ITERS, LONG, TIMED, DEATHS, VICTIM, SLICED, SPARE,
+ * SLOTS, GEN_MASK, FULL_WORD; ROOM_END_OK (a thread left in the room wait is a
+ * valid end: the runs that check the rest beside finding room-wedge);
+ * BUG_ROOM_NO_SKIP (the code before the fix of finding room-wedge: the room
+ * wait never runs skipDead).
  * Broken variants: BUG_PROMOTE_FIRST (advance promotes the next slot to TURN
  * and notifies before it stores HEAD), BUG_LEAVE_NO_RECHECK (leave does not
  * look at HEAD after cancelling), BUG_SKIP_NO_HEAD_CHECK (skipDead does not
  * read HEAD again after seeing the owner dead), BUG_NO_GEN (no generation
- * in the slots: a stale entry is taken for the current ticket's).
+ * in the slots: a stale entry is taken for the current ticket's),
+ * BUG_TICKET_FIRST (the first version of Enter: CAS NEXT, then store the
+ * entry, a termination point between).
  */
 
 /* ---- layout constants (checked against the code by run.mjs) ---- */
@@ -112,10 +122,13 @@
 #define LONG NT        /* the first LONG threads lock ITERS times, the others once */
 #endif
 #ifndef TIMED
-#define TIMED 0        /* the last TIMED threads have a deadline */
+#define TIMED 0        /* the last TIMED threads have a deadline or an AbortSignal */
 #endif
 #ifndef DEATHS
 #define DEATHS 0
+#endif
+#ifndef VICTIM
+#define VICTIM 0       /* the thread the Killer may kill (0: any) */
 #endif
 #ifndef SLICED
 #define SLICED 0
@@ -167,7 +180,6 @@ byte tk[MAXT];                    /* the state of each ticket */
 byte tk_owner[MAXT];
 bool cancelled_at_head[MAXT];     /* cancelled while HEAD was already the ticket */
 bool killed[NT + 1];
-bool nokill[NT + 1];              /* between the CAS of NEXT and the slot store */
 bool done[NT + 1];
 bool in_cs[NT + 1];
 byte deaths;
@@ -324,7 +336,7 @@ inline advance() {
      fi;
 #endif
      if
-     :: sv != (SLOT_CANCELLED | GEN(NX)) -> break   /* unwritten (its owner reads HEAD), or taken */
+     :: sv != (SLOT_CANCELLED | GEN(NX)) -> break   /* unclaimed (its claimer reads HEAD after its claim), or taken */
      :: else
      fi;
      if
@@ -418,8 +430,8 @@ inline fair_turn() {
      if
      :: atomic { SDIST(n, mem[HEAD]) >= SLOTS -> h = mem[HEAD] };
         /* the ring is full: wait for HEAD to move, counted in ROOM */
-#ifdef ALT_ROOM_SKIP
-        skip_dead();   /* not the code: a candidate fix of finding room-wedge */
+#ifndef BUG_ROOM_NO_SKIP
+        skip_dead();   /* the fix of finding room-wedge: the room wait looks at the head first */
 #define ROOM_WAKE (mem[HEAD] != h || HEAD_CLAIMABLE)
 #else
 #define ROOM_WAKE (mem[HEAD] != h)
@@ -447,19 +459,43 @@ end_room:     /* a thread left here for ever is not reported (finding room-wedge
            atomic { mem[ROOM] = mem[ROOM] - 1; n = 0; h = 0 }
         fi
      :: else ->
+#ifdef BUG_TICKET_FIRST
+        /* broken (the first version, before eec3bfa): CAS NEXT, then store the
+           entry; the store, an Atomics call, is a termination point */
         if
         :: atomic {
              mem[NEXT] == n ->
              mem[NEXT] = INC(n);
-             tk[n] = TK_QUEUED; tk_owner[n] = tid; cancelled_at_head[n] = false;
-#ifndef KILL_AT_STORE
-             nokill[tid] = true   /* no termination point before the store */
-#endif
+             tk[n] = TK_QUEUED; tk_owner[n] = tid; cancelled_at_head[n] = false
            };
-           atomic { mem[SLOT(n)] = MINE(n); t = n; n = 0; nokill[tid] = false };
+           atomic { mem[SLOT(n)] = MINE(n); t = n; n = 0 };
            break
         :: else
         fi
+#else
+        sv = mem[SLOT(n)];   /* v */
+        if
+        :: GEN_OF(sv) == GEN(n) && (sv & STATE_MASK) != 0 ->
+           /* ticket n claimed, NEXT not moved yet: help its claimer (CAS NEXT n -> n+1) */
+           atomic { if :: mem[NEXT] == n -> mem[NEXT] = INC(n) :: else fi; n = 0; sv = 0 }
+        :: else ->
+           if
+           :: mem[NEXT] != n -> atomic { n = 0; sv = 0 }
+           :: else ->
+              if
+              :: atomic {
+                   mem[SLOT(n)] == sv ->   /* claim: CAS slot n v -> WAIT|tid|gen(n) */
+                   mem[SLOT(n)] = MINE(n);
+                   tk[n] = TK_QUEUED; tk_owner[n] = tid; cancelled_at_head[n] = false
+                 };
+                 /* CAS NEXT n -> n+1 (failing: a waiter helped) */
+                 atomic { if :: mem[NEXT] == n -> mem[NEXT] = INC(n) :: else fi; t = n; n = 0; sv = 0 };
+                 break
+              :: else -> atomic { n = 0; sv = 0 }
+              fi
+           fi
+        fi
+#endif
      fi
   od;
   if
@@ -478,7 +514,12 @@ end_room:     /* a thread left here for ever is not reported (finding room-wedge
               :: mem[HEAD] != t -> leave(); res = R_TIMED; break
               :: else
               fi
-           :: !late -> qsleep(SLOT(t), MINE(t), TURN_WAKE)
+           :: !late ->
+              qsleep(SLOT(t), MINE(t), TURN_WAKE);
+              if
+              :: MAY_TIME_OUT -> leave(); res = R_TIMED; break   /* aborted: the sleep throws, catch: leave */
+              :: true
+              fi
            fi
         fi
      od
@@ -571,7 +612,7 @@ active proctype Killer() {
      atomic {
        select(v : 1 .. NT);
        if
-       :: !killed[v] && !done[v] && !nokill[v] ->
+       :: !killed[v] && !done[v] && (VICTIM == 0 || v == VICTIM) ->
           killed[v] = true;
           deaths++;
           if
