@@ -383,7 +383,7 @@ export class RWLock implements AsyncReadWriteLock {
    */
   readLock(timeoutMs?: number): boolean {
     checkTimeout(timeoutMs)
-    if (this.mayEnterRead() && this.enterRead()) {
+    if (this.mayEnterRead(true) && this.enterRead()) {
       this.slotTable.recordRead(-1)
       return true
     }
@@ -394,9 +394,10 @@ export class RWLock implements AsyncReadWriteLock {
     return runWait(this.reading(now(), SPIN), deadline)
   }
 
-  /** Whether a read may be tried at once: always if barging; if fair, with nobody queued or as a nested read. */
-  private mayEnterRead(): boolean {
-    return this.queue === undefined || this.queue.idle || this.slotTable.ownHolds() > 0
+  /** Whether a read may be tried at once: always if barging; if fair, with nobody queued or as a nested read (`plain`: FairQueue.seemsIdle, not for `tryReadLock`). */
+  private mayEnterRead(plain = false): boolean {
+    const queue = this.queue
+    return queue === undefined || (plain ? queue.seemsIdle : queue.idle) || this.slotTable.ownHolds() > 0
   }
 
   /** Whether a write may be tried at once: always if barging; if fair, with nobody queued. */
@@ -477,7 +478,7 @@ export class RWLock implements AsyncReadWriteLock {
     options = checkWaitOptions(options)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
-    if (this.mayEnterRead() && this.enterRead()) {
+    if (this.mayEnterRead(true) && this.enterRead()) {
       this.slotTable.recordRead(-1)
       return true
     }
@@ -542,7 +543,7 @@ export class RWLock implements AsyncReadWriteLock {
     // One deadline for both phases (other writers, then readers leaving).
     const deadline = deadlineOf(timeoutMs)
     const queue = this.queue
-    if (queue !== undefined && !queue.idle) {
+    if (queue !== undefined && !queue.seemsIdle) {
       if (this.isWriteLockedByCurrentThread) throw this.deadlock('writeLock()', 'holds the write lock')
       if (this.slotTable.ownHolds() > 0) throw this.deadlock('writeLock()', 'holds a read lock (upgrading would wait for itself)')
       return runWait(this.fairWriting(queue, deadline, true, undefined), deadline)
@@ -686,7 +687,7 @@ export class RWLock implements AsyncReadWriteLock {
     const queue = this.queue
     if (queue !== undefined) {
       // The fast CAS only with nobody queued; otherwise (or if it fails) the turn first.
-      if (queue.idle && Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) === 0) {
+      if (queue.seemsIdle && Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) === 0) {
         this.dw[this.named]!++ // right after the CAS (writeLock)
         if (!this.slotTable.drained() && !(await runWaitAsync(this.draining(0), deadline, options.signal))) return false
         return this.settleWrite(Acquired.Ok, -1)

@@ -163,9 +163,10 @@ export class Semaphore implements AsyncSemaphore {
     return this.mayBarge() && this.take(n)
   }
 
-  /** Whether an arrival may take permits at once: always, or, if fair, while nobody is queued. */
-  private mayBarge(): boolean {
-    return this.queue === undefined || this.queue.idle
+  /** Whether an arrival may take permits at once: always, or, if fair, while nobody is queued (`plain`: FairQueue.seemsIdle, not for `tryAcquire`). */
+  private mayBarge(plain = false): boolean {
+    const queue = this.queue
+    return queue === undefined || (plain ? queue.seemsIdle : queue.idle)
   }
 
   private take(n: number): boolean {
@@ -190,7 +191,7 @@ export class Semaphore implements AsyncSemaphore {
   acquire(n = 1, timeoutMs?: number): boolean {
     this.checkN(n)
     checkTimeout(timeoutMs) // a bad timeout is refused even when a permit is free
-    if (this.mayBarge() && this.take(n)) return true
+    if (this.mayBarge(true) && this.take(n)) return true
     const deadline = deadlineOf(timeoutMs)
     const queue = this.queue
     if (queue !== undefined) return runWait(this.fairWaiting(queue, n, deadline, true, undefined), deadline)
@@ -248,7 +249,7 @@ export class Semaphore implements AsyncSemaphore {
     this.checkN(n)
     const deadline = deadlineOf(options.timeoutMs)
     if (options.signal?.aborted) throw options.signal.reason
-    if (this.mayBarge() && this.take(n)) return true
+    if (this.mayBarge(true) && this.take(n)) return true
     const queue = this.queue
     if (queue !== undefined) return runWaitAsync(this.fairWaiting(queue, n, deadline, false, options.signal), deadline, options.signal)
     return runWaitAsync(this.waiting(n), deadline, options.signal)
