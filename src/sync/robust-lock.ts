@@ -204,8 +204,7 @@ export abstract class RobustLock<T extends 'Mutex' | 'ReentrantMutex'> implement
 
   /** {@link mayBarge} with sequentially consistent reads, for `tryLock()`. @internal */
   protected mayBargeAtomic(): boolean {
-    const q = this.queueWord
-    return q < 0 || Atomics.load(this.words, q) === Atomics.load(this.words, q + 1)
+    return this.queue === undefined || this.queue.idle
   }
 
   /**

@@ -543,12 +543,8 @@ export class RWLock implements AsyncReadWriteLock {
     // One deadline for both phases (other writers, then readers leaving).
     const deadline = deadlineOf(timeoutMs)
     const queue = this.queue
-    if (queue !== undefined && !queue.seemsIdle) {
-      if (this.isWriteLockedByCurrentThread) throw this.deadlock('writeLock()', 'holds the write lock')
-      if (this.slotTable.ownHolds() > 0) throw this.deadlock('writeLock()', 'holds a read lock (upgrading would wait for itself)')
-      return runWait(this.fairWriting(queue, deadline, true, undefined), deadline)
-    }
-    if (Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) === 0) {
+    // A fair lock tries the CAS only with nobody queued; otherwise, or if it fails, it queues.
+    if ((queue === undefined || queue.seemsIdle) && Atomics.compareExchange(words, RWLockWord.STATE, 0, this.tid) === 0) {
       // Counted right after our id entered the word, with a plain increment:
       // no termination point between the compareExchange's effect and it
       // (memory/thread.ts). Counting before it leaked the id of a thread
