@@ -307,3 +307,29 @@ describe('StateBuffer versions past 2^32', () => {
     expect(rate).toBeLessThanOrEqual(1000 / 3000 + 1e-9) // the silence has lasted at least 3 s by now
   })
 })
+
+describe('StateBuffer read loop (generated per schema and ring size)', () => {
+  it.each([
+    ['a view per slot', 16],
+    ['slots at a computed base', 300],
+  ])('readInto and latest return the state just published, over two laps of the ring (%s, history %i)', (_form, history) => {
+    const Mixed = schema({ x: f64(), v: vec(3), n: i32() })
+    const buf = StateBuffer.create(Mixed, { history })
+    const laps = 2 * (buf.stats().historyCapacity + 1)
+    const reader = buf.reader()
+    const flat = new Float64Array(buf.size)
+    for (let i = 1; i <= laps; i++) {
+      const timestamp = 1_000_000 + i
+      expect(buf.publish({ x: i / 2, v: [i, -i, 2 * i], n: i }, { timestamp, source: i % 2 ? 'odd' : 'even' })).toBe(i)
+      expect(reader.readInto(flat)).toBe(i)
+      expect(Array.from(flat)).toEqual([i / 2, i, -i, 2 * i, i])
+      expect(reader.timestamp).toBe(timestamp)
+      expect(reader.fresh).toBe(true)
+      const latest = buf.latest()!
+      expect(latest).toMatchObject({ version: i, timestamp, source: i % 2 ? 'odd' : 'even', value: { x: i / 2, v: [i, -i, 2 * i], n: i } })
+    }
+    expect(reader.readInto(flat)).toBe(laps)
+    expect(reader.fresh).toBe(false)
+    expect(buf.stats().reads).toBe(2 * laps + 1) // latest() counts too
+  })
+})

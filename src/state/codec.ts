@@ -8,8 +8,8 @@
  * - `decode(words, offset)`: the plain object of a flat state.
  * - `copy(src, srcOffset, dst, dstOffset)`: the flat copy writers and
  *   `at()` use.
- * - `copySource(from)`: the same copy as source text, for the read loop a
- *   StateBuffer generates around it (`VersionRing.readLoopSource`).
+ * - `copySource(word, from)`: the same copy as source text, for the read
+ *   loop a StateBuffer generates around it (`VersionRing.compileReadLoop`).
  * - `validateFlat(src)`: the checks of `validateInto` on a state already
  *   flat (layout order, the fields' units): finite, integer kinds, float32
  *   range, min/max, booleans 0 or 1, enum indexes; one unrolled pass that
@@ -60,11 +60,12 @@ export interface Codec {
   /** `copy`, rounding float32 fields to float32 (the flat write's copy). */
   readonly copyFlat: (src: Float64Array, srcOffset: number, dst: Float64Array, dstOffset: number) => void
   /**
-   * Statements copying one flat state from `f` at Float64 index `b + from`
-   * into `t` at `o`, written out word by word (the copy step of a generated
-   * read loop: `VersionRing.readLoopSource` names `f`, `b`, `t` and `o`).
+   * Statements copying one flat state into `t` from index 0, written out
+   * word by word: word `i` of the state is the expression `word(from + i)`
+   * (the copy step of a generated read loop,
+   * `VersionRing.compileReadLoop`, which names `t` and says what `word` is).
    */
-  readonly copySource: (from: number) => string
+  readonly copySource: (word: (k: number | string) => string, from: number) => string
 }
 
 const UNROLL_LIMIT = 512
@@ -393,14 +394,15 @@ function compile(s: Schema, fingerprint: string): Codec {
   // copy --------------------------------------------------------------------
   // `${dst}[${dstAt} + i] = ${src}[${srcAt} + from + i]`, with `from + i`
   // folded into one number per word.
-  const copyLines = (dst: string, dstAt: string, src: string, srcAt: string, from: number): string =>
+  const copyBody =
     size <= UNROLL_LIMIT
-      ? Array.from({ length: size }, (_, i) => `${dst}[${dstAt} + ${i}] = ${src}[${srcAt} + ${from + i}];`).join('\n')
-      : `for (let i = 0; i < ${size}; i++) ${dst}[${dstAt} + i] = ${src}[${srcAt} + ${from} + i];`
-  const copyBody = copyLines('d', 'q', 's', 'p', 0)
-  const copySource = (from: number): string => {
+      ? Array.from({ length: size }, (_, i) => `d[q + ${i}] = s[p + ${i}];`).join('\n')
+      : `for (let i = 0; i < ${size}; i++) d[q + i] = s[p + i];`
+  const copySource = (word: (k: number | string) => string, from: number): string => {
     if (!Number.isSafeInteger(from) || from < 0) throw new TypeError(`Expected a Float64 index >= 0, got ${describe(from)}`)
-    return copyLines('t', 'o', 'f', 'b', from)
+    return size <= UNROLL_LIMIT
+      ? Array.from({ length: size }, (_, i) => `t[${i}] = ${word(from + i)};`).join('\n')
+      : `for (let i = 0; i < ${size}; i++) t[i] = ${word(`${from} + i`)};`
   }
 
   const factory = new Function(

@@ -72,7 +72,7 @@ export class StateReader<S extends Schema> {
   private readonly f64: Float64Array
   private readonly size: number
   private readonly counters: number
-  private readonly readLatest: (target: Float64Array, offset: number) => number
+  private readonly readLatest: (target: Float64Array) => number
   private readonly meta: Float64Array
   private last = 0
   /** Whether the last read returned a version this reader had not seen. */
@@ -120,7 +120,7 @@ export class StateReader<S extends Schema> {
     if (target.length < this.size) {
       throw new OptionError(`Expected a target of at least ${this.size} Float64 words, got ${target.length}`)
     }
-    const version = this.readLatest(target, 0)
+    const version = this.readLatest(target)
     if (version <= 0) {
       if (version === 0) return 0
       throw this.view.starved()
@@ -153,7 +153,7 @@ export class StateReader<S extends Schema> {
    */
   read(): ReadResult<Infer<S>> | undefined {
     const view = this.view
-    const version = view.copyLatest(this.scratch, 0)
+    const version = view.copyLatest(this.scratch)
     if (version === 0) return undefined
     this.timestamp = view.timestamp
     this.ageMs = wallNow() - view.timestamp

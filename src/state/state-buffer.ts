@@ -472,7 +472,7 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
   /** The latest state with its metadata; undefined before the first publish. */
   latest(): StateEntry<Infer<S>> | undefined {
     const view = this.view
-    const version = view.copyLatest(this.latestScratch, 0)
+    const version = view.copyLatest(this.latestScratch)
     if (version === 0) return undefined
     view.count(version !== this.lastLatest, false, view.tries)
     this.lastLatest = version

@@ -45,7 +45,7 @@ export class StateView {
   /** Out-parameters of the generated read loop: [timestamp, source id, retries]. */
   readonly meta = new Float64Array(3)
   /** The generated read loop (VersionRing's loop around the codec's written-out copy). */
-  readLatest: (target: Float64Array, offset: number) => number
+  readLatest: (target: Float64Array) => number
   /** Timestamp, source id and retries of the last {@link copyLatest}. */
   timestamp = 0
   source = 0
@@ -105,13 +105,13 @@ export class StateView {
   }
 
   /**
-   * Copies the latest state's payload into `target` at `offset` (and keeps its
+   * Copies the latest state's payload into `target` from index 0 (and keeps its
    * metadata in `timestamp`/`source`/`tries`). Returns its version, 0 if
    * nothing was published yet. Throws after {@link MAX_RETRIES} retries in a
    * row (the writer lapping the ring during every copy).
    */
-  copyLatest(target: Float64Array, offset: number): number {
-    const version = this.readLatest(target, offset)
+  copyLatest(target: Float64Array): number {
+    const version = this.readLatest(target)
     if (version < 0) throw this.starved()
     const meta = this.meta
     this.timestamp = meta[0]!
@@ -126,19 +126,24 @@ export class StateView {
    * copy), timestamp and source; a whole copy leaves [timestamp, source id,
    * retries] in {@link meta} and returns the version (0: nothing published).
    */
-  private buildReadLatest(): (target: Float64Array, offset: number) => number {
-    const copy = [
-      `const v = f[b + ${SlotMeta.VERSION}];`,
-      this.codec.copySource(SlotMeta.WORDS),
-      `const ts = f[b + ${SlotMeta.TIMESTAMP}];`,
-      `const src = f[b + ${SlotMeta.SOURCE}];`,
-    ].join('\n')
-    const accept = 'meta[0] = ts; meta[1] = src; meta[2] = tries;'
-    const [names, values] = this.ring.readContext(this.f64, this.ringStart, this.stride, MAX_RETRIES, { meta: this.meta })
-    const factory = new Function(...names, `"use strict"; ${VersionRing.readLoopSource(copy, accept, 'v')}`) as (
-      ...args: unknown[]
-    ) => (target: Float64Array, offset: number) => number
-    return factory(...values)
+  private buildReadLatest(): (target: Float64Array) => number {
+    const codec = this.codec
+    return this.ring.compileReadLoop({
+      f64: this.f64,
+      ring: this.ringStart,
+      stride: this.stride,
+      maxRetries: MAX_RETRIES,
+      copy: (word) =>
+        [
+          `const v = ${word(SlotMeta.VERSION)};`,
+          codec.copySource(word, SlotMeta.WORDS),
+          `const ts = ${word(SlotMeta.TIMESTAMP)};`,
+          `const src = ${word(SlotMeta.SOURCE)};`,
+        ].join('\n'),
+      accept: 'meta[0] = ts; meta[1] = src; meta[2] = tries;',
+      result: 'v',
+      extra: { meta: this.meta },
+    })
   }
 
   /**

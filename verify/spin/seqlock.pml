@@ -6,7 +6,7 @@
  *
  * Mirrors src/sync/seqlock.ts:
  *   VersionRing  read(copy, maxRetries)        vr_read
- *                readLoopSource (generated)    vr_read (the same loop, the copy written out)
+ *                compileReadLoop (generated)   vr_read (the same loop, the copy written out)
  *                readVersion(version, copy)    vr_read_version
  *                nextSlot / publish            vr_next_slot / vr_publish (writer lock held)
  *                maxLag = slots - 2            VR_MAXLAG
@@ -90,7 +90,7 @@
  *     if (tries >= maxRetries) return RETRY
  *   }
  *
- * readLoopSource generates the same loop with the copy written out (its
+ * compileReadLoop generates the same loop with the copy written out (its
  * copy statements never answer RETRY; `accept` runs and `result` is returned
  * only after the re-check passed; -1 for RETRY).
  */

@@ -6,7 +6,7 @@
  *   src/state/state-buffer.ts  StateBuffer.publish (writer, holding the writer
  *                              lock; a dead writer's half-written slot is
  *                              rewritten by the next publish)
- *   src/state/view.ts          readLatest (VersionRing.readLoopSource; the copy: the
+ *   src/state/view.ts          readLatest (VersionRing.compileReadLoop; the copy: the
  *                              slot's version, the unrolled payload copy, timestamp,
  *                              source; version 0: nothing published), copyVersion
  *                              (VersionRing.readVersion), latestVersion (VersionRing.read
