@@ -74,7 +74,7 @@ const CASES = [
       return { op: () => (m.lock(), m.unlock()) }
     },
   },
-  ...['readInto', 'latest', 'publish'].map((what) => ({
+  ...['readInto', 'latest', 'publish', 'publishFrom'].map((what) => ({
     name: `StateBuffer ${what}, 25 doubles`,
     setup: ({ lib }) => {
       const buf = lib.StateBuffer.create(lib.schema({ a: lib.vec(25) }), { history: 8 })
@@ -85,6 +85,11 @@ const CASES = [
       const target = new Float64Array(25)
       if (what === 'readInto') return { op: () => reader.readInto(target) }
       if (what === 'latest') return { op: () => buf.latest() }
+      if (what === 'publishFrom') {
+        const flat = Float64Array.from(state.a)
+        const options = { timestamp: 1 }
+        return { op: () => buf.publishFrom(flat, options) }
+      }
       return { op: () => buf[publish](state, { timestamp: 1 }) }
     },
   })),

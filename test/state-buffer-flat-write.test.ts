@@ -128,6 +128,36 @@ describe('StateBuffer.publishFrom', () => {
     const out = new Float64Array(b.size)
     b.reader().readInto(out)
     expect([...out]).toEqual([...good])
+    // The refused words went into the slot of the next version, never published; the next write fills it in full.
+    const next = flatOf(state)
+    next[0] = next[0]! + 1
+    expect(b.publishFrom(next)).toBe(2)
+    b.reader().readInto(out)
+    expect([...out]).toEqual([...next])
+    expect(b.history(2).map((e) => e.version)).toEqual([2, 1])
+  })
+
+  it('plain doubles (checked together after the copy): any non-finite word is refused, the first one named, nothing published', () => {
+    const b = StateBuffer.create(schema({ a: vec(25), t: f64() }))
+    const good = new Float64Array(b.size).map((_, i) => i - 12.5)
+    expect(b.publishFrom(good)).toBe(1)
+    for (const [bad, value] of [[0, NaN], [13, Infinity], [24, -Infinity], [25, NaN]] as const) {
+      const flat = good.slice()
+      flat[bad] = value
+      if (bad !== 25) flat[25] = -0 // finite: not the word named
+      expect(() => b.publishFrom(flat)).toThrow(bad === 25 ? /`t` \(flat word 25\) to be a finite number/ : new RegExp(`\`a\\[${bad}\\]\` \\(flat word ${bad}\\) to be a finite number`))
+    }
+    const two = good.slice()
+    two[7] = NaN
+    two[20] = Infinity
+    expect(() => b.publishFrom(two)).toThrow(/`a\[7\]` \(flat word 7\)/)
+    expect(b.version).toBe(1)
+    const out = new Float64Array(b.size)
+    b.reader().readInto(out)
+    expect([...out]).toEqual([...good])
+    const negativeZero = good.slice()
+    negativeZero[3] = -0
+    expect(b.publishFrom(negativeZero)).toBe(2)
   })
 
   it('refuses what is not a flat state of the buffer, and a bad timestamp, with an OptionError', () => {

@@ -9,13 +9,14 @@
  * - `copy(src, srcOffset, dst, dstOffset)`: the flat copy writers and
  *   `at()` use.
  * - `copySource(word, from)`: the same copy as source text, for the read
- *   loop a StateBuffer generates around it (`VersionRing.compileReadLoop`).
- * - `validateFlat(src)`: the checks of `validateInto` on a state already
- *   flat (layout order, the fields' units): finite, integer kinds, float32
- *   range, min/max, booleans 0 or 1, enum indexes; one unrolled pass that
- *   reads and writes nothing else (`publishFrom`, the fast write).
- * - `copyFlat(src, srcOffset, dst, dstOffset)`: `copy`, except that float32
- *   fields are rounded to float32 on the way (as `validateInto` stores them).
+ *   loop a StateBuffer generates around it (`VersionRing.compileReadLoop`);
+ *   `storeSource(word, from)` the other way, for its writes.
+ * - `writeFlatSource(word, from)`: source text that checks a state already
+ *   flat (layout order, the fields' units) as it copies it, each word read
+ *   once: the checks of `validateInto` (finite, integer kinds, float32
+ *   range, min/max, booleans 0 or 1, enum indexes), float32 fields rounded
+ *   as `validateInto` stores them; for the flat write a StateBuffer
+ *   generates around it (`publishFrom`).
  *
  * Why generated code: the hot paths run at 1 kHz in control loops and their
  * budget is tens of nanoseconds. A generated, unrolled copy of 25 doubles
@@ -55,10 +56,6 @@ export interface Codec {
   readonly validateInto: (value: unknown, out: Float64Array) => void
   readonly decode: (words: Float64Array, offset: number) => unknown
   readonly copy: (src: Float64Array, srcOffset: number, dst: Float64Array, dstOffset: number) => void
-  /** Checks a flat state (see the module doc); throws SchemaError naming the field and its flat word. */
-  readonly validateFlat: (src: Float64Array) => void
-  /** `copy`, rounding float32 fields to float32 (the flat write's copy). */
-  readonly copyFlat: (src: Float64Array, srcOffset: number, dst: Float64Array, dstOffset: number) => void
   /**
    * Statements copying one flat state into `t` from index 0, written out
    * word by word: word `i` of the state is the expression `word(from + i)`
@@ -66,6 +63,23 @@ export interface Codec {
    * `VersionRing.compileReadLoop`, which names `t` and says what `word` is).
    */
   readonly copySource: (word: (k: number | string) => string, from: number) => string
+  /**
+   * The other direction: statements storing the flat state `s` (from index
+   * 0) at the expressions `word(from + i)`, written out word by word, no
+   * checks (a state `validateInto` wrote).
+   */
+  readonly storeSource: (word: (k: number | string) => string, from: number) => string
+  /**
+   * Statements that read a flat state from `s` (each word once, into a local
+   * `x` they declare), check it (see the module doc; a bad word throws
+   * SchemaError naming the field and its flat word), and store it, rounded
+   * if the field is float32, at the expression `word(from + i)`. Words
+   * before a bad one are already stored. Free variables besides `s`: those
+   * of {@link flatScope}.
+   */
+  readonly writeFlatSource: (word: (k: number | string) => string, from: number) => string
+  /** The free variables {@link writeFlatSource}'s statements name (pass them to the `new Function`). */
+  readonly flatScope: Readonly<Record<string, unknown>>
 }
 
 const UNROLL_LIMIT = 512
@@ -340,11 +354,18 @@ function compile(s: Schema, fingerprint: string): Codec {
     }
   }
 
-  // validateFlat, copyFlat -------------------------------------------------------
-  // One line per word: a schema of 25 doubles is 25 finite checks, nothing else.
-  const vf: string[] = ['let x;']
-  const flatCopy: string[] = []
-  let rounds = false
+  // writeFlatSource ------------------------------------------------------------
+  // One line per word. A word of a plain double field (f64 or vec, no
+  // min/max) is only refused if not finite: it goes into one of four sums of
+  // `x * 0` (0 for a finite x, NaN otherwise), checked once after the copy;
+  // measured on 25 such words, the copy with a branch per word cost ~21 ns,
+  // with the four sums ~16 ns, the bare copy ~9 ns. Four sums rather than one
+  // so that the additions do not wait on each other. Only when a sum is not
+  // 0 are those words looked at again, in the slot they were copied to (a
+  // plain double is stored as read), to name the first bad one. Every other
+  // word is checked as it is read.
+  const flatLines: { read: string; store: string }[] = []
+  const plainWords: { word: number; fail: string }[] = []
   for (const f of fields) {
     const fieldRef = constant(f.field)
     const pathRef = constant(f.path)
@@ -352,6 +373,11 @@ function compile(s: Schema, fingerprint: string): Codec {
     for (let i = 0; i < f.length; i++) {
       const word = f.offset + i
       const fail = field.kind === 'vec' ? `refuseFlat(${pathRef}, ${fieldRef}, x, ${word}, ${i})` : `refuseFlat(${pathRef}, ${fieldRef}, x, ${word})`
+      if ((field.kind === 'f64' || field.kind === 'vec') && field.min === undefined && field.max === undefined) {
+        flatLines.push({ read: `x = s[${word}]; a${plainWords.length % 4} += x * 0;`, store: 'x' })
+        plainWords.push({ word, fail })
+        continue
+      }
       const checks: string[] = []
       if (field.kind === 'bool') checks.push(`x !== 0 && x !== 1`)
       else if (field.kind === 'enum') checks.push(`(x >>> 0) !== x || x >= ${field.members.length}`)
@@ -362,10 +388,29 @@ function compile(s: Schema, fingerprint: string): Codec {
         if (field.min !== undefined) checks.push(`x < ${constant(field.min)}`)
         if (field.max !== undefined) checks.push(`x > ${constant(field.max)}`)
       }
-      vf.push(`x = s[${word}]; if (${checks.join(' || ')}) ${fail};`)
-      if (field.kind === 'f32') rounds = true
-      flatCopy.push(field.kind === 'f32' ? `d[q + ${word}] = Math.fround(s[p + ${word}]);` : `d[q + ${word}] = s[p + ${word}];`)
+      flatLines.push({ read: `x = s[${word}]; if (${checks.join(' || ')}) ${fail};`, store: field.kind === 'f32' ? 'Math.fround(x)' : 'x' })
     }
+  }
+  const checkFlat = flatWordChecker(fields, size)
+  const writeFlatSource = (word: (k: number | string) => string, from: number): string => {
+    if (!Number.isSafeInteger(from) || from < 0) throw new TypeError(`Expected a Float64 index >= 0, got ${describe(from)}`)
+    if (size > UNROLL_LIMIT) return `for (let i = 0; i < ${size}; i++) ${word(`${from} + i`)} = checkFlat(i, s[i]);`
+    const lines = ['let x, a0 = 0, a1 = 0, a2 = 0, a3 = 0;', ...flatLines.map((l, i) => `${l.read} ${word(from + i)} = ${l.store};`)]
+    if (plainWords.length > 0) {
+      lines.push(
+        'if (a0 + a1 + a2 + a3 !== 0) {',
+        ...plainWords.map((p) => `x = ${word(from + p.word)}; if (!Number.isFinite(x)) ${p.fail};`),
+        '}',
+      )
+    }
+    return lines.join('\n')
+  }
+  const flatScope = { K: consts, refuseFlat, checkFlat }
+  const storeSource = (word: (k: number | string) => string, from: number): string => {
+    if (!Number.isSafeInteger(from) || from < 0) throw new TypeError(`Expected a Float64 index >= 0, got ${describe(from)}`)
+    return size <= UNROLL_LIMIT
+      ? Array.from({ length: size }, (_, i) => `${word(from + i)} = s[${i}];`).join('\n')
+      : `for (let i = 0; i < ${size}; i++) ${word(`${from} + i`)} = s[i];`
   }
 
   // decode ------------------------------------------------------------------
@@ -392,8 +437,6 @@ function compile(s: Schema, fingerprint: string): Codec {
   }
 
   // copy --------------------------------------------------------------------
-  // `${dst}[${dstAt} + i] = ${src}[${srcAt} + from + i]`, with `from + i`
-  // folded into one number per word.
   const copyBody =
     size <= UNROLL_LIMIT
       ? Array.from({ length: size }, (_, i) => `d[q + ${i}] = s[p + ${i}];`).join('\n')
@@ -411,52 +454,40 @@ function compile(s: Schema, fingerprint: string): Codec {
     'convert',
     'convertVector',
     'badKeys',
-    'refuseFlat',
     `"use strict";
      const copy = function copy(s, p, d, q) {\n${copyBody}\n};
      return {
        validateInto: function validateInto(v, out) {\n${v.join('\n')}\n},
        decode: function decode(s, o) { return ${decodeShape(s.shape, '')} },
        copy,
-       validateFlat: ${size <= UNROLL_LIMIT ? `function validateFlat(s) {\n${vf.join('\n')}\n}` : 'null'},
-       copyFlat: ${rounds && size <= UNROLL_LIMIT ? `function copyFlat(s, p, d, q) {\n${flatCopy.join('\n')}\n}` : 'copy'},
      }`,
-  ) as (...args: unknown[]) => Pick<Codec, 'validateInto' | 'decode' | 'copy' | 'copyFlat'> & { validateFlat: Codec['validateFlat'] | null }
-  const generated = factory(consts, refuse, convertScalar, convertVector, badKeys, refuseFlat)
-  const validateFlat = generated.validateFlat ?? loopedValidateFlat(fields)
-  const copyFlat = rounds && size > UNROLL_LIMIT ? loopedCopyFlat(fields, size) : generated.copyFlat
-  return { size, fields, fingerprint, hash: fnv1a(fingerprint), copySource, ...generated, validateFlat, copyFlat }
+  ) as (...args: unknown[]) => Pick<Codec, 'validateInto' | 'decode' | 'copy'>
+  const generated = factory(consts, refuse, convertScalar, convertVector, badKeys)
+  return { size, fields, fingerprint, hash: fnv1a(fingerprint), copySource, storeSource, writeFlatSource, flatScope, ...generated }
 }
 
-/** `validateFlat` as a loop over the fields, for states too large to unroll. */
-function loopedValidateFlat(fields: readonly FlatField[]): Codec['validateFlat'] {
-  return (src) => {
-    for (const f of fields) {
-      const field = f.field
-      for (let i = 0; i < f.length; i++) {
-        const word = f.offset + i
-        const x = src[word]!
-        let bad: boolean
-        if (field.kind === 'bool') bad = x !== 0 && x !== 1
-        else if (field.kind === 'enum') bad = x >>> 0 !== x || x >= field.members.length
-        else {
-          bad = !Number.isFinite(field.kind === 'f32' ? Math.fround(x) : x)
-          if (field.kind === 'i32') bad ||= (x | 0) !== x
-          if (field.kind === 'u32') bad ||= x >>> 0 !== x
-          if (field.min !== undefined) bad ||= x < field.min
-          if (field.max !== undefined) bad ||= x > field.max
-        }
-        if (bad) refuseFlat(f.path, field, x, word, field.kind === 'vec' ? i : undefined)
-      }
+/**
+ * The check of one flat word, for states too large to unroll: `(i, x)`
+ * returns word `i`'s value `x` as stored (float32 fields rounded) or throws
+ * SchemaError as the unrolled statements do.
+ */
+function flatWordChecker(fields: readonly FlatField[], size: number): (i: number, x: number) => number {
+  const owner = new Uint32Array(size)
+  fields.forEach((f, n) => owner.fill(n, f.offset, f.offset + f.length))
+  return (i, x) => {
+    const f = fields[owner[i]!]!
+    const field = f.field
+    let bad: boolean
+    if (field.kind === 'bool') bad = x !== 0 && x !== 1
+    else if (field.kind === 'enum') bad = x >>> 0 !== x || x >= field.members.length
+    else {
+      bad = !Number.isFinite(field.kind === 'f32' ? Math.fround(x) : x)
+      if (field.kind === 'i32') bad ||= (x | 0) !== x
+      if (field.kind === 'u32') bad ||= x >>> 0 !== x
+      if (field.min !== undefined) bad ||= x < field.min
+      if (field.max !== undefined) bad ||= x > field.max
     }
-  }
-}
-
-/** `copyFlat` as a loop, for states too large to unroll. */
-function loopedCopyFlat(fields: readonly FlatField[], size: number): Codec['copyFlat'] {
-  const f32 = new Uint8Array(size)
-  for (const f of fields) if (f.field.kind === 'f32') f32.fill(1, f.offset, f.offset + f.length)
-  return (src, p, dst, q) => {
-    for (let i = 0; i < size; i++) dst[q + i] = f32[i] === 1 ? Math.fround(src[p + i]!) : src[p + i]!
+    if (bad) refuseFlat(f.path, field, x, i, field.kind === 'vec' ? i - f.offset : undefined)
+    return field.kind === 'f32' ? Math.fround(x) : x
   }
 }

@@ -141,6 +141,9 @@ export interface StateMirror {
  */
 export let stateMirrorOf: (buffer: StateBuffer<Schema>) => StateMirror
 
+/** A generated write of a slot (`StateView.compileWrite`): `(state, pub, timestamp, source id) => version`. */
+type SlotWrite = (s: Float64Array, pub: number, ts: number, src: number) => number
+
 /**
  * A typed, versioned state shared between threads: the estimator publishes,
  * controllers read at 1 kHz. Readers take no lock and never block the
@@ -167,17 +170,11 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
   private readonly codec: Codec
   private readonly writer: WriterLock
   private readonly versionWords: VersionWords
-  private readonly copy: Codec['copy']
-  private readonly copyFlat: Codec['copyFlat']
   private readonly scratch: Float64Array
   private readonly latestScratch: Float64Array
-  /**
-   * The last array given to {@link publishFrom} that is not shared memory (a
-   * typed array's buffer never changes): reading `flat.buffer` to check it
-   * cost ~20 ns, a quarter of a publishFrom, and callers pass the same array
-   * every time. Holds that one array alive.
-   */
-  private ownFlat: Float64Array | undefined = undefined
+  /** The locked parts of {@link publish} and {@link publishFrom}, generated on first use (`StateView.compileWrite`). */
+  private writeState: SlotWrite | undefined = undefined
+  private writeFlat: SlotWrite | undefined = undefined
   private lastLatest = 0
 
   static {
@@ -238,8 +235,6 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
       writeTimeoutMs,
     )
     this.scratch = new Float64Array(codec.size)
-    this.copy = codec.copy
-    this.copyFlat = codec.copyFlat
     const view = this.view
     this.versionWords = { words: view.words, pub: PUB, waiters: WAITERS, latestVersion: () => view.latestVersion() }
     this.latestScratch = new Float64Array(codec.size)
@@ -338,28 +333,9 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
     const timestamp = options === undefined || options.timestamp === undefined ? wallNow() : options.timestamp
     if (!Number.isFinite(timestamp)) throw new OptionError(`Expected \`timestamp\` to be a finite number, got ${describe(timestamp)}`)
     const source = options?.source
-    const view = this.view
-    const ring = view.ring
+    const write = this.writeState ?? this.compileWrite(false)
     this.writer.lock()
-    let version: number
-    try {
-      // publishLocked's body, inline: as a call, this path measured ~20 % slower (bench/ab.mjs).
-      const sourceId = source === undefined ? 0 : view.sources.intern(source, 'StateBuffer')
-      const f = view.f64
-      const pub = ring.published()
-      version = f[view.slotOf(pub) + VERSION]! + 1
-      const base = view.slotOf(pub + 1)
-      f[base + VERSION] = version
-      f[base + TIMESTAMP] = timestamp
-      f[base + SOURCE] = sourceId
-      this.copy(this.scratch, 0, f, base + PAYLOAD)
-      f[UPDATES]!++
-      view.sources.count(sourceId)
-      ring.publishAfter(pub)
-    } finally {
-      this.writer.unlock()
-    }
-    return version
+    return this.publishLocked(write, this.scratch, timestamp, source)
   }
 
   /**
@@ -367,9 +343,10 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
    * already flat (layout order and the fields' units: see {@link fields}) as
    * the next version. No object walk and no unit conversion: one unrolled
    * pass checks every word (finite, integer kinds, float32 range, min/max,
-   * booleans 0 or 1, enum indexes), then the words are copied under the
-   * writers' lock as {@link publish} does. Nothing shared is touched if a
-   * word is refused.
+   * booleans 0 or 1, enum indexes) as it copies it into the next slot,
+   * under the writers' lock, each word read once (a `flat` in shared memory
+   * that another thread changes meanwhile cannot slip an unchecked word
+   * in). Nothing is published if a word is refused.
    *
    * @example
    * ```ts
@@ -386,43 +363,11 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
     if (!(flat instanceof Float64Array) || flat.length < this.codec.size) {
       throw new OptionError(`Expected a Float64Array of at least ${this.codec.size} words (buffer.size), got ${flat instanceof Float64Array ? `${flat.length} words` : describe(flat)}`)
     }
-    // Words another thread can change under us (a view of shared memory) are
-    // read once: copied first, then checked and published from the copy.
-    let from = flat
-    if (flat !== this.ownFlat) {
-      if (flat.buffer instanceof ArrayBuffer) {
-        this.ownFlat = flat
-      } else {
-        from = this.scratch
-        this.copy(flat, 0, from, 0)
-      }
-    }
-    this.codec.validateFlat(from)
     const timestamp = options === undefined || options.timestamp === undefined ? wallNow() : options.timestamp
     if (!Number.isFinite(timestamp)) throw new OptionError(`Expected \`timestamp\` to be a finite number, got ${describe(timestamp)}`)
-    const source = options?.source
-    const view = this.view
-    const ring = view.ring
+    const write = this.writeFlat ?? this.compileWrite(true)
     this.writer.lock()
-    let version: number
-    try {
-      // publish()'s locked part, inline for the same reason.
-      const sourceId = source === undefined ? 0 : view.sources.intern(source, 'StateBuffer')
-      const f = view.f64
-      const pub = ring.published()
-      version = f[view.slotOf(pub) + VERSION]! + 1
-      const base = view.slotOf(pub + 1)
-      f[base + VERSION] = version
-      f[base + TIMESTAMP] = timestamp
-      f[base + SOURCE] = sourceId
-      this.copyFlat(from, 0, f, base + PAYLOAD)
-      f[UPDATES]!++
-      view.sources.count(sourceId)
-      ring.publishAfter(pub)
-    } finally {
-      this.writer.unlock()
-    }
-    return version
+    return this.publishLocked(write, flat, timestamp, options?.source)
   }
 
   /**
@@ -442,31 +387,41 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
     if (timestamp !== undefined && !Number.isFinite(timestamp)) {
       throw new OptionError(`Expected \`timestamp\` to be a finite number, got ${describe(timestamp)}`)
     }
+    const write = this.writeState ?? this.compileWrite(false)
     await this.writer.lockAsync(options)
+    return this.publishLocked(write, flat, timestamp ?? wallNow(), options?.source)
+  }
+
+  /**
+   * The end of every publish, called holding the writers' lock (and
+   * releasing it): `write` (a generated write, `StateView.compileWrite`)
+   * fills the next slot from `from`, then PUB moves on, the lock is
+   * released, and sleepers are woken (VersionRing.wakeAfterRelease). If
+   * `write` throws (publishFrom refusing a word), nothing is published.
+   */
+  private publishLocked(write: SlotWrite, from: Float64Array, timestamp: number, source: string | undefined): number {
+    const view = this.view
+    const ring = view.ring
+    let version: number
     try {
-      return this.publishLocked(flat, timestamp ?? wallNow(), options?.source)
+      const sourceId = source === undefined ? 0 : view.sources.intern(source, 'StateBuffer')
+      const pub = ring.published()
+      version = write(from, pub, timestamp, sourceId)
+      view.sources.count(sourceId)
+      ring.advance(pub)
     } finally {
       this.writer.unlock()
     }
+    ring.wakeAfterRelease()
+    return version
   }
 
-  /** Writes the flat state `from` as the next version. Lock held. */
-  private publishLocked(from: Float64Array, timestamp: number, source: string | undefined): number {
-    const view = this.view
-    const ring = view.ring
-    const sourceId = source === undefined ? 0 : view.sources.intern(source, 'StateBuffer')
-    const f = view.f64
-    const pub = ring.published()
-    const version = f[view.slotOf(pub) + VERSION]! + 1
-    const base = view.slotOf(pub + 1)
-    f[base + VERSION] = version
-    f[base + TIMESTAMP] = timestamp
-    f[base + SOURCE] = sourceId
-    this.copy(from, 0, f, base + PAYLOAD)
-    f[UPDATES]!++
-    view.sources.count(sourceId)
-    ring.publishAfter(pub)
-    return version
+  /** Generates (once) the write of {@link publish} (`checked` false) or of {@link publishFrom} (true). */
+  private compileWrite(checked: boolean): SlotWrite {
+    const write = this.view.compileWrite(checked)
+    if (checked) this.writeFlat = write
+    else this.writeState = write
+    return write
   }
 
   /** The latest state with its metadata; undefined before the first publish. */

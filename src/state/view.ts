@@ -9,7 +9,7 @@
  */
 import { ThreadstateError } from '../errors.js'
 import type { Domain } from '../memory/thread.js'
-import { ReadFence, RETRY, VersionRing } from '../sync/seqlock.js'
+import { literal, ReadFence, RETRY, VersionRing } from '../sync/seqlock.js'
 import type { Codec } from './codec.js'
 import { SourceTable } from '../memory/sources.js'
 import { MAX_RETRIES, Overflow, ReaderCounter, SlotMeta, StateArea, StateF64, StateWord } from './layout.js'
@@ -63,6 +63,7 @@ export class StateView {
     this.stride = SlotMeta.WORDS + codec.size
     this.ringStart = StateArea.RING / 8
     this.ring = new VersionRing(this.words, StateWord.PUB, StateWord.WAITERS, this.slots, this.fence)
+    this.ring.layOutSlots(this.f64, this.ringStart, this.stride)
     this.readLatest = this.buildReadLatest()
   }
 
@@ -129,9 +130,6 @@ export class StateView {
   private buildReadLatest(): (target: Float64Array) => number {
     const codec = this.codec
     return this.ring.compileReadLoop({
-      f64: this.f64,
-      ring: this.ringStart,
-      stride: this.stride,
       maxRetries: MAX_RETRIES,
       copy: (word) =>
         [
@@ -144,6 +142,40 @@ export class StateView {
       result: 'v',
       extra: { meta: this.meta },
     })
+  }
+
+  /**
+   * Generates the locked part of a write, for a writer that holds the
+   * writers' lock and read PUB = `pub` (`ring.published()`): copies the
+   * flat state `s` into the slot of `pub + 1`, writes the slot's version,
+   * timestamp `ts` and source id `src`, counts the update, and returns the
+   * version. The caller then publishes (`ring.advance(pub)`).
+   *
+   * `checked` (the flat write, `publishFrom`): checks each word as it copies
+   * it (the codec's `writeFlatSource`: each word read once, so a view of
+   * shared memory that changes meanwhile cannot slip an unchecked word in).
+   * A refused word throws SchemaError with nothing published: the slot of
+   * `pub + 1` is the one the protocol counts as being written while PUB =
+   * pub (a reader's copy of it is never accepted), and the next write fills
+   * it in full. Unchecked (`publish`): `s` is a scratch state `validateInto`
+   * wrote.
+   */
+  compileWrite(checked: boolean): (s: Float64Array, pub: number, ts: number, src: number) => number {
+    const ring = this.ring
+    const next = ring.slotSource('d', 'pub + 1')
+    const prev = ring.slotSource('p', 'pub')
+    const body = [
+      next.decl,
+      prev.decl,
+      `const version = ${prev.word(SlotMeta.VERSION)} + 1;`,
+      checked ? this.codec.writeFlatSource(next.word, SlotMeta.WORDS) : this.codec.storeSource(next.word, SlotMeta.WORDS),
+      `${next.word(SlotMeta.VERSION)} = version;`,
+      `${next.word(SlotMeta.TIMESTAMP)} = ts;`,
+      `${next.word(SlotMeta.SOURCE)} = src;`,
+      `f[${literal('the UPDATES index', StateF64.UPDATES)}]++;`,
+      'return version;',
+    ].join('\n')
+    return ring.compile('s, pub, ts, src', body, checked ? this.codec.flatScope : {})
   }
 
   /**

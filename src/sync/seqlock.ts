@@ -148,20 +148,14 @@ export class RetryWords implements RetryFigures {
   }
 }
 
-/** Rings of at most this many slots get a view per slot in generated read loops ({@link VersionRing.compileReadLoop}). */
+/** Rings of at most this many slots get a view per slot in generated code ({@link VersionRing.layOutSlots}). */
 export const SLOT_VIEWS = 256
 
-/** Names a generated read loop binds itself; `extra` may not reuse them. */
-const RESERVED = new Set(['words', 'f', 'views', 'fw', 't', 'tries', 'p1', 's', 'b'])
+/** Names generated code binds itself ({@link VersionRing.compile}); `extra` may not reuse them. */
+const RESERVED = new Set(['words', 'f', 'views', 'fw'])
 
 /** What {@link VersionRing.compileReadLoop} builds a read loop from. */
 export interface ReadLoopSpec {
-  /** The object's Float64 view (slot k's words start at Float64 index `ring + k * stride`). */
-  readonly f64: Float64Array
-  /** Float64 index of slot 0. */
-  readonly ring: number
-  /** Float64 words per slot. */
-  readonly stride: number
   /** Retries in a row before the loop gives up and returns -1. */
   readonly maxRetries: number
   /**
@@ -176,6 +170,20 @@ export interface ReadLoopSpec {
   readonly result: string
   /** Further free variables of `copy`, `accept` and `result`: identifier to value. */
   readonly extra?: Readonly<Record<string, unknown>>
+}
+
+/** Source text naming one slot in generated code ({@link VersionRing.slotSource}). */
+export interface SlotSource {
+  /** A statement that points at the slot. */
+  readonly decl: string
+  /** The expression of the slot's Float64 word `k` (an integer, or the source text of an integer expression). */
+  readonly word: (k: number | string) => string
+}
+
+/** A non-negative integer as source text, for generated code (checked: nothing else is pasted). */
+export function literal(name: string, n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`Expected ${name} to be an integer >= 0, got ${n}`)
+  return String(n)
 }
 
 /**
@@ -257,65 +265,101 @@ export class VersionRing {
     return r
   }
 
+  // ---- generated code (StateBuffer's reads and flat write) ----------------------
+
+  /** Where the slots are, for generated code: set by {@link layOutSlots}. */
+  private layout: { f64: Float64Array; ring: number; stride: number; views: Float64Array[] | undefined } | undefined
+
   /**
-   * Compiles the read loop of {@link read} with the copy written out (for
-   * `new Function`; one call per read). The function takes a target `t`
-   * and, in a loop: loads PUB into `p1`, points at slot `p1 & mask`, runs
-   * `spec.copy` (statements that read the slot through `word(k)` and write
-   * into `t`, or into locals of their own), orders the copy before the
-   * re-check (the fence of {@link read}), and once PUB moved by at most
-   * {@link maxLag} runs `spec.accept` (statements; the retries are in
-   * `tries`) and returns `spec.result`: only a whole copy reaches `accept`
-   * and `result`. After `maxRetries` retries in a row it returns -1 (`t`
-   * then holds a torn copy). Same protocol as {@link read}.
+   * Says where the slots are, for {@link slotSource} and the code
+   * {@link compile} builds: slot k's words start at Float64 index
+   * `ring + k * stride` of `f64`. With up to {@link SLOT_VIEWS} slots every
+   * slot gets a Float64Array view of its own, made here once.
    *
-   * Why the generated shape, measured on a 25-double state (x86-64, Node
-   * 20): with up to {@link SLOT_VIEWS} slots every slot gets a Float64Array
-   * view of its own and the copy reads constant indexes (`s[3]`) into
-   * constant indexes of `t`; the integers (PUB's index, the mask, the lag
-   * bound, the fence word's index, the retry budget) are literals, and on
-   * x86-64 the fence line is left out. That loop costs 19-20 ns, as much as
-   * a hand-written one-word seqlock (18.5 ns); with the slot's words at a
-   * computed base (`f[b + 3]`) it cost 25 ns, with the target's offset as a
-   * parameter too 28 ns, and with the integers as closure variables 29 ns.
-   * Beyond SLOT_VIEWS slots (a history above 255) the views would cost
-   * each reading thread ~100 B per slot, so the loop reads `f[b + k]`.
+   * Why views, measured on a 25-double state (x86-64, Node 20): a read loop
+   * that copies a slot's view at constant indexes (`s[3]`) into constant
+   * indexes of the target, its integers (PUB's index, the mask, the lag
+   * bound, the fence word's index, the retry budget) literals and, on x86-64,
+   * without the fence line, costs 19-20 ns, as much as a hand-written
+   * one-word seqlock (18.5 ns). With the slot's words at a computed base
+   * (`f[b + 3]`) it cost 25 ns; with the target's offset as a parameter too,
+   * 28 ns; with the integers as closure variables, 29 ns. Beyond SLOT_VIEWS
+   * slots (a history above 255) the views would cost each thread that reads
+   * or writes ~100 B per slot, so the code reads `f[b + k]`.
+   */
+  layOutSlots(f64: Float64Array, ring: number, stride: number): void {
+    let views: Float64Array[] | undefined
+    if (this.slots <= SLOT_VIEWS) {
+      views = []
+      for (let k = 0; k < this.slots; k++) views.push(new Float64Array(f64.buffer, f64.byteOffset + (ring + k * stride) * 8, stride))
+    }
+    this.layout = { f64, ring, stride, views }
+  }
+
+  /**
+   * Source text naming the slot of PUB value `at` (an expression of the
+   * generated code) as `name`: its view, or its Float64 index in `f`.
+   */
+  slotSource(name: string, at: string): SlotSource {
+    const layout = this.slotLayout()
+    const mask = literal('the mask', this.mask)
+    if (layout.views !== undefined) return { decl: `const ${name} = views[(${at}) & ${mask}];`, word: (k) => `${name}[${k}]` }
+    const base = `${literal('the ring index', layout.ring)} + ((${at}) & ${mask}) * ${literal('the stride', layout.stride)}`
+    return { decl: `const ${name} = ${base};`, word: (k) => `f[${name} + ${k}]` }
+  }
+
+  /**
+   * Compiles `return function (params) { body }` with `new Function`: free
+   * variables `words` (the object's Int32 words), `f` (its Float64 view),
+   * `views` (the slot views), `fw` (the fence's word array), and `extra`'s.
+   * Every value is passed in as data; only checked integers ({@link literal})
+   * and the callers' own statements are pasted into the source.
+   */
+  compile<F>(params: string, body: string, extra: Readonly<Record<string, unknown>> = {}): F {
+    const layout = this.slotLayout()
+    for (const name of Object.keys(extra)) {
+      if (!/^[A-Za-z_$][\w$]*$/.test(name) || RESERVED.has(name)) throw new TypeError(`Expected a free identifier for generated code, got ${name}`)
+    }
+    const factory = new Function('words', 'f', 'views', 'fw', ...Object.keys(extra), `"use strict"; return function (${params}) {\n${body}\n}`) as (
+      ...args: unknown[]
+    ) => F
+    return factory(this.words, layout.f64, layout.views, this.fence.word.words, ...Object.values(extra))
+  }
+
+  /**
+   * Compiles the read loop of {@link read} with the copy written out (one
+   * call per read). The function takes a target `t` and, in a loop: loads
+   * PUB into `p1`, points `s` at slot `p1 & mask` ({@link slotSource}), runs
+   * `spec.copy`, orders the copy before the re-check (the fence of
+   * {@link read}), and once PUB moved by at most {@link maxLag} runs
+   * `spec.accept` and returns `spec.result`: only a whole copy reaches
+   * `accept` and `result`. After `maxRetries` retries in a row it returns -1
+   * (`t` then holds a torn copy). Same protocol as {@link read}; the fence
+   * word is the one the fence uses now (after a {@link ReadFence.moveTo},
+   * compile again). Why this shape: {@link layOutSlots}.
    */
   compileReadLoop(spec: ReadLoopSpec): (t: Float64Array) => number {
-    const { f64, ring, stride, maxRetries } = spec
-    const { words: fenceWords, index: fenceIndex } = this.fence.word
-    const literal = (name: string, n: number): string => {
-      if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`Expected ${name} to be an integer >= 0, got ${n}`)
-      return String(n)
-    }
-    for (const name of Object.keys(spec.extra ?? {})) {
-      if (!/^[A-Za-z_$][\w$]*$/.test(name) || RESERVED.has(name)) throw new TypeError(`Expected a free identifier for a read loop, got ${name}`)
-    }
-    const views = this.slots <= SLOT_VIEWS
-    const slotViews: Float64Array[] = []
-    if (views) {
-      for (let k = 0; k < this.slots; k++) slotViews.push(new Float64Array(f64.buffer, f64.byteOffset + (ring + k * stride) * 8, stride))
-    }
+    const slot = this.slotSource('s', 'p1')
     const pub = literal('the PUB index', this.pubIndex)
-    const mask = literal('the mask', this.mask)
-    const source = VersionRing.readLoopSource({
+    const body = VersionRing.readLoopSource({
       pub,
-      slot: views ? `const s = views[p1 & ${mask}];` : `const b = ${literal('the ring index', ring)} + (p1 & ${mask}) * ${literal('the stride', stride)};`,
-      copy: spec.copy(views ? (k) => `s[${k}]` : (k) => `f[b + ${k}]`),
-      fence: STRONG ? '' : `Atomics.exchange(fw, ${literal('the fence index', fenceIndex)}, 0);`,
+      slot: slot.decl,
+      copy: spec.copy(slot.word),
+      fence: STRONG ? '' : `Atomics.exchange(fw, ${literal('the fence index', this.fence.word.index)}, 0);`,
       maxLag: literal('the lag bound', this.maxLag),
       accept: spec.accept,
       result: spec.result,
-      maxRetries: literal('the retry budget', maxRetries),
+      maxRetries: literal('the retry budget', spec.maxRetries),
     })
-    const extra = spec.extra ?? {}
-    const factory = new Function('words', 'f', 'views', 'fw', ...Object.keys(extra), `"use strict"; ${source}`) as (
-      ...args: unknown[]
-    ) => (t: Float64Array) => number
-    return factory(this.words, f64, slotViews, fenceWords, ...Object.values(extra))
+    return this.compile('t', body, spec.extra)
   }
 
-  /** The source {@link compileReadLoop} compiles: its parts, pasted in order. */
+  private slotLayout(): NonNullable<VersionRing['layout']> {
+    if (this.layout === undefined) throw new Error('Expected layOutSlots() before generating code for a ring')
+    return this.layout
+  }
+
+  /** The body {@link compileReadLoop} compiles: its parts, pasted in order. */
   static readLoopSource(p: {
     pub: string
     slot: string
@@ -326,7 +370,7 @@ export class VersionRing {
     result: string
     maxRetries: string
   }): string {
-    return `return function readLatest(t) {
+    return `
       for (let tries = 0; ; tries++) {
         const p1 = Atomics.load(words, ${p.pub});
         ${p.slot}
@@ -337,8 +381,7 @@ export class VersionRing {
           return ${p.result};
         }
         if (tries >= ${p.maxRetries}) return -1;
-      }
-    }`
+      }`
   }
 
   // ---- writer (holding the object's writer lock) ------------------------------------
@@ -362,6 +405,34 @@ export class VersionRing {
     const words = this.words
     Atomics.store(words, this.pubIndex, (pub + 1) | 0)
     if (Atomics.load(words, this.waitersIndex) !== 0) Atomics.notify(words, this.pubIndex)
+  }
+
+  /**
+   * {@link publishAfter} without the wake-up, for a writer that releases its
+   * writer lock next and then calls {@link wakeAfterRelease}: the wake-up
+   * then costs a plain read instead of an `Atomics.load` (~7 ns here).
+   */
+  advance(pub: number): void {
+    Atomics.store(this.words, this.pubIndex, (pub + 1) | 0)
+  }
+
+  /**
+   * After {@link advance} and the release of the writer lock: wakes waiters
+   * if any sleep. WAITERS is read plainly. The argument: the waiter side is
+   * version-wait.ts's (Atomics.add to WAITERS, then PUB read, then a sleep
+   * while PUB keeps that value), and this side needs its PUB store ordered
+   * before its WAITERS read (store-load, the one order x86-64 does not keep
+   * by itself). The lock's release is a read-modify-write on the lock word
+   * between the two: on x86-64 a locked instruction, a full barrier; on
+   * ARM64 an acquire-release exclusive pair (or CASAL), which the PUB
+   * store-release cannot pass (RCsc) and the plain load after it cannot
+   * pass (acquire). V8 keeps a plain typed-array load after an Atomics call
+   * in program order (it is on the effect chain). So either this read sees
+   * the waiter, or the waiter's PUB read sees the new version: no lost
+   * wake-up. The SPIN model state-buffer.pml has the writer in this order.
+   */
+  wakeAfterRelease(): void {
+    if (this.words[this.waitersIndex] !== 0) Atomics.notify(this.words, this.pubIndex)
   }
 
   /** Makes the filled slot {@link nextSlot} the latest, and wakes waiters if any sleep. */

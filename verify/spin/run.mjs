@@ -641,6 +641,15 @@ const RUNS = [
     expect: 'pass',
   },
   {
+    id: 'state-buffer/BUG_WAKE_BEFORE_STORE',
+    model: 'state-buffer.pml',
+    defines: ['NW=1', 'NU=2', 'DEATHS=0', 'LATEST=0', 'HISTORY=0', 'BUG_WAKE_BEFORE_STORE'],
+    mode: SAFETY,
+    property: 'broken: the writer reads WAITERS before it stores PUB (a waiter counted in between sleeps for ever)',
+    expect: 'fail',
+    quick: true,
+  },
+  {
     id: 'state-buffer/BUG_LAG_OFF_BY_ONE',
     model: 'state-buffer.pml',
     defines: ['NW=1', 'NU=5', 'DEATHS=0', 'WAITER=0', 'BUG_LAG_OFF_BY_ONE'],
@@ -1251,13 +1260,23 @@ const PROTOCOL = [
     file: SEQLOCK,
     in: [VERSION_RING, /\bcompileReadLoop\(/],
     steps: [
+      S`const slot = this\.slotSource\('s', 'p1'\)`,
       S`const pub = literal\('the PUB index', this\.pubIndex\)`,
-      S`const mask = literal\('the mask', this\.mask\)`,
-      S`slot: views \? \`const s = views\[p1 & \$\{mask\}\];\` : \`const b = \$\{literal\('the ring index', ring\)\} \+ \(p1 & \$\{mask\}\) \* \$\{literal\('the stride', stride\)\};\``,
-      S`fence: STRONG \? '' : \`Atomics\.exchange\(fw, \$\{literal\('the fence index', fenceIndex\)\}, 0\);\``,
+      S`slot: slot\.decl`,
+      S`fence: STRONG \? '' : \`Atomics\.exchange\(fw, \$\{literal\('the fence index', this\.fence\.word\.index\)\}, 0\);\``,
       S`maxLag: literal\('the lag bound', this\.maxLag\)`,
     ],
-    what: "the generated loop's parts: PUB, the slot of PUB & mask (its own view, or at ring + index * stride), the fence (left out on x86-64 only), the lag bound",
+    what: "the generated loop's parts: PUB, the slot of PUB (slotSource), the fence (left out on x86-64 only), the lag bound",
+  },
+  {
+    file: SEQLOCK,
+    in: [VERSION_RING, /\bslotSource\(/],
+    steps: [
+      S`const mask = literal\('the mask', this\.mask\)`,
+      S`\`const \$\{name\} = views\[\(\$\{at\}\) & \$\{mask\}\];\``,
+      S`\`\$\{literal\('the ring index', layout\.ring\)\} \+ \(\(\$\{at\}\) & \$\{mask\}\) \* \$\{literal\('the stride', layout\.stride\)\}\``,
+    ],
+    what: 'slotSource: slot (at & mask), its own view or at ring + index * stride'
   },
   {
     file: SEQLOCK,
@@ -1421,8 +1440,38 @@ const PROTOCOL = [
   },
   {
     file: 'src/state/',
-    steps: [S`const pub = ring\.published\(\)`, S`version = f\[view\.slotOf\(pub\) \+ VERSION\]`, S`const base = view\.slotOf\(pub \+ 1\)`, S`f\[base \+ VERSION\] = version`, S`ring\.publishAfter\(pub\)`],
-    what: 'StateBuffer.publish / publishFrom: fills slot PUB + 1 (PUB read once, under the lock), version first, then ring.publishAfter(pub)',
+    in: [/\bclass StateBuffer\b/, /\bprivate publishLocked\(/],
+    steps: [
+      S`try \{`,
+      S`const pub = ring\.published\(\)`,
+      S`version = write\(from, pub, timestamp, sourceId\)`,
+      S`ring\.advance\(pub\) \} finally \{ this\.writer\.unlock\(\) \}`,
+      S`ring\.wakeAfterRelease\(\)`,
+    ],
+    what: 'StateBuffer.publish / publishFrom (publishLocked): PUB read once under the lock, the generated write fills slot PUB + 1, ring.advance(pub), the lock released, then ring.wakeAfterRelease()',
+  },
+  {
+    file: 'src/state/view.ts',
+    in: [/\bclass StateView\b/, /\bcompileWrite\(/],
+    steps: [
+      S`const next = ring\.slotSource\('d', 'pub \+ 1'\)`,
+      S`const prev = ring\.slotSource\('p', 'pub'\)`,
+      S`\`const version = \$\{prev\.word\(SlotMeta\.VERSION\)\} \+ 1;\``,
+      S`\`\$\{next\.word\(SlotMeta\.VERSION\)\} = version;\``,
+    ],
+    what: 'the generated write: the slot of PUB + 1, version = the version in the slot of PUB + 1 (payload and version words in either order)',
+  },
+  {
+    file: SEQLOCK,
+    in: [VERSION_RING, /\badvance\(pub: number\)/],
+    steps: [S`Atomics\.store\(this\.words, this\.pubIndex, \(pub \+ 1\) \| 0\)`],
+    what: 'advance(pub): store PUB + 1, no wake-up (state-buffer.pml: mem[PUB] = mem[PUB] + 1)',
+  },
+  {
+    file: SEQLOCK,
+    in: [VERSION_RING, /\bwakeAfterRelease\(\)/],
+    steps: [S`if \(this\.words\[this\.waitersIndex\] !== 0\) Atomics\.notify\(this\.words, this\.pubIndex\)`],
+    what: 'wakeAfterRelease(): notify if WAITERS (state-buffer.pml: after wl_unlock)',
   },
   {
     file: 'src/snapshot/snapshot-store.ts',

@@ -3,22 +3,26 @@
  * published-version word PUB over a ring of S slots).
  *
  * Mirrors:
- *   src/state/state-buffer.ts  StateBuffer.publish (writer, holding the writer
- *                              lock; a dead writer's half-written slot is
- *                              rewritten by the next publish)
+ *   src/state/state-buffer.ts  StateBuffer.publish / publishFrom (publishLocked:
+ *                              the writer, holding the writer lock, fills the slot
+ *                              (view.ts compileWrite), ring.advance, releases the
+ *                              lock, then ring.wakeAfterRelease; a dead writer's
+ *                              half-written slot is rewritten by the next publish)
  *   src/state/view.ts          readLatest (VersionRing.compileReadLoop; the copy: the
  *                              slot's version, the unrolled payload copy, timestamp,
  *                              source; version 0: nothing published), copyVersion
  *                              (VersionRing.readVersion), latestVersion (VersionRing.read
  *                              of the slot's version)
  *   src/state/layout.ts        StateWord.PUB / WAITERS
- *   version-wait.ts            waitForVersion (waitUntil) / the notify in VersionRing.publish
+ *   version-wait.ts            waitForVersion (waitUntil) / the notify in
+ *                              VersionRing.wakeAfterRelease
  *   (the read protocol itself is seqlock.pml, checked alone by seqlock-ring.pml;
  *    the writer lock is writer-lock.pml's abstraction, mutex.pml checks the real one)
  *
  * Processes: NW writers doing NU publishes each (version v goes to slot
- * v mod S with payload d0 = v, the version word written first and the
- * payload after, as publish writes them); LATEST: a reader doing readLatest
+ * v mod S with payload d0 = v, the version word and the payload written in
+ * either order; then PUB is stored, the lock released, and WAITERS read);
+ * LATEST: a reader doing readLatest
  * twice; HISTORY: a reader doing copyVersion(k) of a nondeterministic k;
  * WAITER: a thread in waitForVersion(NU); a Killer that may kill DEATHS
  * writers at any point (marked dead in the domain table later).
@@ -29,8 +33,11 @@
  * never stalls anybody (invalid end states); no lost wake-up in
  * waitForVersion when sleeps are unsliced (SLICED 0).
  *
- * Broken variant: BUG_LAG_OFF_BY_ONE (seqlock.pml: readers accept a copy when
- * PUB moved by S - 1, one too many: the writer may be rewriting that very slot).
+ * Broken variants: BUG_LAG_OFF_BY_ONE (seqlock.pml: readers accept a copy when
+ * PUB moved by S - 1, one too many: the writer may be rewriting that very slot);
+ * BUG_WAKE_BEFORE_STORE (the writer reads WAITERS before it stores PUB: a
+ * waiter that counts itself in between, reads the old PUB and sleeps is
+ * never woken).
  */
 
 /* ---- layout and protocol constants (checked against the code by run.mjs) ---- */
@@ -101,7 +108,7 @@ inline ring_copy_version(kind, k, r) {
 active [NW] proctype Writer() {
   byte tid = _pid + 1;
   byte pub, version, b, n;
-  bool took_over;
+  bool took_over, wake;
   {
     do
     :: n < NU ->
@@ -117,11 +124,23 @@ active [NW] proctype Writer() {
          version = ver[pub & VR_MASK] + 1;
          vr_next_slot(PUB, b)
        };
-       ver[b] = version;                /* plain stores into the slot: version first */
-       d0[b] = version;
-       vr_publish(PUB, S_WAITERS);      /* ring.publish(): store PUB + 1, notify if WAITERS */
+       if                               /* plain stores into the slot, either order */
+       :: ver[b] = version; d0[b] = version
+       :: d0[b] = version; ver[b] = version
+       fi;
+#ifdef BUG_WAKE_BEFORE_STORE
+       wake = (mem[S_WAITERS] != 0);
+#endif
+       mem[PUB] = mem[PUB] + 1;         /* ring.advance(pub) */
        wl_unlock();
-       d_step { pub = 0; version = 0; b = 0 };
+#ifndef BUG_WAKE_BEFORE_STORE
+       wake = (mem[S_WAITERS] != 0);    /* ring.wakeAfterRelease(): a plain read of WAITERS */
+#endif
+       if
+       :: wake -> fnotify(PUB, NOTIFY_ALL)
+       :: else
+       fi;
+       d_step { pub = 0; version = 0; b = 0; wake = false };
        n++
     :: else -> break
     od
