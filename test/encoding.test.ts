@@ -156,3 +156,105 @@ describe('value codec', () => {
     expect(() => encode(nest(50_000))).toThrow(EncodeError) // not a raw RangeError
   })
 })
+
+describe('small values: written by the walk itself (the maps form, no msgpackr pack)', () => {
+  /** Deep equality where numbers compare with Object.is (-0 and NaN exact) and undefined-valued keys count. */
+  const same = (a: unknown, b: unknown): boolean => {
+    if (typeof a === 'number' || typeof b === 'number') return Object.is(a, b)
+    if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return a === b
+    if (Array.isArray(a) !== Array.isArray(b)) return false
+    const ka = Object.keys(a)
+    const kb = Object.keys(b)
+    return ka.length === kb.length && ka.every((k, i) => k === kb[i] && same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  }
+  const edges = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, 0.5, -1.25, 1e300, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, Infinity, -Infinity, Number.NaN]
+  const leaf = fc.oneof(
+    fc.constantFrom(...edges),
+    fc.double(),
+    fc.integer(),
+    fc.string({ unit: 'grapheme', maxLength: 40 }),
+    fc.string({ maxLength: 300 }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(undefined),
+  )
+  const key = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 8 })).filter((k) => k !== '__proto__')
+  // At most FEW_OBJECTS (8) plain objects: a root object with up to 7 nested ones, arrays of leaves anywhere.
+  const small = fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, fc.array(leaf, { maxLength: 20 }), tie('object')),
+    object: fc.dictionary(key, fc.oneof(leaf, fc.array(leaf, { maxLength: 20 })), { maxKeys: 20 }),
+  }))
+  const root = fc.tuple(small.object, fc.array(small.object, { maxLength: 6 })).map(([o, more]) => ({ ...o, more }))
+
+  it('any small value round-trips exactly, through the walk-written bytes (property)', () => {
+    fc.assert(
+      fc.property(root, (value) => {
+        const bytes = encode(value)
+        expect(bytes[0]).toBe(0xc1) // the maps form, written by the walk
+        expect(same(decode(bytes), value)).toBe(true)
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('every header width: maps of 15/16 and 70,000 keys, arrays of 15/16/70,000, strings of 31/32/255/256/70,000 bytes, ASCII and not', () => {
+    const keys = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]))
+    const values: unknown[] = [
+      keys(15),
+      keys(16),
+      keys(70_000),
+      { a: Array.from({ length: 15 }, (_, i) => i) },
+      { a: Array.from({ length: 16 }, (_, i) => -i) },
+      { a: Array.from({ length: 70_000 }, (_, i) => i * 1.5) },
+      ...[31, 32, 255, 256, 70_000].flatMap((n) => [{ s: 'x'.repeat(n) }, { s: 'é'.repeat(n) }, { [`${'k'.repeat(n)}`]: 'ü' }]),
+      { emoji: '👍🏽 ok', mixed: 'abc\u00ff\u0100\uffff', edges },
+    ]
+    for (const value of values) {
+      const bytes = encode(value)
+      expect(bytes[0]).toBe(0xc1)
+      expect(same(decode(bytes), value)).toBe(true)
+    }
+  })
+
+  it('a lone surrogate in a short string or key is refused with its path, as in the msgpackr form', () => {
+    expect(() => encode({ a: { b: 'x\ud800' } })).toThrow(expect.objectContaining({ name: 'EncodeError', path: 'a.b' }))
+    expect(() => encode({ list: ['ok', '\udc00'] })).toThrow(expect.objectContaining({ path: 'list[1]' }))
+    expect(() => encode({ ['k\ud800']: 1 })).toThrow(EncodeError)
+    // The same strings past a Date (msgpackr writes the rest): refused all the same.
+    expect(() => encode({ d: new Date(0), a: { b: 'x\ud800' } })).toThrow(expect.objectContaining({ path: 'a.b' }))
+  })
+
+  it('what only msgpackr writes switches to its form, and still round-trips: -0, BigInt, Date, Map, a shared object, a 9th object, an own __proto__ key', () => {
+    const shared = { x: 1 }
+    const values: unknown[] = [
+      { z: -0 },
+      { b: 10n },
+      { d: new Date(5) },
+      { m: new Map([[1, 2]]) },
+      { s1: shared, s2: shared },
+      Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`o${i}`, { i }])),
+      JSON.parse('{"__proto__": {"p": 1}}'),
+    ]
+    for (const value of values) {
+      const bytes = encode(value)
+      const back = decode(bytes) as Record<string, unknown>
+      expect(back).toEqual(value)
+    }
+    expect(Object.is((decode(encode({ z: -0 })) as { z: number }).z, -0)).toBe(true)
+    const back = decode(encode({ s1: shared, s2: shared })) as { s1: object; s2: object }
+    expect(back.s1).toBe(back.s2)
+    expect(Object.hasOwn(decode(encode(JSON.parse('{"__proto__": {"p": 1}}'))) as object, '__proto__')).toBe(true)
+  })
+
+  it('a getter is read once, and its value is what is written', () => {
+    let reads = 0
+    const value = {
+      get n() {
+        reads++
+        return reads === 1 ? 7 : 'second read'
+      },
+    }
+    expect(decode(encode(value))).toEqual({ n: 7 })
+    expect(reads).toBe(1)
+  })
+})

@@ -8,7 +8,7 @@
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableSnapshot } from '../contracts.js'
 import { CapacityError, HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
-import { decodeFrozen, encodeWithFlags } from '../encoding/values.js'
+import { decodeFrozen, encodeWithFlags, isMapsForm } from '../encoding/values.js'
 import type { DeepReadonly } from '../encoding/freeze.js'
 import { now, wallNow } from '../memory/clock.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
@@ -209,6 +209,8 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
   private readonly validator: StandardSchemaV1<T> | undefined
   private readonly versionWords: VersionWords
   private readonly maxBytes: number
+  /** Whether this thread's last encoded snapshot was small (encodeWithFlags's `small`: the walk writes such values itself). */
+  private smallValues = true
   /** View over the data buffer, rebuilt when the buffer has grown. */
   private data: Uint8Array
   private scratch = new Uint8Array(MIN_REGION)
@@ -417,7 +419,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    */
   publish(value: T | DeepReadonly<T>, options?: PublishOptions): number {
     const checked = this.validator ? validateWith(this.validator, value, 'SnapshotStore') : value
-    const encoded = encodeWithFlags(checked)
+    const encoded = this.encode(checked)
     this.writer.lock()
     try {
       return this.publishLocked(encoded, options?.source)
@@ -437,7 +439,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    */
   async publishAsync(value: T | DeepReadonly<T>, options?: PublishOptions & AsyncWaitOptions): Promise<number> {
     const checked = this.validator ? validateWith(this.validator, value, 'SnapshotStore') : value
-    const encoded = encodeWithFlags(checked)
+    const encoded = this.encode(checked)
     await this.writer.lockAsync(options)
     try {
       return this.publishLocked(encoded, options?.source)
@@ -456,7 +458,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     try {
       const next = fn(this.get())
       const checked = this.validator ? validateWith(this.validator, next, 'SnapshotStore') : next
-      return this.publishLocked(encodeWithFlags(checked), options?.source)
+      return this.publishLocked(this.encode(checked), options?.source)
     } finally {
       this.writer.unlock()
     }
@@ -469,6 +471,13 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    */
   publisher(options: PublisherOptions<T>): Publisher<T> {
     return new Publisher<T>((value) => this.publish(value), () => this.get(), options)
+  }
+
+  /** Encodes a value to publish, guessing its size from the last one (encodeWithFlags's `small`). */
+  private encode(value: unknown): { bytes: Uint8Array; flags: number } {
+    const encoded = encodeWithFlags(value, this.smallValues)
+    this.smallValues = isMapsForm(encoded.bytes)
+    return encoded
   }
 
   /**
