@@ -27,7 +27,7 @@ import { HandleError, OptionError, ThreadstateError, describe } from '../errors.
 import { now, wallNow } from '../memory/clock.js'
 import { allocateRegion, attaching, checkHandle, copyHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { domainOf } from '../memory/thread.js'
-import { waitUntilAsync } from '../sync/version-wait.js'
+import { waitUntilAsync, wakeAfterChange } from '../sync/version-wait.js'
 import { blockingNotAllowed, checkWaitOptions, deadlineOf, sleepWhileAsync, type AsyncWaitOptions } from '../sync/wait.js'
 import { checkDefinition, definitionHash, type CheckedDefinition } from './definition.js'
 import { MachineF64, MachineWord, REASON_UNITS, SEQ_MASK, machineBytes } from './layout.js'
@@ -394,29 +394,36 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
     const reason = options.reason ?? ''
     if (typeof reason !== 'string') throw new OptionError(`Expected \`reason\` to be a string, got ${describe(reason)}`)
     const words = this.words
-    let word: number
+    // The first look may be a plain load: a go-ahead is decided by the
+    // compareExchange (it succeeds only if the word still holds the value
+    // judged), and a refusal is confirmed by an Atomics.load first.
+    let word = words[STATE]!
     let f: number
     let seq: number
     for (;;) {
-      word = Atomics.load(words, STATE)
       f = word & 0xff
       if ((expected >= 0 && f !== expected) || !this.allowed[f]![t]) {
+        const now = Atomics.load(words, STATE)
+        if (now !== word) {
+          word = now
+          continue
+        }
         Atomics.add(words, REJECTED, 1)
         return false
       }
       seq = ((word >>> 8) + 1) & SEQ_MASK
-      if (Atomics.compareExchange(words, STATE, word, (seq << 8) | t) === word) break
-      // Another thread moved first. With `from`, that is a refusal; without,
-      // retry from the state it moved to (an estop must not be lost to a race).
-      if (expected >= 0) {
-        Atomics.add(words, REJECTED, 1)
-        return false
-      }
+      const found = Atomics.compareExchange(words, STATE, word, (seq << 8) | t)
+      if (found === word) break
+      // Another thread moved first (or the first look was stale): judge again
+      // from the state it holds now. With `from`, a state other than `from` is
+      // a refusal; without, the transition is tried from there (an estop must
+      // not be lost to a race).
+      word = found
     }
     const at = wallNow()
     const kept = reason.length > REASON_UNITS ? reason.slice(0, REASON_UNITS - 1) + '…' : reason
     this.log.record(seq, f, t, this.tid, at, kept)
-    if (Atomics.load(words, WAITERS) !== 0) Atomics.notify(words, STATE)
+    wakeAfterChange(words, STATE, WAITERS)
     // The Transition object is made only for listeners (none: no allocation).
     if (this.listeners.size !== 0) this.emit({ from: this.states[f]!, to, at, threadId: this.tid, reason: kept, seq })
     return true

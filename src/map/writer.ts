@@ -29,7 +29,7 @@
  * @module
  */
 import { CapacityError } from '../errors.js'
-import { notifyVersion } from '../sync/version-wait.js'
+import { wakeAfterRelease } from '../sync/version-wait.js'
 import type { SeqWord } from '../sync/seqlock.js'
 import type { AsyncWaitOptions } from '../sync/wait.js'
 import { WriterLock } from '../sync/writer-lock.js'
@@ -219,7 +219,7 @@ export class MapCommitter {
     } finally {
       const changed = ctl[MapWord.SEQ] !== before
       this.lock.unlock()
-      if (changed) notifyVersion(ctl, MapWord.SEQ, MapWord.WAITERS)
+      if (changed) wakeAfterRelease(ctl, MapWord.SEQ, MapWord.WAITERS)
     }
   }
 

@@ -75,6 +75,7 @@
  */
 import { strongMemoryOrdering } from '#platform'
 import { atomicMax } from '../memory/atomics.js'
+import { wakeAfterRelease } from './version-wait.js'
 
 // A module-local copy: TurboFan folds a module's own `const` into the code
 // that reads it, not an imported binding (measured on RETRY: imported, each
@@ -418,21 +419,12 @@ export class VersionRing {
 
   /**
    * After {@link advance} and the release of the writer lock: wakes waiters
-   * if any sleep. WAITERS is read plainly. The argument: the waiter side is
-   * version-wait.ts's (Atomics.add to WAITERS, then PUB read, then a sleep
-   * while PUB keeps that value), and this side needs its PUB store ordered
-   * before its WAITERS read (store-load, the one order x86-64 does not keep
-   * by itself). The lock's release is a read-modify-write on the lock word
-   * between the two: on x86-64 a locked instruction, a full barrier; on
-   * ARM64 an acquire-release exclusive pair (or CASAL), which the PUB
-   * store-release cannot pass (RCsc) and the plain load after it cannot
-   * pass (acquire). V8 keeps a plain typed-array load after an Atomics call
-   * in program order (it is on the effect chain). So either this read sees
-   * the waiter, or the waiter's PUB read sees the new version: no lost
-   * wake-up. The SPIN model state-buffer.pml has the writer in this order.
+   * if any sleep, reading WAITERS plainly (the argument is version-wait.ts's
+   * `wakeAfterRelease`). The SPIN model state-buffer.pml has the writer in
+   * this order.
    */
   wakeAfterRelease(): void {
-    if (this.words[this.waitersIndex] !== 0) Atomics.notify(this.words, this.pubIndex)
+    wakeAfterRelease(this.words, this.pubIndex, this.waitersIndex)
   }
 
   /** Makes the filled slot {@link nextSlot} the latest, and wakes waiters if any sleep. */

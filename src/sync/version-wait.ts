@@ -10,8 +10,28 @@
  * consistency either the writer sees the waiter (and notifies) or the waiter
  * sees the new PUB (and does not sleep): no lost wake-up.
  *
+ * The writer's read of WAITERS must not be performed before its store of PUB
+ * is visible (store then load: the one order x86-64 does not keep by
+ * itself). With `Atomics.load` ({@link notifyVersion}) that is given. It is
+ * also given, for a plain read (~1 ns instead of ~7 here), after a
+ * read-modify-write of this thread between the two:
+ *
+ * - {@link wakeAfterRelease}: the writer released its writer lock (a
+ *   read-modify-write on the lock word) after storing PUB. On x86-64 that is
+ *   a locked instruction, a full barrier; on ARM64 an acquire-release
+ *   exclusive pair (or CASAL), which the PUB store-release cannot pass
+ *   (RCsc) and the plain load after it cannot pass (acquire).
+ * - {@link wakeAfterChange}: the change itself was the read-modify-write (a
+ *   StateMachine's compareExchange of its state word). On x86-64 it is a
+ *   full barrier; on ARM64 a plain load may pass its store half, so there
+ *   the read stays an `Atomics.load`.
+ *
+ * V8 keeps a plain typed-array load after an Atomics call in program order
+ * (both are on its effect chain), so the compiler does not undo either.
+ *
  * @module
  */
+import { strongMemoryOrdering } from '#platform'
 import { deadlineOf, runWait, runWaitAsync, sleepOn, type AsyncWaitOptions, type WaitLoop } from './wait.js'
 
 /** Where a versioned object keeps its words, and how to read its full version. */
@@ -80,4 +100,17 @@ export function waitForVersionAsync(v: VersionWords, version: number, options: A
 /** Wakes every thread waiting for a version (call after storing PUB). */
 export function notifyVersion(words: Int32Array, pub: number, waiters: number): void {
   if (Atomics.load(words, waiters) !== 0) Atomics.notify(words, pub)
+}
+
+/** {@link notifyVersion} for a writer that stored `pub`, then released its writer lock (module comment). */
+export function wakeAfterRelease(words: Int32Array, pub: number, waiters: number): void {
+  if (words[waiters] !== 0) Atomics.notify(words, pub)
+}
+
+// A module-local copy: TurboFan folds a module's own `const` (see sync/seqlock.ts, STRONG).
+const STRONG: boolean = strongMemoryOrdering
+
+/** {@link notifyVersion} for a writer whose change of `word` was a read-modify-write (module comment). */
+export function wakeAfterChange(words: Int32Array, word: number, waiters: number): void {
+  if ((STRONG ? words[waiters] : Atomics.load(words, waiters)) !== 0) Atomics.notify(words, word)
 }

@@ -1470,8 +1470,14 @@ const PROTOCOL = [
   {
     file: SEQLOCK,
     in: [VERSION_RING, /\bwakeAfterRelease\(\)/],
-    steps: [S`if \(this\.words\[this\.waitersIndex\] !== 0\) Atomics\.notify\(this\.words, this\.pubIndex\)`],
-    what: 'wakeAfterRelease(): notify if WAITERS (state-buffer.pml: after wl_unlock)',
+    steps: [S`wakeAfterRelease\(this\.words, this\.pubIndex, this\.waitersIndex\)`],
+    what: "VersionRing.wakeAfterRelease() is version-wait.ts's (state-buffer.pml: after wl_unlock)",
+  },
+  {
+    file: 'src/sync/version-wait.ts',
+    in: [/\bfunction wakeAfterRelease\(/],
+    steps: [S`if \(words\[waiters\] !== 0\) Atomics\.notify\(words, pub\)`],
+    what: 'wakeAfterRelease: notify if WAITERS (state-buffer.pml: mem[S_WAITERS] != 0 after wl_unlock)',
   },
   {
     file: 'src/snapshot/snapshot-store.ts',
@@ -1511,7 +1517,7 @@ const PROTOCOL = [
   {
     file: 'src/machine/state-machine.ts',
     in: [/\bprivate attempt\(/],
-    steps: [S`if \(Atomics\.compareExchange\(words, STATE, word, \(seq << 8\) \| t\) === word\) break`, S`this\.log\.record\(seq, f, t, this\.tid, at, kept\)`],
+    steps: [S`const found = Atomics\.compareExchange\(words, STATE, word, \(seq << 8\) \| t\)`, S`if \(found === word\) break`, S`this\.log\.record\(seq, f, t, this\.tid, at, kept\)`],
     what: 'the winner of the compareExchange of STATE records its seq',
   },
   {
