@@ -486,7 +486,9 @@ function setTasks(rig: MapRig): MicroTask[] {
       name: 'set object part: msgpackr pack alone',
       baseline: setObject.shared,
       batch: BATCH,
-      note: 'msgpackr pack with the options of src/encoding/values.ts (workers/codec.ts): the MessagePack part of set object',
+      note:
+        'msgpackr pack of the same object with the options of src/encoding/values.ts for large values (workers/codec.ts); ' +
+        "set itself no longer calls it for a small object: its checking walk writes the bytes (values.ts, SMALL VALUES)",
       fn: () => {
         const t0 = performance.now()
         for (let k = 0; k < BATCH; k++) sink += bareCodec.pack(readings[k & MASK]!).length

@@ -398,20 +398,11 @@ export class VersionRing {
   }
 
   /**
-   * {@link publish} for a writer that read `pub` = {@link published} under
-   * the lock (and filled the slot of `pub + 1`): one read of PUB per write
-   * instead of three.
-   */
-  publishAfter(pub: number): void {
-    const words = this.words
-    Atomics.store(words, this.pubIndex, (pub + 1) | 0)
-    if (Atomics.load(words, this.waitersIndex) !== 0) Atomics.notify(words, this.pubIndex)
-  }
-
-  /**
-   * {@link publishAfter} without the wake-up, for a writer that releases its
-   * writer lock next and then calls {@link wakeAfterRelease}: the wake-up
-   * then costs a plain read instead of an `Atomics.load` (~7 ns here).
+   * {@link publish} without the wake-up, for a writer that read `pub` =
+   * {@link published} under the lock (and filled the slot of `pub + 1`),
+   * releases its writer lock next and then calls {@link wakeAfterRelease}:
+   * one read of PUB per write instead of three, and the wake-up costs a
+   * plain read instead of an `Atomics.load` (~7 ns here).
    */
   advance(pub: number): void {
     Atomics.store(this.words, this.pubIndex, (pub + 1) | 0)

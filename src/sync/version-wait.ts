@@ -12,9 +12,9 @@
  *
  * The writer's read of WAITERS must not be performed before its store of PUB
  * is visible (store then load: the one order x86-64 does not keep by
- * itself). With `Atomics.load` ({@link notifyVersion}) that is given. It is
- * also given, for a plain read (~1 ns instead of ~7 here), after a
- * read-modify-write of this thread between the two:
+ * itself). With `Atomics.load` (as `VersionRing.publish` reads it) that is
+ * given. It is also given, for a plain read (~1 ns instead of ~7 here),
+ * after a read-modify-write of this thread between the two:
  *
  * - {@link wakeAfterRelease}: the writer released its writer lock (a
  *   read-modify-write on the lock word) after storing PUB. On x86-64 that is
@@ -97,12 +97,7 @@ export function waitForVersionAsync(v: VersionWords, version: number, options: A
   return waitUntilAsync(v.words, v.pub, v.waiters, () => v.latestVersion() >= version, options)
 }
 
-/** Wakes every thread waiting for a version (call after storing PUB). */
-export function notifyVersion(words: Int32Array, pub: number, waiters: number): void {
-  if (Atomics.load(words, waiters) !== 0) Atomics.notify(words, pub)
-}
-
-/** {@link notifyVersion} for a writer that stored `pub`, then released its writer lock (module comment). */
+/** Wakes every thread waiting on `pub`, for a writer that stored it, then released its writer lock (module comment). */
 export function wakeAfterRelease(words: Int32Array, pub: number, waiters: number): void {
   if (words[waiters] !== 0) Atomics.notify(words, pub)
 }
@@ -110,7 +105,7 @@ export function wakeAfterRelease(words: Int32Array, pub: number, waiters: number
 // A module-local copy: TurboFan folds a module's own `const` (see sync/seqlock.ts, STRONG).
 const STRONG: boolean = strongMemoryOrdering
 
-/** {@link notifyVersion} for a writer whose change of `word` was a read-modify-write (module comment). */
+/** Wakes every thread waiting on `word`, for a writer whose change of it was a read-modify-write (module comment). */
 export function wakeAfterChange(words: Int32Array, word: number, waiters: number): void {
   if ((STRONG ? words[waiters] : Atomics.load(words, waiters)) !== 0) Atomics.notify(words, word)
 }

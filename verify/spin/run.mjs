@@ -1305,15 +1305,7 @@ const PROTOCOL = [
     ],
     what: 'store PUB + 1, then notify if WAITERS',
   },
-  {
-    file: SEQLOCK,
-    in: [VERSION_RING, /\bpublishAfter\(pub: number\)/],
-    steps: [
-      S`Atomics\.store\(words, this\.pubIndex, \(pub \+ 1\) \| 0\)`,
-      S`if \(Atomics\.load\(words, this\.waitersIndex\) !== 0\) Atomics\.notify\(words, this\.pubIndex\)`,
-    ],
-    what: 'publishAfter(pub), pub read under the lock: store PUB + 1, then notify if WAITERS (publish() with one read of PUB)',
-  },
+
   {
     file: SEQLOCK,
     steps: [S`const ODD_SPIN = (\d+)\b`],
