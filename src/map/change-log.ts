@@ -81,7 +81,15 @@ export class ChangeLogWriter {
    * @returns the new LOG_HEAD for the commit to store (journaled), or undefined if nothing was written
    */
   append(version: number, changes: Changes | 'clear' | 'reset'): number | undefined {
-    if (Atomics.load(this.ctl, MapWord.SUBSCRIBERS) <= 0) return undefined
+    // A plain read (~1 ns; Atomics.load ~7 here). The commit's odd SEQ store
+    // comes before it, and the subscriber's side is an RMW of SUBSCRIBERS,
+    // then a read of SEQ (subscribe below), so this read must not be
+    // performed before that store is visible. It is not: on x86-64 that
+    // sequentially consistent store is itself a full barrier (XCHG), and on
+    // ARM64 beginWrite follows it with a read-modify-write (orderAfterBusy)
+    // that the plain load cannot pass (acquire); V8 keeps the load after the
+    // Atomics calls (effect chain).
+    if (this.ctl[MapWord.SUBSCRIBERS]! <= 0) return undefined
     const ring = this.ring
     let bytes = RECORD_HEADER
     if (typeof changes !== 'string') {
