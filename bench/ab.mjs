@@ -110,6 +110,16 @@ const CASES = [
     },
   },
   {
+    name: 'SnapshotStore publish 34 KB (384 agents)',
+    setup: ({ lib }) => {
+      const big = (tick) => ({ tick, agents: Array.from({ length: 32 }, (_, g) => snapshot2k(tick + g).agents).flat(), status: { healthy: true, uptime: tick } })
+      const store = lib.SnapshotStore.create({ initial: big(0) })
+      const values = [big(1), big(2)]
+      let i = 0
+      return { op: () => store.publish(values[i++ & 1]), batch: 10 }
+    },
+  },
+  {
     name: 'SnapshotStore publish + first get 2 KB',
     setup: ({ lib }) => {
       const store = lib.SnapshotStore.create({ initial: snapshot2k(0) })

@@ -288,8 +288,8 @@ class Capture {
    */
   seen = new Map<object, unknown>()
   /**
-   * The first {@link FIRST_SEEN} objects read and their copies, before
-   * {@link seen}: found again by a scan. A value of a few objects then never
+   * The first {@link FIRST_SEEN} objects read while the walk writes, and
+   * their copies, before {@link seen}: found again by a scan. A value of a few objects then never
    * touches a Map (a fresh Map, a set and a get cost ~30 ns of a ~50 B
    * object's encode).
    */
@@ -326,7 +326,8 @@ class Capture {
   /** Records `object`'s copy (see {@link firstObjects}). */
   private remember(object: object, copy: unknown): void {
     const n = this.firstCount
-    if (n < FIRST_SEEN) {
+    // Only while the walk writes (a small value): a large one goes to the Map at once, not scanned first.
+    if (n < FIRST_SEEN && this.writing) {
       this.firstObjects[n] = object
       this.firstCopies[n] = copy
       this.firstCount = n + 1
