@@ -267,6 +267,8 @@ function describeObject(prototype: object | null): string {
 
 const where = (path: string): string => path || 'the root'
 
+/** The largest write buffer an idle walk keeps for the next value (Capture's `out`). */
+const MAX_KEPT_BYTES = 64 * 1024
 /** Objects a walk finds again by a scan before it uses a Map (Capture's firstObjects). */
 const FIRST_SEEN = 16
 /** What a walk's emptied slots of firstObjects hold. */
@@ -354,6 +356,11 @@ class Capture {
   reset(): void {
     this.writing = false
     this.pos = 1
+    // A small value can still be large (70,000 keys, a long string): the idle walk does not keep a big buffer.
+    if (this.out.length > MAX_KEPT_BYTES) {
+      this.out = new Uint8Array(256)
+      this.data = new DataView(this.out.buffer)
+    }
     if (this.seen.size > 0) this.seen = new Map()
     // Let go of the value: the idle walk must not keep it alive.
     for (let i = 0; i < this.firstCount; i++) {
