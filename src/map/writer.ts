@@ -109,10 +109,16 @@ export class Journal {
     this.m.ctl[index] = value
   }
 
-  /** Writes a control Float64 field (two words), journaling its old value. */
+  /**
+   * Writes a control Float64 field (two words), journaling its old value.
+   * Not deduplicated as {@link setCtl} is: every commit writes each such
+   * field once (VERSION, WRITES), and a word journaled twice is still
+   * restored to its first value, since undo replays the journal backwards.
+   */
   setCtlF64(index: number, value: number): void {
-    this.touch(2 * index)
-    this.touch(2 * index + 1)
+    const ctl = this.m.ctl
+    this.record(~(2 * index), ctl[2 * index]!)
+    this.record(~(2 * index + 1), ctl[2 * index + 1]!)
     this.m.ctlF64[index] = value
   }
 
