@@ -564,49 +564,45 @@ class Capture {
     this.pos += 3
   }
 
+  /**
+   * Writes the type byte `code` at `at`, then `n` big-endian in `size` bytes
+   * (1, 2 or 4; stored modulo 2^(8 size), so a negative integer is written
+   * as its two's complement). @returns the bytes written
+   */
+  private putHead(at: number, code: number, n: number, size: number): number {
+    this.out[at] = code
+    if (size === 1) this.out[at + 1] = n
+    else if (size === 2) this.data.setUint16(at + 1, n)
+    else this.data.setUint32(at + 1, n)
+    return size + 1
+  }
+
   /** A number (never -0: the walk takes that out first), in the shortest MessagePack integer form, else a float 64. */
   private writeNumber(x: number): void {
     this.room(9)
-    const out = this.out
     const at = this.pos
-    if ((x | 0) === x) {
-      if (x >= 0) {
-        if (x < 0x80) {
-          out[at] = x
-          this.pos = at + 1
-        } else if (x < 0x100) {
-          out[at] = 0xcc
-          out[at + 1] = x
-          this.pos = at + 2
-        } else if (x < 0x10000) {
-          out[at] = 0xcd
-          this.data.setUint16(at + 1, x)
-          this.pos = at + 3
-        } else {
-          out[at] = 0xce
-          this.data.setUint32(at + 1, x)
-          this.pos = at + 5
-        }
-      } else if (x >= -0x20) {
-        out[at] = x & 0xff
-        this.pos = at + 1
-      } else if (x >= -0x80) {
-        out[at] = 0xd0
-        out[at + 1] = x & 0xff
-        this.pos = at + 2
-      } else if (x >= -0x8000) {
-        out[at] = 0xd1
-        this.data.setInt16(at + 1, x)
-        this.pos = at + 3
-      } else {
-        out[at] = 0xd2
-        this.data.setInt32(at + 1, x)
-        this.pos = at + 5
-      }
-    } else {
-      out[at] = 0xcb
+    if ((x | 0) !== x) {
+      this.out[at] = 0xcb
       this.data.setFloat64(at + 1, x)
       this.pos = at + 9
+    } else if (x >= 0x80 || x < -0x20) {
+      // uint 8/16/32, int 8/16/32 (positive and negative fixints are the value itself)
+      this.pos =
+        at +
+        (x >= 0
+          ? x < 0x100
+            ? this.putHead(at, 0xcc, x, 1)
+            : x < 0x10000
+              ? this.putHead(at, 0xcd, x, 2)
+              : this.putHead(at, 0xce, x, 4)
+          : x >= -0x80
+            ? this.putHead(at, 0xd0, x, 1)
+            : x >= -0x8000
+              ? this.putHead(at, 0xd1, x, 2)
+              : this.putHead(at, 0xd2, x, 4))
+    } else {
+      this.out[at] = x & 0xff
+      this.pos = at + 1
     }
   }
 
@@ -644,36 +640,17 @@ class Capture {
 
   /** A str header of `head` bytes (1: fixstr, 2: str 8, 3: str 16, 5: str 32) for `n` bytes, at `at`. */
   private writeStringHeader(at: number, head: number, n: number): void {
-    const out = this.out
-    if (head === 1) out[at] = 0xa0 | n
-    else if (head === 2) {
-      out[at] = 0xd9
-      out[at + 1] = n
-    } else if (head === 3) {
-      out[at] = 0xda
-      this.data.setUint16(at + 1, n)
-    } else {
-      out[at] = 0xdb
-      this.data.setUint32(at + 1, n)
-    }
+    if (head === 1) this.out[at] = 0xa0 | n
+    else this.putHead(at, head === 2 ? 0xd9 : head === 3 ? 0xda : 0xdb, n, head - 1)
   }
 
   private writeArrayHeader(n: number): void {
     this.room(5)
-    const out = this.out
     const at = this.pos
     if (n < 0x10) {
-      out[at] = 0x90 | n
+      this.out[at] = 0x90 | n
       this.pos = at + 1
-    } else if (n < 0x10000) {
-      out[at] = 0xdc
-      this.data.setUint16(at + 1, n)
-      this.pos = at + 3
-    } else {
-      out[at] = 0xdd
-      this.data.setUint32(at + 1, n)
-      this.pos = at + 5
-    }
+    } else this.pos = at + (n < 0x10000 ? this.putHead(at, 0xdc, n, 2) : this.putHead(at, 0xdd, n, 4))
   }
 
   /** Fills the byte kept at `at` for a map of `n` entries (a fixmap), or widens it to a map 16 / map 32 header. */
@@ -684,16 +661,9 @@ class Capture {
     }
     const head = n < 0x10000 ? 3 : 5
     this.room(head - 1)
-    const out = this.out
-    out.copyWithin(at + head, at + 1, this.pos)
+    this.out.copyWithin(at + head, at + 1, this.pos)
     this.pos += head - 1
-    if (head === 3) {
-      out[at] = 0xde
-      this.data.setUint16(at + 1, n)
-    } else {
-      out[at] = 0xdf
-      this.data.setUint32(at + 1, n)
-    }
+    this.putHead(at, head === 3 ? 0xde : 0xdf, n, head - 1)
   }
 
   map(map: object, below: number): unknown {
