@@ -137,6 +137,18 @@ describe('StateBuffer.publishFrom', () => {
     expect(b.history(2).map((e) => e.version)).toEqual([2, 1])
   })
 
+  it('a refused write with a new source interns nothing and counts nothing (8 names per buffer are not used up by bad input)', () => {
+    const b = StateBuffer.create(Drone)
+    b.publishFrom(flatOf(state), { source: 'good' })
+    const bad = flatOf(state)
+    bad[0] = Number.NaN
+    for (let i = 0; i < 20; i++) expect(() => b.publishFrom(bad, { source: `bad-${i}` })).toThrow(SchemaError)
+    expect(b.stats().sources).toEqual({ good: 1 })
+    expect(b.stats().updates).toBe(1)
+    expect(b.publishFrom(flatOf(state), { source: 'later' })).toBe(2)
+    expect(b.latest()!.source).toBe('later')
+  })
+
   it('plain doubles (checked together after the copy): any non-finite word is refused, the first one named, nothing published', () => {
     const b = StateBuffer.create(schema({ a: vec(25), t: f64() }))
     const good = new Float64Array(b.size).map((_, i) => i - 12.5)

@@ -141,8 +141,8 @@ export interface StateMirror {
  */
 export let stateMirrorOf: (buffer: StateBuffer<Schema>) => StateMirror
 
-/** A generated write of a slot (`StateView.compileWrite`): `(state, pub, timestamp, source id) => version`. */
-type SlotWrite = (s: Float64Array, pub: number, ts: number, src: number) => number
+/** A generated write of a slot (`StateView.compileWrite`): `(state, pub, timestamp) => version`. */
+type SlotWrite = (s: Float64Array, pub: number, ts: number) => number
 
 /**
  * A typed, versioned state shared between threads: the estimator publishes,
@@ -397,16 +397,20 @@ export class StateBuffer<S extends Schema = Schema> implements WritableState<S> 
    * releasing it): `write` (a generated write, `StateView.compileWrite`)
    * fills the next slot from `from`, then PUB moves on, the lock is
    * released, and sleepers are woken (VersionRing.wakeAfterRelease). If
-   * `write` throws (publishFrom refusing a word), nothing is published.
+   * `write` throws (publishFrom refusing a word), nothing is published, and
+   * nothing is counted or interned: the source is interned after the write.
    */
   private publishLocked(write: SlotWrite, from: Float64Array, timestamp: number, source: string | undefined): number {
     const view = this.view
     const ring = view.ring
     let version: number
     try {
-      const sourceId = source === undefined ? 0 : view.sources.intern(source, 'StateBuffer')
       const pub = ring.published()
-      version = write(from, pub, timestamp, sourceId)
+      version = write(from, pub, timestamp)
+      const sourceId = source === undefined ? 0 : view.sources.intern(source, 'StateBuffer')
+      const f = view.f64
+      f[view.slotOf(pub + 1) + SOURCE] = sourceId
+      f[UPDATES]!++
       view.sources.count(sourceId)
       ring.advance(pub)
     } finally {

@@ -9,7 +9,7 @@
  */
 import { ThreadstateError } from '../errors.js'
 import type { Domain } from '../memory/thread.js'
-import { literal, ReadFence, RETRY, VersionRing } from '../sync/seqlock.js'
+import { ReadFence, RETRY, VersionRing } from '../sync/seqlock.js'
 import type { Codec } from './codec.js'
 import { SourceTable } from '../memory/sources.js'
 import { MAX_RETRIES, Overflow, ReaderCounter, SlotMeta, StateArea, StateF64, StateWord } from './layout.js'
@@ -147,9 +147,9 @@ export class StateView {
   /**
    * Generates the locked part of a write, for a writer that holds the
    * writers' lock and read PUB = `pub` (`ring.published()`): copies the
-   * flat state `s` into the slot of `pub + 1`, writes the slot's version,
-   * timestamp `ts` and source id `src`, counts the update, and returns the
-   * version. The caller then publishes (`ring.advance(pub)`).
+   * flat state `s` into the slot of `pub + 1`, writes the slot's version and
+   * timestamp `ts`, and returns the version. The caller then writes the
+   * slot's source id, counts the update and publishes (`ring.advance(pub)`).
    *
    * `checked` (the flat write, `publishFrom`): checks each word as it copies
    * it (the codec's `writeFlatSource`: each word read once, so a view of
@@ -160,7 +160,7 @@ export class StateView {
    * it in full. Unchecked (`publish`): `s` is a scratch state `validateInto`
    * wrote.
    */
-  compileWrite(checked: boolean): (s: Float64Array, pub: number, ts: number, src: number) => number {
+  compileWrite(checked: boolean): (s: Float64Array, pub: number, ts: number) => number {
     const ring = this.ring
     const next = ring.slotSource('d', 'pub + 1')
     const prev = ring.slotSource('p', 'pub')
@@ -171,11 +171,9 @@ export class StateView {
       checked ? this.codec.writeFlatSource(next.word, SlotMeta.WORDS) : this.codec.storeSource(next.word, SlotMeta.WORDS),
       `${next.word(SlotMeta.VERSION)} = version;`,
       `${next.word(SlotMeta.TIMESTAMP)} = ts;`,
-      `${next.word(SlotMeta.SOURCE)} = src;`,
-      `f[${literal('the UPDATES index', StateF64.UPDATES)}]++;`,
       'return version;',
     ].join('\n')
-    return ring.compile('s, pub, ts, src', body, checked ? this.codec.flatScope : {})
+    return ring.compile('s, pub, ts', body, checked ? this.codec.flatScope : {})
   }
 
   /**

@@ -1436,7 +1436,7 @@ const PROTOCOL = [
     steps: [
       S`try \{`,
       S`const pub = ring\.published\(\)`,
-      S`version = write\(from, pub, timestamp, sourceId\)`,
+      S`version = write\(from, pub, timestamp\)`,
       S`ring\.advance\(pub\) \} finally \{ this\.writer\.unlock\(\) \}`,
       S`ring\.wakeAfterRelease\(\)`,
     ],
