@@ -182,7 +182,7 @@ export interface SlotSource {
 }
 
 /** A non-negative integer as source text, for generated code (checked: nothing else is pasted). */
-export function literal(name: string, n: number): string {
+function literal(name: string, n: number): string {
   if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`Expected ${name} to be an integer >= 0, got ${n}`)
   return String(n)
 }
