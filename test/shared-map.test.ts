@@ -160,20 +160,18 @@ describe('SharedMap, one thread', () => {
     expect(map.snapshot()).toEqual(new Map<string, unknown>([['n', 'now a string'], ['s', 'longer than before'], ['o', { a: 2 }], ['t', true]]))
   })
 
-  it("a commit undone after it wrote the version (a dead writer's recovery) restores the version, even a control field journaled twice", async () => {
-    const { MapF64 } = await import('../src/map/layout.js')
+  it("a commit undone after it wrote the version (a dead writer's recovery) restores the version, even a control field journaled twice", () => {
     const map = SharedMap.create<number>()
     map.set('a', 1)
     const version = map.version
     const writes = map.stats().writes
     // The journal's part of a commit that dies after its version and write count are written, by hand:
-    // setCtlF64 is not deduplicated, so VERSION is journaled twice here; undo replays backwards.
-    const journal = (map as unknown as { writer: { journal: { setCtlF64(i: number, v: number): void; undo(): number } } }).writer.journal
-    journal.setCtlF64(MapF64.VERSION, version + 1)
-    journal.setCtlF64(MapF64.WRITES, writes + 1)
-    journal.setCtlF64(MapF64.VERSION, version + 2)
+    // setCounters is not deduplicated, so both are journaled twice here; undo replays backwards.
+    const journal = (map as unknown as { writer: { journal: { setCounters(version: number, writes: number): void; undo(): number } } }).writer.journal
+    journal.setCounters(version + 1, writes + 1)
+    journal.setCounters(version + 2, writes + 2)
     expect(map.version).toBe(version + 2)
-    expect(journal.undo()).toBe(6)
+    expect(journal.undo()).toBe(8)
     expect(map.version).toBe(version)
     expect(map.stats().writes).toBe(writes)
     expect(map.set('b', 2)).toBe(version + 1)

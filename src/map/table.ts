@@ -235,9 +235,8 @@ export class MapTable {
     const journal = this.journal
     const at = e + valueOffset(keyLength)
     const v = (e + Entry.VERSION) >> 2
-    journal.keep(v)
-    journal.keep(v + 1)
-    for (let i = at >> 2, end = (at + value.length + 3) >> 2; i < end; i++) journal.keep(i)
+    journal.keep(v, 2)
+    journal.keep(at >> 2, (value.length + 3) >> 2)
     m.f64[(e + Entry.VERSION) >> 3] = version
     this.writeValue(at, value)
     return true

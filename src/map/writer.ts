@@ -47,6 +47,10 @@ const DELETE: typeof DELETE_MARK = DELETE_MARK
 /** Calls `fn` ({@link MapCommitter.locked}'s argument to `holding`). */
 const call = <R>(fn: () => R): R => fn()
 
+/** First control word of VERSION and WRITES, which {@link Journal.setCounters} journals as one run of four words. */
+const COUNTER_WORD = 2 * MapF64.VERSION
+if (MapF64.WRITES !== MapF64.VERSION + 1) throw new Error('Expected WRITES right after VERSION in the SharedMap layout')
+
 /** The undo journal of the commit in progress. Used with the writers' lock held. */
 export class Journal {
   private view: Int32Array
@@ -66,25 +70,40 @@ export class Journal {
   /** Appends a record: word `index` (data, or `~index` for a control word) held `old`. */
   private record(index: number, old: number): void {
     const n = this.length
-    if (2 * n + 2 > this.view.length) this.grow()
+    if (2 * n + 2 > this.view.length) this.grow(n + 1)
     this.view[2 * n] = index
     this.view[2 * n + 1] = old
     this.length = n + 1
     this.m.ctl[MapWord.JOURNAL_LEN] = n + 1
   }
 
-  private grow(): void {
+  /** Makes room for `records` records in all. */
+  private grow(records: number): void {
     const j = this.buffer
-    if (j.byteLength >= j.maxByteLength) {
+    const need = 8 * records
+    if (need > j.maxByteLength) {
       throw new CapacityError(`Expected a commit whose undo journal fits in ${j.maxByteLength} bytes, got a larger one: split the update`)
     }
-    if (j.byteLength < this.view.length * 4 + 8) j.grow(Math.min(j.maxByteLength, j.byteLength * 2))
+    if (j.byteLength < need) j.grow(Math.min(j.maxByteLength, Math.max(need, j.byteLength * 2)))
     this.view = new Int32Array(j, 0, j.byteLength >> 2)
   }
 
-  /** Journals data word `index` before the caller changes it (through any view). */
-  keep(index: number): void {
-    this.record(index, this.m.d32[index]!)
+  /**
+   * Journals data words `first` .. `first + count - 1` before the caller
+   * changes them (through any view): the records, then JOURNAL_LEN once.
+   */
+  keep(first: number, count = 1): void {
+    const n = this.length
+    const end = n + count
+    if (2 * end > this.view.length) this.grow(end)
+    const view = this.view
+    const d32 = this.m.d32
+    for (let i = 0, r = 2 * n; i < count; i++, r += 2) {
+      view[r] = first + i
+      view[r + 1] = d32[first + i]!
+    }
+    this.length = end
+    this.m.ctl[MapWord.JOURNAL_LEN] = end
   }
 
   /** Writes a data word, journaling its old value. */
@@ -110,16 +129,25 @@ export class Journal {
   }
 
   /**
-   * Writes a control Float64 field (two words), journaling its old value.
-   * Not deduplicated as {@link setCtl} is: every commit writes each such
-   * field once (VERSION, WRITES), and a word journaled twice is still
-   * restored to its first value, since undo replays the journal backwards.
+   * Writes a commit's VERSION and WRITES (four adjacent control words,
+   * `layout.ts`), journaling their old values: four records, JOURNAL_LEN
+   * stored once. Not deduplicated as {@link setCtl} is: every commit writes
+   * them once.
    */
-  setCtlF64(index: number, value: number): void {
-    const ctl = this.m.ctl
-    this.record(~(2 * index), ctl[2 * index]!)
-    this.record(~(2 * index + 1), ctl[2 * index + 1]!)
-    this.m.ctlF64[index] = value
+  setCounters(version: number, writes: number): void {
+    const n = this.length
+    if (2 * n + 8 > this.view.length) this.grow(n + 4)
+    const view = this.view
+    const m = this.m
+    const ctl = m.ctl
+    for (let i = 0, w = COUNTER_WORD, r = 2 * n; i < 4; i++, w++, r += 2) {
+      view[r] = ~w
+      view[r + 1] = ctl[w]!
+    }
+    this.length = n + 4
+    ctl[MapWord.JOURNAL_LEN] = n + 4
+    m.ctlF64[MapF64.VERSION] = version
+    m.ctlF64[MapF64.WRITES] = writes
   }
 
   /** The commit point: the journal is emptied, and the commit stands even if this thread dies from here on. */
@@ -203,11 +231,18 @@ export class MapCommitter {
 
   /** `locked(() => commit(changes))` without a closure per call: the path of `set` and `setMany`. */
   commitLocked(changes: Changes): number {
+    // holding() written out for the one call a commit makes: a commit
+    // always moves SEQ (by 2, or back to even after a rollback), so the
+    // waiters' check needs no "did it change".
     this.lock.lock()
-    return this.holding(this.commitChanges, changes)
+    try {
+      this.m.coverTop()
+      return this.commit(changes)
+    } finally {
+      this.lock.unlock()
+      wakeAfterRelease(this.m.ctl, MapWord.SEQ, MapWord.WAITERS)
+    }
   }
-
-  private readonly commitChanges = (changes: Changes): number => this.commit(changes)
 
   /** Async form of {@link locked}: waits for the lock without blocking the event loop. */
   async lockedAsync<R>(fn: () => R, options: AsyncWaitOptions | undefined): Promise<R> {
@@ -251,8 +286,7 @@ export class MapCommitter {
           else table.set(key, hashKey(key, this.m.seed), value, version)
         }
       }
-      journal.setCtlF64(MapF64.VERSION, version)
-      journal.setCtlF64(MapF64.WRITES, m.ctlF64[MapF64.WRITES]! + 1)
+      journal.setCounters(version, m.ctlF64[MapF64.WRITES]! + 1)
       const head = this.log.append(version, changes)
       if (head !== undefined) journal.setCtl(MapWord.LOG_HEAD, head)
       table.flushFrees()
@@ -283,8 +317,7 @@ export class MapCommitter {
       table.clear()
       if (entries.length > 0) table.reserve(entries.length)
       for (const [key, value, entryVersion] of entries) table.set(key, hashKey(key, this.m.seed), value, entryVersion)
-      journal.setCtlF64(MapF64.VERSION, version)
-      journal.setCtlF64(MapF64.WRITES, m.ctlF64[MapF64.WRITES]! + 1)
+      journal.setCounters(version, m.ctlF64[MapF64.WRITES]! + 1)
       const head = this.log.append(version, 'reset')
       if (head !== undefined) journal.setCtl(MapWord.LOG_HEAD, head)
       table.flushFrees()
