@@ -4,7 +4,8 @@
  * alternating:
  *
  * - `transition`: StateMachine `transition` cycling ready → walking →
- *   stopped → ready, against the Mutex-guarded state variable
+ *   stopped → ready (with its own clock read, and with a caller's
+ *   `timestamp`), against the Mutex-guarded state variable
  *   (workers/runtime-guarded.ts) doing the same; `state` against the
  *   guarded read and a bare `Atomics.load` (the floor).
  * - `flags`: TriggerFlags `set('walk')` + `takeAll()` against `Atomics.or`
@@ -46,6 +47,7 @@ const CYCLE: readonly MachineState[] = ['walking', 'stopped', 'ready']
 const T = {
   guarded: 'transition: Mutex-guarded variable',
   machine: 'transition: StateMachine',
+  stamped: 'transition: StateMachine, caller timestamp',
   threadId: 'transition part: currentThreadId(handle)',
   readGuarded: 'state: Mutex-guarded read',
   readMachine: 'state: StateMachine',
@@ -54,6 +56,8 @@ const T = {
 
 function transitionTasks(): MicroTask[] {
   const fsm = StateMachine.create(MACHINE)
+  const stamped = StateMachine.create(MACHINE)
+  if (!stamped.transition('ready')) throw new Error("Expected the machine to move from 'init' to 'ready'")
   const guarded = GuardedState.create(MACHINE)
   if (!fsm.transition('ready') || !guarded.transition('ready')) throw new Error("Expected both machines to move from 'init' to 'ready'")
   const raw = new Int32Array(new SharedArrayBuffer(4))
@@ -61,6 +65,7 @@ function transitionTasks(): MicroTask[] {
   const names = MACHINE.states
   // Each machine has its own cursor: it is in CYCLE[cursor - 1] (or 'ready').
   let machineAt = 0
+  let stampedAt = 0
   let guardedAt = 0
   return [
     {
@@ -97,6 +102,26 @@ function transitionTasks(): MicroTask[] {
         const elapsed = performance.now() - t0
         machineAt = i
         checkNone(refused, `every ${T.machine} to be allowed`)
+        return perOp(elapsed, BATCH)
+      },
+    },
+    {
+      name: T.stamped,
+      baseline: T.guarded,
+      batch: BATCH,
+      note: "as above, stamped with a time the caller read once for the batch (`{ timestamp }`, a control loop's tick time): no clock read",
+      fn: () => {
+        let refused = 0
+        let i = stampedAt
+        const t0 = performance.now()
+        const options = { timestamp: performance.timeOrigin + t0 }
+        for (let k = 0; k < BATCH; k++) {
+          if (!stamped.transition(CYCLE[i]!, options)) refused++
+          i = i === 2 ? 0 : i + 1
+        }
+        const elapsed = performance.now() - t0
+        stampedAt = i
+        checkNone(refused, `every ${T.stamped} to be allowed`)
         return perOp(elapsed, BATCH)
       },
     },

@@ -41,6 +41,16 @@ const REJECTED = MachineWord.REJECTED
 /** The options of a transition given none: one shared object, not a fresh `{}` per call (which escaped into attempt() and cost an allocation per transition). */
 const NO_OPTIONS: TransitionOptions<never> = Object.freeze({})
 
+/**
+ * Checks a transition's `timestamp` option.
+ * @throws OptionError unless it is a finite number
+ */
+export function checkTimestamp(timestamp: unknown): asserts timestamp is number {
+  if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) {
+    throw new OptionError(`Expected \`timestamp\` to be a finite number of ms since the epoch or undefined, got ${describe(timestamp)}`)
+  }
+}
+
 /** Definition of a {@link StateMachine}. */
 export interface StateMachineDefinition<S extends string> {
   /** Every state, by name (at most 255). */
@@ -87,6 +97,16 @@ export interface TransitionOptions<S extends string> {
   readonly reason?: string
   /** Move only if the machine is in this state now (default: whatever state it is in). */
   readonly from?: S
+  /**
+   * When the transition happened, in ms since the epoch, for its history
+   * entry and listeners; default: now, on the clock every thread shares
+   * (`performance.timeOrigin + performance.now()`). A clock read is most of
+   * an in-memory transition's cost (~40 ns): a control loop that stamps every
+   * write of a tick with one time passes it here, as to `StateBuffer.publish`.
+   * On Redis the default is the server's clock, and a given time is taken as
+   * this machine's clock (corrected by the domain's measured offset).
+   */
+  readonly timestamp?: number
 }
 
 /** Figures of a StateMachine. */
@@ -393,6 +413,8 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
     const expected = options.from === undefined ? -1 : this.indexOf(options.from, 'from')
     const reason = options.reason ?? ''
     if (typeof reason !== 'string') throw new OptionError(`Expected \`reason\` to be a string, got ${describe(reason)}`)
+    const timestamp = options.timestamp
+    if (timestamp !== undefined) checkTimestamp(timestamp)
     const words = this.words
     // The first look may be a plain load: a go-ahead is decided by the
     // compareExchange (it succeeds only if the word still holds the value
@@ -420,7 +442,7 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
       // not be lost to a race).
       word = found
     }
-    const at = wallNow()
+    const at = timestamp === undefined ? wallNow() : timestamp
     const kept = reason.length > REASON_UNITS ? reason.slice(0, REASON_UNITS - 1) + '…' : reason
     this.log.record(seq, f, t, this.tid, at, kept)
     wakeAfterChange(words, STATE, WAITERS)

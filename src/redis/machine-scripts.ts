@@ -65,7 +65,8 @@ return {m[1], tonumber(m[2]), tonumber(m[3]), id}
  * in one step. KEYS: meta, log, op. ARGV: epoch, operation id, record ttl
  * (ms), stream length (MAXLEN ~), to (index), from (index, -1: any state),
  * the column of `to` in the allowed table ('1' at position i+1 if state i
- * may move to `to`), reason, thread id.
+ * may move to `to`), reason, thread id, timestamp (us since the epoch on the
+ * server's clock; '': the server's TIME).
  * Returns {1, version, from, timestamp (us)} committed; {1, version, -1,
  * '', 1} committed earlier by this operation id (a retry); {0, version,
  * state} refused (not allowed from the current state, or not in `from`):
@@ -84,7 +85,11 @@ if (want >= 0 and state ~= want) or string.sub(ARGV[7], state + 1, state + 1) ~=
   return {0, tonumber(m[3]), state}
 end
 local version = tonumber(m[3]) + 1
-${NOW}
+local ts = ARGV[10]
+if ts == '' then
+  local clock = redis.call('TIME')
+  ts = clock[1] .. string.format('%06d', tonumber(clock[2]))
+end
 redis.call('HSET', meta, 'state', ARGV[5], 'version', version, 'ts', ts)
 redis.call('XADD', log, 'MAXLEN', '~', ARGV[4], '*', 'v', version, 'e', ARGV[1], 'o', ARGV[2], 'f', state, 's', ARGV[5], 't', ts, 'p', ARGV[9], 'r', ARGV[8])
 redis.call('SET', op, version, 'PX', ARGV[3])

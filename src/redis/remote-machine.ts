@@ -69,19 +69,21 @@ export class RemoteMachine extends RemoteObject {
    * Moves to state `to` if the server's state may (and, with `from` >= 0, is
    * `from`): `column` is `to`'s column of the allowed table. On success the
    * mirror holds the transition (or a later one) when this resolves; refused,
-   * it holds at least what the server had.
+   * it holds at least what the server had. `timestamp` is on this
+   * machine's clock (ms since the epoch); default: the server's now.
    */
-  async transition(to: number, from: number, column: string, reason: string, threadId: number): Promise<TransitionResult> {
+  async transition(to: number, from: number, column: string, reason: string, threadId: number, timestamp?: number): Promise<TransitionResult> {
     this.checkNotLost()
     const operationId = randomUUID()
     const k = this.keys
+    const micros = timestamp === undefined ? '' : String(Math.round((timestamp + this.spec.clockOffsetMs) * 1000))
     const reply = await this.run<[number, number, number, Buffer | string, number?]>(
       (link) =>
         evalScript(
           link,
           MACHINE_TRANSITION,
           [k.meta, k.log, operationKey(this.spec.tag, operationId)],
-          [this.spec.epoch, operationId, this.spec.operationTtlMs, this.spec.streamLength, to, from, column, reason, threadId],
+          [this.spec.epoch, operationId, this.spec.operationTtlMs, this.spec.streamLength, to, from, column, reason, threadId, micros],
         ),
       operationId,
     )

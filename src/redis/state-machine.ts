@@ -20,6 +20,7 @@ import { REASON_UNITS } from '../machine/layout.js'
 import {
   StateMachine,
   TransitionError,
+  checkTimestamp,
   type StateMachineDefinition,
   type StateMachineHandle,
   type StateMachineStats,
@@ -234,13 +235,14 @@ export class RedisStateMachine<S extends string = string> implements SharedState
     const t = this.indexOf(to, 'transition')
     const f = options.from === undefined ? -1 : this.indexOf(options.from, 'from')
     const reason = keptReason(options.reason)
+    if (options.timestamp !== undefined) checkTimestamp(options.timestamp)
     const column = this.columns[t]!
     // Refused by the definition alone, whatever the server's state: no round trip.
     if ((f >= 0 && column[f] !== '1') || !column.includes('1')) {
       this.remote.mirror.reject()
       return { ok: false, state: f >= 0 ? f : this.index.get(this.mirror.state)! }
     }
-    const result = await this.remote.transition(t, f, column, reason, this.tid)
+    const result = await this.remote.transition(t, f, column, reason, this.tid, options.timestamp)
     return result.ok ? { ok: true } : { ok: false, state: result.state }
   }
 

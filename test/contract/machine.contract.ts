@@ -77,6 +77,30 @@ export function describeSharedStateMachine(name: string, factory: MachineFactory
       expect(fsm.history(2).map((t) => t.to)).toEqual(['ready', 'estop'])
     })
 
+    it('a transition is stamped with the time given, else now; a bad time is refused and moves nothing', async () => {
+      const fsm = await factory.create(robot)
+      const peer = await factory.peer(fsm)
+      const before = performance.timeOrigin + performance.now()
+      await fsm.transition('ready')
+      const given = before - 60_000.25 // a tick's time, a minute ago
+      expect(await fsm.transition('walking', { timestamp: given, reason: 'tick' })).toBe(true)
+      for (const bad of [Number.NaN, Infinity, '1' as never]) {
+        await expect(async () => fsm.transition('stopped', { timestamp: bad })).rejects.toThrow(/timestamp/)
+      }
+      expect(fsm.state).toBe('walking')
+      const [first, second] = fsm.history()
+      // Redis keeps times on the server's clock: each connection maps them
+      // through its own measured offset to the server (off by at most its
+      // clockErrorMs, a fraction of a ms on one machine), and a process's
+      // mirror keeps the first mapping it got.
+      const near = (at: number, to: number): boolean => Math.abs(at - to) < 1
+      expect(first!.at).toBeGreaterThan(before - 1)
+      expect(near(second!.at, given)).toBe(true)
+      expect(second!.reason).toBe('tick')
+      expect(await peer.waitForAsync('walking', { timeoutMs: 10_000 })).toBe(true)
+      expect(near(peer.history()[1]!.at, given)).toBe(true)
+    })
+
     it('waitForAsync and subscribe see a peer\'s transitions, in order', async () => {
       const fsm = await factory.create(robot)
       const other = await factory.peer(fsm)
