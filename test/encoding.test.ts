@@ -90,10 +90,10 @@ describe('value codec', () => {
     )
   })
 
-  it('values of at most 8 plain objects are written as MessagePack maps behind 0xC1, larger ones as records; both decode, frozen or not, and bytes of earlier versions still do', () => {
+  it('values of at most 24 plain objects are written as MessagePack maps behind 0xC1, larger ones as records; both decode, frozen or not, and bytes of earlier versions still do', () => {
     const camera = (i: number) => ({ id: `cam-${i}`, ip: '10.0.0.7', online: true, fps: 30, tags: ['a'], at: new Date(i), n: -0 })
-    const small = { cameras: Array.from({ length: 7 }, (_, i) => camera(i)) } // 8 plain objects
-    const large = { cameras: Array.from({ length: 8 }, (_, i) => camera(i)) } // 9
+    const small = { cameras: Array.from({ length: 23 }, (_, i) => camera(i)) } // 24 plain objects
+    const large = { cameras: Array.from({ length: 24 }, (_, i) => camera(i)) } // 25
     const withMap = { m: new Map([['k', camera(1)]]) } // a Map must stay a Map: records
     const shared = { a: camera(1), b: undefined as unknown }
     shared.b = shared.a // a shared reference: structured clone's records
@@ -104,7 +104,7 @@ describe('value codec', () => {
       const frozen = decodeFrozen(bytes, flags)
       expect(frozen).toEqual(value)
       expect(Object.isFrozen(frozen) || typeof frozen !== 'object').toBe(true)
-      if (value === small) expect(Object.isFrozen((frozen as typeof small).cameras[6])).toBe(true)
+      if (value === small) expect(Object.isFrozen((frozen as typeof small).cameras[22])).toBe(true)
     }
     expect(Object.is((decode(encode(small)) as typeof small).cameras[0]!.n, -0)).toBe(true)
     // Bytes written by earlier versions (records, no mark): persisted files and Redis values keep decoding.
@@ -138,7 +138,7 @@ describe('value codec', () => {
     expect(() => encode({ ['k\udc00']: 1 })).toThrow(/lone surrogate/)
     expect(() => encode(new Map([['\ud800', 1]]))).toThrow(EncodeError)
     expect(decode(encode({ emoji: '🚀', ['ключ']: 'значение' }))).toEqual({ emoji: '🚀', ['ключ']: 'значение' })
-    // Long strings and keys (written by the runtime's encoder, checked one by one) and short ones (found in the bytes).
+    // Long strings and keys (written by the runtime's encoder) and short ones (by msgpackr's own loop): each checked as the walk reads it.
     const long = 'x'.repeat(100)
     expect(() => encode({ a: [long + '\udfff'] })).toThrow(expect.objectContaining({ path: 'a[0]' }))
     expect(() => encode({ [long + '\ud800']: 1 })).toThrow(/lone surrogate/)
@@ -179,22 +179,44 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
     fc.constant(undefined),
   )
   const key = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 8 })).filter((k) => k !== '__proto__')
-  // At most FEW_OBJECTS (8) plain objects: a root object with up to 7 nested ones, arrays of leaves anywhere.
+  // At most FEW_OBJECTS (24) plain objects: a root object with up to 7 nested ones, arrays of leaves anywhere.
   const small = fc.letrec((tie) => ({
     value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, fc.array(leaf, { maxLength: 20 }), tie('object')),
     object: fc.dictionary(key, fc.oneof(leaf, fc.array(leaf, { maxLength: 20 })), { maxKeys: 20 }),
   }))
   const root = fc.tuple(small.object, fc.array(small.object, { maxLength: 6 })).map(([o, more]) => ({ ...o, more }))
 
-  it('any small value round-trips exactly, through the walk-written bytes (property)', () => {
+  /** Whether every object and array reachable from `value` is frozen. */
+  const deeplyFrozen = (value: unknown): boolean =>
+    typeof value !== 'object' || value === null || (Object.isFrozen(value) && Object.values(value).every(deeplyFrozen))
+
+  it('any small value round-trips exactly, through the walk-written bytes, and its frozen read is frozen all the way down (property)', () => {
     fc.assert(
       fc.property(root, (value) => {
-        const bytes = encode(value)
+        const { bytes, flags } = encodeWithFlags(value)
         expect(bytes[0]).toBe(0xc1) // the maps form, written by the walk
         expect(same(decode(bytes), value)).toBe(true)
+        const frozen = decodeFrozen(bytes, flags)
+        expect(same(frozen, value)).toBe(true)
+        expect(deeplyFrozen(frozen)).toBe(true)
       }),
       { numRuns: 500 },
     )
+  })
+
+  it("a frozen read of the maps form freezes the value's objects, never what Object.prototype lists", () => {
+    const value = { a: { b: [{ c: 1 }, [{ d: 'x' }]] }, e: [] }
+    const { bytes, flags } = encodeWithFlags(value)
+    const extra = { mine: true }
+    Object.defineProperty(Object.prototype, 'polluting', { value: extra, enumerable: true, configurable: true, writable: true })
+    try {
+      const frozen = decodeFrozen(bytes, flags) as typeof value
+      expect(deeplyFrozen(frozen)).toBe(true)
+      expect(Object.isFrozen(frozen.a.b[1])).toBe(true)
+      expect(Object.isFrozen(extra)).toBe(false)
+    } finally {
+      delete (Object.prototype as { polluting?: unknown }).polluting
+    }
   })
 
   it('every header width: maps of 15/16 and 70,000 keys, arrays of 15/16/70,000, strings of 31/32/255/256/70,000 bytes, ASCII and not', () => {
@@ -224,7 +246,7 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
     expect(() => encode({ d: new Date(0), a: { b: 'x\ud800' } })).toThrow(expect.objectContaining({ path: 'a.b' }))
   })
 
-  it('what only msgpackr writes switches to its form, and still round-trips: -0, BigInt, Date, Map, a shared object, a 9th object, an own __proto__ key', () => {
+  it('what only msgpackr writes switches to its form, and still round-trips: -0, BigInt, Date, Map, a shared object, a 25th object, an own __proto__ key', () => {
     const shared = { x: 1 }
     const values: unknown[] = [
       { z: -0 },
@@ -232,7 +254,7 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
       { d: new Date(5) },
       { m: new Map([[1, 2]]) },
       { s1: shared, s2: shared },
-      Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`o${i}`, { i }])),
+      Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`o${i}`, { i }])),
       JSON.parse('{"__proto__": {"p": 1}}'),
     ]
     for (const value of values) {

@@ -123,6 +123,46 @@ function freeze(value: unknown, seen: Set<object>): void {
   Object.freeze(value)
 }
 
+/**
+ * Freezes every plain object of `value`, a value msgpackr decoded from the
+ * maps form with `freezeData` (which freezes its arrays, not its objects)
+ * and without the kinds {@link deepFreeze} locks (no Map, Set, Date,
+ * RegExp, typed array, DataView or ArrayBuffer: the encoder's flags say
+ * so). Such a value is a tree (the maps form holds no cycle or shared
+ * reference), so no set of objects seen is kept, and no kind is tested:
+ * for the 2 KB status of the snapshot bench 1.1 us, against 3.5 us for
+ * deepFreeze. Returns `value`.
+ */
+export function freezeTree<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) freezeNode(value, hasEnumerables(Object.prototype))
+  return value
+}
+
+/** Whether `object` has enumerable string-keyed properties, own or inherited (what `for...in` lists). */
+export function hasEnumerables(object: object): boolean {
+  for (const key in object) return key !== undefined
+  return false
+}
+
+function freezeNode(node: object, polluted: boolean): void {
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const item: unknown = node[i]
+      if (typeof item === 'object' && item !== null) freezeNode(item, polluted)
+    }
+  } else {
+    // `for...in` reads through V8's enum cache (twice as fast here as
+    // Object.keys and an indexed read); it also lists what Object.prototype
+    // has enumerable, which is skipped, never frozen.
+    for (const key in node) {
+      if (polluted && !Object.hasOwn(node, key)) continue
+      const item = (node as Record<string, unknown>)[key]
+      if (typeof item === 'object' && item !== null) freezeNode(item, polluted)
+    }
+  }
+  Object.freeze(node)
+}
+
 /** Values {@link DeepReadonly} leaves as they are. */
 type Leaf = string | number | bigint | boolean | symbol | null | undefined | Date | RegExp | ArrayBuffer | ArrayBufferView
 

@@ -47,7 +47,7 @@
  */
 import { Packr, RESERVE_START_SPACE, addExtension } from 'msgpackr/pack'
 import { ThreadstateError, describe } from '../errors.js'
-import { deepFreeze } from './freeze.js'
+import { deepFreeze, freezeTree, hasEnumerables } from './freeze.js'
 
 /** A value cannot be encoded; `path` says where (`agents[3].onTick`). Nothing shared was changed. */
 export class EncodeError extends ThreadstateError {
@@ -87,8 +87,25 @@ const frozenPackr = new Packr({ ...options, freezeData: true } as ConstructorPar
  * decode as an object here) and no cycle or shared reference (structured
  * clone's references need the records packr) is packed as MessagePack maps
  * behind the byte {@link MAPS_MARK}, and decoded with `mapsAsObjects`.
+ *
+ * Where the limit lies: the agent statuses of the snapshot bench (each
+ * object a shape of its own, as a service's status is), encode by the walk
+ * (SMALL VALUES) against records, and a frozen decode (maps: msgpackr plus
+ * `freezeTree`) against records, each ÷ JSON.stringify / JSON.parse:
+ *
+ * | status | objects | maps encode | records encode | maps decode | records decode | bytes maps / records |
+ * |---|---|---|---|---|---|---|
+ * | 1 KB | 13 | 0.98x | 1.83x | 1.13x | 1.13x | 1.10 |
+ * | 2 KB | 17 | 0.97x | 1.69x | 1.13x | 1.12x | 1.12 |
+ * | 3 KB | 26 | 0.93x | 1.39x | 1.11x | 0.99x | 1.34 |
+ * | 8 KB | 66 | 0.94x | 2.00x | 1.11x | 0.66x | 1.75 |
+ *
+ * The maps form always encodes faster (one walk writes it; records need the
+ * walk's copy and msgpackr's pack), but from ~25 objects, where shapes start
+ * to repeat, records decode faster and take fewer bytes, and a snapshot is
+ * read more often than written. Hence 24.
  */
-const FEW_OBJECTS = 8
+const FEW_OBJECTS = 24
 /**
  * First byte of the bytes of a value written as MessagePack maps: 0xC1 is
  * the one byte MessagePack never uses, so bytes written without it (every
@@ -189,26 +206,6 @@ const NEEDS_FREEZE_WALK = ValueFlags.COLLECTIONS | ValueFlags.LEAVES
  */
 export const MAX_DEPTH = 1000
 
-/**
- * Strings shorter than this are written by msgpackr's own UTF-8 loop, which
- * writes a lone surrogate as the 3 bytes ED A0..BF xx (decoded back as
- * U+FFFD); longer ones by the runtime's encoder, which writes U+FFFD itself.
- * So short strings are checked after packing, by a native byte search over
- * the output ({@link mayHoldSurrogate}), and only long ones one by one with
- * `isWellFormed` (answered at once for a one-byte string): checking every
- * string and key with it cost a 2 KB snapshot's publish ~7 %.
- */
-const SHORT_STRING = 0x40
-
-/** Whether packed bytes may hold a short string's lone surrogate (ED A0..BF); false positives (binary data) are possible, misses not. */
-function mayHoldSurrogate(bytes: Uint8Array): boolean {
-  for (let at = bytes.indexOf(0xed); at !== -1 && at + 1 < bytes.length; at = bytes.indexOf(0xed, at + 1)) {
-    const next = bytes[at + 1]!
-    if (next >= 0xa0 && next <= 0xbf) return true
-  }
-  return false
-}
-
 // ---- reading a value once -------------------------------------------------------
 //
 // msgpackr reads the value it packs by itself (property gets, `constructor`,
@@ -269,8 +266,8 @@ const where = (path: string): string => path || 'the root'
 
 /** The largest write buffer an idle walk keeps for the next value (Capture's `out`). */
 const MAX_KEPT_BYTES = 64 * 1024
-/** Objects a walk finds again by a scan before it uses a Map (Capture's firstObjects). */
-const FIRST_SEEN = 16
+/** Objects a walk finds again by a scan before it uses a Map (Capture's firstObjects): those of a value it writes. */
+const FIRST_SEEN = FEW_OBJECTS
 /** What a walk's emptied slots of firstObjects hold. */
 const NOTHING: object = Object.freeze({})
 
@@ -395,7 +392,12 @@ class Capture {
     if (type !== 'object') {
       if (type === 'string') {
         if (this.writing) return this.writeString(value as string) ? value : this.refuse(badString)
-        return (value as string).length < SHORT_STRING || (value as string).isWellFormed() ? value : this.refuse(badString)
+        // Every string is checked here (~5 ns; answered at once for a one-byte string): msgpackr
+        // writes a short string's lone surrogate as the bytes ED A0..BF xx and the runtime's encoder
+        // a long one's as U+FFFD, so either would come back changed. (Searching the packed bytes for
+        // ED A0..BF instead, and walking the copy again on a hit, cost a 64 KB snapshot's publish a
+        // third: its doubles hold such byte pairs by chance.)
+        return (value as string).isWellFormed() ? value : this.refuse(badString)
       }
       if (type === 'number') {
         if (value === 0 && 1 / (value as number) < 0) {
@@ -515,7 +517,7 @@ class Capture {
       if (this.writing) {
         if (!this.writeString(key)) return this.refuse(badKey(key))
         entries++
-      } else if (key.length >= SHORT_STRING && !key.isWellFormed()) return this.refuse(badKey(key))
+      } else if (!key.isWellFormed()) return this.refuse(badKey(key))
       if (key === '__proto__') this.writing = false // msgpackr's ProtoKeyed extension (below)
       const item = out[key]
       const copy = this.value(item, below)
@@ -768,12 +770,6 @@ const changed = (path: string): string =>
 
 let idle: Capture | undefined = new Capture()
 
-/** Whether `object` has enumerable string-keyed properties, own or inherited (what `for...in` lists). */
-function hasEnumerables(object: object): boolean {
-  for (const key in object) return key !== undefined
-  return false
-}
-
 /**
  * Reads `value` once: the copy msgpackr may read as often as it likes, and
  * its {@link ValueFlags}. @throws EncodeError naming the path of what cannot be encoded
@@ -801,42 +797,6 @@ function capture(value: unknown, write: boolean): { copy: unknown; flags: number
 }
 
 /**
- * The path of a string or key with a lone surrogate in a copy made by
- * {@link Capture} (plain data only, no getters), or undefined.
- */
-function loneSurrogate(value: unknown, path: string, seen: Set<object>): EncodeError | undefined {
-  if (typeof value === 'string') return value.isWellFormed() ? undefined : new EncodeError(path, badString(path))
-  if (typeof value !== 'object' || value === null || seen.has(value)) return undefined
-  seen.add(value)
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = loneSurrogate(value[i], `${path}[${i}]`, seen)
-      if (found) return found
-    }
-  } else if (value instanceof Map) {
-    let i = 0
-    for (const [k, v] of value) {
-      const found = loneSurrogate(k, `${path}.<key ${i}>`, seen) ?? loneSurrogate(v, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`, seen)
-      if (found) return found
-      i++
-    }
-  } else if (value instanceof Set) {
-    let i = 0
-    for (const v of value) {
-      const found = loneSurrogate(v, `${path}.<item ${i++}>`, seen)
-      if (found) return found
-    }
-  } else if (Object.getPrototypeOf(value) === Object.prototype || value instanceof ProtoKeyed) {
-    for (const key of Object.keys(value)) {
-      if (!key.isWellFormed()) return new EncodeError(path, badKey(key)(path))
-      const found = loneSurrogate((value as Record<string, unknown>)[key], keyPath(path, key), seen)
-      if (found) return found
-    }
-  }
-  return undefined
-}
-
-/**
  * Throws `EncodeError` naming the first path whose value would not survive
  * encoding: a function, a symbol, a class instance with no encoding, a
  * symbol-keyed property, a string or key with a lone surrogate, a sparse
@@ -844,8 +804,7 @@ function loneSurrogate(value: unknown, path: string, seen: Set<object>): EncodeE
  * trap that throws, or a SharedArrayBuffer (shared memory is not a value).
  */
 export function checkEncodable(value: unknown): void {
-  const error = loneSurrogate(capture(value, false).copy, '', new Set())
-  if (error) throw error
+  capture(value, false)
 }
 
 /** Checks and encodes `value`, reading it once. @throws EncodeError naming the path of what cannot be encoded */
@@ -875,11 +834,6 @@ export function encodeWithFlags(value: unknown, small = true): { bytes: Uint8Arr
     // needed only for the cycles and shared references the walk saw. Both write the same records and
     // extensions, so either's bytes decode with the same decoder.
     bytes = (shared ? packr : treePackr).pack(copy)
-  }
-  // A short string with a lone surrogate (see SHORT_STRING): the walk over the copy finds it and its path.
-  if (mayHoldSurrogate(bytes)) {
-    const error = loneSurrogate(copy, '', new Set())
-    if (error) throw error
   }
   return { bytes, flags }
 }
@@ -917,8 +871,9 @@ export function decodeRange(bytes: Uint8Array, start: number, end: number): unkn
  * does not protect from their own methods, are then locked by a walk
  * (encoding/freeze.ts), but only when the encoder saw some (`flags` from
  * {@link encodeWithFlags}); the few objects of a value written as
- * MessagePack maps ({@link FEW_OBJECTS}), which msgpackr does not freeze,
- * by the same walk.
+ * MessagePack maps ({@link FEW_OBJECTS}), which msgpackr does not freeze
+ * (it does freeze their arrays), by `freezeTree`, or by that walk if the
+ * value holds such objects.
  */
 export function decodeFrozen(bytes: Uint8Array, flags: number): unknown {
   return decodeRangeFrozen(bytes, 0, bytes.length, flags)
@@ -937,7 +892,8 @@ export function decodeRangeFrozen(bytes: Uint8Array, start: number, end: number,
     throw new DecodeError(`Expected bytes written by threadstate's encoder, got undecodable bytes: ${(error as Error).message}`)
   }
   if (value === C1) notEncoded()
-  return mapped || (flags & NEEDS_FREEZE_WALK) !== 0 ? deepFreeze(value) : value
+  if ((flags & NEEDS_FREEZE_WALK) !== 0) return deepFreeze(value)
+  return mapped ? freezeTree(value) : value
 }
 
 /** msgpackr answers the byte 0xC1 (which MessagePack never writes, and the encoder never writes as a value) with its `C1` token. */
