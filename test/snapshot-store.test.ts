@@ -53,6 +53,32 @@ describe('SnapshotStore, one thread', () => {
     expect(store.latest()).toMatchObject({ version: 2, source: 'loop' })
   })
 
+  it("a writer's read of its own latest version is a frozen copy of what it published, not decoded and never the object it passed", () => {
+    const store = SnapshotStore.create<{ tick: number; agents: { id: string; tags: string[] }[]; note?: unknown }>({ initial: { tick: 0, agents: [] } })
+    const decodes = store.stats().decodes
+    const value = { tick: 1, agents: [{ id: 'a', tags: ['x'] }] }
+    store.publish(value)
+    // Changed after publish: the version holds what was passed at the time.
+    value.tick = 99
+    value.agents[0]!.tags.push('late')
+    const read = store.get()
+    expect(read).toEqual({ tick: 1, agents: [{ id: 'a', tags: ['x'] }] })
+    expect(Object.isFrozen(read) && Object.isFrozen(read.agents) && Object.isFrozen(read.agents[0]) && Object.isFrozen(read.agents[0]!.tags)).toBe(true)
+    expect(store.get()).toBe(read)
+    expect(store.stats().decodes).toBe(decodes) // nothing decoded
+    // Another instance's newer version replaces it: the read sees that one.
+    const other = SnapshotStore.attach<{ tick: number; agents: { id: string; tags: string[] }[]; note?: unknown }>(store.handle)
+    store.publish({ tick: 2, agents: [] })
+    other.publish({ tick: 3, agents: [] })
+    expect(store.get()).toEqual({ tick: 3, agents: [] })
+    // What is not a plain tree is decoded, exact all the same.
+    store.publish({ tick: 4, agents: [], note: { zero: -0, at: new Date(7), seen: new Map([['k', 1]]) } })
+    const exact = store.get()
+    expect(Object.is((exact.note as { zero: number }).zero, -0)).toBe(true)
+    expect(() => (exact.note as { at: Date }).at.setTime(0)).toThrow(/frozen snapshot/)
+    expect(store.stats().decodes).toBe(decodes + 2)
+  })
+
   it('refused values change nothing: EncodeError, ValidationError, CapacityError', () => {
     const store = SnapshotStore.create<Status>({ initial: { tick: 0, agents: [] }, validate: StatusSchema, maxBytes: 4096 })
     const before = store.get()

@@ -812,6 +812,25 @@ export function encode(value: unknown): Uint8Array {
   return encodeWithFlags(value).bytes
 }
 
+/** What {@link encodeWithFlags} returns. */
+export interface Encoded {
+  /** The encoding. */
+  readonly bytes: Uint8Array
+  /** The {@link ValueFlags} of the value. */
+  readonly flags: number
+  /**
+   * The walk's own copy of the value, when it is an object or array made of
+   * plain objects, arrays and primitives only (no flag set, no shared
+   * reference), else undefined. Nobody else holds it; `freezeTree(tree)` is
+   * then deep-equal to `decodeFrozen(bytes, flags)`, for a writer that reads
+   * back what it just wrote without decoding it.
+   */
+  readonly tree: object | undefined
+}
+
+/** Every {@link ValueFlags} bit. */
+const ANY_FLAG = ValueFlags.PROTO_KEY | ValueFlags.COLLECTIONS | ValueFlags.NEGATIVE_ZERO | ValueFlags.LEAVES
+
 /**
  * {@link encode}, also returning the {@link ValueFlags} of the value.
  * @param small whether the value is likely small (SMALL VALUES: the walk
@@ -820,10 +839,11 @@ export function encode(value: unknown): Uint8Array {
  *   ~15 %). A caller that encodes values of one kind passes
  *   {@link isMapsForm} of its last encoding.
  */
-export function encodeWithFlags(value: unknown, small = true): { bytes: Uint8Array; flags: number } {
+export function encodeWithFlags(value: unknown, small = true): Encoded {
   const { copy, flags, shared, objects, bytes: written } = capture(value, small)
+  const tree = !shared && (flags & ANY_FLAG) === 0 && typeof copy === 'object' && copy !== null ? copy : undefined
   // Written by the walk itself (SMALL VALUES): every string was checked as it was written.
-  if (written !== undefined) return { bytes: written, flags }
+  if (written !== undefined) return { bytes: written, flags, tree }
   let bytes: Uint8Array
   if (objects <= FEW_OBJECTS && !shared && (flags & ValueFlags.COLLECTIONS) === 0) {
     // MessagePack maps, behind MAPS_MARK (one byte reserved by msgpackr at the start of its output).
@@ -835,7 +855,7 @@ export function encodeWithFlags(value: unknown, small = true): { bytes: Uint8Arr
     // extensions, so either's bytes decode with the same decoder.
     bytes = (shared ? packr : treePackr).pack(copy)
   }
-  return { bytes, flags }
+  return { bytes, flags, tree }
 }
 
 /** Whether `bytes` (of {@link encode}) are of the maps form, that of small values (see {@link encodeWithFlags}'s `small`). */

@@ -8,8 +8,8 @@
 import { checkWaitOptions, type AsyncWaitOptions } from '../sync/wait.js'
 import type { WritableSnapshot } from '../contracts.js'
 import { CapacityError, HandleError, OptionError, ThreadstateError, describe } from '../errors.js'
-import { decodeFrozen, encodeWithFlags, isMapsForm } from '../encoding/values.js'
-import type { DeepReadonly } from '../encoding/freeze.js'
+import { decodeFrozen, encodeWithFlags, isMapsForm, type Encoded } from '../encoding/values.js'
+import { freezeTree, type DeepReadonly } from '../encoding/freeze.js'
 import { now, wallNow } from '../memory/clock.js'
 import { allocateRegion, attaching, checkHandle, makeHandle, type Handle } from '../memory/handle.js'
 import { dataBuffer } from '../memory/growable.js'
@@ -217,6 +217,13 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
   /** This thread's decoded latest snapshot, and the PUB it was read at. */
   private cachedPub = 0
   private cached: Snapshot<T> | undefined
+  /**
+   * What this thread last published, while it may still be the latest: the
+   * encoder's private copy of the value (`Encoded.tree`), frozen and cached
+   * by the next read if PUB has not moved since, instead of a decode of the
+   * bytes just written (a 2 KB status: ~1 us against ~9 us).
+   */
+  private own: { readonly tree: object; readonly pub: number; readonly version: number; readonly timestamp: number; readonly source: number } | undefined
 
   static {
     snapshotMirrorOf = (store) => ({
@@ -375,6 +382,17 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
 
   /** Copies, checks and decodes the latest snapshot into this thread's cache. */
   private refresh(): Snapshot<T> {
+    const own = this.own
+    if (own !== undefined) {
+      this.own = undefined
+      if (Atomics.load(this.words, PUB) === own.pub) {
+        // Still the latest, and this thread's own: no copy, no decode (no DECODES count).
+        const value = freezeTree(own.tree) as DeepReadonly<T>
+        this.cached = { value, version: own.version, timestamp: own.timestamp, source: this.sources.name(own.source) }
+        this.cachedPub = own.pub
+        return this.cached
+      }
+    }
     const copied = this.ring.read(this.copySlot, SNAPSHOT_MAX_RETRIES, this.retries)
     if (copied === RETRY) throw starved()
     // The copy is whole: decode the private bytes.
@@ -474,7 +492,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
   }
 
   /** Encodes a value to publish, guessing its size from the last one (encodeWithFlags's `small`). */
-  private encode(value: unknown): { bytes: Uint8Array; flags: number } {
+  private encode(value: unknown): Encoded {
     const encoded = encodeWithFlags(value, this.smallValues)
     this.smallValues = isMapsForm(encoded.bytes)
     return encoded
@@ -485,7 +503,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
    * `at.timestamp` (default: now). Lock held.
    */
   private publishLocked(
-    { bytes, flags }: { bytes: Uint8Array; flags: number },
+    { bytes, flags, tree }: { readonly bytes: Uint8Array; readonly flags: number; readonly tree?: object | undefined },
     source: string | undefined,
     at?: { readonly version: number; readonly timestamp: number; readonly sourceId: number },
   ): number {
@@ -501,8 +519,9 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     if (this.data.length < offset + bytes.length) this.data = fixedView(this.handle.data)
     this.data.set(bytes, offset)
     const version = at !== undefined ? at.version : latest + 1
+    const timestamp = at !== undefined ? at.timestamp : wallNow()
     f64[meta / 8 + SlotInfo.VERSION] = version
-    f64[meta / 8 + SlotInfo.TIMESTAMP] = at !== undefined ? at.timestamp : wallNow()
+    f64[meta / 8 + SlotInfo.TIMESTAMP] = timestamp
     words[meta / 4 + SlotInfo.LENGTH] = bytes.length
     words[meta / 4 + SlotInfo.SOURCE] = sourceId
     words[meta / 4 + SlotInfo.FLAGS] = flags
@@ -510,6 +529,7 @@ export class SnapshotStore<T = unknown> implements WritableSnapshot<T> {
     f64[SnapF64.BYTES_PUBLISHED]! += bytes.length
     this.sources.count(sourceId)
     ring.publish()
+    this.own = tree === undefined ? undefined : { tree, pub: ring.published(), version, timestamp, source: sourceId }
     return version
   }
 
