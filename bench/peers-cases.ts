@@ -7,6 +7,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads'
 import { Mutex as AsyncMutex } from 'async-mutex'
 import * as Comlink from 'comlink'
+import { RingBuffer } from 'ringbuf.js'
 import { Mutex, RWLock, Semaphore, SnapshotStore, StateBuffer } from 'threadstate'
 import { contendRound, contendScript, throughputRow } from './locks.js'
 import { measureMicro, perOp, type MicroProfile, type MicroTask } from './micro.js'
@@ -149,7 +150,12 @@ async function contended(options: RunOptions): Promise<Row[]> {
 
 // ---- peers/rpc --------------------------------------------------------------
 
-const R = { threadstate: 'rpc: latest state of another thread, StateBuffer readInto (threadstate)' } as const
+const R = {
+  threadstate: 'rpc: latest state of another thread, StateBuffer readInto (threadstate)',
+  poll: 'rpc: newest state when there is one, StateBuffer readNewInto (threadstate)',
+} as const
+/** States the ringbuf.js queue of `peers/rpc` holds. */
+const RING_STATES = 64
 
 /** `peers/rpc`. */
 async function rpc(options: RunOptions): Promise<Row[]> {
@@ -157,7 +163,9 @@ async function rpc(options: RunOptions): Promise<Row[]> {
   const buffer = StateBuffer.create(State25)
   const comlinkPorts = new MessageChannel()
   const rawPorts = new MessageChannel()
-  const data: PeerOwnerData = { state: buffer.handle, comlink: comlinkPorts.port2, raw: rawPorts.port2 }
+  const ringStorage = RingBuffer.getStorageForCapacity(RING_STATES * PAYLOAD, Float64Array)
+  const ring = new RingBuffer(ringStorage, Float64Array)
+  const data: PeerOwnerData = { state: buffer.handle, comlink: comlinkPorts.port2, raw: rawPorts.port2, ring: ringStorage }
   const worker = new Worker(new URL('./workers/peer-owner.js', import.meta.url), { workerData: data, transferList: [comlinkPorts.port2, rawPorts.port2] })
   const api = Comlink.wrap<PeerOwnerApi>(nodeEndpoint(comlinkPorts.port1))
   let answer: ((reply: PeerOwnerReply) => void) | undefined
@@ -168,6 +176,8 @@ async function rpc(options: RunOptions): Promise<Row[]> {
       rawPorts.port1.postMessage(0)
     })
   const flat = new Float64Array(PAYLOAD)
+  const drained = new Float64Array(PAYLOAD)
+  const polled = new Float64Array(PAYLOAD)
   const check = (a: Float64Array | readonly number[], how: string): void => {
     const copy = a instanceof Float64Array ? a : Float64Array.from(a)
     if (!isWhole(copy)) throw new Error(`Expected a whole version of the owner's state from ${how}, got a torn or wrong one`)
@@ -175,11 +185,17 @@ async function rpc(options: RunOptions): Promise<Row[]> {
   try {
     // The owner is up once its first version is there.
     const reader = buffer.reader()
+    const poller = buffer.reader()
     const deadline = Date.now() + 10_000
     while (buffer.version === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
     if (buffer.version === 0) throw new Error('Expected peer-owner.js to publish within 10 s, got nothing')
     check((await api.latest()).a, 'comlink')
     check((await ask()).a, 'postMessage')
+    while (ring.availableRead() < PAYLOAD && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    while (ring.availableRead() >= PAYLOAD) ring.pop(drained)
+    check(drained, 'ringbuf.js')
+    poller.readNewInto(polled)
+    check(polled, 'readNewInto')
     const tasks: MicroTask[] = [
       {
         name: R.threadstate,
@@ -189,6 +205,33 @@ async function rpc(options: RunOptions): Promise<Row[]> {
           for (let k = 0; k < BATCH; k++) reader.readInto(flat)
           const elapsed = performance.now() - t0
           check(flat, 'readInto')
+          return perOp(elapsed, BATCH)
+        },
+      },
+      {
+        name: R.poll,
+        batch: BATCH,
+        note: 'readNewInto: copies only when a version newer than the last one read was published (one atomic load otherwise); the same work as draining a queue to its newest state',
+        fn: () => {
+          const t0 = performance.now()
+          for (let k = 0; k < BATCH; k++) poller.readNewInto(polled)
+          const elapsed = performance.now() - t0
+          check(polled, 'readNewInto')
+          return perOp(elapsed, BATCH)
+        },
+      },
+      {
+        name: 'rpc: ringbuf.js queue drained to the newest',
+        baseline: R.poll,
+        batch: BATCH,
+        note:
+          'the owner also pushes every version into a ringbuf.js RingBuffer (single producer, single consumer); main pops whole states until the queue is empty and keeps the last: ' +
+          'nothing to copy when nothing is new (the owner writes at 100 Hz), but one reader only, and states are dropped once the queue is full',
+        fn: () => {
+          const t0 = performance.now()
+          for (let k = 0; k < BATCH; k++) while (ring.availableRead() >= PAYLOAD) ring.pop(drained)
+          const elapsed = performance.now() - t0
+          check(drained, 'ringbuf.js')
           return perOp(elapsed, BATCH)
         },
       },

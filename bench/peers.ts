@@ -17,15 +17,15 @@
  *   Mutex against multithreading's Mutex.
  * - `peers/rpc`: reading the latest 25-double state another thread owns (it
  *   publishes at 100 Hz): StateBuffer `readInto` against a `comlink` call to
- *   that thread and a raw `postMessage` request/response; every answer is
- *   checked (payload.ts).
+ *   that thread, a raw `postMessage` request/response, and a `ringbuf.js`
+ *   queue the owner pushes every state into, drained to the newest; every
+ *   answer is checked (payload.ts).
  * - `peers/json`: a 2 KB JSON-like status shared between threads:
  *   SnapshotStore against multithreading's `SharedJsonBuffer` behind its
  *   Mutex (its README's pattern): read one field, change one field.
  *
  * `@esfx/threading` is not in the package index this project installs from
- * (not published under that name), so it has no row; `ringbuf.js` (a stream
- * of values, not a latest state) is not measured yet.
+ * (not published under that name), so it has no row.
  *
  * The case module (peers-cases.ts) is imported when a case runs: the peer
  * libraries are devDependencies, so an installed `threadstate bench` without
@@ -72,7 +72,7 @@ export const peersSuite: Suite = {
     },
     {
       name: 'peers/rpc',
-      description: "another thread's latest state: StateBuffer readInto vs comlink and postMessage request/response",
+      description: "another thread's latest state: StateBuffer readInto vs comlink, postMessage request/response and a ringbuf.js queue",
       run: run('peers/rpc', (c) => c.rpc),
     },
     {

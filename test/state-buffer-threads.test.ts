@@ -11,7 +11,7 @@ import { STRESS, raise, run, signals, spawn, until } from './helpers.js'
 
 const Flat25 = schema({ a: vec(25) })
 
-async function stress(options: { readers: number; readsEach: number; history: number; broken?: boolean }) {
+async function stress(options: { readers: number; readsEach: number; history: number; broken?: boolean; poll?: boolean }) {
   const buf = StateBuffer.create(Flat25, { history: options.history })
   const flags = signals()
   const writer = spawn<number>('sbWriter', { handle: buf.handle, flags })
@@ -21,6 +21,7 @@ async function stress(options: { readers: number; readsEach: number; history: nu
       flags,
       reads: options.readsEach,
       broken: options.broken ?? false,
+      poll: options.poll ?? false,
     }),
   )
   const results = await Promise.all(readers)
@@ -54,6 +55,13 @@ describe('StateBuffer torn-read stress (writer flat out, 4 readers, 2 cores)', (
 
   it('a ring beyond 256 slots (history 300: the read loop copies from a computed base, not a view per slot) never returns a torn state', async () => {
     const r = await stress({ readers: 4, readsEach: 500_000 * STRESS, history: 300 })
+    expect(r.reads).toBe(2_000_000 * STRESS)
+    expect(r.torn).toBe(0)
+    expect(r.backwards).toBe(0)
+  })
+
+  it('readers polling with readNewInto (a copy only when something is newer) never hold a torn state, and each copy is newer', async () => {
+    const r = await stress({ readers: 4, readsEach: 500_000 * STRESS, history: 4, poll: true })
     expect(r.reads).toBe(2_000_000 * STRESS)
     expect(r.torn).toBe(0)
     expect(r.backwards).toBe(0)

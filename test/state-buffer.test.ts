@@ -198,6 +198,32 @@ describe('StateBuffer, one thread', () => {
     expect(() => buf.reader({ maxAgeMs: -1 })).toThrow(OptionError)
   })
 
+  it('readNewInto copies only a version newer than the last one read, and counts every call as readInto does', () => {
+    const buf = StateBuffer.create(Drone)
+    const reader = buf.reader({ maxAgeMs: 20 })
+    const flat = new Float64Array(buf.size)
+    expect(reader.readNewInto(flat)).toBe(0) // nothing published
+    buf.publish(state)
+    expect(reader.readNewInto(flat)).toBe(1)
+    expect(reader.fresh).toBe(true)
+    const copied = flat.slice()
+    flat.fill(-1) // a poll with nothing new leaves the target as it is
+    expect(reader.readNewInto(flat)).toBe(0)
+    expect(reader.fresh).toBe(false)
+    expect([...flat].every((x) => x === -1)).toBe(true)
+    // Another reader's reads and readInto do not count as this reader's.
+    buf.reader().readInto(new Float64Array(buf.size))
+    expect(reader.readNewInto(flat)).toBe(0)
+    buf.publish(state, { timestamp: performance.timeOrigin + performance.now() - 100 })
+    expect(reader.readNewInto(flat)).toBe(2)
+    expect([...flat]).toEqual([...copied])
+    expect(reader.fresh && reader.stale).toBe(true)
+    expect(reader.readNewInto(flat)).toBe(0)
+    expect(reader.stale).toBe(true) // its age is still checked
+    expect(reader.ageMs).toBeGreaterThanOrEqual(100)
+    expect(reader.lastVersion).toBe(2)
+  })
+
   it('history is newest first and at() finds versions still in the ring', () => {
     const buf = StateBuffer.create(Drone, { history: 4 })
     for (let i = 0; i < 20; i++) buf.publish({ ...state, battery: i })
@@ -274,11 +300,16 @@ describe('StateBuffer versions past 2^32', () => {
     expect(buf.version).toBe(start)
     const reader = buf.reader()
     const flat = new Float64Array(1)
+    const poller = buf.reader()
+    const polled = new Float64Array(1)
     for (let i = 1; i <= 6; i++) {
       expect(buf.publish({ x: i })).toBe(start + i) // 2^32 - 1, 2^32 (PUB word 0), 2^32 + 1, ...
       expect(reader.readInto(flat)).toBe(start + i)
       expect(flat[0]).toBe(i)
       expect(buf.latest()!.version).toBe(start + i)
+      expect(poller.readNewInto(polled)).toBe(start + i)
+      expect(poller.readNewInto(polled)).toBe(0)
+      expect(polled[0]).toBe(i)
     }
     expect(buf.history(3).map((e) => e.version)).toEqual([start + 6, start + 5, start + 4])
     expect(buf.at(start + 2)?.value.x).toBe(2) // the version whose low 32 bits are 0
