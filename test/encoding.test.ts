@@ -238,6 +238,24 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
     }
   })
 
+  it("msgpackr's form: a short lone surrogate is refused with its path; doubles whose bytes look like one are not strings", () => {
+    const deep = { d: new Date(0), list: [{ m: new Map([['k', ['x', 'y\udc00']]]) }] }
+    expect(() => encode(deep)).toThrow(expect.objectContaining({ name: 'EncodeError', path: 'list[0].m.get("k")[1]' }))
+    expect(() => encode({ d: new Date(0), o: { ['k\ud800']: 1 } })).toThrow(expect.objectContaining({ path: 'o', message: expect.stringMatching(/key/) }))
+    expect(() => checkEncodable({ s: new Set(['ok', '\udbff']) })).toThrow(expect.objectContaining({ path: 's.<item 1>' }))
+    // A double whose first bytes are ED A5 (a lone surrogate's UTF-8 lead bytes), in a value of records.
+    const bytes = new DataView(new ArrayBuffer(8))
+    bytes.setUint8(0, 0x3f)
+    bytes.setUint8(1, 0xed)
+    bytes.setUint8(2, 0xa5)
+    const x = bytes.getFloat64(0)
+    const many = { list: Array.from({ length: 30 }, (_, i) => ({ i, x, s: 'plain' })) }
+    const packed = encode(many)
+    expect(packed[0]).not.toBe(0xc1) // records: packed by msgpackr
+    expect([...packed].some((b, i) => b === 0xed && packed[i + 1]! >= 0xa0 && packed[i + 1]! <= 0xbf)).toBe(true)
+    expect(decode(packed)).toEqual(many)
+  })
+
   it('a lone surrogate in a short string or key is refused with its path, as in the msgpackr form', () => {
     expect(() => encode({ a: { b: 'x\ud800' } })).toThrow(expect.objectContaining({ name: 'EncodeError', path: 'a.b' }))
     expect(() => encode({ list: ['ok', '\udc00'] })).toThrow(expect.objectContaining({ path: 'list[1]' }))

@@ -396,7 +396,8 @@ class Capture {
         // writes a short string's lone surrogate as the bytes ED A0..BF xx and the runtime's encoder
         // a long one's as U+FFFD, so either would come back changed. (Searching the packed bytes for
         // ED A0..BF instead, and walking the copy again on a hit, cost a 64 KB snapshot's publish a
-        // third: its doubles hold such byte pairs by chance.)
+        // third: its doubles hold such byte pairs by chance. With a walk that builds no path unless it
+        // finds one, still 11 %; a 34 KB snapshot of strings and integers, no hit, was 2-5 % faster.)
         return (value as string).isWellFormed() ? value : this.refuse(badString)
       }
       if (type === 'number') {
