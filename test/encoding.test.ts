@@ -1,7 +1,10 @@
 /** The value codec: round trips, EncodeError paths, corrupted bytes, property-based round trips. */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { Packr } from 'msgpackr/pack'
+import { NOT_OURS, decodeMaps } from '../src/encoding/maps-decoder.js'
 import { DecodeError, EncodeError, MAX_DEPTH, checkEncodable, decode, decodeFrozen, encode, encodeWithFlags } from '../src/encoding/values.js'
+
 
 describe('value codec', () => {
   it('round-trips JSON-like values plus Date, Map, Set, BigInt, typed arrays, undefined', () => {
@@ -202,6 +205,49 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
       }),
       { numRuns: 500 },
     )
+  })
+
+  it("the maps form's own decoder (maps-decoder.ts) reads what msgpackr reads, and leaves it every byte string it does not read, corrupted ones included (property)", () => {
+    // msgpackr as values.ts configures it for the maps form: the reference. (On malformed UTF-8 its answer
+    // depends on its key cache: the same bytes throw once and decode the next time; the maps decoder refuses them.)
+    const reference = new Packr({ moreTypes: true, useBigIntExtension: true, useRecords: false, mapsAsObjects: true })
+    let unedited = 0
+    let readUnedited = 0
+    fc.assert(
+      fc.property(root, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), (value, edits) => {
+        const bytes = encode(value)
+        for (const [where, byte] of edits) bytes[1 + (where % (bytes.length - 1))] = byte
+        if (edits.length === 0) unedited++
+        for (const frozen of [false, true]) {
+          const ours = decodeMaps(bytes, 1, bytes.length, frozen)
+          if (ours === NOT_OURS) continue
+          expect(same(ours, reference.unpack(bytes, { start: 1, end: bytes.length }))).toBe(true)
+          if (edits.length === 0) {
+            readUnedited++
+            expect(same(ours, value)).toBe(true)
+          }
+        }
+        // Whichever decoder answers, decode() returns a value or throws DecodeError, nothing else.
+        try {
+          decode(bytes)
+        } catch (error) {
+          expect(error).toBeInstanceOf(DecodeError)
+        }
+      }),
+      { numRuns: 1000 },
+    )
+    expect(readUnedited).toBe(2 * unedited) // every encoding the walk wrote is read by the maps decoder
+  })
+
+  it('the maps decoder keeps short strings by their bytes: strings alike in length and first bytes never mix; __proto__ is never a prototype', () => {
+    const value = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`ab${String.fromCharCode(65 + (i % 26))}${i}`, `ab${i}`]))
+    for (let round = 0; round < 3; round++) expect(decode(encode(value))).toEqual(value)
+    expect(decode(encode({ list: ['ab1', 'ab2', 'ab1', 'é', 'é!', 'x'.repeat(40)] }))).toEqual({ list: ['ab1', 'ab2', 'ab1', 'é', 'é!', 'x'.repeat(40)] })
+    // Bytes the encoder never writes: a map with the key __proto__ (msgpackr renames it, as before).
+    const forged = Uint8Array.from([0xc1, 0x81, 0xa9, ...new TextEncoder().encode('__proto__'), 0x81, 0xa1, 0x78, 0x01])
+    const decoded = decode(forged) as Record<string, unknown>
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype)
+    expect(decoded['__proto_']).toEqual({ x: 1 })
   })
 
   it("a frozen read of the maps form freezes the value's objects, never what Object.prototype lists", () => {

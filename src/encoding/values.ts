@@ -48,6 +48,7 @@
 import { Packr, RESERVE_START_SPACE, addExtension } from 'msgpackr/pack'
 import { ThreadstateError, describe } from '../errors.js'
 import { deepFreeze, freezeTree, hasEnumerables } from './freeze.js'
+import { NOT_OURS, decodeMaps } from './maps-decoder.js'
 
 /** A value cannot be encoded; `path` says where (`agents[3].onTick`). Nothing shared was changed. */
 export class EncodeError extends ThreadstateError {
@@ -876,6 +877,10 @@ export function decode(bytes: Uint8Array): unknown {
  * @throws DecodeError for bytes that are not such an encoding
  */
 export function decodeRange(bytes: Uint8Array, start: number, end: number): unknown {
+  if (bytes[start] === MAPS_MARK) {
+    const fast = decodeMaps(bytes, start + 1, end, false)
+    if (fast !== NOT_OURS) return fast
+  }
   let value: unknown
   try {
     value = bytes[start] === MAPS_MARK ? mapsPackr.unpack(bytes, { start: start + 1, end }) : packr.unpack(bytes, { start, end })
@@ -907,6 +912,11 @@ export function decodeFrozen(bytes: Uint8Array, flags: number): unknown {
 export function decodeRangeFrozen(bytes: Uint8Array, start: number, end: number, flags: number): unknown {
   let value: unknown
   const mapped = bytes[start] === MAPS_MARK
+  if (mapped && (flags & NEEDS_FREEZE_WALK) === 0) {
+    // Written by the walk (SMALL VALUES): read and frozen in one pass (maps-decoder.ts).
+    const fast = decodeMaps(bytes, start + 1, end, true)
+    if (fast !== NOT_OURS) return fast
+  }
   try {
     value = mapped ? frozenMapsPackr.unpack(bytes, { start: start + 1, end }) : frozenPackr.unpack(bytes, { start, end })
   } catch (error) {
