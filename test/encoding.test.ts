@@ -93,10 +93,10 @@ describe('value codec', () => {
     )
   })
 
-  it('values of at most 24 plain objects are written as MessagePack maps behind 0xC1, larger ones as records; both decode, frozen or not, and bytes of earlier versions still do', () => {
+  it('values of at most 64 plain objects are written as MessagePack maps behind 0xC1, larger ones as records; both decode, frozen or not, and bytes of earlier versions still do', () => {
     const camera = (i: number) => ({ id: `cam-${i}`, ip: '10.0.0.7', online: true, fps: 30, tags: ['a'], at: new Date(i), n: -0 })
-    const small = { cameras: Array.from({ length: 23 }, (_, i) => camera(i)) } // 24 plain objects
-    const large = { cameras: Array.from({ length: 24 }, (_, i) => camera(i)) } // 25
+    const small = { cameras: Array.from({ length: 63 }, (_, i) => camera(i)) } // 64 plain objects
+    const large = { cameras: Array.from({ length: 64 }, (_, i) => camera(i)) } // 65
     const withMap = { m: new Map([['k', camera(1)]]) } // a Map must stay a Map: records
     const shared = { a: camera(1), b: undefined as unknown }
     shared.b = shared.a // a shared reference: structured clone's records
@@ -107,7 +107,7 @@ describe('value codec', () => {
       const frozen = decodeFrozen(bytes, flags)
       expect(frozen).toEqual(value)
       expect(Object.isFrozen(frozen) || typeof frozen !== 'object').toBe(true)
-      if (value === small) expect(Object.isFrozen((frozen as typeof small).cameras[22])).toBe(true)
+      if (value === small) expect(Object.isFrozen((frozen as typeof small).cameras[62])).toBe(true)
     }
     expect(Object.is((decode(encode(small)) as typeof small).cameras[0]!.n, -0)).toBe(true)
     // Bytes written by earlier versions (records, no mark): persisted files and Redis values keep decoding.
@@ -182,7 +182,7 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
     fc.constant(undefined),
   )
   const key = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 8 })).filter((k) => k !== '__proto__')
-  // At most FEW_OBJECTS (24) plain objects: a root object with up to 7 nested ones, arrays of leaves anywhere.
+  // At most FEW_OBJECTS (64) plain objects: a root object with up to 7 nested ones, arrays of leaves anywhere.
   const small = fc.letrec((tie) => ({
     value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, fc.array(leaf, { maxLength: 20 }), tie('object')),
     object: fc.dictionary(key, fc.oneof(leaf, fc.array(leaf, { maxLength: 20 })), { maxKeys: 20 }),
@@ -295,7 +295,7 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
     bytes.setUint8(1, 0xed)
     bytes.setUint8(2, 0xa5)
     const x = bytes.getFloat64(0)
-    const many = { list: Array.from({ length: 30 }, (_, i) => ({ i, x, s: 'plain' })) }
+    const many = { list: Array.from({ length: 70 }, (_, i) => ({ i, x, s: 'plain' })) }
     const packed = encode(many)
     expect(packed[0]).not.toBe(0xc1) // records: packed by msgpackr
     expect([...packed].some((b, i) => b === 0xed && packed[i + 1]! >= 0xa0 && packed[i + 1]! <= 0xbf)).toBe(true)
@@ -310,7 +310,7 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
     expect(() => encode({ d: new Date(0), a: { b: 'x\ud800' } })).toThrow(expect.objectContaining({ path: 'a.b' }))
   })
 
-  it('what only msgpackr writes switches to its form, and still round-trips: -0, BigInt, Date, Map, a shared object, a 25th object, an own __proto__ key', () => {
+  it('what only msgpackr writes switches to its form, and still round-trips: -0, BigInt, Date, Map, a shared object, a 65th object, an own __proto__ key', () => {
     const shared = { x: 1 }
     const values: unknown[] = [
       { z: -0 },
@@ -318,7 +318,7 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
       { d: new Date(5) },
       { m: new Map([[1, 2]]) },
       { s1: shared, s2: shared },
-      Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`o${i}`, { i }])),
+      Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`o${i}`, { i }])),
       JSON.parse('{"__proto__": {"p": 1}}'),
     ]
     for (const value of values) {

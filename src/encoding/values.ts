@@ -90,23 +90,27 @@ const frozenPackr = new Packr({ ...options, freezeData: true } as ConstructorPar
  * behind the byte {@link MAPS_MARK}, and decoded with `mapsAsObjects`.
  *
  * Where the limit lies: the agent statuses of the snapshot bench (each
- * object a shape of its own, as a service's status is), encode by the walk
- * (SMALL VALUES) against records, and a frozen decode (maps: msgpackr plus
- * `freezeTree`) against records, each ÷ JSON.stringify / JSON.parse:
+ * object a shape of its own, as a service's status is, then lists of
+ * repeated shapes), encode by the walk (SMALL VALUES) against records, and
+ * a frozen decode (maps: maps-decoder.ts) against records, each ÷
+ * JSON.stringify / JSON.parse:
  *
  * | status | objects | maps encode | records encode | maps decode | records decode | bytes maps / records |
  * |---|---|---|---|---|---|---|
- * | 1 KB | 13 | 0.98x | 1.83x | 1.13x | 1.13x | 1.10 |
- * | 2 KB | 17 | 0.97x | 1.69x | 1.13x | 1.12x | 1.12 |
- * | 3 KB | 26 | 0.93x | 1.39x | 1.11x | 0.99x | 1.34 |
- * | 8 KB | 66 | 0.94x | 2.00x | 1.11x | 0.66x | 1.75 |
+ * | 2 KB | 17 | 0.97x | 1.69x | 0.74x | 1.12x | 1.12 |
+ * | 4 KB | 33 | 0.89x | 1.54x | 0.73x | 1.03x | 1.47 |
+ * | 8 KB | 66 | 0.93x | 1.35x | 0.68x | 0.67x | 1.75 |
+ * | 16 KB | 131 | 0.97x | 1.26x | 0.65x | 0.47x | 1.92 |
+ * | 64 KB | 516 | 1.02x | 1.20x | 0.58x | 0.33x | 2.08 |
  *
- * The maps form always encodes faster (one walk writes it; records need the
- * walk's copy and msgpackr's pack), but from ~25 objects, where shapes start
- * to repeat, records decode faster and take fewer bytes, and a snapshot is
- * read more often than written. Hence 24.
+ * (Records encode figures include the walk writing the first objects before
+ * it gives up; a SnapshotStore that publishes values of one size does not
+ * pay that, ~15 %.) The maps form always encodes faster (one walk writes
+ * it; records need the walk's copy and msgpackr's pack); from ~60 objects,
+ * where shapes start to repeat, records decode faster and take half the
+ * bytes, and a snapshot is read more often than written. Hence 64.
  */
-const FEW_OBJECTS = 24
+const FEW_OBJECTS = 64
 /**
  * First byte of the bytes of a value written as MessagePack maps: 0xC1 is
  * the one byte MessagePack never uses, so bytes written without it (every
@@ -267,8 +271,8 @@ const where = (path: string): string => path || 'the root'
 
 /** The largest write buffer an idle walk keeps for the next value (Capture's `out`). */
 const MAX_KEPT_BYTES = 64 * 1024
-/** Objects a walk finds again by a scan before it uses a Map (Capture's firstObjects): those of a value it writes. */
-const FIRST_SEEN = FEW_OBJECTS
+/** Objects a walk finds again by a scan before it uses a Map (Capture's firstObjects; a scan of more costs more than the Map). */
+const FIRST_SEEN = 24
 /** What a walk's emptied slots of firstObjects hold. */
 const NOTHING: object = Object.freeze({})
 
