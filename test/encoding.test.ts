@@ -215,17 +215,17 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
     let readUnedited = 0
     fc.assert(
       fc.property(root, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), (value, edits) => {
-        const bytes = encode(value)
+        const { bytes, flags } = encodeWithFlags(value)
         for (const [where, byte] of edits) bytes[1 + (where % (bytes.length - 1))] = byte
-        if (edits.length === 0) unedited++
+        // Written by the walk (flags 0: a -0 makes msgpackr write it, with its extension) and not edited: must be read.
+        const walkWritten = edits.length === 0 && flags === 0
+        if (walkWritten) unedited++
         for (const frozen of [false, true]) {
           const ours = decodeMaps(bytes, 1, bytes.length, frozen)
           if (ours === NOT_OURS) continue
           expect(same(ours, reference.unpack(bytes, { start: 1, end: bytes.length }))).toBe(true)
-          if (edits.length === 0) {
-            readUnedited++
-            expect(same(ours, value)).toBe(true)
-          }
+          if (edits.length === 0) expect(same(ours, value)).toBe(true)
+          if (walkWritten) readUnedited++
         }
         // Whichever decoder answers, decode() returns a value or throws DecodeError, nothing else.
         try {

@@ -335,8 +335,9 @@ describeRedis('hostile Redis handles', () => {
         }),
         { numRuns: 60 * STRESS },
       )
-      expect(seen.has('HandleError')).toBe(true)
-      expect(seen.has('use:ok')).toBe(true)
+      // The outcomes in the message: a run that never saw 'use:ok' (once, in a full suite on a busy machine) says what it saw instead.
+      expect(seen.has('HandleError'), [...seen].join(', ')).toBe(true)
+      expect(seen.has('use:ok'), [...seen].join(', ')).toBe(true)
     })
   }
 })
