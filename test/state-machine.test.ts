@@ -177,6 +177,37 @@ describe('StateMachine log: writers of one entry exclude each other (SPIN findin
     expect(fsm.history()).toEqual([])
   })
 
+  it('subscribe() waits for the entry of a winner preempted between its compareExchange and the end of its entry; one that never comes is skipped after a second', async () => {
+    const fsm = StateMachine.create(robot)
+    const { buffer, byteOffset, byteLength } = fsm.handle
+    const words = new Int32Array(buffer, byteOffset, byteLength >> 2)
+    const log = new TransitionLog(buffer, byteOffset, byteLength, 64, domainOf(fsm.handle.domain))
+    const me = currentThreadId(fsm.handle)
+    const events = fsm.subscribe()
+    const first = events.next()
+    const within = <T>(p: Promise<T>, ms: number): Promise<T | 'late'> => Promise.race([p, new Promise<'late'>((r) => setTimeout(() => r('late'), ms))])
+    // The winner of seq 1 (init -> ready), preempted right after its compareExchange: the state has
+    // moved, its entry is not claimed yet, and the subscriber wakes (a sleep's slice ends).
+    expect(Atomics.compareExchange(words, MachineWord.STATE, at('init'), (1 << 8) | at('ready'))).toBe(at('init'))
+    Atomics.notify(words, MachineWord.STATE)
+    await new Promise((r) => setTimeout(r, 30))
+    // It claims the entry, and is preempted again mid-write.
+    expect(log.claim(1, me)).toBe(true)
+    Atomics.notify(words, MachineWord.STATE)
+    await new Promise((r) => setTimeout(r, 30))
+    log.write(1, at('init'), at('ready'), me, 1234, 'late')
+    log.release(1)
+    Atomics.notify(words, MachineWord.STATE)
+    expect(await within(first, 2_000)).toEqual({ done: false, value: { from: 'init', to: 'ready', at: 1234, threadId: me, reason: 'late', seq: 1 } })
+    // The winner of seq 2 dies before it claims its entry: the subscriber waits at most a second, then
+    // delivers seq 3 (the transition of seq 2 stands; its entry never comes).
+    const third = events.next()
+    expect(Atomics.compareExchange(words, MachineWord.STATE, (1 << 8) | at('ready'), (2 << 8) | at('walking'))).toBe((1 << 8) | at('ready'))
+    expect(fsm.transition('stopped', { reason: 'next' })).toBe(true)
+    expect(await within(third, 3_000)).toMatchObject({ done: false, value: { from: 'walking', to: 'stopped', reason: 'next', seq: 3 } })
+    await events.return(undefined)
+  })
+
   it('claim, write, release: one writer at a time, a newer lap never overwritten, a dead writer taken over, seqs modulo 2^24', () => {
     const fsm = StateMachine.create({ ...robot, historySize: 2 })
     const { buffer, byteOffset, byteLength } = fsm.handle

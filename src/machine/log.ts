@@ -30,7 +30,8 @@
  * Having claimed, it writes the fields (plain stores) and releases the
  * entry by storing `seq` (`SeqWord.releaseEntry`). A transition whose entry
  * was left out stands: `history()` and `subscribe()` skip its seq, as they
- * skip an entry whose writer has not finished or died.
+ * skip an entry whose writer has not finished or died (`subscribe()` after
+ * waiting up to a second for one that may still come: {@link TransitionLog.pending}).
  *
  * **No reader accepts a torn entry.** A reader takes the entry of `seq`
  * only if the word holds `seq` before and after its copy
@@ -62,7 +63,8 @@
  * entry is taken over once its thread is marked dead (`superviseWorker`);
  * until then (or if never marked) each later writer of that entry spends
  * CLAIM_SPIN loads (about a microsecond) and leaves it. Readers never wait (`readEntry`); `subscribe()` re-reads a
- * busy entry a bounded number of times.
+ * busy entry a bounded number of times, then sleeps (asynchronously, at
+ * most a second) while {@link TransitionLog.pending} says it may still come.
  *
  * **Busy marks name threads, and ids are reused** (memory/thread.ts): the
  * claimant counts its id in before its claim and out after its release, and
@@ -290,6 +292,21 @@ export class TransitionLog {
       for (let i = 0; i < length; i++) reason += String.fromCharCode(this.units[u + i]!)
       return { from: words[w + FROM]!, to: words[w + TO]!, threadId: words[w + THREAD_ID]!, at: this.f64[(base >> 3) + AT]!, reason }
     })
+  }
+
+  /**
+   * Whether the entry of `seq` may still become `seq`'s complete entry: a
+   * live thread's busy mark is on it (the winner of `seq` writing, or
+   * another lap's writer), or it holds an older lap's entry or was never
+   * written (the winner of `seq`, which has already moved the state, has
+   * not claimed it yet). False once it holds `seq` or a newer lap's entry,
+   * or its writer was marked dead.
+   */
+  pending(seq: number): boolean {
+    const v = Atomics.load(this.words, (entryByte(seq & (this.size - 1)) >> 2) + SEQ)
+    if (v >= BUSY) return !this.domain.isDead(v & TID_MASK)
+    if (v === EMPTY) return true
+    return v !== seq && ((seq - v) & SEQ_MASK) < HALF_LAP
   }
 
   /** Whether the entry of `seq` is claimed by a writer (the winner of `seq` or of another lap; not finished, or died). */

@@ -42,6 +42,14 @@ const REJECTED = MachineWord.REJECTED
 const NO_OPTIONS: TransitionOptions<never> = Object.freeze({})
 
 /**
+ * How long `subscribe()` waits for the log entry of a transition whose
+ * winner has not finished writing it (then the transition is skipped, as
+ * `history()` skips it at once), and the slice of each of its sleeps.
+ */
+const PENDING_WAIT_MS = 1_000
+const PENDING_SLICE_MS = 10
+
+/**
  * Checks a transition's `timestamp` option.
  * @throws OptionError unless it is a finite number
  */
@@ -558,7 +566,9 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
    * Every transition committed after the subscription starts (at the first
    * `next()`), by any thread, in order. If more than the log size happened
    * between two reads, the overwritten ones are skipped (`seq` shows the
-   * gap). Ends on `break` or when `signal` aborts.
+   * gap), and so is one whose entry its writer has not finished a second
+   * after it moved the state (it died, or left the entry to an older lap's
+   * writer). Ends on `break` or when `signal` aborts.
    */
   async *subscribe(options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<Transition<S>, void, undefined> {
     checkWaitOptions(options)
@@ -586,6 +596,27 @@ export class StateMachine<S extends string = string> implements SharedStateMachi
         let entry = this.entry(seq)
         // The winner of `seq` may still be writing its entry: give it a moment.
         for (let spin = 0; entry === undefined && spin < 1000 && this.log.busy(seq); spin++) {
+          entry = this.entry(seq)
+        }
+        // Or it was preempted between its compareExchange and the end of its
+        // entry, for milliseconds on a busy machine (a subscriber woken by
+        // its sleep's time slice meanwhile skipped the transition: found by
+        // the demo's test with both cores loaded). Wait for the entry without
+        // blocking, as long as it may still come (its writer alive, or its
+        // winner yet to claim it), at most PENDING_WAIT_MS: the winner's
+        // notify after its entry ends each sleep.
+        const deadline = now() + PENDING_WAIT_MS
+        while (entry === undefined && this.log.pending(seq) && now() < deadline) {
+          const current = Atomics.load(words, STATE)
+          Atomics.add(words, WAITERS, 1)
+          try {
+            await sleepWhileAsync(words, STATE, current, Math.min(deadline, now() + PENDING_SLICE_MS), signal)
+          } catch (error) {
+            if (signal?.aborted) return
+            throw error
+          } finally {
+            Atomics.sub(words, WAITERS, 1)
+          }
           entry = this.entry(seq)
         }
         if (entry) yield entry
