@@ -208,6 +208,9 @@ export function checkNameAndTag(spec: Record<string, unknown>, kind: string): vo
   }
 }
 
+/** An epoch as `crypto.randomUUID()` writes it. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
 /**
  * Checks the {@link RemoteSpec} of a copied handle ({@link copyRemoteHandle}):
  * every field the object's scripts, keys, retries and clock use later.
@@ -217,7 +220,11 @@ export function checkRemoteSpec(handle: Record<string, unknown>, kind: string): 
   const spec = handle['spec'] as Record<string, unknown>
   checkNameAndTag(spec, kind)
   stringField(spec, kind, 'spec.what')
-  stringField(spec, kind, 'spec.epoch')
+  const epoch = stringField(spec, kind, 'spec.epoch')
+  // Every epoch is a randomUUID() of the object's first open (domain.ts): anything else was never
+  // the object's, and using it would only end in RedisDataLostError for every handle of the object
+  // in this process (the mirror is shared), which a hostile-handle test found.
+  if (!UUID.test(epoch)) throw new HandleError(`Expected a ${kind} handle whose \`spec.epoch\` is the object's epoch (a UUID), got ${describe(epoch)}`)
   numberField(spec, kind, 'spec.timeoutMs', 'an integer from 1 to 2^31-1 (ms)', timerMs)
   numberField(spec, kind, 'spec.streamLength', 'a positive integer', positiveInteger)
   numberField(spec, kind, 'spec.operationTtlMs', 'a positive integer (ms)', positiveInteger)
