@@ -239,9 +239,12 @@ describe('small values: written by the walk itself (the maps form, no msgpackr p
     expect(readUnedited).toBe(2 * unedited) // every encoding the walk wrote is read by the maps decoder
   })
 
-  it('the maps decoder keeps short strings by their bytes: strings alike in length and first bytes never mix; __proto__ is never a prototype', () => {
+  it('the maps decoder keeps short strings by their bytes: strings alike in length and first, middle and last bytes never mix; __proto__ is never a prototype', () => {
     const value = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`ab${String.fromCharCode(65 + (i % 26))}${i}`, `ab${i}`]))
     for (let round = 0; round < 3; round++) expect(decode(encode(value))).toEqual(value)
+    // The same place in the table (length 5, bytes 0, 2 and 4 alike), different strings.
+    const alike = { list: ['aXbYc', 'aZbWc', 'aXbYc', 'a1b2c', 'aZbWc'] }
+    for (let round = 0; round < 3; round++) expect(decode(encode(alike))).toEqual(alike)
     expect(decode(encode({ list: ['ab1', 'ab2', 'ab1', 'é', 'é!', 'x'.repeat(40)] }))).toEqual({ list: ['ab1', 'ab2', 'ab1', 'é', 'é!', 'x'.repeat(40)] })
     // Bytes the encoder never writes: a map with the key __proto__ (msgpackr renames it, as before).
     const forged = Uint8Array.from([0xc1, 0x81, 0xa9, ...new TextEncoder().encode('__proto__'), 0x81, 0xa1, 0x78, 0x01])
