@@ -4,7 +4,7 @@
  * and back: the codec of the snapshot and map layers.
  *
  * The bytes are MessagePack written by msgpackr (structured-clone mode, with
- * records; a value of a few objects as plain MessagePack maps behind a mark
+ * records; a value of up to 64 plain objects as plain MessagePack maps behind a mark
  * byte, see {@link FEW_OBJECTS}), the fastest well-kept codec that keeps the
  * types JSON loses.
  * Measured here (bench/snapshot, seed 004's status objects): a 2 KB status
